@@ -1,0 +1,130 @@
+//! The authenticated caller. A session token is taken from `Authorization: Bearer` or, for
+//! browsers, from the HTTP-only session cookie; it must verify, be unrevoked and carry the
+//! user's current token version. The user row is read on every request, so a role change or an
+//! account deletion applies at once.
+
+use axum::{
+    extract::{FromRequestParts, OptionalFromRequestParts},
+    http::{header, request::Parts},
+};
+use axum_extra::extract::{
+    CookieJar,
+    cookie::{Cookie, SameSite},
+};
+
+use crate::{
+    auth::jwt::Claims,
+    db::users::{self, User},
+    error::ApiError,
+    state::AppState,
+};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "mcpgw_session";
+/// Path the cookie is sent to: the API only.
+const COOKIE_PATH: &str = "/api/v1";
+
+/// A signed-in user and the claims of the token used.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: User,
+    pub claims: Claims,
+}
+
+/// A signed-in user with the admin role (403 otherwise).
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = token_from(parts).ok_or_else(ApiError::unauthenticated)?;
+        let claims = state
+            .tokens
+            .verify(&token)
+            .ok_or_else(ApiError::unauthenticated)?;
+        let row = users::session(&state.pool, claims.sub, claims.jti)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        if row.revoked || row.user.token_version != claims.ver {
+            return Err(ApiError::unauthenticated());
+        }
+        Ok(Self {
+            user: row.user,
+            claims,
+        })
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    /// `None` for anonymous callers and for invalid tokens alike; database trouble still fails.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        match <Self as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(user) => Ok(Some(user)),
+            Err(err) if err.status().is_client_error() => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller =
+            <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        if !caller.user.is_admin() {
+            return Err(ApiError::forbidden(
+                "admin_required",
+                "This route is for administrators.",
+            ));
+        }
+        Ok(Self(caller))
+    }
+}
+
+/// The bearer token wins over the cookie when both are present.
+fn token_from(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
+    }
+    CookieJar::from_headers(&parts.headers)
+        .get(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+}
+
+/// The HTTP-only session cookie carrying `token`.
+pub fn session_cookie(token: String, max_age_secs: u64, secure: bool) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, token))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path(COOKIE_PATH)
+        .max_age(cookie_duration(max_age_secs))
+        .build()
+}
+
+/// A cookie that makes the browser drop the session cookie.
+pub fn cleared_cookie(secure: bool) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, ""))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path(COOKIE_PATH)
+        .max_age(cookie_duration(0))
+        .build()
+}
+
+fn cookie_duration(secs: u64) -> cookie::time::Duration {
+    cookie::time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+}

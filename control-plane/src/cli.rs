@@ -1,0 +1,88 @@
+//! The command line: serve (default), migrate, and admin role management without SQL.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use shared::Settings;
+use sqlx::PgPool;
+
+use crate::{db::users, domain::Email};
+
+/// MCP gateway control plane.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// TOML settings file (also `MCP_GATEWAY_CONFIG`); the environment overrides it.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do; `serve` when omitted.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve the REST API (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+/// Role changes.
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Give an existing user the admin role.
+    Grant {
+        /// The user's email.
+        email: String,
+    },
+    /// Take the admin role away.
+    Revoke {
+        /// The user's email.
+        email: String,
+    },
+}
+
+/// Applies migrations, saying which database could not be reached without printing secrets.
+pub async fn migrate(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
+    let target = describe_database(settings);
+    shared::db::MIGRATOR
+        .run(pool)
+        .await
+        .with_context(|| format!("cannot migrate the database {target}"))?;
+    tracing::info!(database = %target, "migrations applied");
+    Ok(())
+}
+
+/// Sets `email`'s role; an unknown email is an error naming it.
+pub async fn set_role(pool: &PgPool, email: &str, admin: bool) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|reason| anyhow::anyhow!("email {reason}"))?;
+    let role = if admin { "admin" } else { "user" };
+    if !users::set_role(pool, email.as_str(), role).await? {
+        anyhow::bail!(
+            "no user with email {}; they must sign up first",
+            email.as_str()
+        );
+    }
+    tracing::info!(email = email.as_str(), role, "role changed");
+    Ok(())
+}
+
+/// `host:port/database` of the configured database, without user or password.
+pub fn describe_database(settings: &Settings) -> String {
+    match shared::db::connect_options(settings) {
+        Ok(o) => format!(
+            "{}:{}/{}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or("")
+        ),
+        Err(_) => "(unparsable DATABASE_URL)".to_owned(),
+    }
+}

@@ -1,0 +1,16 @@
+//! The control plane: the REST API that owns users, data sources, MCP servers and the endpoint
+//! pool. `main.rs` parses the command line; everything else lives here so tests can build the
+//! same application.
+
+pub mod auth;
+pub mod cli;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod state;
+
+pub use startup::Application;

@@ -1,0 +1,39 @@
+//! `control-plane`: see `cli.rs` for the commands.
+
+use clap::Parser;
+use control_plane::{
+    Application,
+    cli::{self, AdminAction, Cli, Command},
+};
+use shared::Settings;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    shared::telemetry::init(settings.log_format, &settings.log_level);
+    let pool = shared::db::pool(&settings)?;
+
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => cli::migrate(&pool, &settings).await,
+        Command::Admin {
+            action: AdminAction::Grant { email },
+        } => cli::set_role(&pool, &email, true).await,
+        Command::Admin {
+            action: AdminAction::Revoke { email },
+        } => cli::set_role(&pool, &email, false).await,
+        Command::Serve => {
+            settings.validate_control_plane()?;
+            cli::migrate(&pool, &settings).await?;
+            let app = Application::build(&settings, pool).await?;
+            tracing::info!(
+                address = %settings.control_plane_addr,
+                port = app.port(),
+                docs = control_plane::openapi::DOCS_PATH,
+                "control plane listening"
+            );
+            app.run_until_stopped(shared::shutdown::signal()).await?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! `POST /signup`, `POST /signin`, `POST /signout`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::{
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, StatusCode, request::Parts},
+    response::IntoResponse,
+};
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::{
+        AuthUser, password,
+        session::{cleared_cookie, session_cookie},
+    },
+    db::users,
+    domain::{Email, Password},
+    error::{ApiError, ErrorBody, FieldError, ResultExt},
+    extract::Json,
+    routes::me::UserView,
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(signin))
+        .routes(routes!(signout))
+}
+
+/// Email and password of a new or returning user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// Any valid address; stored trimmed and lower-cased.
+    #[schema(example = "ada@example.com")]
+    email: String,
+    /// 8 to 72 bytes (UTF-8).
+    #[schema(value_type = String, format = Password, example = "correct horse battery")]
+    password: SecretString,
+}
+
+/// A session token, also set as an HTTP-only cookie.
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer <token>`.
+    pub access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+/// The response that signs a user in: token in the body and in the cookie.
+pub fn signed_in(state: &AppState, jar: CookieJar, token: String) -> impl IntoResponse + use<> {
+    let expires_in = state.tokens.ttl().as_secs();
+    let jar = jar.add(session_cookie(
+        token.clone(),
+        expires_in,
+        state.config.cookie_secure,
+    ));
+    (
+        jar,
+        axum::Json(TokenResponse {
+            access_token: token,
+            token_type: "bearer",
+            expires_in,
+        }),
+    )
+}
+
+/// Create an account.
+#[utoipa::path(
+    post, path = "/signup", tag = "account",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "Account created", body = UserView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 403, description = "Signup is disabled (`signup_disabled`)", body = ErrorBody),
+        (status = 409, description = "Email already registered (`email_taken`)", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid email or password length", body = ErrorBody),
+    )
+)]
+async fn signup(
+    State(state): State<AppState>,
+    Json(body): Json<Credentials>,
+) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
+    if !state.config.signup_enabled {
+        return Err(ApiError::forbidden(
+            "signup_disabled",
+            "Signup is disabled; ask an administrator.",
+        ));
+    }
+    let (email, password) = validate(body)?;
+    let hash = password::hash(&password, state.config.bcrypt_cost).await?;
+    let user = users::insert(&state.pool, email.as_str(), &hash)
+        .await
+        .on_constraint(users::EMAIL_UNIQUE, || {
+            ApiError::conflict("email_taken", "An account with this email already exists.")
+        })?;
+    tracing::info!(user_id = %user.id, "account created");
+    Ok((StatusCode::CREATED, axum::Json(UserView::from(user))))
+}
+
+fn validate(body: Credentials) -> Result<(Email, Password), ApiError> {
+    let email = Email::parse(&body.email);
+    let password = Password::parse(body.password);
+    match (email, password) {
+        (Ok(email), Ok(password)) => Ok((email, password)),
+        (email, password) => {
+            let mut fields = Vec::new();
+            if let Err(reason) = email {
+                fields.push(FieldError::new("email", reason));
+            }
+            if let Err(reason) = password {
+                fields.push(FieldError::new("password", reason));
+            }
+            Err(ApiError::validation(fields))
+        }
+    }
+}
+
+/// Sign in and get a session token.
+///
+/// A wrong password and an unknown email get the same answer in about the same time.
+#[utoipa::path(
+    post, path = "/signin", tag = "account",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in; the token is also set as an HTTP-only cookie", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Wrong email or password (`invalid_credentials`)", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid email", body = ErrorBody),
+        (status = 429, description = "Too many attempts for this client or email (`rate_limited`, with `Retry-After`)", body = ErrorBody),
+    )
+)]
+async fn signin(
+    State(state): State<AppState>,
+    parts: Parts,
+    jar: CookieJar,
+    Json(body): Json<Credentials>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email = Email::parse(&body.email)
+        .map_err(|reason| ApiError::validation(vec![FieldError::new("email", reason)]))?;
+    let client = client_ip(&parts, state.config.trust_forwarded_for);
+    if let Err(wait) = state.signin_limiter.check(client, email.as_str()) {
+        tracing::warn!(%client, "signin rate limit reached");
+        return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
+    }
+
+    let account = users::credentials_by_email(&state.pool, email.as_str()).await?;
+    let (hash, account) = match account {
+        Some((id, version, hash)) => (hash, Some((id, version))),
+        None => (state.dummy_hash.to_string(), None),
+    };
+    let matched = password::verify(body.password, hash).await?;
+    let Some((user_id, version)) = account.filter(|_| matched) else {
+        tracing::info!("signin refused: wrong email or password");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "The email or password is wrong.",
+        ));
+    };
+    let token = state
+        .tokens
+        .issue(user_id, version)
+        .map_err(ApiError::internal)?;
+    tracing::info!(%user_id, "signed in");
+    Ok(signed_in(&state, jar, token))
+}
+
+/// The caller's address: the socket peer, or the last `X-Forwarded-For` hop when the proxy in
+/// front is trusted (the last hop is the one the proxy itself appended, so it cannot be forged).
+fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for && let Some(ip) = forwarded_for(&parts.headers) {
+        return ip;
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+}
+
+fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()?
+        .to_str()
+        .ok()?
+        .rsplit(',')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Sign out: the token used is revoked, and the cookie cleared.
+#[utoipa::path(
+    post, path = "/signout", tag = "account",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Signed out; the token no longer works"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin (`cross_origin_request`)", body = ErrorBody),
+    )
+)]
+async fn signout(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    jar: CookieJar,
+) -> Result<impl IntoResponse, ApiError> {
+    users::revoke_token(
+        &state.pool,
+        caller.claims.jti,
+        caller.user.id,
+        caller.claims.expires_at(),
+    )
+    .await?;
+    tracing::info!(user_id = %caller.user.id, "signed out");
+    Ok((
+        StatusCode::NO_CONTENT,
+        jar.add(cleared_cookie(state.config.cookie_secure)),
+    ))
+}

@@ -1,0 +1,139 @@
+//! `GET /me`, `PUT /me/password`, `DELETE /me`: the caller's own account.
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse};
+use axum_extra::extract::CookieJar;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    auth::{AuthUser, password, session::cleared_cookie},
+    db::users::{self, User},
+    domain::Password,
+    error::{ApiError, ErrorBody, FieldError},
+    extract::Json,
+    routes::auth::{TokenResponse, signed_in},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me, delete_me))
+        .routes(routes!(change_password))
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// `user` or `admin`.
+    #[schema(example = "user")]
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            role: user.role,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get, path = "/me", tag = "account",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = UserView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    )
+)]
+async fn me(caller: AuthUser) -> axum::Json<UserView> {
+    axum::Json(UserView::from(caller.user))
+}
+
+/// The current password and the new one.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(value_type = String, format = Password)]
+    current_password: SecretString,
+    /// 8 to 72 bytes (UTF-8).
+    #[schema(value_type = String, format = Password)]
+    new_password: SecretString,
+}
+
+/// Change the password. Every token issued before is revoked; a fresh one is returned.
+#[utoipa::path(
+    put, path = "/me/password", tag = "account",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Password changed; use the new token", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Current password is wrong (`wrong_password`), or cookie request from a foreign origin", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "New password too short or too long", body = ErrorBody),
+    )
+)]
+async fn change_password(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    jar: CookieJar,
+    Json(body): Json<PasswordChange>,
+) -> Result<impl IntoResponse, ApiError> {
+    let new_password = Password::parse(body.new_password)
+        .map_err(|reason| ApiError::validation(vec![FieldError::new("new_password", reason)]))?;
+    let current_hash = users::hashed_password(&state.pool, caller.user.id)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    if !password::verify(body.current_password, current_hash).await? {
+        return Err(ApiError::forbidden(
+            "wrong_password",
+            "The current password is wrong.",
+        ));
+    }
+    let hash = password::hash(&new_password, state.config.bcrypt_cost).await?;
+    let version = users::set_password(&state.pool, caller.user.id, &hash).await?;
+    let token = state
+        .tokens
+        .issue(caller.user.id, version)
+        .map_err(ApiError::internal)?;
+    tracing::info!(user_id = %caller.user.id, "password changed; earlier tokens revoked");
+    Ok(signed_in(&state, jar, token))
+}
+
+/// Delete the account and everything it owns (sources, MCP servers, their links).
+#[utoipa::path(
+    delete, path = "/me", tag = "account",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Account and all its data deleted"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+    )
+)]
+async fn delete_me(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    jar: CookieJar,
+) -> Result<impl IntoResponse, ApiError> {
+    users::delete(&state.pool, caller.user.id).await?;
+    tracing::info!(user_id = %caller.user.id, "account deleted");
+    Ok((
+        StatusCode::NO_CONTENT,
+        jar.add(cleared_cookie(state.config.cookie_secure)),
+    ))
+}

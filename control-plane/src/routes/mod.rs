@@ -1,0 +1,20 @@
+//! Every route of the control plane, grouped by what it owns. Each module exposes
+//! `fn router() -> OpenApiRouter<AppState>`, so a route and its OpenAPI entry are one thing.
+
+pub mod admin;
+pub mod auth;
+pub mod health;
+pub mod me;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// The versioned REST API, mounted at `/api/v1`.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(admin::router())
+        .merge(health::api_router())
+}

@@ -1,0 +1,184 @@
+//! Building the application: the router with its layers, the listener, and the background
+//! housekeeping. Tests build it exactly as `main` does, on port 0.
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, HeaderValue, Method, Request, StatusCode, header},
+    middleware,
+};
+use shared::Settings;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, Any, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    auth::origin::require_same_origin_for_cookies,
+    db,
+    error::{no_route, panic_response, uniform_errors},
+    openapi::{ApiDoc, DOCS_PATH, OPENAPI_PATH},
+    routes,
+    state::AppState,
+};
+
+/// A bound, ready-to-run control plane.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the state and router and binds `settings.control_plane_addr` (port 0 picks one).
+    pub async fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let state = AppState::new(settings, pool).await?;
+        let router = router(state.clone(), settings);
+        let listener = TcpListener::bind(settings.control_plane_addr)
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "cannot listen on {} (CONTROL_PLANE_ADDR): {err}",
+                    settings.control_plane_addr
+                )
+            })?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(housekeeping(self.state));
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        housekeeping.abort();
+        result
+    }
+}
+
+/// The whole HTTP surface: `/api/v1`, the probes, the OpenAPI document and its viewer.
+pub fn router(state: AppState, settings: &Settings) -> Router {
+    let (routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(
+            "/api/v1",
+            routes::api().layer(middleware::from_fn_with_state(
+                state.clone(),
+                require_same_origin_for_cookies,
+            )),
+        )
+        .merge(routes::health::probe_router())
+        .split_for_parts();
+
+    let no_store = SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                // Method and path only: headers (tokens, cookies) and bodies are never logged.
+                .make_span_with(|request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(uniform_errors))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(settings.request_timeout_secs),
+        ))
+        .layer(cors(&settings.cors_allowed_origins))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes));
+
+    routes
+        .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
+        .fallback(no_route)
+        .with_state(state)
+        .layer(layers)
+        // Token responses must not sit in caches; the docs viewer's assets may.
+        .route_layer(no_store)
+}
+
+/// CORS from `CORS_ALLOWED_ORIGINS`: none by default; `*` allows any origin without
+/// credentials; a list allows those origins with credentials (cookies).
+fn cors(origins: &[String]) -> CorsLayer {
+    let methods = [Method::GET, Method::POST, Method::PUT, Method::DELETE];
+    let headers = [
+        header::AUTHORIZATION,
+        header::CONTENT_TYPE,
+        HeaderName::from_static("x-request-id"),
+    ];
+    let base = CorsLayer::new()
+        .allow_methods(methods)
+        .allow_headers(headers)
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600));
+    if origins.is_empty() {
+        CorsLayer::new()
+    } else if origins.iter().any(|o| o == "*") {
+        base.allow_origin(Any)
+    } else {
+        let list = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok());
+        base.allow_origin(AllowOrigin::list(list))
+            .allow_credentials(true)
+    }
+}
+
+/// Periodic clean-up: forget idle rate-limit keys, delete expired token revocations.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut round: u64 = 0;
+    loop {
+        tick.tick().await;
+        state.signin_limiter.forget_idle();
+        if round.is_multiple_of(10) {
+            match db::users::purge_expired_revocations(&state.pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(deleted = n, "purged expired token revocations"),
+                Err(err) => tracing::warn!(error = %err, "cannot purge token revocations"),
+            }
+        }
+        round += 1;
+    }
+}

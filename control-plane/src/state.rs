@@ -1,0 +1,69 @@
+//! What every handler can reach: the pool, the token keys, the limiters and the settings the
+//! handlers read, built once at startup.
+
+use std::{sync::Arc, time::Instant};
+
+use shared::Settings;
+use sqlx::PgPool;
+
+use crate::auth::{jwt::TokenKeys, rate_limit::SigninLimiter};
+
+/// Settings the request handlers read, copied out of [`Settings`] once.
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    pub bcrypt_cost: u32,
+    pub cookie_secure: bool,
+    pub signup_enabled: bool,
+    pub trust_forwarded_for: bool,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl HandlerConfig {
+    fn from_settings(settings: &Settings) -> Self {
+        Self {
+            bcrypt_cost: settings.bcrypt_cost,
+            cookie_secure: settings.cookie_secure,
+            signup_enabled: settings.signup_enabled,
+            trust_forwarded_for: settings.trust_forwarded_for,
+            cors_allowed_origins: settings.cors_allowed_origins.clone(),
+        }
+    }
+}
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<HandlerConfig>,
+    pub tokens: Arc<TokenKeys>,
+    pub signin_limiter: Arc<SigninLimiter>,
+    /// Verified against when a signin names an unknown email (same cost as real hashes).
+    pub dummy_hash: Arc<str>,
+    pub started_at: Instant,
+}
+
+impl AppState {
+    /// Builds the state; computes the dummy hash once (off the async workers).
+    pub async fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let secret = settings
+            .jwt_secret
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("JWT_SECRET is not set"))?;
+        Ok(Self {
+            pool,
+            config: Arc::new(HandlerConfig::from_settings(settings)),
+            tokens: Arc::new(TokenKeys::new(
+                secret,
+                std::time::Duration::from_secs(settings.jwt_ttl_secs),
+            )),
+            signin_limiter: SigninLimiter::new(
+                settings.signin_attempts_per_minute_per_client,
+                settings.signin_attempts_per_minute_per_email,
+            ),
+            dummy_hash: crate::auth::password::dummy_hash(settings.bcrypt_cost)
+                .await?
+                .into(),
+            started_at: Instant::now(),
+        })
+    }
+}

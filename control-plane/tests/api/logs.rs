@@ -1,0 +1,116 @@
+//! What the daemon logs at the default level never contains a password, a hash or a token.
+
+use std::sync::{Arc, Mutex};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sqlx::PgPool;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::helpers::spawn_app;
+
+/// Collects everything the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn no_password_hash_or_token_is_logged_at_the_default_level(pool: PgPool) {
+    for format in [shared::LogFormat::Human, shared::LogFormat::Json] {
+        // SAFETY of the test's premise: RUST_LOG would override the default level.
+        assert!(
+            std::env::var_os("RUST_LOG").is_none(),
+            "run this test without RUST_LOG"
+        );
+        let captured = Captured::default();
+        let subscriber = shared::telemetry::subscriber(
+            format,
+            &shared::Settings::default().log_level,
+            captured.clone(),
+        );
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let app = spawn_app(pool.clone()).await;
+        let (email, password, new_password) = (
+            format!("{format:?}@example.com").to_lowercase(),
+            "first secret pass",
+            "second secret pass",
+        );
+        assert_eq!(
+            app.signup(&email, password).await.status(),
+            StatusCode::CREATED
+        );
+        app.signin(&email, "wrong secret pass").await;
+        app.signin("nobody@example.com", "unknown user pass").await;
+        let token = app.token_for(&email, password).await;
+        app.post_json(
+            "/api/v1/signin",
+            &json!({"email": email, "password": 98765432}),
+        )
+        .await;
+        let changed = app
+            .authed(Method::PUT, "/api/v1/me/password", &token)
+            .json(&json!({"current_password": password, "new_password": new_password}))
+            .send()
+            .await
+            .unwrap();
+        let fresh: serde_json::Value = changed.json().await.unwrap();
+        let fresh = fresh["access_token"].as_str().unwrap().to_owned();
+        app.me(&token).await; // revoked token, refused
+        app.authed(Method::POST, "/api/v1/signout", &fresh)
+            .send()
+            .await
+            .unwrap();
+        let hash: String = sqlx::query_scalar("select hashed_password from users where email = $1")
+            .bind(&email)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logs.contains("signed in") && logs.contains("password changed"),
+            "the flow was logged: {logs}"
+        );
+        for secret in [
+            password,
+            new_password,
+            "wrong secret pass",
+            "unknown user pass",
+            "98765432",
+            &hash,
+            &hash[7..],
+            &token,
+            &fresh,
+            crate::helpers::JWT_SECRET,
+        ] {
+            assert!(
+                !logs.contains(secret),
+                "{format:?} logs contain a secret ({secret}):\n{logs}"
+            );
+        }
+        // Token pieces (header, payload, signature) are not logged either.
+        for piece in token.split('.').chain(fresh.split('.')) {
+            assert!(
+                !logs.contains(piece),
+                "{format:?} logs contain part of a token"
+            );
+        }
+    }
+}

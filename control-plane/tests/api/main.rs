@@ -1,0 +1,15 @@
+//! HTTP-level tests of the control plane against a real PostgreSQL (a fresh database per test,
+//! created by `#[sqlx::test]` from `DATABASE_URL`; `./dev test` starts a server when unset).
+
+mod helpers;
+
+mod account;
+mod admin;
+mod health;
+mod logs;
+mod malformed;
+mod migrations;
+mod openapi;
+mod origin;
+mod rate_limit;
+mod tokens;

@@ -1,0 +1,433 @@
+//! Settings for both daemons, loaded with figment: built-in defaults, then an optional TOML
+//! file, then the environment. Environment names are the field names in upper case
+//! (`DATABASE_URL`, `BCRYPT_COST`, ...); the seed's names work as they are, including the alias
+//! `JWT_SECRET_KEY` for `JWT_SECRET`. Every setting is listed with its default in the README.
+
+use std::{net::SocketAddr, path::Path};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Environment variable naming the optional TOML settings file.
+pub const CONFIG_FILE_ENV: &str = "MCP_GATEWAY_CONFIG";
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// Every setting of both daemons. Each daemon reads the part it needs; `validate_*` methods
+/// check the parts a daemon depends on before it starts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    // --- common -----------------------------------------------------------------------------
+    /// Postgres URL. `postgresql+asyncpg://` (the seed's form) is accepted as `postgresql://`.
+    #[serde(serialize_with = "serialize_secret")]
+    pub database_url: SecretString,
+    /// Upper bound of pooled connections per daemon.
+    pub database_max_connections: u32,
+    /// How long a request waits for a pooled connection before it is answered 503.
+    pub database_acquire_timeout_secs: u64,
+    /// Name the daemon reports to Postgres (`pg_stat_activity.application_name`).
+    pub database_application_name: String,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// Default log filter when `RUST_LOG` is not set.
+    pub log_level: String,
+    /// Comma-separated endpoint URLs that MCP servers are given (seed name).
+    pub mcp_gateway_url_pools: String,
+
+    // --- control plane ----------------------------------------------------------------------
+    /// Address the control-plane REST API listens on.
+    pub control_plane_addr: SocketAddr,
+    /// HS256 signing key for session tokens, at least 32 bytes. Alias: `JWT_SECRET_KEY`.
+    #[serde(serialize_with = "serialize_opt_secret")]
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of a session token.
+    pub jwt_ttl_secs: u64,
+    /// bcrypt work factor (4 to 31); every step doubles the cost of a signin.
+    pub bcrypt_cost: u32,
+    /// Whether the session cookie carries `Secure` (sent over HTTPS only).
+    pub cookie_secure: bool,
+    /// Browser origins allowed by CORS, comma-separated. `*` allows any origin, but then
+    /// without credentials.
+    #[serde(deserialize_with = "comma_list")]
+    pub cors_allowed_origins: Vec<String>,
+    /// Whether `POST /signup` is open to anyone.
+    pub signup_enabled: bool,
+    /// Signin attempts allowed per minute from one client address.
+    pub signin_attempts_per_minute_per_client: u32,
+    /// Signin attempts allowed per minute for one email address.
+    pub signin_attempts_per_minute_per_email: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered 503.
+    pub request_timeout_secs: u64,
+
+    // --- gateway ----------------------------------------------------------------------------
+    /// Address the gateway's MCP endpoint listens on.
+    pub gateway_addr: SocketAddr,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: SecretString::from("postgres://localhost:5432/mcp_gateway"),
+            database_max_connections: 10,
+            database_acquire_timeout_secs: 5,
+            database_application_name: "mcp-gateway".to_owned(),
+            log_format: LogFormat::Human,
+            log_level: "info".to_owned(),
+            mcp_gateway_url_pools: String::new(),
+            control_plane_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwt_secret: None,
+            jwt_ttl_secs: 3600,
+            bcrypt_cost: 12,
+            cookie_secure: true,
+            cors_allowed_origins: Vec::new(),
+            signup_enabled: true,
+            signin_attempts_per_minute_per_client: 30,
+            signin_attempts_per_minute_per_email: 10,
+            trust_forwarded_for: false,
+            max_body_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            gateway_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
+}
+
+/// A setting that is missing or wrong; the message names the setting and what it must be.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file, an environment value or a type was wrong.
+    #[error("cannot load settings: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value loaded but is not acceptable.
+    #[error("invalid setting {name}: {reason}")]
+    Invalid {
+        /// Environment name of the setting.
+        name: &'static str,
+        /// What is wrong and what would be right.
+        reason: String,
+    },
+}
+
+impl Settings {
+    /// Loads defaults, then the TOML file at `file` (or at `$MCP_GATEWAY_CONFIG`), then the
+    /// environment. A named file that does not exist is an error, not a silent default.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(CONFIG_FILE_ENV).map(Into::into));
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(SettingsError::Invalid {
+                    name: CONFIG_FILE_ENV,
+                    reason: format!("settings file {} does not exist", path.display()),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
+            // The seed's alias first, so that `JWT_SECRET` wins when both are set.
+            .merge(
+                Env::raw()
+                    .only(&["JWT_SECRET_KEY"])
+                    .map(|_| "jwt_secret".into()),
+            )
+            .merge(Env::raw().filter(|key| key != "jwt_secret_key"));
+        let mut settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.database_url = normalise_database_url(settings.database_url.expose_secret());
+        Ok(settings)
+    }
+
+    /// Checks what the control plane needs before it starts.
+    pub fn validate_control_plane(&self) -> Result<(), SettingsError> {
+        self.validate_common()?;
+        match &self.jwt_secret {
+            None => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    "is not set; give it at least 32 random bytes (for example `openssl rand -base64 48`)",
+                ));
+            }
+            Some(secret) if secret.expose_secret().len() < 32 => {
+                return Err(invalid("JWT_SECRET", "is shorter than 32 bytes"));
+            }
+            Some(_) => {}
+        }
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return Err(invalid("BCRYPT_COST", "must be between 4 and 31"));
+        }
+        if self.jwt_ttl_secs < 60 {
+            return Err(invalid("JWT_TTL_SECS", "must be at least 60"));
+        }
+        if self.signin_attempts_per_minute_per_client == 0
+            || self.signin_attempts_per_minute_per_email == 0
+        {
+            return Err(invalid(
+                "SIGNIN_ATTEMPTS_PER_MINUTE_PER_*",
+                "must be at least 1",
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("MAX_BODY_BYTES", "must be at least 1024"));
+        }
+        for origin in &self.cors_allowed_origins {
+            if origin != "*" && !is_origin(origin) {
+                return Err(invalid(
+                    "CORS_ALLOWED_ORIGINS",
+                    &format!("{origin:?} is not an origin such as https://console.example.com"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what the gateway needs before it starts.
+    pub fn validate_gateway(&self) -> Result<(), SettingsError> {
+        self.validate_common()
+    }
+
+    fn validate_common(&self) -> Result<(), SettingsError> {
+        if self.database_max_connections == 0 {
+            return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(invalid("REQUEST_TIMEOUT_SECS", "must be at least 1"));
+        }
+        let url = self.database_url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid("DATABASE_URL", "is not a postgres:// URL"));
+        }
+        url.parse::<sqlx::postgres::PgConnectOptions>()
+            // The parser's message may quote the URL, password included: say only what is wrong.
+            .map_err(|_| invalid("DATABASE_URL", "is not a postgres:// URL"))?;
+        Ok(())
+    }
+}
+
+fn invalid(name: &'static str, reason: &str) -> SettingsError {
+    SettingsError::Invalid {
+        name,
+        reason: reason.to_owned(),
+    }
+}
+
+/// `scheme://host[:port]` with nothing after it, as browsers send in `Origin`.
+fn is_origin(value: &str) -> bool {
+    match url::Url::parse(value) {
+        Ok(url) => {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.path() == "/"
+                && !value.ends_with('/')
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.username().is_empty()
+        }
+        Err(_) => false,
+    }
+}
+
+fn normalise_database_url(url: &str) -> SecretString {
+    for prefix in ["postgresql+asyncpg://", "postgres+asyncpg://"] {
+        if let Some(rest) = url.strip_prefix(prefix) {
+            return SecretString::from(format!("postgresql://{rest}"));
+        }
+    }
+    SecretString::from(url.to_owned())
+}
+
+/// Accepts `"a, b"` (environment) as well as `["a", "b"]` (TOML).
+fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(deserializer)? {
+        List::One(text) => text.split(',').map(str::to_owned).collect(),
+        List::Many(items) => items,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
+// Defaults are fed to figment through serde; secrets go in as they are and are never printed,
+// because `SecretString`'s `Debug` is redacted.
+fn serialize_secret<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
+fn serialize_opt_secret<S: Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_some(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+// `figment::Jail` closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file("gw.toml", "bcrypt_cost = 5\nlog_level = \"debug\"\ncors_allowed_origins = [\"https://a.example\"]")?;
+            jail.set_env("BCRYPT_COST", "6");
+            let settings = Settings::load(Some(Path::new("gw.toml"))).expect("loads");
+            assert_eq!(settings.bcrypt_cost, 6, "environment overrides the file");
+            assert_eq!(settings.log_level, "debug", "file overrides the default");
+            assert_eq!(settings.cors_allowed_origins, ["https://a.example"]);
+            assert_eq!(settings.jwt_ttl_secs, 3600, "default stays");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn seed_variable_names_work_as_they_are() {
+        Jail::expect_with(|jail| {
+            jail.set_env(
+                "DATABASE_URL",
+                "postgresql+asyncpg://u:p@db:5432/mcp_server",
+            );
+            jail.set_env("JWT_SECRET_KEY", "k".repeat(40));
+            jail.set_env(
+                "MCP_GATEWAY_URL_POOLS",
+                "https://mcp1.example.com,https://mcp2.example.com",
+            );
+            jail.set_env(
+                "CORS_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example",
+            );
+            let settings = Settings::load(None).expect("loads");
+            assert_eq!(
+                settings.database_url.expose_secret(),
+                "postgresql://u:p@db:5432/mcp_server"
+            );
+            assert_eq!(
+                settings
+                    .jwt_secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().len()),
+                Some(40)
+            );
+            assert_eq!(
+                settings.mcp_gateway_url_pools,
+                "https://mcp1.example.com,https://mcp2.example.com"
+            );
+            assert_eq!(
+                settings.cors_allowed_origins,
+                ["https://a.example", "https://b.example"]
+            );
+            settings.validate_control_plane().expect("valid");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn jwt_secret_wins_over_its_alias() {
+        Jail::expect_with(|jail| {
+            jail.set_env("JWT_SECRET_KEY", "a".repeat(40));
+            jail.set_env("JWT_SECRET", "b".repeat(40));
+            let settings = Settings::load(None).expect("loads");
+            assert_eq!(
+                settings.jwt_secret.expect("set").expose_secret(),
+                "b".repeat(40)
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_or_short_jwt_secret_is_named() {
+        Jail::expect_with(|jail| {
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_control_plane()
+                .unwrap_err();
+            assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+            jail.set_env("JWT_SECRET", "short");
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_control_plane()
+                .unwrap_err();
+            assert!(err.to_string().contains("32 bytes"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_named_settings_file_that_is_missing_is_an_error() {
+        Jail::expect_with(|_| {
+            let err = Settings::load(Some(Path::new("nope.toml"))).unwrap_err();
+            assert!(err.to_string().contains("nope.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_name() {
+        Jail::expect_with(|jail| {
+            jail.set_env("JWT_SECRET", "x".repeat(32));
+            jail.set_env(
+                "CORS_ALLOWED_ORIGINS",
+                "https://ok.example,https://bad.example/path",
+            );
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_control_plane()
+                .unwrap_err();
+            assert!(err.to_string().contains("CORS_ALLOWED_ORIGINS"), "{err}");
+            jail.set_env("CORS_ALLOWED_ORIGINS", "");
+            jail.set_env("BCRYPT_COST", "40");
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_control_plane()
+                .unwrap_err();
+            assert!(err.to_string().contains("BCRYPT_COST"), "{err}");
+            jail.set_env("BCRYPT_COST", "twelve");
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_database_url_is_refused_without_echoing_it() {
+        Jail::expect_with(|jail| {
+            jail.set_env("JWT_SECRET", "x".repeat(32));
+            jail.set_env("DATABASE_URL", "mysql://user:hunter2@db/x");
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_control_plane()
+                .unwrap_err();
+            assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,9 @@
+//! Code both daemons agree on: settings, telemetry, the database pool and migrator, and
+//! graceful shutdown. Model types shared by the control plane and the gateway live here too.
+
+pub mod config;
+pub mod db;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{LogFormat, Settings, SettingsError};
