@@ -7,7 +7,12 @@ use clap::{Parser, Subcommand};
 use shared::Settings;
 use sqlx::PgPool;
 
-use crate::{db::users, domain::Email};
+use shared::crypto::Keyring;
+
+use crate::{
+    db::{sources, users},
+    domain::Email,
+};
 
 /// MCP gateway control plane.
 #[derive(Debug, Parser)]
@@ -32,6 +37,19 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Manage the encryption of source secrets.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
+}
+
+/// Key management.
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Re-encrypt every source secret under the current SECRETS_KEY. Run it after moving the
+    /// previous key to SECRETS_OLD_KEYS; afterwards the old key can be dropped.
+    Rotate,
 }
 
 /// Role changes.
@@ -72,6 +90,31 @@ pub async fn set_role(pool: &PgPool, email: &str, admin: bool) -> anyhow::Result
     }
     tracing::info!(email = email.as_str(), role, "role changed");
     Ok(())
+}
+
+/// Re-seals every source secret that is not under the current key, in batches of 100 rows
+/// per transaction. Returns how many were re-sealed.
+pub async fn rotate_secrets(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<u64> {
+    let current = keyring.current().id().to_owned();
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let batch = sources::sealed_under_other_keys(&mut *tx, &current, 100).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for (id, sealed, key_id) in batch {
+            let secrets = keyring
+                .open_source(id, &sealed, &key_id)
+                .with_context(|| format!("cannot decrypt the secrets of source {id}"))?;
+            let (resealed, new_key_id) = keyring.seal_source(id, &secrets);
+            sources::reseal(&mut *tx, id, &resealed, &new_key_id).await?;
+            total += 1;
+        }
+        tx.commit().await?;
+    }
+    tracing::info!(resealed = total, key_id = %current, "source secrets are all under the current key");
+    Ok(total)
 }
 
 /// `host:port/database` of the configured database, without user or password.

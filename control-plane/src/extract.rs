@@ -116,6 +116,29 @@ fn without_values(message: &str) -> String {
     message.to_owned()
 }
 
+/// `axum::extract::Path` with rejections in the shared shape: a malformed id is a 400.
+#[derive(Debug, Clone, Copy)]
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_id",
+                "An id in the path is not a valid UUID.",
+            )),
+        }
+    }
+}
+
 /// `axum::extract::Query` with rejections in the shared shape.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod db;
 pub mod domain;
+pub mod endpoints;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -3,7 +3,7 @@
 use clap::Parser;
 use control_plane::{
     Application,
-    cli::{self, AdminAction, Cli, Command},
+    cli::{self, AdminAction, Cli, Command, SecretsAction},
 };
 use shared::Settings;
 
@@ -22,6 +22,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin {
             action: AdminAction::Revoke { email },
         } => cli::set_role(&pool, &email, false).await,
+        Command::Secrets {
+            action: SecretsAction::Rotate,
+        } => {
+            let resealed = cli::rotate_secrets(&pool, &settings.keyring()?).await?;
+            tracing::info!(resealed, "rotation finished");
+            Ok(())
+        }
         Command::Serve => {
             settings.validate_control_plane()?;
             cli::migrate(&pool, &settings).await?;

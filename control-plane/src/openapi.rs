@@ -25,6 +25,8 @@ pub const DOCS_PATH: &str = "/docs";
     modifiers(&SecuritySchemes),
     tags(
         (name = "account", description = "Signup, signin, signout and the caller's own account"),
+        (name = "sources", description = "A user's data sources (Outlook, Box, Snowflake)"),
+        (name = "mcp-servers", description = "A user's MCP servers and their endpoints"),
         (name = "admin", description = "Administrator-only routes"),
         (name = "health", description = "Health report and probes"),
     )

@@ -6,7 +6,12 @@ use std::{sync::Arc, time::Instant};
 use shared::Settings;
 use sqlx::PgPool;
 
-use crate::auth::{jwt::TokenKeys, rate_limit::SigninLimiter};
+use shared::crypto::Keyring;
+
+use crate::{
+    auth::{jwt::TokenKeys, rate_limit::SigninLimiter},
+    endpoints::Allocator,
+};
 
 /// Settings the request handlers read, copied out of [`Settings`] once.
 #[derive(Debug, Clone)]
@@ -16,6 +21,7 @@ pub struct HandlerConfig {
     pub signup_enabled: bool,
     pub trust_forwarded_for: bool,
     pub cors_allowed_origins: Vec<String>,
+    pub snowflake_allowed_host_suffixes: Vec<String>,
 }
 
 impl HandlerConfig {
@@ -26,6 +32,7 @@ impl HandlerConfig {
             signup_enabled: settings.signup_enabled,
             trust_forwarded_for: settings.trust_forwarded_for,
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
+            snowflake_allowed_host_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
         }
     }
 }
@@ -37,6 +44,10 @@ pub struct AppState {
     pub config: Arc<HandlerConfig>,
     pub tokens: Arc<TokenKeys>,
     pub signin_limiter: Arc<SigninLimiter>,
+    /// Encrypts and decrypts source secrets.
+    pub keyring: Arc<Keyring>,
+    /// The endpoint pool and its allocation rules.
+    pub allocator: Arc<Allocator>,
     /// Verified against when a signin names an unknown email (same cost as real hashes).
     pub dummy_hash: Arc<str>,
     pub started_at: Instant,
@@ -60,6 +71,11 @@ impl AppState {
                 settings.signin_attempts_per_minute_per_client,
                 settings.signin_attempts_per_minute_per_email,
             ),
+            keyring: Arc::new(settings.keyring()?),
+            allocator: Arc::new(Allocator {
+                pool: settings.endpoint_pool()?,
+                cooldown: std::time::Duration::from_secs(settings.endpoint_cooldown_secs),
+            }),
             dummy_hash: crate::auth::password::dummy_hash(settings.bcrypt_cost)
                 .await?
                 .into(),

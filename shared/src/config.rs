@@ -44,8 +44,19 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Default log filter when `RUST_LOG` is not set.
     pub log_level: String,
-    /// Comma-separated endpoint URLs that MCP servers are given (seed name).
+    /// Comma-separated endpoint URLs that MCP servers are given (seed name). An entry may be a
+    /// wildcard such as `https://*.mcp.example.com`.
     pub mcp_gateway_url_pools: String,
+    /// 32 random bytes, base64: encrypts source secrets at rest.
+    #[serde(serialize_with = "serialize_opt_secret")]
+    pub secrets_key: Option<SecretString>,
+    /// Earlier `SECRETS_KEY`s, comma-separated: they still decrypt until
+    /// `control-plane secrets rotate` has re-encrypted everything under the current key.
+    #[serde(
+        deserialize_with = "comma_secrets",
+        serialize_with = "serialize_secrets"
+    )]
+    pub secrets_old_keys: Vec<SecretString>,
 
     // --- control plane ----------------------------------------------------------------------
     /// Address the control-plane REST API listens on.
@@ -75,6 +86,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Seconds a request may take before it is answered 503.
     pub request_timeout_secs: u64,
+    /// Seconds before an endpoint freed by one user can be given to another user.
+    pub endpoint_cooldown_secs: u64,
+    /// Host suffixes a Snowflake `account_url` must end with.
+    #[serde(deserialize_with = "comma_list")]
+    pub snowflake_allowed_host_suffixes: Vec<String>,
 
     // --- gateway ----------------------------------------------------------------------------
     /// Address the gateway's MCP endpoint listens on.
@@ -89,8 +105,11 @@ impl Default for Settings {
             database_acquire_timeout_secs: 5,
             database_application_name: "mcp-gateway".to_owned(),
             log_format: LogFormat::Human,
-            log_level: "info".to_owned(),
+            // Postgres notices such as "relation already exists, skipping" are not news.
+            log_level: "info,sqlx::postgres::notice=warn".to_owned(),
             mcp_gateway_url_pools: String::new(),
+            secrets_key: None,
+            secrets_old_keys: Vec::new(),
             control_plane_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             jwt_secret: None,
             jwt_ttl_secs: 3600,
@@ -103,6 +122,8 @@ impl Default for Settings {
             trust_forwarded_for: false,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            endpoint_cooldown_secs: 24 * 60 * 60,
+            snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
         }
     }
@@ -186,6 +207,18 @@ impl Settings {
         if self.max_body_bytes < 1024 {
             return Err(invalid("MAX_BODY_BYTES", "must be at least 1024"));
         }
+        self.keyring()?;
+        self.endpoint_pool()?;
+        if self
+            .snowflake_allowed_host_suffixes
+            .iter()
+            .any(|s| !s.starts_with('.') || s.len() < 4)
+        {
+            return Err(invalid(
+                "SNOWFLAKE_ALLOWED_HOST_SUFFIXES",
+                "entries must start with a dot, like .snowflakecomputing.com",
+            ));
+        }
         for origin in &self.cors_allowed_origins {
             if origin != "*" && !is_origin(origin) {
                 return Err(invalid(
@@ -195,6 +228,35 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The secrets keyring: `SECRETS_KEY` encrypts, it and `SECRETS_OLD_KEYS` decrypt.
+    pub fn keyring(&self) -> Result<crate::crypto::Keyring, SettingsError> {
+        let current = self.secrets_key.as_ref().ok_or_else(|| {
+            invalid("SECRETS_KEY", "is not set; give it 32 random bytes in base64 (for example `openssl rand -base64 32`)")
+        })?;
+        let bad = |name: &'static str| {
+            move |err: crate::crypto::CryptoError| invalid(name, &err.to_string())
+        };
+        let current = crate::crypto::SecretKey::from_base64(current, "SECRETS_KEY")
+            .map_err(bad("SECRETS_KEY"))?;
+        let old = self
+            .secrets_old_keys
+            .iter()
+            .map(|k| crate::crypto::SecretKey::from_base64(k, "SECRETS_OLD_KEYS"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad("SECRETS_OLD_KEYS"))?;
+        Ok(crate::crypto::Keyring::new(current, old))
+    }
+
+    /// The parsed endpoint pool.
+    pub fn endpoint_pool(&self) -> Result<crate::model::EndpointPool, SettingsError> {
+        crate::model::EndpointPool::parse(&self.mcp_gateway_url_pools).map_err(|reason| {
+            SettingsError::Invalid {
+                name: "MCP_GATEWAY_URL_POOLS",
+                reason,
+            }
+        })
     }
 
     /// Checks what the gateway needs before it starts.
@@ -271,6 +333,20 @@ fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>,
         .collect())
 }
 
+/// Like [`comma_list`], for secrets: the values never reach a `Debug` output.
+fn comma_secrets<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<SecretString>, D::Error> {
+    Ok(comma_list(deserializer)?
+        .into_iter()
+        .map(SecretString::from)
+        .collect())
+}
+
+fn serialize_secrets<S: Serializer>(secrets: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(secrets.iter().map(ExposeSecret::expose_secret))
+}
+
 // Defaults are fed to figment through serde; secrets go in as they are and are never printed,
 // because `SecretString`'s `Debug` is redacted.
 fn serialize_secret<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
@@ -293,6 +369,52 @@ fn serialize_opt_secret<S: Serializer>(
 mod tests {
     use super::*;
     use figment::Jail;
+
+    /// 32 bytes, base64.
+    const TEST_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+    #[test]
+    fn the_pool_and_the_secrets_key_are_checked_at_start() {
+        Jail::expect_with(|jail| {
+            jail.set_env("JWT_SECRET", "x".repeat(32));
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_control_plane()
+                .unwrap_err();
+            assert!(err.to_string().contains("SECRETS_KEY"), "{err}");
+            jail.set_env("SECRETS_KEY", "c2hvcnQ=");
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_control_plane()
+                .unwrap_err();
+            assert!(err.to_string().contains("32 random bytes"), "{err}");
+            jail.set_env("SECRETS_KEY", TEST_KEY);
+            jail.set_env(
+                "MCP_GATEWAY_URL_POOLS",
+                "https://mcp1.example.com,https://mcp1.example.com/x",
+            );
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_control_plane()
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("MCP_GATEWAY_URL_POOLS") && err.to_string().contains("/x"),
+                "{err}"
+            );
+            jail.set_env(
+                "MCP_GATEWAY_URL_POOLS",
+                "https://mcp1.example.com, https://*.mcp.example.com",
+            );
+            jail.set_env("SECRETS_OLD_KEYS", format!("{TEST_KEY},{TEST_KEY}"));
+            let settings = Settings::load(None).unwrap();
+            settings.validate_control_plane().expect("valid");
+            assert!(
+                !format!("{settings:?}").contains(TEST_KEY),
+                "keys never show in Debug output"
+            );
+            Ok(())
+        });
+    }
 
     #[test]
     fn defaults_then_file_then_environment() {
@@ -344,7 +466,12 @@ mod tests {
                 settings.cors_allowed_origins,
                 ["https://a.example", "https://b.example"]
             );
-            settings.validate_control_plane().expect("valid");
+            Settings {
+                secrets_key: Some(SecretString::from(TEST_KEY)),
+                ..settings
+            }
+            .validate_control_plane()
+            .expect("valid");
             Ok(())
         });
     }
@@ -394,6 +521,7 @@ mod tests {
     fn bad_values_are_refused_with_their_name() {
         Jail::expect_with(|jail| {
             jail.set_env("JWT_SECRET", "x".repeat(32));
+            jail.set_env("SECRETS_KEY", TEST_KEY);
             jail.set_env(
                 "CORS_ALLOWED_ORIGINS",
                 "https://ok.example,https://bad.example/path",
@@ -420,6 +548,7 @@ mod tests {
     fn a_bad_database_url_is_refused_without_echoing_it() {
         Jail::expect_with(|jail| {
             jail.set_env("JWT_SECRET", "x".repeat(32));
+            jail.set_env("SECRETS_KEY", TEST_KEY);
             jail.set_env("DATABASE_URL", "mysql://user:hunter2@db/x");
             let err = Settings::load(None)
                 .unwrap()

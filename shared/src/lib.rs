@@ -2,7 +2,9 @@
 //! graceful shutdown. Model types shared by the control plane and the gateway live here too.
 
 pub mod config;
+pub mod crypto;
 pub mod db;
+pub mod model;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -1,15 +1,17 @@
 //! Administrator routes: `GET /users`.
 
-use axum::extract::State;
+use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
 use crate::{
     auth::AdminUser,
-    db::users,
+    db::{servers, users},
+    endpoints::PoolStatus,
     error::{ApiError, ErrorBody, FieldError},
-    extract::Query,
+    extract::{Path, Query},
     routes::me::UserView,
     state::AppState,
 };
@@ -18,7 +20,54 @@ use crate::{
 pub const MAX_PAGE: i64 = 200;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_users))
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(pool_status))
+        .routes(routes!(hard_delete_server))
+}
+
+/// Endpoint pool usage: fixed endpoints total, used and free, those cooling down, wildcard
+/// entries, and live servers whose endpoint left `MCP_GATEWAY_URL_POOLS`.
+#[utoipa::path(
+    get, path = "/admin/pool", tag = "admin",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Pool status", body = PoolStatus),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Caller is not an administrator (`admin_required`)", body = ErrorBody),
+    )
+)]
+async fn pool_status(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<axum::Json<PoolStatus>, ApiError> {
+    Ok(axum::Json(state.allocator.status(&state.pool).await?))
+}
+
+/// Delete any user's server for good. A live server's endpoint is released (cooldown applies);
+/// a soft-deleted one's was released already.
+#[utoipa::path(
+    delete, path = "/admin/mcp-servers/{id}", tag = "admin",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id")),
+    responses(
+        (status = 204, description = "Deleted for good"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Caller is not an administrator, or cookie request from a foreign origin", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    )
+)]
+async fn hard_delete_server(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if !servers::hard_delete(&state.pool, id).await? {
+        return Err(ApiError::not_found());
+    }
+    tracing::info!(admin_id = %admin.0.user.id, server_id = %id, "MCP server hard-deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Paging of list routes.
@@ -35,23 +84,28 @@ pub struct PageParams {
 impl PageParams {
     /// `(limit, offset)` after checking the bounds.
     pub fn bounds(&self) -> Result<(i64, i64), ApiError> {
-        let limit = self.limit.unwrap_or(50);
-        let offset = self.offset.unwrap_or(0);
-        let mut fields = Vec::new();
-        if !(1..=MAX_PAGE).contains(&limit) {
-            fields.push(FieldError::new(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
-        }
-        if offset < 0 {
-            fields.push(FieldError::new("offset", "must not be negative"));
-        }
-        if fields.is_empty() {
-            Ok((limit, offset))
-        } else {
-            Err(ApiError::validation(fields))
-        }
+        page_bounds(self.limit, self.offset)
+    }
+}
+
+/// `(limit, offset)` with defaults (50, 0), checked: 422 naming the bad parameter.
+pub fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(50);
+    let offset = offset.unwrap_or(0);
+    let mut fields = Vec::new();
+    if !(1..=MAX_PAGE).contains(&limit) {
+        fields.push(FieldError::new(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    if offset < 0 {
+        fields.push(FieldError::new("offset", "must not be negative"));
+    }
+    if fields.is_empty() {
+        Ok((limit, offset))
+    } else {
+        Err(ApiError::validation(fields))
     }
 }
 

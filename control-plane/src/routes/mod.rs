@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod mcp_servers;
 pub mod me;
+pub mod sources;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -16,5 +18,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(me::router())
         .merge(admin::router())
+        .merge(sources::router())
+        .merge(mcp_servers::router())
         .merge(health::api_router())
 }

@@ -11,6 +11,8 @@ use sqlx::PgPool;
 
 /// The JWT key every test app uses (tests forge tokens with and without it).
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+/// The secrets key of test apps (32 bytes, base64).
+pub const SECRETS_KEY: &str = "dGVzdC1zZWNyZXRzLWtleS1vZi0zMi1ieXRlcyEhISE=";
 /// A password that meets the rules.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -30,6 +32,9 @@ pub fn test_settings() -> Settings {
     Settings {
         control_plane_addr: "127.0.0.1:0".parse().expect("address"),
         jwt_secret: Some(SecretString::from(JWT_SECRET)),
+        secrets_key: Some(SecretString::from(SECRETS_KEY)),
+        mcp_gateway_url_pools:
+            "https://mcp1.example.com,https://mcp2.example.com,https://mcp3.example.com".to_owned(),
         bcrypt_cost: 4,
         cookie_secure: false,
         ..Settings::default()
@@ -172,4 +177,70 @@ pub async fn snapshot(pool: &PgPool) -> Vec<String> {
     .fetch_all(pool)
     .await
     .expect("snapshot")
+}
+
+/// Valid Outlook metadata with `secret` as the client secret.
+pub fn outlook(secret: &str) -> Value {
+    json!({"type": "outlook", "source_metadata": {
+        "tenant_id": "contoso.onmicrosoft.com",
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "client_secret": secret,
+        "user_id": "ada@contoso.com",
+    }})
+}
+
+/// Valid Box metadata.
+pub fn box_source() -> Value {
+    json!({"type": "box", "source_metadata": {
+        "client_id": "abc123def456", "client_secret": "box-secret", "subject_type": "enterprise", "subject_id": "42",
+    }})
+}
+
+impl TestApp {
+    /// A JSON request with a bearer token.
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Response {
+        self.authed(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A request without body with a bearer token.
+    pub async fn send(&self, method: Method, path: &str, token: &str) -> Response {
+        self.authed(method, path, token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a source and returns its id.
+    pub async fn source(&self, token: &str, body: &Value) -> String {
+        let response = self
+            .send_json(Method::POST, "/api/v1/sources", token, body)
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a server and returns its JSON.
+    pub async fn server(&self, token: &str, name: &str, source_ids: &[&str]) -> Value {
+        let response = self
+            .send_json(
+                Method::POST,
+                "/api/v1/mcp-servers",
+                token,
+                &json!({"name": name, "source_ids": source_ids}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json")
+    }
 }

@@ -21,6 +21,7 @@ async fn migrations_apply_revert_and_apply_again(pool: PgPool) {
     assert_eq!(
         applied,
         [
+            "endpoint_releases",
             "mcp_server_sources",
             "mcp_servers",
             "revoked_tokens",
@@ -35,11 +36,11 @@ async fn migrations_apply_revert_and_apply_again(pool: PgPool) {
         "every table is dropped"
     );
     let functions: i64 =
-        sqlx::query_scalar("select count(*) from pg_proc where proname = 'set_updated_at'")
+        sqlx::query_scalar("select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'public'")
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(functions, 0, "the trigger function is dropped");
+    assert_eq!(functions, 0, "every trigger function is dropped");
 
     MIGRATOR.run(&pool).await.expect("second apply");
     assert_eq!(table_names(&pool).await, applied);

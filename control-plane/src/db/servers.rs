@@ -1,0 +1,287 @@
+//! The `mcp_servers` and `mcp_server_sources` tables.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// The partial unique index: one live server per endpoint host.
+pub const LIVE_ENDPOINT_UNIQUE: &str = "mcp_servers_live_endpoint_key";
+
+/// A server and the ids of its sources (in the order they were added).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ServerRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub endpoint: String,
+    pub endpoint_host: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub source_ids: Vec<Uuid>,
+}
+
+macro_rules! server_select {
+    () => {
+        "select s.id, s.user_id, s.name, s.endpoint, s.endpoint_host, s.created_at, s.updated_at, \
+         s.deleted_at, coalesce(array_agg(l.source_id order by l.created_at, l.source_id) \
+         filter (where l.source_id is not null), '{}') as source_ids \
+         from mcp_servers s left join mcp_server_sources l on l.server_id = s.id "
+    };
+}
+
+/// One of the user's servers; soft-deleted ones only when asked for.
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+    include_deleted: bool,
+) -> Result<Option<ServerRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        server_select!(),
+        "where s.id = $1 and s.user_id = $2 and ($3 or s.deleted_at is null) group by s.id"
+    ))
+    .bind(id)
+    .bind(user_id)
+    .bind(include_deleted)
+    .fetch_optional(db)
+    .await
+}
+
+/// A page of the user's servers, newest first, and their total.
+pub async fn page(
+    db: &PgPool,
+    user_id: Uuid,
+    include_deleted: bool,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<ServerRow>, i64), sqlx::Error> {
+    let total = sqlx::query_scalar(
+        "select count(*) from mcp_servers where user_id = $1 and ($2 or deleted_at is null)",
+    )
+    .bind(user_id)
+    .bind(include_deleted)
+    .fetch_one(db)
+    .await?;
+    let rows = sqlx::query_as(concat!(
+        server_select!(),
+        "where s.user_id = $1 and ($2 or s.deleted_at is null) group by s.id \
+         order by s.created_at desc, s.id limit $3 offset $4"
+    ))
+    .bind(user_id)
+    .bind(include_deleted)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Inserts a live server on an endpoint; returns its id.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    name: &str,
+    endpoint: &str,
+    endpoint_host: &str,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into mcp_servers (user_id, name, endpoint, endpoint_host) values ($1, $2, $3, $4) returning id",
+    )
+    .bind(user_id)
+    .bind(name)
+    .bind(endpoint)
+    .bind(endpoint_host)
+    .fetch_one(db)
+    .await
+}
+
+/// Locks a live server of the user for the rest of the transaction; `false` if there is none.
+pub async fn lock_live(
+    db: &mut PgConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, Uuid>(
+        "select id from mcp_servers where id = $1 and user_id = $2 and deleted_at is null for update",
+    )
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?
+    .is_some())
+}
+
+/// Renames a live server.
+pub async fn rename(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update mcp_servers set name = $3 where id = $1 and user_id = $2 and deleted_at is null",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(name)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether every id names one of the user's sources.
+pub async fn owns_sources(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    source_ids: &[Uuid],
+) -> Result<bool, sqlx::Error> {
+    let owned: i64 =
+        sqlx::query_scalar("select count(*) from sources where user_id = $1 and id = any($2)")
+            .bind(user_id)
+            .bind(source_ids)
+            .fetch_one(db)
+            .await?;
+    Ok(usize::try_from(owned).unwrap_or(0) == source_ids.len())
+}
+
+/// Makes a server's sources exactly `source_ids`. Returns `false` (and changes nothing the
+/// caller's transaction keeps) if any id is not one of the user's sources.
+pub async fn set_sources(
+    db: &mut PgConnection,
+    user_id: Uuid,
+    server_id: Uuid,
+    source_ids: &[Uuid],
+) -> Result<bool, sqlx::Error> {
+    if !owns_sources(&mut *db, user_id, source_ids).await? {
+        return Ok(false);
+    }
+    sqlx::query("delete from mcp_server_sources where server_id = $1 and user_id = $2 and not (source_id = any($3))")
+        .bind(server_id)
+        .bind(user_id)
+        .bind(source_ids)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query(
+        "insert into mcp_server_sources (server_id, source_id, user_id) \
+         select $1, id, user_id from sources where user_id = $2 and id = any($3) \
+         on conflict do nothing",
+    )
+    .bind(server_id)
+    .bind(user_id)
+    .bind(source_ids)
+    .execute(&mut *db)
+    .await?;
+    Ok(true)
+}
+
+/// Links one of the user's sources to a live server; `false` if the source is not theirs.
+pub async fn attach(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    server_id: Uuid,
+    source_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<bool> = sqlx::query_scalar(
+        "with link as (insert into mcp_server_sources (server_id, source_id, user_id) \
+         select $1, id, user_id from sources where id = $2 and user_id = $3 \
+         on conflict do nothing returning 1) \
+         select true from sources where id = $2 and user_id = $3",
+    )
+    .bind(server_id)
+    .bind(source_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Unlinks a source; `false` if it was not linked.
+pub async fn detach(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    server_id: Uuid,
+    source_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "delete from mcp_server_sources where server_id = $1 and source_id = $2 and user_id = $3",
+    )
+    .bind(server_id)
+    .bind(source_id)
+    .bind(user_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Soft-deletes a live server (its endpoint is free at once).
+pub async fn soft_delete(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update mcp_servers set deleted_at = now() where id = $1 and user_id = $2 and deleted_at is null",
+    )
+    .bind(id)
+    .bind(user_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Brings a soft-deleted server back on a newly allocated endpoint.
+pub async fn restore(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+    endpoint: &str,
+    endpoint_host: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update mcp_servers set deleted_at = null, endpoint = $3, endpoint_host = $4 \
+         where id = $1 and user_id = $2 and deleted_at is not null",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(endpoint)
+    .bind(endpoint_host)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The endpoint host a soft-deleted server of the user had, if any.
+pub async fn deleted_endpoint_host(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    let row: Option<(Option<DateTime<Utc>>, String)> = sqlx::query_as(
+        "select deleted_at, endpoint_host from mcp_servers where id = $1 and user_id = $2",
+    )
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    // None: no such server; Some(None): it is live; Some(Some(host)): soft-deleted.
+    Ok(row.map(|(deleted_at, host)| deleted_at.map(|_| host)))
+}
+
+/// Deletes a server for good (administrators). Returns `false` if there is none.
+pub async fn hard_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("delete from mcp_servers where id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Every live server's id and endpoint (pool status).
+pub async fn live_endpoints(
+    db: impl PgExecutor<'_>,
+) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
+    sqlx::query_as("select id, endpoint, endpoint_host from mcp_servers where deleted_at is null order by endpoint_host")
+        .fetch_all(db)
+        .await
+}

@@ -1,0 +1,160 @@
+//! The `sources` table.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// A source row; `secrets` is ciphertext.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SourceRow {
+    pub id: Uuid,
+    #[sqlx(rename = "type")]
+    pub source_type: String,
+    pub source_metadata: Value,
+    pub secrets: Option<Vec<u8>>,
+    pub secrets_key_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What is written for a source.
+pub struct SourceWrite<'a> {
+    pub source_type: &'a str,
+    pub metadata: &'a Value,
+    pub secrets: &'a [u8],
+    pub secrets_key_id: &'a str,
+}
+
+macro_rules! source_columns {
+    () => {
+        "id, type, source_metadata, secrets, secrets_key_id, created_at, updated_at"
+    };
+}
+
+/// Inserts a source with a caller-chosen id (the id is sealed into the ciphertext).
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    user_id: Uuid,
+    write: &SourceWrite<'_>,
+) -> Result<SourceRow, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "insert into sources (id, user_id, type, source_metadata, secrets, secrets_key_id) \
+         values ($1, $2, $3, $4, $5, $6) returning ",
+        source_columns!()
+    ))
+    .bind(id)
+    .bind(user_id)
+    .bind(write.source_type)
+    .bind(write.metadata)
+    .bind(write.secrets)
+    .bind(write.secrets_key_id)
+    .fetch_one(db)
+    .await
+}
+
+/// One of the user's sources.
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<SourceRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "select ",
+        source_columns!(),
+        " from sources where id = $1 and user_id = $2"
+    ))
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A page of the user's sources, newest first, and their total.
+pub async fn page(
+    db: &PgPool,
+    user_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<SourceRow>, i64), sqlx::Error> {
+    let total = sqlx::query_scalar("select count(*) from sources where user_id = $1")
+        .bind(user_id)
+        .fetch_one(db)
+        .await?;
+    let rows = sqlx::query_as(concat!(
+        "select ",
+        source_columns!(),
+        " from sources where user_id = $1 order by created_at desc, id limit $2 offset $3"
+    ))
+    .bind(user_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Replaces a source's type, metadata and secrets.
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+    write: &SourceWrite<'_>,
+) -> Result<Option<SourceRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "update sources set type = $3, source_metadata = $4, secrets = $5, secrets_key_id = $6 \
+         where id = $1 and user_id = $2 returning ",
+        source_columns!()
+    ))
+    .bind(id)
+    .bind(user_id)
+    .bind(write.source_type)
+    .bind(write.metadata)
+    .bind(write.secrets)
+    .bind(write.secrets_key_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Deletes a source; its server links go with it.
+pub async fn delete(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("delete from sources where id = $1 and user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sources whose secrets are sealed under a key other than `key_id` (for rotation).
+pub async fn sealed_under_other_keys(
+    db: impl PgExecutor<'_>,
+    key_id: &str,
+    limit: i64,
+) -> Result<Vec<(Uuid, Vec<u8>, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, secrets, secrets_key_id from sources \
+         where secrets is not null and secrets_key_id <> $1 order by id limit $2 for update",
+    )
+    .bind(key_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Stores re-sealed secrets.
+pub async fn reseal(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    secrets: &[u8],
+    key_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update sources set secrets = $2, secrets_key_id = $3 where id = $1")
+        .bind(id)
+        .bind(secrets)
+        .bind(key_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,445 @@
+//! `/mcp-servers`: a user's MCP servers, each reachable at its own endpoint from the pool.
+
+use std::collections::HashSet;
+
+use axum::{extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    auth::AuthUser,
+    db::servers::{self, LIVE_ENDPOINT_UNIQUE, ServerRow},
+    endpoints::endpoint_taken,
+    error::{ApiError, ErrorBody, FieldError, ResultExt},
+    extract::{Json, Path, Query},
+    routes::admin::page_bounds,
+    state::AppState,
+};
+
+/// Most sources one server may have.
+const MAX_SOURCES: usize = 100;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_servers, create_server))
+        .routes(routes!(get_server, update_server, delete_server))
+        .routes(routes!(restore_server))
+        .routes(routes!(attach_source, detach_source))
+}
+
+/// A server to create (`name` required), or the changes to one (fields left out stay).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerInput {
+    /// 1 to 200 characters.
+    #[schema(example = "Sales research")]
+    name: Option<String>,
+    /// The caller's sources this server may search; replaces the current list.
+    source_ids: Option<Vec<Uuid>>,
+    /// Refused: the endpoint is assigned by the server.
+    #[serde(default)]
+    #[schema(ignore)]
+    endpoint: Option<serde::de::IgnoredAny>,
+}
+
+/// A server as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct ServerView {
+    pub id: Uuid,
+    pub name: String,
+    /// Assigned from the pool; read-only.
+    #[schema(example = "https://mcp1.example.com")]
+    pub endpoint: String,
+    /// What to give an MCP client: the endpoint followed by `/mcp`.
+    #[schema(example = "https://mcp1.example.com/mcp")]
+    pub mcp_url: String,
+    pub source_ids: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when soft-deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<ServerRow> for ServerView {
+    fn from(row: ServerRow) -> Self {
+        Self {
+            mcp_url: format!("{}/mcp", row.endpoint),
+            id: row.id,
+            name: row.name,
+            endpoint: row.endpoint,
+            source_ids: row.source_ids,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        }
+    }
+}
+
+/// One page of servers.
+#[derive(Serialize, ToSchema)]
+pub struct ServerPage {
+    pub items: Vec<ServerView>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Listing options.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Include soft-deleted servers (default false).
+    include_deleted: Option<bool>,
+    /// Items per page, 1 to 200 (default 50).
+    limit: Option<i64>,
+    /// Items to skip (default 0).
+    offset: Option<i64>,
+}
+
+/// Whether to show a soft-deleted server.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ShowParams {
+    /// Also find a soft-deleted server (default false).
+    include_deleted: Option<bool>,
+}
+
+/// The caller's servers, newest first.
+#[utoipa::path(
+    get, path = "/mcp-servers", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of servers", body = ServerPage),
+        (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "limit or offset out of range", body = ErrorBody),
+    )
+)]
+async fn list_servers(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(params): Query<ListParams>,
+) -> Result<axum::Json<ServerPage>, ApiError> {
+    let (limit, offset) = page_bounds(params.limit, params.offset)?;
+    let include_deleted = params.include_deleted.unwrap_or(false);
+    let (rows, total) =
+        servers::page(&state.pool, caller.user.id, include_deleted, limit, offset).await?;
+    Ok(axum::Json(ServerPage {
+        items: rows.into_iter().map(Into::into).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// Create a server; it is given a free endpoint from the pool.
+#[utoipa::path(
+    post, path = "/mcp-servers", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = ServerInput,
+    responses(
+        (status = 201, description = "Created", body = ServerView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 404, description = "A source id is not one of the caller's sources (`source_not_found`)", body = ErrorBody),
+        (status = 409, description = "No endpoint is free (`pool_exhausted`)", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid name, too many sources, or an endpoint given", body = ErrorBody),
+    )
+)]
+async fn create_server(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(input): Json<ServerInput>,
+) -> Result<(StatusCode, axum::Json<ServerView>), ApiError> {
+    let (name, source_ids) = validate(&input, true)?;
+    let name = name.unwrap_or_default();
+    let source_ids = source_ids.unwrap_or_default();
+    let user_id = caller.user.id;
+    let mut tx = state.pool.begin().await?;
+    // Sources first: a stranger's source id is a 404 whatever the state of the pool.
+    if !servers::owns_sources(&mut *tx, user_id, &source_ids).await? {
+        return Err(source_not_found());
+    }
+    let endpoint = state.allocator.allocate(&mut tx, user_id, None).await?;
+    let id = servers::insert(&mut *tx, user_id, &name, &endpoint.url, &endpoint.host)
+        .await
+        .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
+    if !servers::set_sources(&mut tx, user_id, id, &source_ids).await? {
+        return Err(source_not_found());
+    }
+    let row = servers::get(&mut *tx, user_id, id, false)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tx.commit().await?;
+    tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server created");
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+/// One server.
+#[utoipa::path(
+    get, path = "/mcp-servers/{id}", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id"), ShowParams),
+    responses(
+        (status = 200, description = "The server", body = ServerView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such server of the caller's (or soft-deleted)", body = ErrorBody),
+    )
+)]
+async fn get_server(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(params): Query<ShowParams>,
+) -> Result<axum::Json<ServerView>, ApiError> {
+    let include_deleted = params.include_deleted.unwrap_or(false);
+    let row = servers::get(&state.pool, caller.user.id, id, include_deleted)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Rename a server and/or replace its sources. The endpoint cannot be changed.
+#[utoipa::path(
+    put, path = "/mcp-servers/{id}", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id")),
+    request_body = ServerInput,
+    responses(
+        (status = 200, description = "Updated", body = ServerView),
+        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 404, description = "No such live server, or a source that is not the caller's", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid name, too many sources, or an endpoint given", body = ErrorBody),
+    )
+)]
+async fn update_server(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(input): Json<ServerInput>,
+) -> Result<axum::Json<ServerView>, ApiError> {
+    let (name, source_ids) = validate(&input, false)?;
+    let user_id = caller.user.id;
+    let mut tx = state.pool.begin().await?;
+    if !servers::lock_live(&mut tx, user_id, id).await? {
+        return Err(ApiError::not_found());
+    }
+    if let Some(name) = name {
+        servers::rename(&mut *tx, user_id, id, &name).await?;
+    }
+    if let Some(source_ids) = source_ids
+        && !servers::set_sources(&mut tx, user_id, id, &source_ids).await?
+    {
+        return Err(source_not_found());
+    }
+    let row = servers::get(&mut *tx, user_id, id, false)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tx.commit().await?;
+    tracing::info!(%user_id, server_id = %id, "MCP server updated");
+    Ok(axum::Json(row.into()))
+}
+
+/// Soft-delete a server: it stops being served and its endpoint is freed at once.
+#[utoipa::path(
+    delete, path = "/mcp-servers/{id}", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id")),
+    responses(
+        (status = 204, description = "Soft-deleted; restore with POST /mcp-servers/{id}/restore"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 404, description = "No such live server of the caller's", body = ErrorBody),
+    )
+)]
+async fn delete_server(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if !servers::soft_delete(&state.pool, caller.user.id, id).await? {
+        return Err(ApiError::not_found());
+    }
+    tracing::info!(user_id = %caller.user.id, server_id = %id, "MCP server soft-deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Undo a soft delete. The server gets its old endpoint back if it is still free, else another.
+#[utoipa::path(
+    post, path = "/mcp-servers/{id}/restore", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id")),
+    responses(
+        (status = 200, description = "Restored", body = ServerView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 404, description = "No such server of the caller's", body = ErrorBody),
+        (status = 409, description = "The server is not deleted (`not_deleted`), or no endpoint is free (`pool_exhausted`)", body = ErrorBody),
+    )
+)]
+async fn restore_server(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<ServerView>, ApiError> {
+    let user_id = caller.user.id;
+    let mut tx = state.pool.begin().await?;
+    let old_host = match servers::deleted_endpoint_host(&mut *tx, user_id, id).await? {
+        None => return Err(ApiError::not_found()),
+        Some(None) => {
+            return Err(ApiError::conflict(
+                "not_deleted",
+                "The server is not deleted.",
+            ));
+        }
+        Some(Some(host)) => host,
+    };
+    let endpoint = state
+        .allocator
+        .allocate(&mut tx, user_id, Some(&old_host))
+        .await?;
+    servers::restore(&mut *tx, user_id, id, &endpoint.url, &endpoint.host)
+        .await
+        .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
+    let row = servers::get(&mut *tx, user_id, id, false)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tx.commit().await?;
+    tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server restored");
+    Ok(axum::Json(row.into()))
+}
+
+/// Give a server one more source (no change if it already has it).
+#[utoipa::path(
+    put, path = "/mcp-servers/{id}/sources/{source_id}", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id"), ("source_id" = Uuid, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The server with the source", body = ServerView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 404, description = "No such live server, or the source is not the caller's (`source_not_found`)", body = ErrorBody),
+    )
+)]
+async fn attach_source(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path((id, source_id)): Path<(Uuid, Uuid)>,
+) -> Result<axum::Json<ServerView>, ApiError> {
+    let user_id = caller.user.id;
+    let mut tx = state.pool.begin().await?;
+    if !servers::lock_live(&mut tx, user_id, id).await? {
+        return Err(ApiError::not_found());
+    }
+    if !servers::attach(&mut *tx, user_id, id, source_id).await? {
+        return Err(source_not_found());
+    }
+    let row = servers::get(&mut *tx, user_id, id, false)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tx.commit().await?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Take a source away from a server.
+#[utoipa::path(
+    delete, path = "/mcp-servers/{id}/sources/{source_id}", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id"), ("source_id" = Uuid, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The server without the source", body = ServerView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 404, description = "No such live server, or the source is not assigned to it", body = ErrorBody),
+    )
+)]
+async fn detach_source(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path((id, source_id)): Path<(Uuid, Uuid)>,
+) -> Result<axum::Json<ServerView>, ApiError> {
+    let user_id = caller.user.id;
+    let mut tx = state.pool.begin().await?;
+    if !servers::lock_live(&mut tx, user_id, id).await?
+        || !servers::detach(&mut *tx, user_id, id, source_id).await?
+    {
+        return Err(ApiError::not_found());
+    }
+    let row = servers::get(&mut *tx, user_id, id, false)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tx.commit().await?;
+    Ok(axum::Json(row.into()))
+}
+
+fn source_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "source_not_found",
+        "A source id does not name one of your sources.",
+    )
+}
+
+/// Checks the input; `(trimmed name, distinct source ids)`.
+fn validate(
+    input: &ServerInput,
+    creating: bool,
+) -> Result<(Option<String>, Option<Vec<Uuid>>), ApiError> {
+    let mut fields = Vec::new();
+    if input.endpoint.is_some() {
+        fields.push(FieldError::new(
+            "endpoint",
+            "is assigned by the server and cannot be set or changed",
+        ));
+    }
+    let name = input.name.as_deref().map(str::trim);
+    match name {
+        None if creating => fields.push(FieldError::new("name", "is required")),
+        Some(n) if n.is_empty() || n.chars().count() > 200 => {
+            fields.push(FieldError::new("name", "must be 1 to 200 characters"));
+        }
+        Some(n) if n.chars().any(char::is_control) => {
+            fields.push(FieldError::new(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        _ => {}
+    }
+    let source_ids = input.source_ids.as_ref().map(|ids| {
+        let mut seen = HashSet::new();
+        ids.iter()
+            .copied()
+            .filter(|id| seen.insert(*id))
+            .collect::<Vec<_>>()
+    });
+    if source_ids
+        .as_ref()
+        .is_some_and(|ids| ids.len() > MAX_SOURCES)
+    {
+        fields.push(FieldError::new(
+            "source_ids",
+            format!("must list at most {MAX_SOURCES} sources"),
+        ));
+    }
+    if !fields.is_empty() {
+        return Err(ApiError::validation(fields));
+    }
+    Ok((name.map(str::to_owned), source_ids))
+}

@@ -1,0 +1,280 @@
+//! `/sources`: a user's data sources. Metadata is validated per type; secret fields are
+//! encrypted at rest and write-only (responses say which are set, never their values).
+
+use std::collections::BTreeMap;
+
+use axum::{extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use shared::model::SourceType;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    auth::AuthUser,
+    db::sources::{self, SourceRow, SourceWrite},
+    error::{ApiError, ErrorBody, FieldError},
+    extract::{Json, Path, Query},
+    routes::admin::PageParams,
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sources, create_source))
+        .routes(routes!(get_source, update_source, delete_source))
+}
+
+/// A source to create, or the new state of one. `source_metadata` fields by type:
+/// outlook `tenant_id`, `client_id`, `client_secret`*, `user_id`; box `client_id`,
+/// `client_secret`*, `subject_type` (`enterprise`|`user`), `subject_id`; snowflake `account_url`,
+/// `pat`*, `search_service` (`DB.SCHEMA.SERVICE`), `id_column` (default `ID`), `title_column`
+/// (`TITLE`), `text_column` (`CHUNK`), `url_column`, `semantic_model_file`, `warehouse`, `role`.
+/// Secret fields (*) are write-only; on update, leaving one out keeps the stored value.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceInput {
+    /// `outlook`, `box` or `snowflake`.
+    #[schema(example = "box")]
+    #[serde(rename = "type")]
+    source_type: String,
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"client_id": "abc123", "client_secret": "…", "subject_type": "enterprise", "subject_id": "42"}))]
+    source_metadata: Map<String, Value>,
+}
+
+/// A source as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct SourceView {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    #[schema(example = "box")]
+    pub source_type: String,
+    /// Non-secret settings, with defaults filled in.
+    #[schema(value_type = Object)]
+    pub source_metadata: Value,
+    /// Which secret fields are set (values are never returned).
+    #[schema(example = json!({"client_secret": true}))]
+    pub secrets: BTreeMap<String, bool>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<SourceRow> for SourceView {
+    fn from(row: SourceRow) -> Self {
+        let set = row.secrets.is_some();
+        let secrets = SourceType::parse(&row.source_type)
+            .map(|t| t.secret_fields().map(|f| (f.to_owned(), set)).collect())
+            .unwrap_or_default();
+        Self {
+            id: row.id,
+            source_type: row.source_type,
+            source_metadata: row.source_metadata,
+            secrets,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// One page of sources.
+#[derive(Serialize, ToSchema)]
+pub struct SourcePage {
+    pub items: Vec<SourceView>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// The caller's sources, newest first.
+#[utoipa::path(
+    get, path = "/sources", tag = "sources",
+    security(("bearer" = []), ("cookie" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of sources", body = SourcePage),
+        (status = 400, description = "Malformed query string", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "limit or offset out of range", body = ErrorBody),
+    )
+)]
+async fn list_sources(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(params): Query<PageParams>,
+) -> Result<axum::Json<SourcePage>, ApiError> {
+    let (limit, offset) = params.bounds()?;
+    let (rows, total) = sources::page(&state.pool, caller.user.id, limit, offset).await?;
+    Ok(axum::Json(SourcePage {
+        items: rows.into_iter().map(SourceView::from).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// Create a source.
+#[utoipa::path(
+    post, path = "/sources", tag = "sources",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = SourceInput,
+    responses(
+        (status = 201, description = "Created", body = SourceView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Unknown type or invalid metadata; each bad field is named", body = ErrorBody),
+    )
+)]
+async fn create_source(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(input): Json<SourceInput>,
+) -> Result<(StatusCode, axum::Json<SourceView>), ApiError> {
+    let id = Uuid::new_v4();
+    let source_type = parse_type(&input.source_type)?;
+    let (metadata, sealed, key_id) =
+        validate_and_seal(&state, id, source_type, &input.source_metadata, &Map::new())?;
+    let write = SourceWrite {
+        source_type: source_type.as_str(),
+        metadata: &metadata,
+        secrets: &sealed,
+        secrets_key_id: &key_id,
+    };
+    let row = sources::insert(&state.pool, id, caller.user.id, &write).await?;
+    tracing::info!(user_id = %caller.user.id, source_id = %id, source_type = source_type.as_str(), "source created");
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+/// One source.
+#[utoipa::path(
+    get, path = "/sources/{id}", tag = "sources",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The source", body = SourceView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such source of the caller's", body = ErrorBody),
+    )
+)]
+async fn get_source(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<SourceView>, ApiError> {
+    let row = sources::get(&state.pool, caller.user.id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Replace a source's type and metadata. A secret field left out keeps its stored value (when
+/// the type stays the same).
+#[utoipa::path(
+    put, path = "/sources/{id}", tag = "sources",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Source id")),
+    request_body = SourceInput,
+    responses(
+        (status = 200, description = "Updated", body = SourceView),
+        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 404, description = "No such source of the caller's", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid type or metadata", body = ErrorBody),
+    )
+)]
+async fn update_source(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(input): Json<SourceInput>,
+) -> Result<axum::Json<SourceView>, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let existing = sources::get(&mut *tx, caller.user.id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let source_type = parse_type(&input.source_type)?;
+    let stored = match (&existing.secrets, &existing.secrets_key_id) {
+        (Some(sealed), Some(key_id)) if existing.source_type == source_type.as_str() => state
+            .keyring
+            .open_source(id, sealed, key_id)
+            .map_err(|err| ApiError::internal(anyhow::anyhow!("source {id}: {err}")))?,
+        _ => Map::new(),
+    };
+    let (metadata, sealed, key_id) =
+        validate_and_seal(&state, id, source_type, &input.source_metadata, &stored)?;
+    let write = SourceWrite {
+        source_type: source_type.as_str(),
+        metadata: &metadata,
+        secrets: &sealed,
+        secrets_key_id: &key_id,
+    };
+    let row = sources::update(&mut *tx, caller.user.id, id, &write)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tx.commit().await?;
+    tracing::info!(user_id = %caller.user.id, source_id = %id, "source updated");
+    Ok(axum::Json(row.into()))
+}
+
+/// Delete a source; it is removed from every server it was assigned to.
+#[utoipa::path(
+    delete, path = "/sources/{id}", tag = "sources",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Source id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 404, description = "No such source of the caller's", body = ErrorBody),
+    )
+)]
+async fn delete_source(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if !sources::delete(&state.pool, caller.user.id, id).await? {
+        return Err(ApiError::not_found());
+    }
+    tracing::info!(user_id = %caller.user.id, source_id = %id, "source deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse_type(name: &str) -> Result<SourceType, ApiError> {
+    SourceType::parse(name).ok_or_else(|| {
+        ApiError::validation(vec![FieldError::new(
+            "type",
+            "must be one of outlook, box, snowflake",
+        )])
+    })
+}
+
+/// Validates metadata and seals its secrets: `(public metadata, ciphertext, key id)`.
+fn validate_and_seal(
+    state: &AppState,
+    id: Uuid,
+    source_type: SourceType,
+    input: &Map<String, Value>,
+    stored: &Map<String, Value>,
+) -> Result<(Value, Vec<u8>, String), ApiError> {
+    let valid = source_type
+        .validate(input, stored, &state.config.snowflake_allowed_host_suffixes)
+        .map_err(|problems| {
+            ApiError::validation(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError::new(&p.field, p.message))
+                    .collect(),
+            )
+        })?;
+    let (sealed, key_id) = state.keyring.seal_source(id, &valid.secrets);
+    Ok((Value::Object(valid.public), sealed, key_id))
+}

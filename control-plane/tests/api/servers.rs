@@ -1,0 +1,536 @@
+//! `/api/v1/mcp-servers` and the endpoint pool: allocation, exhaustion, concurrency, cooldown,
+//! restore, wildcards, hard delete, and entries removed from the settings.
+
+use std::collections::HashSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{PASSWORD, assert_error, box_source, outlook, spawn_app, spawn_app_with};
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn server_crud_round_trip(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let token = app.user_token("ada@example.com").await;
+    let mail = app.source(&token, &outlook("s")).await;
+    let files = app.source(&token, &box_source()).await;
+
+    let server = app.server(&token, "  Research  ", &[&mail, &mail]).await;
+    assert_eq!(server["name"], "Research");
+    assert_eq!(server["endpoint"], "https://mcp1.example.com");
+    assert_eq!(server["mcp_url"], "https://mcp1.example.com/mcp");
+    assert_eq!(server["source_ids"], json!([mail]), "duplicates collapse");
+    assert!(server["deleted_at"].is_null());
+    let id = server["id"].as_str().unwrap();
+    let path = format!("/api/v1/mcp-servers/{id}");
+
+    let updated: Value = app
+        .send_json(
+            Method::PUT,
+            &path,
+            &token,
+            &json!({"name": "Renamed", "source_ids": [files]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated["name"].as_str(), updated["source_ids"].clone()),
+        (Some("Renamed"), json!([files]))
+    );
+    assert_eq!(updated["endpoint"], server["endpoint"]);
+    let renamed_only: Value = app
+        .send_json(Method::PUT, &path, &token, &json!({"name": "Again"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        renamed_only["source_ids"],
+        json!([files]),
+        "leaving source_ids out keeps them"
+    );
+
+    let attached: Value = app
+        .send(Method::PUT, &format!("{path}/sources/{mail}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(attached["source_ids"], json!([files, mail]));
+    let again = app
+        .send(Method::PUT, &format!("{path}/sources/{mail}"), &token)
+        .await;
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "attaching twice is harmless"
+    );
+    let detached: Value = app
+        .send(Method::DELETE, &format!("{path}/sources/{files}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detached["source_ids"], json!([mail]));
+    assert_error(
+        app.send(Method::DELETE, &format!("{path}/sources/{files}"), &token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // Deleting a source removes it from the server.
+    app.send(Method::DELETE, &format!("/api/v1/sources/{mail}"), &token)
+        .await;
+    let fetched: Value = app
+        .send(Method::GET, &path, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["source_ids"], json!([]));
+
+    let endpoint_change = app
+        .send_json(
+            Method::PUT,
+            &path,
+            &token,
+            &json!({"endpoint": "https://mine.example.com"}),
+        )
+        .await;
+    let body = assert_error(
+        endpoint_change,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["error"]["fields"][0]["field"], "endpoint");
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(201)}),
+        json!({"name": "a\u{0}b"}),
+    ] {
+        assert_error(
+            app.send_json(Method::PUT, &path, &token, &bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+    }
+    assert_error(
+        app.send_json(
+            Method::POST,
+            "/api/v1/mcp-servers",
+            &token,
+            &json!({"source_ids": []}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let unknown = app
+        .send_json(
+            Method::POST,
+            "/api/v1/mcp-servers",
+            &token,
+            &json!({"name": "x", "source_ids": [uuid::Uuid::new_v4()]}),
+        )
+        .await;
+    assert_error(unknown, StatusCode::NOT_FOUND, "source_not_found").await;
+
+    assert_eq!(
+        app.send(Method::DELETE, &path, &token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        app.send(Method::GET, &path, &token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let deleted: Value = app
+        .send(Method::GET, &format!("{path}?include_deleted=true"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(deleted["deleted_at"].is_string());
+    let live: Value = app
+        .send(Method::GET, "/api/v1/mcp-servers", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live["total"], 0);
+    let all: Value = app
+        .send(
+            Method::GET,
+            "/api/v1/mcp-servers?include_deleted=true",
+            &token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["total"], 1);
+    assert_error(
+        app.send(Method::PUT, &format!("{path}/sources/{files}"), &token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.send(Method::DELETE, &path, &token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    let restored: Value = app
+        .send(Method::POST, &format!("{path}/restore"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        restored["endpoint"], "https://mcp1.example.com",
+        "its endpoint was still free"
+    );
+    assert!(restored["deleted_at"].is_null());
+    assert_error(
+        app.send(Method::POST, &format!("{path}/restore"), &token)
+            .await,
+        StatusCode::CONFLICT,
+        "not_deleted",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn an_exhausted_pool_is_409_with_advice(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools = "https://only.example.com".to_owned();
+    })
+    .await;
+    let token = app.user_token("ada@example.com").await;
+    app.server(&token, "first", &[]).await;
+    let refused = app
+        .send_json(
+            Method::POST,
+            "/api/v1/mcp-servers",
+            &token,
+            &json!({"name": "second"}),
+        )
+        .await;
+    let body = assert_error(refused, StatusCode::CONFLICT, "pool_exhausted").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MCP_GATEWAY_URL_POOLS")
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn fifty_concurrent_creations_share_ten_endpoints_exactly(pool: PgPool) {
+    let hosts: Vec<String> = (1..=10)
+        .map(|i| format!("https://mcp{i}.example.com"))
+        .collect();
+    let app = spawn_app_with(pool.clone(), |s| s.mcp_gateway_url_pools = hosts.join(",")).await;
+    let mut tokens = Vec::new();
+    for i in 0..5 {
+        tokens.push(app.user_token(&format!("user{i}@example.com")).await);
+    }
+    // Fire all 50 at once: each task owns its request, the server handles them concurrently.
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let request = app
+                .authed(Method::POST, "/api/v1/mcp-servers", &tokens[i % 5])
+                .json(&json!({"name": format!("server {i}")}));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    let mut responses = Vec::new();
+    for handle in handles {
+        responses.push(handle.await.unwrap().unwrap());
+    }
+    let mut created = 0;
+    let mut exhausted = 0;
+    for response in responses {
+        match response.status() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {
+                assert_error(response, StatusCode::CONFLICT, "pool_exhausted").await;
+                exhausted += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((created, exhausted), (10, 40));
+    let held: Vec<String> =
+        sqlx::query_scalar("select endpoint_host from mcp_servers where deleted_at is null")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(held.len(), 10);
+    assert_eq!(
+        held.iter().collect::<HashSet<_>>().len(),
+        10,
+        "no endpoint is held twice"
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_freed_endpoint_goes_to_another_user_only_after_the_cooldown(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), |s| {
+        s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
+        s.endpoint_cooldown_secs = 3600;
+    })
+    .await;
+    let ada = app.user_token("ada@example.com").await;
+    let bob = app.user_token("bob@example.com").await;
+
+    let first = app.server(&ada, "a", &[]).await;
+    assert_eq!(first["endpoint"], "https://mcp1.example.com");
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/mcp-servers/{}", first["id"].as_str().unwrap()),
+        &ada,
+    )
+    .await;
+
+    let bobs = app.server(&bob, "b", &[]).await;
+    assert_eq!(
+        bobs["endpoint"], "https://mcp2.example.com",
+        "mcp1 is cooling down for strangers"
+    );
+    let refused = app
+        .send_json(
+            Method::POST,
+            "/api/v1/mcp-servers",
+            &bob,
+            &json!({"name": "b2"}),
+        )
+        .await;
+    assert_error(refused, StatusCode::CONFLICT, "pool_exhausted").await;
+    let adas = app.server(&ada, "a2", &[]).await;
+    assert_eq!(
+        adas["endpoint"], "https://mcp1.example.com",
+        "the same user gets it back at once"
+    );
+
+    // Once the cooldown has passed (moved into the past here), anyone may have it.
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/mcp-servers/{}", adas["id"].as_str().unwrap()),
+        &ada,
+    )
+    .await;
+    sqlx::query("update endpoint_releases set released_at = now() - interval '2 hours'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.server(&bob, "b3", &[]).await["endpoint"],
+        "https://mcp1.example.com"
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_deleted_account_s_endpoints_cool_down_too(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools = "https://mcp1.example.com".to_owned();
+        s.endpoint_cooldown_secs = 3600;
+    })
+    .await;
+    let ada = app.user_token("ada@example.com").await;
+    app.server(&ada, "a", &[]).await;
+    app.send(Method::DELETE, "/api/v1/me", &ada).await;
+    let bob = app.user_token("bob@example.com").await;
+    let refused = app
+        .send_json(
+            Method::POST,
+            "/api/v1/mcp-servers",
+            &bob,
+            &json!({"name": "b"}),
+        )
+        .await;
+    assert_error(refused, StatusCode::CONFLICT, "pool_exhausted").await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn restoring_after_the_endpoint_was_taken_gets_another_or_409(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
+        s.endpoint_cooldown_secs = 0;
+    })
+    .await;
+    let ada = app.user_token("ada@example.com").await;
+    let bob = app.user_token("bob@example.com").await;
+    let server = app.server(&ada, "a", &[]).await;
+    let path = format!("/api/v1/mcp-servers/{}", server["id"].as_str().unwrap());
+    app.send(Method::DELETE, &path, &ada).await;
+    assert_eq!(
+        app.server(&bob, "b", &[]).await["endpoint"],
+        "https://mcp1.example.com"
+    );
+
+    let restored: Value = app
+        .send(Method::POST, &format!("{path}/restore"), &ada)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(restored["endpoint"], "https://mcp2.example.com");
+
+    app.send(Method::DELETE, &path, &ada).await;
+    app.server(&bob, "b2", &[]).await;
+    let refused = app
+        .send(Method::POST, &format!("{path}/restore"), &ada)
+        .await;
+    assert_error(refused, StatusCode::CONFLICT, "pool_exhausted").await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn wildcard_entries_generate_unguessable_subdomains(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools =
+            "https://fixed.example.com,https://*.agents.example.com".to_owned();
+    })
+    .await;
+    let token = app.user_token("ada@example.com").await;
+    assert_eq!(
+        app.server(&token, "fixed", &[]).await["endpoint"],
+        "https://fixed.example.com",
+        "fixed entries first"
+    );
+    let mut seen = HashSet::new();
+    for i in 0..5 {
+        let server = app.server(&token, &format!("w{i}"), &[]).await;
+        let endpoint = server["endpoint"].as_str().unwrap();
+        let label = endpoint
+            .strip_prefix("https://")
+            .and_then(|h| h.strip_suffix(".agents.example.com"))
+            .expect(endpoint);
+        assert!(
+            label.len() >= 12
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "{label}"
+        );
+        assert_eq!(server["mcp_url"], format!("{endpoint}/mcp"));
+        assert!(seen.insert(label.to_owned()));
+    }
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn admins_see_pool_status_and_orphans_and_can_hard_delete(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let ada = app.user_token("ada@example.com").await;
+    let server = app.server(&ada, "a", &[]).await;
+    let other = app.server(&ada, "b", &[]).await;
+    app.user_token("root@example.com").await;
+    app.grant_admin("root@example.com").await;
+    let root = app.token_for("root@example.com", PASSWORD).await;
+
+    assert_error(
+        app.send(Method::GET, "/api/v1/admin/pool", &ada).await,
+        StatusCode::FORBIDDEN,
+        "admin_required",
+    )
+    .await;
+    let status: Value = app
+        .send(Method::GET, "/api/v1/admin/pool", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            status["total"].as_i64(),
+            status["used"].as_i64(),
+            status["free"].as_i64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(status["orphaned"], json!([]));
+
+    // The same database behind a control plane whose pool no longer lists mcp1.
+    let shrunk = spawn_app_with(pool.clone(), |s| {
+        s.mcp_gateway_url_pools = "https://mcp2.example.com,https://mcp3.example.com".to_owned();
+    })
+    .await;
+    let status: Value = shrunk
+        .send(Method::GET, "/api/v1/admin/pool", &root)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["orphaned"],
+        json!([{"server_id": server["id"], "endpoint": "https://mcp1.example.com"}])
+    );
+    assert_eq!(
+        (status["total"].as_i64(), status["used"].as_i64()),
+        (Some(2), Some(1))
+    );
+
+    let path = format!(
+        "/api/v1/admin/mcp-servers/{}",
+        other["id"].as_str().unwrap()
+    );
+    assert_error(
+        app.send(Method::DELETE, &path, &ada).await,
+        StatusCode::FORBIDDEN,
+        "admin_required",
+    )
+    .await;
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/mcp-servers/{}", other["id"].as_str().unwrap()),
+        &ada,
+    )
+    .await;
+    let releases = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from endpoint_releases")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(releases().await, 1);
+    assert_eq!(
+        app.send(Method::DELETE, &path, &root).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        releases().await,
+        1,
+        "hard-deleting a soft-deleted server frees nothing twice"
+    );
+    assert_error(
+        app.send(Method::DELETE, &path, &root).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let live = format!(
+        "/api/v1/admin/mcp-servers/{}",
+        server["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.send(Method::DELETE, &live, &root).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        releases().await,
+        2,
+        "hard-deleting a live server releases its endpoint"
+    );
+}

@@ -1,0 +1,462 @@
+//! Source types and the rules for their metadata. Each type's fields are a table, so adding a
+//! field is one line; secret fields are split off to be encrypted and never shown again.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A kind of upstream the gateway can search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceType {
+    /// Microsoft Graph mail.
+    Outlook,
+    /// Box files.
+    Box,
+    /// Snowflake Cortex Search (and Analyst).
+    Snowflake,
+}
+
+impl SourceType {
+    /// Every type, in documentation order.
+    pub const ALL: [SourceType; 3] = [Self::Outlook, Self::Box, Self::Snowflake];
+
+    /// The name used in the API, the database and result ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outlook => "outlook",
+            Self::Box => "box",
+            Self::Snowflake => "snowflake",
+        }
+    }
+
+    /// Parses a stored or requested type name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    fn fields(self) -> &'static [Field] {
+        match self {
+            Self::Outlook => OUTLOOK,
+            Self::Box => BOX,
+            Self::Snowflake => SNOWFLAKE,
+        }
+    }
+
+    /// Names of this type's secret fields.
+    pub fn secret_fields(self) -> impl Iterator<Item = &'static str> {
+        self.fields()
+            .iter()
+            .filter(|f| f.kind == Kind::Secret)
+            .map(|f| f.name)
+    }
+}
+
+/// What a field must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A GUID such as an Entra application (client) id.
+    Guid,
+    /// A tenant: GUID or a verified domain such as contoso.onmicrosoft.com.
+    Tenant,
+    /// A mailbox: GUID or user principal name. Goes into a URL path, so no `/`, `?`, `#`, `%`.
+    Mailbox,
+    /// Letters and digits (Box client ids).
+    Alphanumeric,
+    /// `enterprise` or `user`.
+    BoxSubjectType,
+    /// Decimal digits (Box ids).
+    Digits,
+    /// `https://<account>` on an allowed Snowflake host suffix, nothing after the host.
+    SnowflakeUrl,
+    /// `DB.SCHEMA.SERVICE`, three unquoted identifiers.
+    QualifiedName,
+    /// One unquoted identifier (column, warehouse, role).
+    Identifier,
+    /// A staged file such as `@DB.SCHEMA.STAGE/models/sales.yaml`.
+    StageFile,
+    /// Write-only; encrypted at rest.
+    Secret,
+}
+
+struct Field {
+    name: &'static str,
+    kind: Kind,
+    required: bool,
+    default: Option<&'static str>,
+}
+
+const fn req(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        required: true,
+        default: None,
+    }
+}
+const fn opt(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+        default: None,
+    }
+}
+const fn def(name: &'static str, kind: Kind, default: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+        default: Some(default),
+    }
+}
+
+const OUTLOOK: &[Field] = &[
+    req("tenant_id", Kind::Tenant),
+    req("client_id", Kind::Guid),
+    req("client_secret", Kind::Secret),
+    req("user_id", Kind::Mailbox),
+];
+const BOX: &[Field] = &[
+    req("client_id", Kind::Alphanumeric),
+    req("client_secret", Kind::Secret),
+    req("subject_type", Kind::BoxSubjectType),
+    req("subject_id", Kind::Digits),
+];
+const SNOWFLAKE: &[Field] = &[
+    req("account_url", Kind::SnowflakeUrl),
+    req("pat", Kind::Secret),
+    req("search_service", Kind::QualifiedName),
+    def("id_column", Kind::Identifier, "ID"),
+    def("title_column", Kind::Identifier, "TITLE"),
+    def("text_column", Kind::Identifier, "CHUNK"),
+    opt("url_column", Kind::Identifier),
+    opt("semantic_model_file", Kind::StageFile),
+    opt("warehouse", Kind::Identifier),
+    opt("role", Kind::Identifier),
+];
+
+/// Longest accepted value of any field.
+const MAX_VALUE_LEN: usize = 4096;
+
+/// One bad field: its name (prefixed with `source_metadata.`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+/// Metadata that passed the rules, split into what may be shown and what must be encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedMetadata {
+    /// Non-secret fields, with documented defaults filled in.
+    pub public: Map<String, Value>,
+    /// Secret fields by name.
+    pub secrets: Map<String, Value>,
+}
+
+impl SourceType {
+    /// Validates `input` for this type. A secret field left out keeps its value from
+    /// `stored_secrets` (an update that does not repeat the secret). Every problem is reported,
+    /// not just the first.
+    pub fn validate(
+        self,
+        input: &Map<String, Value>,
+        stored_secrets: &Map<String, Value>,
+        snowflake_suffixes: &[String],
+    ) -> Result<ValidatedMetadata, Vec<FieldProblem>> {
+        let fields = self.fields();
+        let mut problems = Vec::new();
+        let mut out = ValidatedMetadata {
+            public: Map::new(),
+            secrets: Map::new(),
+        };
+        let problem = |name: &str, message: &str| FieldProblem {
+            field: format!("source_metadata.{name}"),
+            message: message.to_owned(),
+        };
+
+        for key in input.keys() {
+            if !fields.iter().any(|f| f.name == key) {
+                let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                problems.push(problem(
+                    key,
+                    &format!(
+                        "is not a {} field (expected: {})",
+                        self.as_str(),
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        for field in fields {
+            let value = match input.get(field.name) {
+                Some(Value::String(s)) => Some(s.trim().to_owned()),
+                Some(Value::Null) | None => None,
+                Some(_) => {
+                    problems.push(problem(field.name, "must be a string"));
+                    continue;
+                }
+            };
+            let value = match (value, field.kind) {
+                (Some(v), _) if !v.is_empty() => v,
+                (_, Kind::Secret) => match stored_secrets.get(field.name) {
+                    Some(stored) => {
+                        out.secrets.insert(field.name.to_owned(), stored.clone());
+                        continue;
+                    }
+                    None if field.required => {
+                        problems.push(problem(field.name, "is required"));
+                        continue;
+                    }
+                    None => continue,
+                },
+                _ => match field.default {
+                    Some(default) => default.to_owned(),
+                    None if field.required => {
+                        problems.push(problem(field.name, "is required"));
+                        continue;
+                    }
+                    None => continue,
+                },
+            };
+            if value.len() > MAX_VALUE_LEN {
+                problems.push(problem(
+                    field.name,
+                    &format!("must be at most {MAX_VALUE_LEN} characters"),
+                ));
+            } else if let Err(message) = check(field.kind, &value, snowflake_suffixes) {
+                problems.push(problem(field.name, &message));
+            } else if field.kind == Kind::Secret {
+                out.secrets
+                    .insert(field.name.to_owned(), Value::String(value));
+            } else {
+                out.public.insert(
+                    field.name.to_owned(),
+                    Value::String(normalise(field.kind, value)),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+fn normalise(kind: Kind, value: String) -> String {
+    match kind {
+        Kind::SnowflakeUrl | Kind::Tenant => value.trim_end_matches('/').to_lowercase(),
+        _ => value,
+    }
+}
+
+fn check(kind: Kind, value: &str, snowflake_suffixes: &[String]) -> Result<(), String> {
+    let ok = match kind {
+        Kind::Guid => is_guid(value),
+        Kind::Tenant => is_guid(value) || is_domain(value),
+        Kind::Mailbox => {
+            value.len() <= 320
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "@._-+'".contains(c))
+                && (is_guid(value) || value.contains('@'))
+        }
+        Kind::Alphanumeric => {
+            value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric())
+        }
+        Kind::BoxSubjectType => matches!(value, "enterprise" | "user"),
+        Kind::Digits => value.len() <= 32 && value.chars().all(|c| c.is_ascii_digit()),
+        Kind::SnowflakeUrl => return check_snowflake_url(value, snowflake_suffixes),
+        Kind::QualifiedName => value.split('.').count() == 3 && value.split('.').all(is_identifier),
+        Kind::Identifier => is_identifier(value),
+        Kind::StageFile => {
+            value.starts_with('@')
+                && value.len() > 1
+                && !value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '\'')
+                && (value.ends_with(".yaml") || value.ends_with(".yml"))
+        }
+        Kind::Secret => !value.chars().any(char::is_control),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(describe(kind).to_owned())
+    }
+}
+
+fn describe(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Guid => "must be a GUID such as 00000000-0000-0000-0000-000000000000",
+        Kind::Tenant => "must be a tenant GUID or domain such as contoso.onmicrosoft.com",
+        Kind::Mailbox => "must be a mailbox GUID or user principal name such as ada@contoso.com",
+        Kind::Alphanumeric => "must be letters and digits only",
+        Kind::BoxSubjectType => "must be `enterprise` or `user`",
+        Kind::Digits => "must be a numeric id",
+        Kind::SnowflakeUrl => "must be an https Snowflake account URL",
+        Kind::QualifiedName => "must be DATABASE.SCHEMA.SERVICE (unquoted identifiers)",
+        Kind::Identifier => {
+            "must be an unquoted identifier (letters, digits, _ and $, not starting with a digit)"
+        }
+        Kind::StageFile => "must be a staged YAML file such as @DB.SCHEMA.STAGE/models/sales.yaml",
+        Kind::Secret => "must not contain control characters",
+    }
+}
+
+fn check_snowflake_url(value: &str, suffixes: &[String]) -> Result<(), String> {
+    let url = url::Url::parse(value).map_err(|_| describe(Kind::SnowflakeUrl).to_owned())?;
+    if url.scheme() != "https" {
+        return Err("must use https".to_owned());
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.port().is_some()
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err("must be only https://<account host>, with no port, path or query".to_owned());
+    }
+    let host = url.host_str().unwrap_or_default().to_lowercase();
+    if !suffixes
+        .iter()
+        .any(|s| host.len() > s.len() && host.ends_with(&s.to_lowercase()))
+    {
+        return Err(format!(
+            "host must end with one of: {}",
+            suffixes.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+fn is_guid(value: &str) -> bool {
+    value.len() == 36 && uuid::Uuid::parse_str(value).is_ok()
+}
+
+fn is_domain(value: &str) -> bool {
+    value.len() <= 253
+        && value.contains('.')
+        && value.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+fn is_identifier(value: &str) -> bool {
+    let mut chars = value.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && value.len() <= 255
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+    fn suffixes() -> Vec<String> {
+        vec![".snowflakecomputing.com".to_owned()]
+    }
+
+    #[test]
+    fn outlook_metadata_splits_secrets_off() {
+        let input = map(
+            json!({"tenant_id": "Contoso.onmicrosoft.com", "client_id": "11111111-2222-3333-4444-555555555555",
+            "client_secret": "s3cret", "user_id": "ada@contoso.com"}),
+        );
+        let ok = SourceType::Outlook
+            .validate(&input, &Map::new(), &suffixes())
+            .unwrap();
+        assert_eq!(ok.secrets, map(json!({"client_secret": "s3cret"})));
+        assert!(!ok.public.contains_key("client_secret"));
+        assert_eq!(ok.public["tenant_id"], "contoso.onmicrosoft.com");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let input = map(
+            json!({"tenant_id": "not a tenant", "client_id": 5, "user_id": "a/b@c", "extra": "x"}),
+        );
+        let problems = SourceType::Outlook
+            .validate(&input, &Map::new(), &suffixes())
+            .unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "source_metadata.extra",
+                "source_metadata.tenant_id",
+                "source_metadata.client_id",
+                "source_metadata.client_secret",
+                "source_metadata.user_id"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_keeps_the_stored_one() {
+        let input =
+            map(json!({"client_id": "abc123", "subject_type": "enterprise", "subject_id": "42"}));
+        let stored = map(json!({"client_secret": "old"}));
+        let ok = SourceType::Box
+            .validate(&input, &stored, &suffixes())
+            .unwrap();
+        assert_eq!(ok.secrets["client_secret"], "old");
+    }
+
+    #[test]
+    fn snowflake_urls_must_be_https_on_an_allowed_suffix() {
+        let base = json!({"pat": "p", "search_service": "DB.SCHEMA.SVC"});
+        let with = |url: &str| {
+            let mut m = map(base.clone());
+            m.insert("account_url".into(), json!(url));
+            SourceType::Snowflake.validate(&m, &Map::new(), &suffixes())
+        };
+        let ok = with("https://Org-Acct.snowflakecomputing.com/").unwrap();
+        assert_eq!(
+            ok.public["account_url"],
+            "https://org-acct.snowflakecomputing.com"
+        );
+        assert_eq!(
+            ok.public["id_column"], "ID",
+            "documented defaults are filled in"
+        );
+        for bad in [
+            "http://org-acct.snowflakecomputing.com",
+            "https://evil.example.com",
+            "https://snowflakecomputing.com",
+            "https://x.snowflakecomputing.com.evil.com",
+            "https://u:p@x.snowflakecomputing.com",
+            "https://x.snowflakecomputing.com/path",
+            "https://x.snowflakecomputing.com:8443",
+            "not a url",
+        ] {
+            let problems = with(bad).unwrap_err();
+            assert_eq!(problems[0].field, "source_metadata.account_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn identifiers_cannot_smuggle_sql_or_paths() {
+        let m = map(
+            json!({"account_url": "https://a.snowflakecomputing.com", "pat": "p", "search_service": "DB.S.SVC; drop",
+            "id_column": "ID\"", "semantic_model_file": "@s/m.yaml' or 1=1"}),
+        );
+        let problems = SourceType::Snowflake
+            .validate(&m, &Map::new(), &suffixes())
+            .unwrap_err();
+        assert_eq!(problems.len(), 3);
+    }
+}
