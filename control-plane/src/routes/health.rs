@@ -11,6 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     auth::AuthUser,
     db::users,
+    endpoints::PoolStatus,
     error::{ApiError, ErrorBody},
     state::AppState,
 };
@@ -44,6 +45,9 @@ pub struct Checks {
     /// Row counts; only shown to administrators.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counts: Option<Counts>,
+    /// Endpoint pool usage; only shown to administrators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_pool: Option<PoolStatus>,
 }
 
 /// Database reachability.
@@ -90,16 +94,17 @@ async fn ping(state: &AppState) -> Option<Duration> {
 )]
 async fn checks(State(state): State<AppState>, caller: Option<AuthUser>) -> axum::Json<Checks> {
     let latency = ping(&state).await;
-    let counts = match caller {
-        Some(caller) if caller.user.is_admin() && latency.is_some() => {
-            users::counts(&state.pool).await.ok().map(|c| Counts {
-                users: c.users,
-                sources: c.sources,
-                mcp_servers: c.mcp_servers,
-                live_mcp_servers: c.live_mcp_servers,
-            })
-        }
-        _ => None,
+    let admin = caller.is_some_and(|c| c.user.is_admin()) && latency.is_some();
+    let (counts, endpoint_pool) = if admin {
+        let counts = users::counts(&state.pool).await.ok().map(|c| Counts {
+            users: c.users,
+            sources: c.sources,
+            mcp_servers: c.mcp_servers,
+            live_mcp_servers: c.live_mcp_servers,
+        });
+        (counts, state.allocator.status(&state.pool).await.ok())
+    } else {
+        (None, None)
     };
     axum::Json(Checks {
         status: if latency.is_some() { "ok" } else { "degraded" },
@@ -112,6 +117,7 @@ async fn checks(State(state): State<AppState>, caller: Option<AuthUser>) -> axum
             pool_idle: state.pool.num_idle(),
         },
         counts,
+        endpoint_pool,
     })
 }
 

@@ -175,12 +175,9 @@ async fn create_server(
     if !servers::set_sources(&mut tx, user_id, id, &source_ids).await? {
         return Err(source_not_found());
     }
-    let row = servers::get(&mut *tx, user_id, id, false)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
+    let view = commit_and_show(tx, user_id, id).await?;
     tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server created");
-    Ok((StatusCode::CREATED, axum::Json(row.into())))
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
 /// One server.
@@ -244,12 +241,9 @@ async fn update_server(
     {
         return Err(source_not_found());
     }
-    let row = servers::get(&mut *tx, user_id, id, false)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
+    let view = commit_and_show(tx, user_id, id).await?;
     tracing::info!(%user_id, server_id = %id, "MCP server updated");
-    Ok(axum::Json(row.into()))
+    Ok(axum::Json(view))
 }
 
 /// Soft-delete a server: it stops being served and its endpoint is freed at once.
@@ -315,12 +309,9 @@ async fn restore_server(
     servers::restore(&mut *tx, user_id, id, &endpoint.url, &endpoint.host)
         .await
         .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
-    let row = servers::get(&mut *tx, user_id, id, false)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
+    let view = commit_and_show(tx, user_id, id).await?;
     tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server restored");
-    Ok(axum::Json(row.into()))
+    Ok(axum::Json(view))
 }
 
 /// Give a server one more source (no change if it already has it).
@@ -349,11 +340,8 @@ async fn attach_source(
     if !servers::attach(&mut *tx, user_id, id, source_id).await? {
         return Err(source_not_found());
     }
-    let row = servers::get(&mut *tx, user_id, id, false)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
-    Ok(axum::Json(row.into()))
+    let view = commit_and_show(tx, user_id, id).await?;
+    Ok(axum::Json(view))
 }
 
 /// Take a source away from a server.
@@ -381,11 +369,22 @@ async fn detach_source(
     {
         return Err(ApiError::not_found());
     }
+    let view = commit_and_show(tx, user_id, id).await?;
+    Ok(axum::Json(view))
+}
+
+/// Reads the server back inside the transaction, then commits: the answer shows exactly what
+/// was committed.
+async fn commit_and_show(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<ServerView, ApiError> {
     let row = servers::get(&mut *tx, user_id, id, false)
         .await?
         .ok_or_else(ApiError::not_found)?;
     tx.commit().await?;
-    Ok(axum::Json(row.into()))
+    Ok(row.into())
 }
 
 fn source_not_found() -> ApiError {

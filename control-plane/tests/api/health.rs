@@ -25,6 +25,7 @@ async fn checks_report_uptime_and_database_and_counts_for_admins(pool: PgPool) {
         anonymous.get("counts").is_none(),
         "counts are for administrators"
     );
+    assert!(anonymous.get("endpoint_pool").is_none());
 
     app.user_token("admin@example.com").await;
     app.grant_admin("admin@example.com").await;
@@ -39,6 +40,8 @@ async fn checks_report_uptime_and_database_and_counts_for_admins(pool: PgPool) {
         .unwrap();
     assert_eq!(report["counts"]["users"], 1);
     assert_eq!(report["counts"]["mcp_servers"], 0);
+    assert_eq!(report["endpoint_pool"]["total"], 3);
+    assert_eq!(report["endpoint_pool"]["free"], 3);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

@@ -220,6 +220,15 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// The JSON body of a request without body.
+    pub async fn json(&self, method: Method, path: &str, token: &str) -> Value {
+        self.send(method, path, token)
+            .await
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
     /// Creates a source and returns its id.
     pub async fn source(&self, token: &str, body: &Value) -> String {
         let response = self

@@ -134,23 +134,15 @@ async fn another_user_s_sources_and_servers_behave_as_if_they_did_not_exist(pool
         );
     }
 
-    let bobs_sources: Value = app
-        .send(Method::GET, "/api/v1/sources", &bob)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bobs_sources: Value = app.json(Method::GET, "/api/v1/sources", &bob).await;
     assert_eq!(bobs_sources["total"], 1);
     let bobs_servers: Value = app
-        .send(
+        .json(
             Method::GET,
             "/api/v1/mcp-servers?include_deleted=true",
             &bob,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(bobs_servers["total"], 1);
 
     // Bob's own server was left as it was by the refused changes; so was everything of Ada's.

@@ -54,11 +54,8 @@ async fn server_crud_round_trip(pool: PgPool) {
     );
 
     let attached: Value = app
-        .send(Method::PUT, &format!("{path}/sources/{mail}"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::PUT, &format!("{path}/sources/{mail}"), &token)
+        .await;
     assert_eq!(attached["source_ids"], json!([files, mail]));
     let again = app
         .send(Method::PUT, &format!("{path}/sources/{mail}"), &token)
@@ -69,11 +66,8 @@ async fn server_crud_round_trip(pool: PgPool) {
         "attaching twice is harmless"
     );
     let detached: Value = app
-        .send(Method::DELETE, &format!("{path}/sources/{files}"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::DELETE, &format!("{path}/sources/{files}"), &token)
+        .await;
     assert_eq!(detached["source_ids"], json!([mail]));
     assert_error(
         app.send(Method::DELETE, &format!("{path}/sources/{files}"), &token)
@@ -86,12 +80,7 @@ async fn server_crud_round_trip(pool: PgPool) {
     // Deleting a source removes it from the server.
     app.send(Method::DELETE, &format!("/api/v1/sources/{mail}"), &token)
         .await;
-    let fetched: Value = app
-        .send(Method::GET, &path, &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = app.json(Method::GET, &path, &token).await;
     assert_eq!(fetched["source_ids"], json!([]));
 
     let endpoint_change = app
@@ -154,29 +143,18 @@ async fn server_crud_round_trip(pool: PgPool) {
     )
     .await;
     let deleted: Value = app
-        .send(Method::GET, &format!("{path}?include_deleted=true"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::GET, &format!("{path}?include_deleted=true"), &token)
+        .await;
     assert!(deleted["deleted_at"].is_string());
-    let live: Value = app
-        .send(Method::GET, "/api/v1/mcp-servers", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let live: Value = app.json(Method::GET, "/api/v1/mcp-servers", &token).await;
     assert_eq!(live["total"], 0);
     let all: Value = app
-        .send(
+        .json(
             Method::GET,
             "/api/v1/mcp-servers?include_deleted=true",
             &token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(all["total"], 1);
     assert_error(
         app.send(Method::PUT, &format!("{path}/sources/{files}"), &token)
@@ -193,11 +171,8 @@ async fn server_crud_round_trip(pool: PgPool) {
     .await;
 
     let restored: Value = app
-        .send(Method::POST, &format!("{path}/restore"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::POST, &format!("{path}/restore"), &token)
+        .await;
     assert_eq!(
         restored["endpoint"], "https://mcp1.example.com",
         "its endpoint was still free"
@@ -382,11 +357,8 @@ async fn restoring_after_the_endpoint_was_taken_gets_another_or_409(pool: PgPool
     );
 
     let restored: Value = app
-        .send(Method::POST, &format!("{path}/restore"), &ada)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::POST, &format!("{path}/restore"), &ada)
+        .await;
     assert_eq!(restored["endpoint"], "https://mcp2.example.com");
 
     app.send(Method::DELETE, &path, &ada).await;
@@ -446,12 +418,7 @@ async fn admins_see_pool_status_and_orphans_and_can_hard_delete(pool: PgPool) {
         "admin_required",
     )
     .await;
-    let status: Value = app
-        .send(Method::GET, "/api/v1/admin/pool", &root)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = app.json(Method::GET, "/api/v1/admin/pool", &root).await;
     assert_eq!(
         (
             status["total"].as_i64(),

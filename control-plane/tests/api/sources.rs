@@ -50,20 +50,14 @@ async fn source_crud_round_trip(pool: PgPool) {
 
     let second = app.source(&token, &box_source()).await;
     let list: Value = app
-        .send(Method::GET, "/api/v1/sources?limit=1", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::GET, "/api/v1/sources?limit=1", &token)
+        .await;
     assert_eq!(list["total"], 2);
     assert_eq!(list["items"][0]["id"], second.as_str(), "newest first");
 
     let fetched: Value = app
-        .send(Method::GET, &format!("/api/v1/sources/{id}"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json(Method::GET, &format!("/api/v1/sources/{id}"), &token)
+        .await;
     assert_eq!(fetched, created);
 
     let mut changed = outlook(SECRET);
