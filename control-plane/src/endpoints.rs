@@ -34,6 +34,7 @@ pub struct Endpoint {
 pub struct Allocator {
     pub pool: EndpointPool,
     pub cooldown: Duration,
+    pub max_servers_per_user: u32,
 }
 
 impl Allocator {
@@ -49,6 +50,7 @@ impl Allocator {
             .bind(ALLOCATION_LOCK)
             .execute(&mut *tx)
             .await?;
+        self.check_user_limit(tx, user_id).await?;
         if let Some(host) = self.free_fixed(tx, user_id, preferred).await? {
             let url = self.pool.fixed_url(&host).unwrap_or_default().to_owned();
             return Ok(Endpoint { url, host });
@@ -72,7 +74,31 @@ impl Allocator {
         }
     }
 
-    /// The first free fixed host, the preferred one first.
+    /// A user at the limit may only take back an endpoint still reserved for them (their own,
+    /// cooling down): live servers plus reserved endpoints never exceed the limit, so one
+    /// account cannot drain the pool by creating and deleting servers.
+    async fn check_user_limit(&self, tx: &mut PgConnection, user_id: Uuid) -> Result<(), ApiError> {
+        let (live, reserved): (i64, i64) = sqlx::query_as(
+            "select (select count(*) from mcp_servers where user_id = $1 and deleted_at is null),                     (select count(distinct r.endpoint_host) from endpoint_releases r                      where r.user_id = $1 and r.endpoint_host = any($2)                        and r.released_at > now() - make_interval(secs => $3)                        and not exists (select 1 from mcp_servers s where s.endpoint_host = r.endpoint_host and s.deleted_at is null))",
+        )
+        .bind(user_id)
+        .bind(self.pool.fixed_hosts())
+        .bind(self.cooldown.as_secs_f64())
+        .fetch_one(&mut *tx)
+        .await?;
+        if reserved == 0 && live >= i64::from(self.max_servers_per_user) {
+            return Err(ApiError::conflict(
+                "server_limit_reached",
+                format!(
+                    "You have {live} MCP servers, the most one account may have                      (MAX_SERVERS_PER_USER); delete one you no longer need."
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The first free fixed host: the preferred one, then one this user released recently
+    /// (reserved for them during the cooldown), then in configuration order.
     async fn free_fixed(
         &self,
         tx: &mut PgConnection,
@@ -84,7 +110,10 @@ impl Allocator {
              where not exists (select 1 from mcp_servers s where s.endpoint_host = p.host and s.deleted_at is null) \
                and not exists (select 1 from endpoint_releases r where r.endpoint_host = p.host \
                                and r.user_id <> $2 and r.released_at > now() - make_interval(secs => $3)) \
-             order by p.host = $4 desc, p.ord limit 1",
+             order by p.host = $4 desc, \
+                      exists (select 1 from endpoint_releases r where r.endpoint_host = p.host and r.user_id = $2 \
+                              and r.released_at > now() - make_interval(secs => $3)) desc, \
+                      p.ord limit 1",
         )
         .bind(self.pool.fixed_hosts())
         .bind(user_id)
@@ -114,9 +143,15 @@ impl Allocator {
 
     /// The URL of a host under a wildcard entry.
     fn wildcard_endpoint(&self, host: &str) -> Endpoint {
-        let entry = self.pool.wildcards().find(
-            |e| matches!(e, PoolEntry::Wildcard { base, .. } if host.ends_with(base.as_str())),
-        );
+        // The most specific wildcard wins (`*.mcp.example.com` before `*.example.com`).
+        let entry = self
+            .pool
+            .wildcards()
+            .filter(|e| matches!(e, PoolEntry::Wildcard { base, .. } if host.strip_suffix(base.as_str()).is_some_and(|l| l.ends_with('.'))))
+            .max_by_key(|e| match e {
+                PoolEntry::Wildcard { base, .. } => base.len(),
+                PoolEntry::Fixed { .. } => 0,
+            });
         let url = match entry {
             Some(PoolEntry::Wildcard {
                 scheme,

@@ -75,6 +75,7 @@ impl AppState {
             allocator: Arc::new(Allocator {
                 pool: settings.endpoint_pool()?,
                 cooldown: std::time::Duration::from_secs(settings.endpoint_cooldown_secs),
+                max_servers_per_user: settings.max_servers_per_user,
             }),
             dummy_hash: crate::auth::password::dummy_hash(settings.bcrypt_cost)
                 .await?

@@ -88,6 +88,9 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     /// Seconds before an endpoint freed by one user can be given to another user.
     pub endpoint_cooldown_secs: u64,
+    /// Most live MCP servers one user may have. Endpoints a user freed that are still cooling
+    /// down count too, so no account can hold more than this many fixed endpoints.
+    pub max_servers_per_user: u32,
     /// Host suffixes a Snowflake `account_url` must end with.
     #[serde(deserialize_with = "comma_list")]
     pub snowflake_allowed_host_suffixes: Vec<String>,
@@ -95,6 +98,21 @@ pub struct Settings {
     // --- gateway ----------------------------------------------------------------------------
     /// Address the gateway's MCP endpoint listens on.
     pub gateway_addr: SocketAddr,
+    /// Seconds between full reloads of the configuration snapshot (changes arrive at once
+    /// through LISTEN/NOTIFY; this is the safety net).
+    pub gateway_resync_secs: u64,
+    /// Milliseconds each source gets to answer a search or fetch.
+    pub gateway_source_timeout_ms: u64,
+    /// Most results one `search` returns, merged fairly across sources.
+    pub gateway_max_results: usize,
+    /// Route by `X-Forwarded-Host` (only behind a proxy that sets it).
+    pub gateway_trust_forwarded_host: bool,
+    /// Browser origins allowed besides each server's own, comma-separated.
+    #[serde(deserialize_with = "comma_list")]
+    pub gateway_allowed_origins: Vec<String>,
+    /// Keep MCP sessions in memory (then a client must stick to one replica). Off by default:
+    /// every request is answered on its own, by any replica.
+    pub gateway_sessions: bool,
 }
 
 impl Default for Settings {
@@ -123,8 +141,15 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
             endpoint_cooldown_secs: 24 * 60 * 60,
+            max_servers_per_user: 25,
             snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            gateway_resync_secs: 60,
+            gateway_source_timeout_ms: 8000,
+            gateway_max_results: 20,
+            gateway_trust_forwarded_host: false,
+            gateway_allowed_origins: Vec::new(),
+            gateway_sessions: false,
         }
     }
 }
@@ -209,6 +234,9 @@ impl Settings {
         }
         self.keyring()?;
         self.endpoint_pool()?;
+        if self.max_servers_per_user == 0 {
+            return Err(invalid("MAX_SERVERS_PER_USER", "must be at least 1"));
+        }
         if self
             .snowflake_allowed_host_suffixes
             .iter()
@@ -261,7 +289,26 @@ impl Settings {
 
     /// Checks what the gateway needs before it starts.
     pub fn validate_gateway(&self) -> Result<(), SettingsError> {
-        self.validate_common()
+        self.validate_common()?;
+        self.keyring()?;
+        if self.gateway_resync_secs == 0 {
+            return Err(invalid("GATEWAY_RESYNC_SECS", "must be at least 1"));
+        }
+        if self.gateway_source_timeout_ms < 100 {
+            return Err(invalid("GATEWAY_SOURCE_TIMEOUT_MS", "must be at least 100"));
+        }
+        if !(1..=200).contains(&self.gateway_max_results) {
+            return Err(invalid("GATEWAY_MAX_RESULTS", "must be between 1 and 200"));
+        }
+        for origin in &self.gateway_allowed_origins {
+            if !is_origin(origin) {
+                return Err(invalid(
+                    "GATEWAY_ALLOWED_ORIGINS",
+                    &format!("{origin:?} is not an origin such as https://chatgpt.com"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_common(&self) -> Result<(), SettingsError> {

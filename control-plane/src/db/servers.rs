@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 /// The partial unique index: one live server per endpoint host.
 pub const LIVE_ENDPOINT_UNIQUE: &str = "mcp_servers_live_endpoint_key";
+/// A link's foreign key to its source (violated when the source is deleted meanwhile).
+pub const SOURCE_LINK_FKEY: &str = "mcp_server_sources_source_fkey";
 
 /// A server and the ids of its sources (in the order they were added).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -194,6 +196,14 @@ pub async fn attach(
     .fetch_optional(db)
     .await?;
     Ok(found.is_some())
+}
+
+/// How many sources a server has.
+pub async fn source_count(db: impl PgExecutor<'_>, server_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from mcp_server_sources where server_id = $1")
+        .bind(server_id)
+        .fetch_one(db)
+        .await
 }
 
 /// Unlinks a source; `false` if it was not linked.

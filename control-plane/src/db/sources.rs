@@ -71,6 +71,23 @@ pub async fn get(
     .await
 }
 
+/// One of the user's sources, locked until the transaction ends (read-modify-write).
+pub async fn get_for_update(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<SourceRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "select ",
+        source_columns!(),
+        " from sources where id = $1 and user_id = $2 for update"
+    ))
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// A page of the user's sources, newest first, and their total.
 pub async fn page(
     db: &PgPool,

@@ -132,10 +132,11 @@ pub async fn revoke_token(
     Ok(())
 }
 
-/// Deletes revocation records of tokens that have expired. Returns how many were deleted.
+/// Deletes revocation records of tokens that have expired (with a margin larger than the
+/// token leeway and any clock skew, so a signed-out token can never come back). Returns how many were deleted.
 pub async fn purge_expired_revocations(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
     Ok(
-        sqlx::query("delete from revoked_tokens where expires_at < now()")
+        sqlx::query("delete from revoked_tokens where expires_at < now() - interval '10 minutes'")
             .execute(db)
             .await?
             .rows_affected(),

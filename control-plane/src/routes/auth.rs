@@ -87,12 +87,20 @@ pub fn signed_in(state: &AppState, jar: CookieJar, token: String) -> impl IntoRe
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid email or password length", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this client (`rate_limited`, with `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn signup(
     State(state): State<AppState>,
+    parts: Parts,
     Json(body): Json<Credentials>,
 ) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
+    let client = client_ip(&parts, state.config.trust_forwarded_for);
+    // Every signup costs a bcrypt hash: the per-client signin budget covers signups too.
+    if let Err(wait) = state.signin_limiter.check_client(client) {
+        tracing::warn!(%client, "signup rate limit reached");
+        return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
+    }
     if !state.config.signup_enabled {
         return Err(ApiError::forbidden(
             "signup_disabled",

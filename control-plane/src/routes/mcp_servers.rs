@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::AuthUser,
-    db::servers::{self, LIVE_ENDPOINT_UNIQUE, ServerRow},
+    db::servers::{self, LIVE_ENDPOINT_UNIQUE, SOURCE_LINK_FKEY, ServerRow},
     endpoints::endpoint_taken,
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::{Json, Path, Query},
@@ -39,10 +39,10 @@ pub struct ServerInput {
     name: Option<String>,
     /// The caller's sources this server may search; replaces the current list.
     source_ids: Option<Vec<Uuid>>,
-    /// Refused: the endpoint is assigned by the server.
-    #[serde(default)]
+    /// Refused, whatever its value (even null): the endpoint is assigned by the server.
+    #[serde(default, deserialize_with = "present")]
     #[schema(ignore)]
-    endpoint: Option<serde::de::IgnoredAny>,
+    endpoint: bool,
 }
 
 /// A server as the API shows it.
@@ -149,7 +149,7 @@ async fn list_servers(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
         (status = 404, description = "A source id is not one of the caller's sources (`source_not_found`)", body = ErrorBody),
-        (status = 409, description = "No endpoint is free (`pool_exhausted`)", body = ErrorBody),
+        (status = 409, description = "No endpoint is free (`pool_exhausted`), or the caller has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid name, too many sources, or an endpoint given", body = ErrorBody),
     )
@@ -172,7 +172,10 @@ async fn create_server(
     let id = servers::insert(&mut *tx, user_id, &name, &endpoint.url, &endpoint.host)
         .await
         .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
-    if !servers::set_sources(&mut tx, user_id, id, &source_ids).await? {
+    if !servers::set_sources(&mut tx, user_id, id, &source_ids)
+        .await
+        .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
+    {
         return Err(source_not_found());
     }
     let view = commit_and_show(tx, user_id, id).await?;
@@ -237,7 +240,9 @@ async fn update_server(
         servers::rename(&mut *tx, user_id, id, &name).await?;
     }
     if let Some(source_ids) = source_ids
-        && !servers::set_sources(&mut tx, user_id, id, &source_ids).await?
+        && !servers::set_sources(&mut tx, user_id, id, &source_ids)
+            .await
+            .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
     {
         return Err(source_not_found());
     }
@@ -282,7 +287,7 @@ async fn delete_server(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
         (status = 404, description = "No such server of the caller's", body = ErrorBody),
-        (status = 409, description = "The server is not deleted (`not_deleted`), or no endpoint is free (`pool_exhausted`)", body = ErrorBody),
+        (status = 409, description = "The server is not deleted (`not_deleted`), no endpoint is free (`pool_exhausted`), or the caller has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
     )
 )]
 async fn restore_server(
@@ -325,6 +330,7 @@ async fn restore_server(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
         (status = 404, description = "No such live server, or the source is not the caller's (`source_not_found`)", body = ErrorBody),
+        (status = 422, description = "The server already has the most sources allowed (100)", body = ErrorBody),
     )
 )]
 async fn attach_source(
@@ -337,7 +343,16 @@ async fn attach_source(
     if !servers::lock_live(&mut tx, user_id, id).await? {
         return Err(ApiError::not_found());
     }
-    if !servers::attach(&mut *tx, user_id, id, source_id).await? {
+    if servers::source_count(&mut *tx, id).await? >= MAX_SOURCES as i64 {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "source_id",
+            format!("a server may have at most {MAX_SOURCES} sources"),
+        )]));
+    }
+    if !servers::attach(&mut *tx, user_id, id, source_id)
+        .await
+        .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
+    {
         return Err(source_not_found());
     }
     let view = commit_and_show(tx, user_id, id).await?;
@@ -387,6 +402,12 @@ async fn commit_and_show(
     Ok(row.into())
 }
 
+/// `true` when the field is in the body at all.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer)?;
+    Ok(true)
+}
+
 fn source_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -401,7 +422,7 @@ fn validate(
     creating: bool,
 ) -> Result<(Option<String>, Option<Vec<Uuid>>), ApiError> {
     let mut fields = Vec::new();
-    if input.endpoint.is_some() {
+    if input.endpoint {
         fields.push(FieldError::new(
             "endpoint",
             "is assigned by the server and cannot be set or changed",

@@ -86,6 +86,7 @@ pub struct PasswordChange {
         (status = 403, description = "Current password is wrong (`wrong_password`), or cookie request from a foreign origin", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "New password too short or too long", body = ErrorBody),
+        (status = 429, description = "Too many attempts for this account (`rate_limited`)", body = ErrorBody),
     )
 )]
 async fn change_password(
@@ -96,6 +97,10 @@ async fn change_password(
 ) -> Result<impl IntoResponse, ApiError> {
     let new_password = Password::parse(body.new_password)
         .map_err(|reason| ApiError::validation(vec![FieldError::new("new_password", reason)]))?;
+    // Guessing the current password with a stolen token is limited like signin.
+    if let Err(wait) = state.signin_limiter.check_account(&caller.user.email) {
+        return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
+    }
     let current_hash = users::hashed_password(&state.pool, caller.user.id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;

@@ -196,7 +196,7 @@ async fn update_source(
     Json(input): Json<SourceInput>,
 ) -> Result<axum::Json<SourceView>, ApiError> {
     let mut tx = state.pool.begin().await?;
-    let existing = sources::get(&mut *tx, caller.user.id, id)
+    let existing = sources::get_for_update(&mut *tx, caller.user.id, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let source_type = parse_type(&input.source_type)?;

@@ -253,3 +253,23 @@ impl TestApp {
         response.json().await.expect("json")
     }
 }
+
+/// Signs `claims` with HS256 and `key`, as a forger would.
+pub fn sign(claims: &Value, key: &str) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Claims exactly like a real session token's, for the user `sub`, expiring in `exp_offset` s.
+pub fn claims(sub: &str, exp_offset: i64) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "sub": sub, "jti": uuid::Uuid::new_v4(), "iat": now, "exp": now + exp_offset, "ver": 0,
+        "iss": "mcp-gateway/control-plane", "aud": "mcp-gateway/api",
+    })
+}

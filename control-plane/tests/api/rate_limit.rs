@@ -94,3 +94,44 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited(pool: PgPool) {
         "another client has its own budget"
     );
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn signups_share_the_client_budget(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.signin_attempts_per_minute_per_client = 2).await;
+    for i in 0..2 {
+        assert_eq!(
+            app.signup(&format!("u{i}@example.com"), PASSWORD)
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+    }
+    assert_error(
+        app.signup("u3@example.com", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn guessing_the_current_password_is_limited(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.signin_attempts_per_minute_per_email = 3).await;
+    let token = app.user_token("ada@example.com").await; // one attempt spent by signing in
+    for _ in 0..2 {
+        let wrong = app
+            .authed(reqwest::Method::PUT, "/api/v1/me/password", &token)
+            .json(&serde_json::json!({"current_password": "guess guess", "new_password": "whatever123"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    }
+    let limited = app
+        .authed(reqwest::Method::PUT, "/api/v1/me/password", &token)
+        .json(&serde_json::json!({"current_password": PASSWORD, "new_password": "whatever123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}

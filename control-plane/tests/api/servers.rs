@@ -501,3 +501,103 @@ async fn admins_see_pool_status_and_orphans_and_can_hard_delete(pool: PgPool) {
         "hard-deleting a live server releases its endpoint"
     );
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn one_account_cannot_drain_the_pool_by_creating_and_deleting(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools = (1..=5)
+            .map(|i| format!("https://mcp{i}.example.com"))
+            .collect::<Vec<_>>()
+            .join(",");
+        s.endpoint_cooldown_secs = 3600;
+        s.max_servers_per_user = 2;
+    })
+    .await;
+    let mallory = app.user_token("mallory@example.com").await;
+    let first = app.server(&mallory, "1", &[]).await;
+    app.server(&mallory, "2", &[]).await;
+    let third = app
+        .send_json(
+            Method::POST,
+            "/api/v1/mcp-servers",
+            &mallory,
+            &json!({"name": "3"}),
+        )
+        .await;
+    assert_error(third, StatusCode::CONFLICT, "server_limit_reached").await;
+
+    // Deleting and creating again takes back the endpoint reserved for mallory, not a new one.
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/mcp-servers/{}", first["id"].as_str().unwrap()),
+        &mallory,
+    )
+    .await;
+    let again = app.server(&mallory, "1 again", &[]).await;
+    assert_eq!(again["endpoint"], first["endpoint"]);
+
+    let ada = app.user_token("ada@example.com").await;
+    for _ in 0..2 {
+        app.server(&ada, "a", &[]).await;
+    }
+    let status: Value = {
+        app.grant_admin("ada@example.com").await;
+        let admin = app.token_for("ada@example.com", PASSWORD).await;
+        app.json(Method::GET, "/api/v1/admin/pool", &admin).await
+    };
+    assert_eq!(
+        status["free"], 1,
+        "mallory holds at most two endpoints, live or cooling"
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn endpoint_is_refused_even_as_null_and_sources_are_capped(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let token = app.user_token("ada@example.com").await;
+    let refused = app
+        .send_json(
+            Method::POST,
+            "/api/v1/mcp-servers",
+            &token,
+            &json!({"name": "x", "endpoint": null}),
+        )
+        .await;
+    let body = assert_error(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["error"]["fields"][0]["field"], "endpoint");
+
+    let server = app.server(&token, "full", &[]).await;
+    let server_id: uuid::Uuid = server["id"].as_str().unwrap().parse().unwrap();
+    let user_id: uuid::Uuid = sqlx::query_scalar("select user_id from mcp_servers")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "with s as (insert into sources (user_id, type) select $1, 'box' from generate_series(1, 100) returning id, user_id) \
+         insert into mcp_server_sources (server_id, source_id, user_id) select $2, id, user_id from s",
+    )
+    .bind(user_id)
+    .bind(server_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let extra = app.source(&token, &box_source()).await;
+    let refused = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/mcp-servers/{server_id}/sources/{extra}"),
+            &token,
+        )
+        .await;
+    assert_error(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+}

@@ -5,29 +5,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{JWT_SECRET, assert_error, spawn_app};
+use crate::helpers::{JWT_SECRET, assert_error, claims, sign, spawn_app};
 
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn sign(claims: &Value, key: &str) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(key.as_bytes()),
-    )
-    .unwrap()
-}
-
-/// Claims exactly like a real token's, for the user `sub`.
-fn claims(sub: &str, exp_offset: i64) -> Value {
-    let now = chrono::Utc::now().timestamp();
-    json!({
-        "sub": sub, "jti": uuid::Uuid::new_v4(), "iat": now, "exp": now + exp_offset, "ver": 0,
-        "iss": "mcp-gateway/control-plane", "aud": "mcp-gateway/api",
-    })
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

@@ -1,0 +1,73 @@
+//! Host → MCP server. Runs before rmcp: resolves the request's host to a live server in the
+//! current snapshot (404 if none, 503 before the first load), applies the Origin rule of the
+//! MCP transport (DNS rebinding), and hands the server to the tools as a request extension.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, Uri, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use shared::model::routing_key;
+
+use crate::{error::HttpError, snapshot::SnapshotStore};
+
+/// What routing needs.
+#[derive(Clone)]
+pub struct Routing {
+    pub store: Arc<SnapshotStore>,
+    pub trust_forwarded_host: bool,
+    pub allowed_origins: Arc<[String]>,
+}
+
+/// The middleware.
+pub async fn route_by_host(State(routing): State<Routing>, mut request: Request, next: Next) -> Response {
+    let Some(snapshot) = routing.store.load() else {
+        return HttpError::not_ready().into_response();
+    };
+    let host = request_host(request.headers(), request.uri(), routing.trust_forwarded_host);
+    let Some(server) = host.as_deref().map(routing_key).and_then(|key| snapshot.server(&key).cloned()) else {
+        return HttpError::unknown_host().into_response();
+    };
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let own = origin.eq_ignore_ascii_case(&server.endpoint);
+        if !own && !routing.allowed_origins.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+            return HttpError::forbidden_origin().into_response();
+        }
+    }
+    tracing::Span::current().record("server_id", tracing::field::display(server.id));
+    request.extensions_mut().insert(server);
+    next.run(request).await
+}
+
+/// `X-Forwarded-Host` (first hop) when the proxy is trusted, else `Host`, else the URI's
+/// authority (HTTP/2).
+fn request_host(headers: &HeaderMap, uri: &Uri, trust_forwarded_host: bool) -> Option<String> {
+    let header_value = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or_default().trim().to_owned())
+    };
+    let forwarded = trust_forwarded_host.then(|| header_value("x-forwarded-host")).flatten();
+    forwarded
+        .or_else(|| header_value(header::HOST.as_str()))
+        .or_else(|| uri.host().map(str::to_owned))
+        .filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn forwarded_host_counts_only_when_trusted() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("gateway.internal:8081"));
+        headers.insert("x-forwarded-host", HeaderValue::from_static("mcp1.example.com, proxy.internal"));
+        let uri: Uri = "/mcp".parse().unwrap();
+        assert_eq!(request_host(&headers, &uri, false).as_deref(), Some("gateway.internal:8081"));
+        assert_eq!(request_host(&headers, &uri, true).as_deref(), Some("mcp1.example.com"));
+    }
+}

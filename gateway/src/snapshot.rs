@@ -1,0 +1,335 @@
+//! The gateway's view of the configuration: every live MCP server by routing host, with its
+//! sources and their decrypted credentials. A snapshot is immutable; a new one is built aside
+//! and swapped in atomically, so a request never sees a half-loaded state.
+//!
+//! It stays current through `LISTEN mcp_config` (the control plane's triggers name each
+//! changed server; only those are re-read), a full reload after every listener reconnect and
+//! on a timer. When Postgres is unreachable the last good snapshot keeps serving and is marked
+//! stale; loading is retried with backoff. Until a first snapshot has loaded, there is none.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use arc_swap::ArcSwapOption;
+use serde_json::{Map, Value};
+use shared::{crypto::Keyring, model::SourceType};
+use sqlx::{PgPool, postgres::PgListener};
+use uuid::Uuid;
+
+/// Channel the control plane notifies on.
+pub const CHANNEL: &str = "mcp_config";
+
+/// A source as the gateway serves it.
+#[derive(Debug)]
+pub struct ServedSource {
+    pub id: Uuid,
+    pub source_type: SourceType,
+    /// Non-secret settings.
+    pub metadata: Map<String, Value>,
+    /// Decrypted secret fields; `Err` if they could not be decrypted (the source then fails
+    /// each call with a clear reason instead of taking the whole server down).
+    pub secrets: Result<Map<String, Value>, String>,
+}
+
+/// A live MCP server.
+#[derive(Debug)]
+pub struct ServedServer {
+    pub id: Uuid,
+    pub name: String,
+    /// Routing key.
+    pub host: String,
+    /// `scheme://host[:port]`, the server's own origin.
+    pub endpoint: String,
+    pub sources: Vec<Arc<ServedSource>>,
+}
+
+impl ServedServer {
+    /// The source with this id, if this server has it.
+    pub fn source(&self, id: Uuid) -> Option<&Arc<ServedSource>> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+}
+
+/// One immutable configuration.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    by_host: HashMap<String, Arc<ServedServer>>,
+    host_of: HashMap<Uuid, String>,
+    /// Increases with every swap.
+    pub version: u64,
+}
+
+impl Snapshot {
+    /// The server behind a routing host.
+    pub fn server(&self, host: &str) -> Option<&Arc<ServedServer>> {
+        self.by_host.get(host)
+    }
+
+    /// How many servers are served.
+    pub fn len(&self) -> usize {
+        self.by_host.len()
+    }
+
+    /// Whether no server is served.
+    pub fn is_empty(&self) -> bool {
+        self.by_host.is_empty()
+    }
+
+    fn insert(&mut self, server: ServedServer) {
+        self.remove(server.id);
+        // Should the database ever hand one host to two servers, the first stays (the partial
+        // unique index makes this impossible for live servers).
+        if self.by_host.contains_key(&server.host) {
+            tracing::error!(host = %server.host, server_id = %server.id, "two live servers on one host; keeping the first");
+            return;
+        }
+        self.host_of.insert(server.id, server.host.clone());
+        self.by_host.insert(server.host.clone(), Arc::new(server));
+    }
+
+    fn remove(&mut self, id: Uuid) {
+        if let Some(host) = self.host_of.remove(&id) {
+            self.by_host.remove(&host);
+        }
+    }
+}
+
+/// Shared holder of the current snapshot and its health.
+#[derive(Debug, Default)]
+pub struct SnapshotStore {
+    current: ArcSwapOption<Snapshot>,
+    stale: AtomicBool,
+    /// Milliseconds since the Unix epoch of the last successful load or update.
+    refreshed_at_ms: AtomicU64,
+}
+
+impl SnapshotStore {
+    /// The current snapshot; `None` until the first load.
+    pub fn load(&self) -> Option<Arc<Snapshot>> {
+        self.current.load_full()
+    }
+
+    /// Whether the database could not be read at the last attempt.
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
+    /// Seconds since the snapshot was last known to be current.
+    pub fn age_secs(&self) -> f64 {
+        let then = self.refreshed_at_ms.load(Ordering::Relaxed);
+        (now_ms().saturating_sub(then)) as f64 / 1000.0
+    }
+
+    fn publish(&self, snapshot: Snapshot) {
+        self.current.store(Some(Arc::new(snapshot)));
+        self.fresh();
+    }
+
+    fn fresh(&self) {
+        self.stale.store(false, Ordering::Relaxed);
+        self.refreshed_at_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    fn mark_stale(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+/// Reads snapshots from Postgres.
+pub struct Loader {
+    pub pool: PgPool,
+    pub keyring: Arc<Keyring>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    server_id: Uuid,
+    name: String,
+    endpoint: String,
+    endpoint_host: String,
+    source_id: Option<Uuid>,
+    source_type: Option<String>,
+    source_metadata: Option<Value>,
+    secrets: Option<Vec<u8>>,
+    secrets_key_id: Option<String>,
+}
+
+impl Loader {
+    /// Every live server, or only those in `ids` (deleted ones are simply absent).
+    async fn servers(&self, ids: Option<&[Uuid]>) -> Result<Vec<ServedServer>, sqlx::Error> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "select s.id as server_id, s.name, s.endpoint, s.endpoint_host, \
+                    src.id as source_id, src.type as source_type, src.source_metadata, src.secrets, src.secrets_key_id \
+             from mcp_servers s \
+             left join mcp_server_sources l on l.server_id = s.id \
+             left join sources src on src.id = l.source_id \
+             where s.deleted_at is null and ($1::uuid[] is null or s.id = any($1)) \
+             order by s.id, l.created_at, l.source_id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(self.assemble(rows))
+    }
+
+    fn assemble(&self, rows: Vec<Row>) -> Vec<ServedServer> {
+        let mut servers: Vec<ServedServer> = Vec::new();
+        for row in rows {
+            if servers.last().is_none_or(|s| s.id != row.server_id) {
+                servers.push(ServedServer {
+                    id: row.server_id,
+                    name: row.name.clone(),
+                    host: row.endpoint_host.clone(),
+                    endpoint: row.endpoint.clone(),
+                    sources: Vec::new(),
+                });
+            }
+            let server = servers.last_mut().expect("pushed above");
+            if let Some(source) = self.source(&row) {
+                server.sources.push(Arc::new(source));
+            }
+        }
+        servers
+    }
+
+    fn source(&self, row: &Row) -> Option<ServedSource> {
+        let id = row.source_id?;
+        let Some(source_type) = row.source_type.as_deref().and_then(SourceType::parse) else {
+            tracing::error!(source_id = %id, "unknown source type in the database; skipped");
+            return None;
+        };
+        let metadata = match &row.source_metadata {
+            Some(Value::Object(map)) => map.clone(),
+            _ => Map::new(),
+        };
+        let secrets = match (&row.secrets, &row.secrets_key_id) {
+            (Some(sealed), Some(key_id)) => self.keyring.open_source(id, sealed, key_id).map_err(|err| {
+                tracing::error!(source_id = %id, error = %err, "cannot decrypt source secrets");
+                "its credentials cannot be decrypted by this gateway (check SECRETS_KEY / SECRETS_OLD_KEYS)".to_owned()
+            }),
+            _ => Ok(Map::new()),
+        };
+        Some(ServedSource { id, source_type, metadata, secrets })
+    }
+
+    /// A complete snapshot.
+    pub async fn full(&self, version: u64) -> Result<Snapshot, sqlx::Error> {
+        let mut snapshot = Snapshot { version, ..Snapshot::default() };
+        for server in self.servers(None).await? {
+            snapshot.insert(server);
+        }
+        Ok(snapshot)
+    }
+
+    /// `base` with the servers in `ids` re-read (added, changed or removed).
+    pub async fn patch(&self, base: &Snapshot, ids: &[Uuid]) -> Result<Snapshot, sqlx::Error> {
+        let fresh = self.servers(Some(ids)).await?;
+        let mut next = base.clone();
+        next.version = base.version + 1;
+        for id in ids {
+            next.remove(*id);
+        }
+        for server in fresh {
+            next.insert(server);
+        }
+        Ok(next)
+    }
+}
+
+/// Keeps `store` current until the process ends: first load (retrying), then LISTEN.
+pub async fn keep_current(store: Arc<SnapshotStore>, loader: Loader, resync: Duration) {
+    let mut backoff = Backoff::default();
+    loop {
+        match follow(&store, &loader, resync).await {
+            Ok(()) => backoff = Backoff::default(),
+            Err(err) => {
+                store.mark_stale();
+                let wait = backoff.next();
+                tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, stale = store.load().is_some(),
+                    "configuration database unreachable; serving the last snapshot");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// One listener session: listen, load everything, then apply notifications as they come and
+/// reload everything on the timer. Returns on any database error (the caller backs off).
+async fn follow(store: &SnapshotStore, loader: &Loader, resync: Duration) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(&loader.pool).await?;
+    // Listening starts before the full load, so no change can fall between the two.
+    listener.listen(CHANNEL).await?;
+    reload(store, loader).await?;
+    let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + resync, resync);
+    loop {
+        tokio::select! {
+            notification = listener.try_recv() => {
+                let Some(first) = notification? else {
+                    // The connection dropped; changes may have been missed.
+                    tracing::warn!("LISTEN connection lost; reconnecting and reloading");
+                    return Ok(());
+                };
+                // Apply a burst of changes as one swap.
+                let mut ids = vec![first.payload().to_owned()];
+                while ids.len() < 1000 {
+                    let Some(more) = listener.next_buffered() else { break };
+                    ids.push(more.payload().to_owned());
+                }
+                apply(store, loader, &ids).await?;
+            }
+            _ = timer.tick() => reload(store, loader).await?,
+        }
+    }
+}
+
+async fn reload(store: &SnapshotStore, loader: &Loader) -> Result<(), sqlx::Error> {
+    let started = Instant::now();
+    let version = store.load().map_or(1, |s| s.version + 1);
+    let snapshot = loader.full(version).await?;
+    tracing::info!(servers = snapshot.len(), version, elapsed_ms = started.elapsed().as_millis() as u64, "configuration loaded");
+    store.publish(snapshot);
+    Ok(())
+}
+
+async fn apply(store: &SnapshotStore, loader: &Loader, payloads: &[String]) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = payloads.iter().filter_map(|p| p.parse().ok()).collect();
+    let Some(base) = store.load() else {
+        return reload(store, loader).await;
+    };
+    if ids.len() != payloads.len() {
+        tracing::warn!("unreadable change notification; reloading everything");
+        return reload(store, loader).await;
+    }
+    let next = loader.patch(&base, &ids).await?;
+    tracing::debug!(changed = ids.len(), version = next.version, "configuration updated");
+    store.publish(next);
+    Ok(())
+}
+
+/// Exponential backoff from 100 ms to 10 s.
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let now = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(10));
+        now
+    }
+}

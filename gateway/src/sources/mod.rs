@@ -1,0 +1,141 @@
+//! What a source type must do (`SourceHandler`), the registry of handlers by type, and the
+//! fan-out of a search over a server's sources: concurrent, each under a deadline, merged
+//! fairly, capped.
+
+use std::{collections::HashMap, fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use serde_json::Value;
+use shared::model::SourceType;
+
+use crate::snapshot::ServedSource;
+
+/// A boxed future, so handlers can live behind `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One search hit from an upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The upstream's own id (goes into the result id after the source uuid).
+    pub upstream_id: String,
+    pub title: String,
+    pub url: String,
+}
+
+/// A fetched document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub title: String,
+    pub text: String,
+    pub url: String,
+    pub metadata: Value,
+}
+
+/// Why a source call failed: a short reason safe to show an agent and log (never a secret,
+/// token or upstream body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    /// The item does not exist (fetch).
+    NotFound,
+    /// Anything else, e.g. `authentication failed (invalid_client)`.
+    Failed(String),
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound => f.write_str("not found"),
+            Self::Failed(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// One source type's upstream calls.
+pub trait SourceHandler: Send + Sync {
+    /// Up to `limit` hits for `query`.
+    fn search<'a>(&'a self, source: &'a ServedSource, query: &'a str, limit: usize)
+    -> BoxFuture<'a, Result<Vec<Hit>, SourceError>>;
+
+    /// The item with the upstream id.
+    fn fetch<'a>(&'a self, source: &'a ServedSource, upstream_id: &'a str) -> BoxFuture<'a, Result<Document, SourceError>>;
+}
+
+/// Handlers by source type.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<SourceType, Arc<dyn SourceHandler>>,
+}
+
+impl Registry {
+    /// Registers (or replaces) the handler of a type.
+    #[must_use]
+    pub fn with(mut self, source_type: SourceType, handler: Arc<dyn SourceHandler>) -> Self {
+        self.handlers.insert(source_type, handler);
+        self
+    }
+
+    fn handler(&self, source_type: SourceType) -> Result<&Arc<dyn SourceHandler>, SourceError> {
+        self.handlers.get(&source_type).ok_or_else(|| {
+            SourceError::Failed(format!("{} sources are not supported by this gateway yet", source_type.as_str()))
+        })
+    }
+
+    /// Calls `search` on one source, under `deadline`.
+    pub async fn search(&self, source: &ServedSource, query: &str, limit: usize, deadline: Duration) -> Result<Vec<Hit>, SourceError> {
+        let handler = self.handler(source.source_type)?;
+        usable(source)?;
+        match tokio::time::timeout(deadline, handler.search(source, query, limit)).await {
+            Ok(result) => result,
+            Err(_) => Err(SourceError::Failed(format!("timed out after {} ms", deadline.as_millis()))),
+        }
+    }
+
+    /// Calls `fetch` on one source, under `deadline`.
+    pub async fn fetch(&self, source: &ServedSource, upstream_id: &str, deadline: Duration) -> Result<Document, SourceError> {
+        let handler = self.handler(source.source_type)?;
+        usable(source)?;
+        match tokio::time::timeout(deadline, handler.fetch(source, upstream_id)).await {
+            Ok(result) => result,
+            Err(_) => Err(SourceError::Failed(format!("timed out after {} ms", deadline.as_millis()))),
+        }
+    }
+}
+
+/// A source whose credentials could not be decrypted fails with the reason.
+fn usable(source: &ServedSource) -> Result<(), SourceError> {
+    source.secrets.as_ref().map(|_| ()).map_err(|reason| SourceError::Failed(reason.clone()))
+}
+
+/// Interleaves per-source result lists (first of each, then second of each, ...) so that no
+/// source can crowd out the others, and stops at `cap`.
+pub fn merge_fairly<T>(lists: Vec<Vec<T>>, cap: usize) -> Vec<T> {
+    let mut iters: Vec<_> = lists.into_iter().map(Vec::into_iter).collect();
+    let mut merged = Vec::new();
+    while merged.len() < cap {
+        let before = merged.len();
+        for iter in &mut iters {
+            if merged.len() == cap {
+                break;
+            }
+            if let Some(item) = iter.next() {
+                merged.push(item);
+            }
+        }
+        if merged.len() == before {
+            break;
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_fairly;
+
+    #[test]
+    fn merging_takes_turns_and_caps() {
+        let merged = merge_fairly(vec![vec![1, 2, 3, 4, 5, 6], vec![10], vec![20, 21]], 6);
+        assert_eq!(merged, [1, 10, 20, 2, 21, 3]);
+        assert_eq!(merge_fairly(vec![vec![1, 2], vec![]], 10), [1, 2]);
+        assert!(merge_fairly::<u8>(vec![], 5).is_empty());
+    }
+}
