@@ -20,12 +20,20 @@ pub struct HttpError {
 impl HttpError {
     /// No MCP server is served on this host (unknown or soft-deleted).
     pub fn unknown_host() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "unknown_host", "No MCP server is served on this host.")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_host",
+            "No MCP server is served on this host.",
+        )
     }
 
     /// A browser page of another origin tried to call this server.
     pub fn forbidden_origin() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden_origin", "Requests from this Origin are not allowed.")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "Requests from this Origin are not allowed.",
+        )
     }
 
     /// No configuration has been loaded yet.
@@ -41,11 +49,20 @@ impl HttpError {
 
     /// No route.
     pub fn no_route() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "route_not_found", "The MCP endpoint is /mcp.")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            "The MCP endpoint is /mcp.",
+        )
     }
 
     fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
-        Self { status, code, message, retry_after_secs: None }
+        Self {
+            status,
+            code,
+            message,
+            retry_after_secs: None,
+        }
     }
 }
 
@@ -54,7 +71,9 @@ impl IntoResponse for HttpError {
         let body = json!({"error": {"code": self.code, "message": self.message}});
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

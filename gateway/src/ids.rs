@@ -23,7 +23,11 @@ pub fn decode(id: &str) -> Option<ResultId<'_>> {
     let source_type = SourceType::parse(parts.next()?)?;
     let source_id = Uuid::parse_str(parts.next()?).ok()?;
     let upstream = parts.next().filter(|u| !u.is_empty())?;
-    Some(ResultId { source_type, source_id, upstream })
+    Some(ResultId {
+        source_type,
+        source_id,
+        upstream,
+    })
 }
 
 #[cfg(test)]
@@ -33,18 +37,36 @@ mod tests {
     #[test]
     fn upstream_ids_round_trip_whatever_they_contain() {
         let source = Uuid::new_v4();
-        for upstream in ["AAMkAGI2+/=", "aamkagi2+/=", "a:b:c", "with space", "ünïcødé", "x"] {
+        for upstream in [
+            "AAMkAGI2+/=",
+            "aamkagi2+/=",
+            "a:b:c",
+            "with space",
+            "ünïcødé",
+            "x",
+        ] {
             let id = encode(SourceType::Outlook, source, upstream);
             let decoded = decode(&id).unwrap();
-            assert_eq!((decoded.source_type, decoded.source_id, decoded.upstream), (SourceType::Outlook, source, upstream));
+            assert_eq!(
+                (decoded.source_type, decoded.source_id, decoded.upstream),
+                (SourceType::Outlook, source, upstream)
+            );
         }
     }
 
     #[test]
     fn malformed_ids_are_refused() {
         let source = Uuid::new_v4();
-        for bad in ["", "outlook", "outlook:", &format!("outlook:{source}"), &format!("outlook:{source}:"),
-            &format!("gmail:{source}:x"), "box:not-a-uuid:x", &format!("OUTLOOK:{source}:x")] {
+        for bad in [
+            "",
+            "outlook",
+            "outlook:",
+            &format!("outlook:{source}"),
+            &format!("outlook:{source}:"),
+            &format!("gmail:{source}:x"),
+            "box:not-a-uuid:x",
+            &format!("OUTLOOK:{source}:x"),
+        ] {
             assert!(decode(bad).is_none(), "{bad:?}");
         }
     }

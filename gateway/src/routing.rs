@@ -23,18 +23,35 @@ pub struct Routing {
 }
 
 /// The middleware.
-pub async fn route_by_host(State(routing): State<Routing>, mut request: Request, next: Next) -> Response {
+pub async fn route_by_host(
+    State(routing): State<Routing>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(snapshot) = routing.store.load() else {
         return HttpError::not_ready().into_response();
     };
-    let host = request_host(request.headers(), request.uri(), routing.trust_forwarded_host);
-    let Some(server) = host.as_deref().map(routing_key).and_then(|key| snapshot.server(&key).cloned()) else {
+    let host = request_host(
+        request.headers(),
+        request.uri(),
+        routing.trust_forwarded_host,
+    );
+    let Some(server) = host
+        .as_deref()
+        .map(routing_key)
+        .and_then(|key| snapshot.server(&key).cloned())
+    else {
         return HttpError::unknown_host().into_response();
     };
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
         let own = origin.eq_ignore_ascii_case(&server.endpoint);
-        if !own && !routing.allowed_origins.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        if !own
+            && !routing
+                .allowed_origins
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(origin))
+        {
             return HttpError::forbidden_origin().into_response();
         }
     }
@@ -47,9 +64,14 @@ pub async fn route_by_host(State(routing): State<Routing>, mut request: Request,
 /// authority (HTTP/2).
 fn request_host(headers: &HeaderMap, uri: &Uri, trust_forwarded_host: bool) -> Option<String> {
     let header_value = |name: &str| {
-        headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or_default().trim().to_owned())
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or_default().trim().to_owned())
     };
-    let forwarded = trust_forwarded_host.then(|| header_value("x-forwarded-host")).flatten();
+    let forwarded = trust_forwarded_host
+        .then(|| header_value("x-forwarded-host"))
+        .flatten();
     forwarded
         .or_else(|| header_value(header::HOST.as_str()))
         .or_else(|| uri.host().map(str::to_owned))
@@ -65,9 +87,18 @@ mod tests {
     fn forwarded_host_counts_only_when_trusted() {
         let mut headers = HeaderMap::new();
         headers.insert("host", HeaderValue::from_static("gateway.internal:8081"));
-        headers.insert("x-forwarded-host", HeaderValue::from_static("mcp1.example.com, proxy.internal"));
+        headers.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("mcp1.example.com, proxy.internal"),
+        );
         let uri: Uri = "/mcp".parse().unwrap();
-        assert_eq!(request_host(&headers, &uri, false).as_deref(), Some("gateway.internal:8081"));
-        assert_eq!(request_host(&headers, &uri, true).as_deref(), Some("mcp1.example.com"));
+        assert_eq!(
+            request_host(&headers, &uri, false).as_deref(),
+            Some("gateway.internal:8081")
+        );
+        assert_eq!(
+            request_host(&headers, &uri, true).as_deref(),
+            Some("mcp1.example.com")
+        );
     }
 }

@@ -219,12 +219,20 @@ impl Loader {
             }),
             _ => Ok(Map::new()),
         };
-        Some(ServedSource { id, source_type, metadata, secrets })
+        Some(ServedSource {
+            id,
+            source_type,
+            metadata,
+            secrets,
+        })
     }
 
     /// A complete snapshot.
     pub async fn full(&self, version: u64) -> Result<Snapshot, sqlx::Error> {
-        let mut snapshot = Snapshot { version, ..Snapshot::default() };
+        let mut snapshot = Snapshot {
+            version,
+            ..Snapshot::default()
+        };
         for server in self.servers(None).await? {
             snapshot.insert(server);
         }
@@ -265,7 +273,11 @@ pub async fn keep_current(store: Arc<SnapshotStore>, loader: Loader, resync: Dur
 
 /// One listener session: listen, load everything, then apply notifications as they come and
 /// reload everything on the timer. Returns on any database error (the caller backs off).
-async fn follow(store: &SnapshotStore, loader: &Loader, resync: Duration) -> Result<(), sqlx::Error> {
+async fn follow(
+    store: &SnapshotStore,
+    loader: &Loader,
+    resync: Duration,
+) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(&loader.pool).await?;
     // Listening starts before the full load, so no change can fall between the two.
     listener.listen(CHANNEL).await?;
@@ -296,12 +308,21 @@ async fn reload(store: &SnapshotStore, loader: &Loader) -> Result<(), sqlx::Erro
     let started = Instant::now();
     let version = store.load().map_or(1, |s| s.version + 1);
     let snapshot = loader.full(version).await?;
-    tracing::info!(servers = snapshot.len(), version, elapsed_ms = started.elapsed().as_millis() as u64, "configuration loaded");
+    tracing::info!(
+        servers = snapshot.len(),
+        version,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "configuration loaded"
+    );
     store.publish(snapshot);
     Ok(())
 }
 
-async fn apply(store: &SnapshotStore, loader: &Loader, payloads: &[String]) -> Result<(), sqlx::Error> {
+async fn apply(
+    store: &SnapshotStore,
+    loader: &Loader,
+    payloads: &[String],
+) -> Result<(), sqlx::Error> {
     let ids: Vec<Uuid> = payloads.iter().filter_map(|p| p.parse().ok()).collect();
     let Some(base) = store.load() else {
         return reload(store, loader).await;
@@ -311,7 +332,11 @@ async fn apply(store: &SnapshotStore, loader: &Loader, payloads: &[String]) -> R
         return reload(store, loader).await;
     }
     let next = loader.patch(&base, &ids).await?;
-    tracing::debug!(changed = ids.len(), version = next.version, "configuration updated");
+    tracing::debug!(
+        changed = ids.len(),
+        version = next.version,
+        "configuration updated"
+    );
     store.publish(next);
     Ok(())
 }

@@ -52,11 +52,19 @@ impl fmt::Display for SourceError {
 /// One source type's upstream calls.
 pub trait SourceHandler: Send + Sync {
     /// Up to `limit` hits for `query`.
-    fn search<'a>(&'a self, source: &'a ServedSource, query: &'a str, limit: usize)
-    -> BoxFuture<'a, Result<Vec<Hit>, SourceError>>;
+    fn search<'a>(
+        &'a self,
+        source: &'a ServedSource,
+        query: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>>;
 
     /// The item with the upstream id.
-    fn fetch<'a>(&'a self, source: &'a ServedSource, upstream_id: &'a str) -> BoxFuture<'a, Result<Document, SourceError>>;
+    fn fetch<'a>(
+        &'a self,
+        source: &'a ServedSource,
+        upstream_id: &'a str,
+    ) -> BoxFuture<'a, Result<Document, SourceError>>;
 }
 
 /// Handlers by source type.
@@ -75,34 +83,58 @@ impl Registry {
 
     fn handler(&self, source_type: SourceType) -> Result<&Arc<dyn SourceHandler>, SourceError> {
         self.handlers.get(&source_type).ok_or_else(|| {
-            SourceError::Failed(format!("{} sources are not supported by this gateway yet", source_type.as_str()))
+            SourceError::Failed(format!(
+                "{} sources are not supported by this gateway yet",
+                source_type.as_str()
+            ))
         })
     }
 
     /// Calls `search` on one source, under `deadline`.
-    pub async fn search(&self, source: &ServedSource, query: &str, limit: usize, deadline: Duration) -> Result<Vec<Hit>, SourceError> {
+    pub async fn search(
+        &self,
+        source: &ServedSource,
+        query: &str,
+        limit: usize,
+        deadline: Duration,
+    ) -> Result<Vec<Hit>, SourceError> {
         let handler = self.handler(source.source_type)?;
         usable(source)?;
         match tokio::time::timeout(deadline, handler.search(source, query, limit)).await {
             Ok(result) => result,
-            Err(_) => Err(SourceError::Failed(format!("timed out after {} ms", deadline.as_millis()))),
+            Err(_) => Err(SourceError::Failed(format!(
+                "timed out after {} ms",
+                deadline.as_millis()
+            ))),
         }
     }
 
     /// Calls `fetch` on one source, under `deadline`.
-    pub async fn fetch(&self, source: &ServedSource, upstream_id: &str, deadline: Duration) -> Result<Document, SourceError> {
+    pub async fn fetch(
+        &self,
+        source: &ServedSource,
+        upstream_id: &str,
+        deadline: Duration,
+    ) -> Result<Document, SourceError> {
         let handler = self.handler(source.source_type)?;
         usable(source)?;
         match tokio::time::timeout(deadline, handler.fetch(source, upstream_id)).await {
             Ok(result) => result,
-            Err(_) => Err(SourceError::Failed(format!("timed out after {} ms", deadline.as_millis()))),
+            Err(_) => Err(SourceError::Failed(format!(
+                "timed out after {} ms",
+                deadline.as_millis()
+            ))),
         }
     }
 }
 
 /// A source whose credentials could not be decrypted fails with the reason.
 fn usable(source: &ServedSource) -> Result<(), SourceError> {
-    source.secrets.as_ref().map(|_| ()).map_err(|reason| SourceError::Failed(reason.clone()))
+    source
+        .secrets
+        .as_ref()
+        .map(|_| ())
+        .map_err(|reason| SourceError::Failed(reason.clone()))
 }
 
 /// Interleaves per-source result lists (first of each, then second of each, ...) so that no

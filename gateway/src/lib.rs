@@ -1,0 +1,14 @@
+//! The gateway: the MCP data plane. Serves `search` and `fetch` for every live MCP server on its
+//! own domain, from an in-memory snapshot of the configuration kept current from Postgres.
+
+pub mod error;
+pub mod ids;
+pub mod mcp;
+pub mod routing;
+pub mod sessions;
+pub mod snapshot;
+pub mod sources;
+pub mod startup;
+pub mod tools;
+
+pub use startup::Application;

@@ -1,0 +1,231 @@
+//! Building the gateway: the snapshot keeper, the routing middleware in front of rmcp's
+//! streamable HTTP service at `/mcp`, the probes, and graceful shutdown (in-flight calls
+//! finish; SSE streams close through rmcp's cancellation token).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService,
+    session::{local::LocalSessionManager, never::NeverSessionManager},
+};
+use serde_json::json;
+use shared::Settings;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+
+use crate::{
+    error::HttpError,
+    mcp::Gateway,
+    routing::{Routing, route_by_host},
+    sessions::{SessionBindings, bind_sessions_to_hosts},
+    snapshot::{self, Loader, SnapshotStore},
+    sources::Registry,
+    tools::Tools,
+};
+
+/// Largest accepted MCP request body.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// A bound, ready-to-run gateway.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Arc<SnapshotStore>,
+    keeper: tokio::task::JoinHandle<()>,
+    cancel: CancellationToken,
+}
+
+impl Application {
+    /// Starts loading the configuration and binds `settings.gateway_addr` (port 0 picks one).
+    pub async fn build(
+        settings: &Settings,
+        pool: PgPool,
+        registry: Registry,
+    ) -> anyhow::Result<Self> {
+        let store = Arc::new(SnapshotStore::default());
+        let loader = Loader {
+            pool,
+            keyring: Arc::new(settings.keyring()?),
+        };
+        let keeper = tokio::spawn(snapshot::keep_current(
+            store.clone(),
+            loader,
+            Duration::from_secs(settings.gateway_resync_secs),
+        ));
+        let cancel = CancellationToken::new();
+        let tools = Arc::new(Tools {
+            registry,
+            source_timeout: Duration::from_millis(settings.gateway_source_timeout_ms),
+            max_results: settings.gateway_max_results,
+        });
+        let routing = Routing {
+            store: store.clone(),
+            trust_forwarded_host: settings.gateway_trust_forwarded_host,
+            allowed_origins: settings.gateway_allowed_origins.clone().into(),
+        };
+        let router = router(
+            Gateway { tools },
+            routing,
+            settings.gateway_sessions,
+            cancel.clone(),
+        );
+        let listener = TcpListener::bind(settings.gateway_addr)
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "cannot listen on {} (GATEWAY_ADDR): {err}",
+                    settings.gateway_addr
+                )
+            })?;
+        Ok(Self {
+            listener,
+            router,
+            store,
+            keeper,
+            cancel,
+        })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// The snapshot holder (tests and benchmarks watch it).
+    pub fn store(&self) -> Arc<SnapshotStore> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves; then stops taking requests, closes MCP streams and
+    /// lets the calls in flight finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let cancel = self.cancel.clone();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                cancel.cancel();
+            })
+            .await;
+        self.keeper.abort();
+        result
+    }
+}
+
+/// `/mcp` behind the host routing, plus the probes.
+fn router(gateway: Gateway, routing: Routing, sessions: bool, cancel: CancellationToken) -> Router {
+    let config = StreamableHttpServerConfig::default()
+        // Our routing middleware decides which hosts are served; rmcp's loopback-only
+        // default would refuse every pool domain.
+        .disable_allowed_hosts()
+        .with_legacy_session_mode(sessions)
+        .with_json_response(!sessions)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_cancellation_token(cancel);
+    let mcp = if sessions {
+        let service = StreamableHttpService::new(
+            move || Ok(gateway.clone()),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        Router::new()
+            .route_service("/mcp", service)
+            .layer(middleware::from_fn_with_state(
+                SessionBindings::default(),
+                bind_sessions_to_hosts,
+            ))
+    } else {
+        let service = StreamableHttpService::new(
+            move || Ok(gateway.clone()),
+            Arc::new(NeverSessionManager::default()),
+            config,
+        );
+        Router::new().route_service("/mcp", service)
+    };
+    let store = routing.store.clone();
+    let mcp = mcp
+        .layer(middleware::from_fn(reject_unparsable_json))
+        .layer(middleware::from_fn_with_state(routing, route_by_host));
+
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(),
+                        host = %header("host"), request_id = %header("x-request-id"), server_id = tracing::field::Empty)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id());
+
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz).with_state(store))
+        .merge(mcp)
+        .fallback(|| async { HttpError::no_route() })
+        .layer(layers)
+}
+
+/// Ready once a snapshot is loaded, and stays ready while the database is away: the last
+/// snapshot keeps serving (taking every replica out of rotation would turn an outage of the
+/// configuration store into an outage of the product).
+async fn readyz(State(store): State<Arc<SnapshotStore>>) -> Response {
+    match store.load() {
+        Some(snapshot) => Json(json!({
+            "status": "ready",
+            "servers": snapshot.len(),
+            "snapshot_version": snapshot.version,
+            "stale": store.is_stale(),
+            "snapshot_age_secs": store.age_secs(),
+        }))
+        .into_response(),
+        None => HttpError::not_ready().into_response(),
+    }
+}
+
+/// A POST body that is not JSON gets the JSON-RPC parse error (-32700) the MCP transport
+/// prescribes, and an oversized one a 413, before rmcp sees either.
+async fn reject_unparsable_json(request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        let body = json!({"error": {"code": "payload_too_large", "message": format!("MCP request bodies are limited to {MAX_BODY_BYTES} bytes.")}});
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
+    };
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+        let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error: the body is not valid JSON"}});
+        let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}

@@ -1,0 +1,210 @@
+//! The two MCP tools, `search` and `fetch`, in the shape ChatGPT connectors and deep research
+//! require: exact input schemas, an output schema, `readOnlyHint`, and the result both as
+//! `structuredContent` and as the same JSON in one text item. Upstream trouble is a tool error
+//! with a short reason (the agent sees it and can adapt), never a protocol error.
+
+use std::{sync::Arc, time::Duration};
+
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use serde_json::{Value, json};
+
+use crate::{
+    ids,
+    snapshot::ServedServer,
+    sources::{Registry, SourceError, merge_fairly},
+};
+
+/// Longest accepted `query`, in characters.
+pub const MAX_QUERY_CHARS: usize = 1000;
+/// Longest accepted `id`, in bytes.
+pub const MAX_ID_BYTES: usize = 4096;
+
+/// What the tools need besides the server.
+pub struct Tools {
+    pub registry: Registry,
+    pub source_timeout: Duration,
+    pub max_results: usize,
+}
+
+fn object(value: Value) -> Arc<JsonObject> {
+    match value {
+        Value::Object(map) => Arc::new(map),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+/// The tool list (the same on every server).
+pub fn definitions() -> Vec<Tool> {
+    let read_only = ToolAnnotations::new().read_only(true);
+    vec![
+        Tool::new(
+            "search",
+            "Search this server's sources (mail, files, data) and return matching items. \
+             Use `fetch` with a result's id to read it in full.",
+            object(json!({"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]})),
+        )
+        .with_raw_output_schema(object(json!({
+            "type": "object",
+            "properties": {"results": {"type": "array", "items": {
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "url": {"type": "string"}},
+                "required": ["id", "title", "url"],
+            }}},
+            "required": ["results"],
+        })))
+        .with_annotations(read_only.clone()),
+        Tool::new(
+            "fetch",
+            "Read one item in full by the id a `search` result gave.",
+            object(json!({"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]})),
+        )
+        .with_raw_output_schema(object(json!({
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"}, "title": {"type": "string"}, "text": {"type": "string"},
+                "url": {"type": "string"}, "metadata": {"type": "object"},
+            },
+            "required": ["id", "title", "text", "url", "metadata"],
+        })))
+        .with_annotations(read_only),
+    ]
+}
+
+/// A tool error an agent can read.
+fn failure(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// The string argument `name`, trimmed, or a sentence saying what is wrong with it.
+fn argument<'a>(args: &'a JsonObject, name: &str, max: usize) -> Result<&'a str, String> {
+    let value = match args.get(name) {
+        Some(Value::String(s)) => s.trim(),
+        Some(_) => return Err(format!("`{name}` must be a string")),
+        None => return Err(format!("`{name}` is required")),
+    };
+    if value.is_empty() {
+        return Err(format!("`{name}` must not be empty"));
+    }
+    if value.len() > max {
+        return Err(format!("`{name}` is too long (at most {max} characters)"));
+    }
+    Ok(value)
+}
+
+impl Tools {
+    /// `search {query}`: every source at once, each under the deadline, merged fairly.
+    pub async fn search(&self, server: &ServedServer, args: &JsonObject) -> CallToolResult {
+        let query = match argument(args, "query", MAX_QUERY_CHARS) {
+            Ok(query) => query,
+            Err(problem) => return failure(problem),
+        };
+        let calls = server.sources.iter().map(|source| async move {
+            let outcome = self
+                .registry
+                .search(source, query, self.max_results, self.source_timeout)
+                .await;
+            (source, outcome)
+        });
+        let outcomes = futures::future::join_all(calls).await;
+
+        let mut lists = Vec::with_capacity(outcomes.len());
+        let mut failures = Vec::new();
+        for (source, outcome) in outcomes {
+            match outcome {
+                Ok(hits) => lists.push(
+                    hits.into_iter()
+                        .map(|hit| {
+                            json!({
+                                "id": ids::encode(source.source_type, source.id, &hit.upstream_id),
+                                "title": hit.title,
+                                "url": hit.url,
+                            })
+                        })
+                        .collect(),
+                ),
+                Err(error) => {
+                    tracing::warn!(server_id = %server.id, source_id = %source.id, source_type = source.source_type.as_str(), %error, "source search failed");
+                    failures.push(format!(
+                        "{} source {}: {error}",
+                        source.source_type.as_str(),
+                        source.id
+                    ));
+                }
+            }
+        }
+        if lists.is_empty() && !failures.is_empty() {
+            return failure(format!("Every source failed. {}", failures.join("; ")));
+        }
+        CallToolResult::structured(json!({"results": merge_fairly(lists, self.max_results)}))
+    }
+
+    /// `fetch {id}`: only ids of this server's own sources; anything else is "not found".
+    pub async fn fetch(&self, server: &ServedServer, args: &JsonObject) -> CallToolResult {
+        let id = match argument(args, "id", MAX_ID_BYTES) {
+            Ok(id) => id,
+            Err(problem) => return failure(problem),
+        };
+        let not_found = || {
+            failure(format!(
+                "No item with id {id:?} is available on this server."
+            ))
+        };
+        let Some(parsed) = ids::decode(id) else {
+            return not_found();
+        };
+        let Some(source) = server
+            .source(parsed.source_id)
+            .filter(|s| s.source_type == parsed.source_type)
+        else {
+            return not_found();
+        };
+        match self
+            .registry
+            .fetch(source, parsed.upstream, self.source_timeout)
+            .await
+        {
+            Ok(document) => CallToolResult::structured(json!({
+                "id": id,
+                "title": document.title,
+                "text": document.text,
+                "url": document.url,
+                "metadata": document.metadata,
+            })),
+            Err(SourceError::NotFound) => not_found(),
+            Err(error) => {
+                tracing::warn!(server_id = %server.id, source_id = %source.id, %error, "source fetch failed");
+                failure(format!(
+                    "{} source {}: {error}",
+                    source.source_type.as_str(),
+                    source.id
+                ))
+            }
+        }
+    }
+}
+
+/// What `initialize` tells the agent about a server.
+pub fn instructions(server: &ServedServer) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for source in &server.sources {
+        let name = source.source_type.as_str();
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    let listed = if counts.is_empty() {
+        "no sources yet".to_owned()
+    } else {
+        counts
+            .iter()
+            .map(|(name, n)| format!("{name} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "MCP server \"{}\" searches these sources: {listed}. Call `search` with a query to find \
+         items, then `fetch` with a result's id to read one in full.",
+        server.name
+    )
+}

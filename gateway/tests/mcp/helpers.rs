@@ -1,0 +1,232 @@
+//! Both daemons on port 0 against one test database, and clients for each.
+
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
+
+use gateway::{snapshot::SnapshotStore, sources::Registry};
+use reqwest::{Method, StatusCode};
+use rmcp::{
+    RoleClient, ServiceExt,
+    model::{CallToolRequestParams, CallToolResult},
+    service::RunningService,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::{Settings, model::SourceType};
+use sqlx::PgPool;
+
+use crate::fake::{FakeFiles, SECRET};
+
+pub const SECRETS_KEY: &str = "dGVzdC1zZWNyZXRzLWtleS1vZi0zMi1ieXRlcyEhISE=";
+
+/// Settings shared by both daemons in tests.
+pub fn settings() -> Settings {
+    Settings {
+        control_plane_addr: "127.0.0.1:0".parse().unwrap(),
+        gateway_addr: "127.0.0.1:0".parse().unwrap(),
+        jwt_secret: Some(SecretString::from("gateway-tests-jwt-secret-of-32-bytes!!")),
+        secrets_key: Some(SecretString::from(SECRETS_KEY)),
+        mcp_gateway_url_pools:
+            "https://mcp1.example.com,https://mcp2.example.com,https://mcp3.example.com".to_owned(),
+        bcrypt_cost: 4,
+        cookie_secure: false,
+        gateway_source_timeout_ms: 500,
+        ..Settings::default()
+    }
+}
+
+/// The registry the tests serve: the fake for `box`, nothing for the other types.
+pub fn registry() -> Registry {
+    Registry::default().with(SourceType::Box, Arc::new(FakeFiles))
+}
+
+pub struct Stack {
+    pub control_plane: String,
+    pub gateway_port: u16,
+    pub store: Arc<SnapshotStore>,
+    pub http: reqwest::Client,
+}
+
+/// Starts the control plane on `pool` and a gateway on `gateway_pool` (usually the same).
+pub async fn spawn_stack(
+    pool: PgPool,
+    gateway_pool: PgPool,
+    tweak: impl FnOnce(&mut Settings),
+) -> Stack {
+    let mut settings = settings();
+    tweak(&mut settings);
+    let cp = control_plane::Application::build(&settings, pool)
+        .await
+        .expect("control plane");
+    let control_plane = format!("http://127.0.0.1:{}/api/v1", cp.port());
+    tokio::spawn(cp.run_until_stopped(std::future::pending()));
+    let gw = gateway::Application::build(&settings, gateway_pool, registry())
+        .await
+        .expect("gateway");
+    let (gateway_port, store) = (gw.port(), gw.store());
+    tokio::spawn(gw.run_until_stopped(std::future::pending()));
+    Stack {
+        control_plane,
+        gateway_port,
+        store,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// Waits for `check` to hold, polling every 10 ms for at most `limit`. Returns how long it took.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+impl Stack {
+    async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.control_plane));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("control plane answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Signs up and in; returns a session token.
+    pub async fn user(&self, email: &str) -> String {
+        let credentials = json!({"email": email, "password": "correct horse battery"});
+        self.api(Method::POST, "/signup", None, Some(credentials.clone()))
+            .await;
+        let (_, body) = self
+            .api(Method::POST, "/signin", None, Some(credentials))
+            .await;
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// A `box` source whose fake behaviour is chosen by `subject_id`.
+    pub async fn files(&self, token: &str, subject_id: &str) -> String {
+        let body = json!({"type": "box", "source_metadata": {"client_id": "abc", "client_secret": SECRET,
+            "subject_type": "enterprise", "subject_id": subject_id}});
+        let (status, body) = self
+            .api(Method::POST, "/sources", Some(token), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a server; returns `(id, host)`.
+    pub async fn server(&self, token: &str, name: &str, sources: &[&str]) -> (String, String) {
+        let (status, body) = self
+            .api(
+                Method::POST,
+                "/mcp-servers",
+                Some(token),
+                Some(json!({"name": name, "source_ids": sources})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let host = body["endpoint"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("https://")
+            .to_owned();
+        (body["id"].as_str().unwrap().to_owned(), host)
+    }
+
+    /// Any control-plane call; returns the status.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.api(method, path, Some(token), body).await
+    }
+
+    /// The gateway's MCP URL.
+    pub fn mcp_url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.gateway_port)
+    }
+
+    /// An rmcp client connected to the server on `host`.
+    pub async fn client(&self, host: &str) -> RunningService<RoleClient, ()> {
+        let headers = HashMap::from([(
+            http::header::HOST,
+            http::HeaderValue::from_str(host).unwrap(),
+        )]);
+        let transport = StreamableHttpClientTransport::with_client(
+            reqwest::Client::new(),
+            StreamableHttpClientTransportConfig::with_uri(self.mcp_url()).custom_headers(headers),
+        );
+        ().serve(transport).await.expect("MCP client connects")
+    }
+
+    /// A raw JSON-RPC POST to `/mcp` with a Host header.
+    pub async fn raw(&self, host: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.mcp_url())
+            .header("host", host)
+            .header("accept", "application/json, text/event-stream")
+            .json(body)
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    /// Whether the gateway serves `host` right now (a stateless `tools/list`).
+    pub async fn serves(&self, host: &str) -> bool {
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+        self.raw(host, &list).await.status() == StatusCode::OK
+    }
+}
+
+/// Calls a tool with JSON arguments.
+pub async fn call(
+    client: &RunningService<RoleClient, ()>,
+    tool: &str,
+    args: Value,
+) -> CallToolResult {
+    let args = args.as_object().expect("object").clone();
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args))
+        .await
+        .expect("tools/call answers")
+}
+
+/// The text of a tool error.
+pub fn error_text(result: &CallToolResult) -> String {
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected a tool error: {result:?}"
+    );
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

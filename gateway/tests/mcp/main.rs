@@ -1,0 +1,10 @@
+//! End-to-end tests of the gateway: the real control plane and the real gateway on port 0,
+//! one PostgreSQL database per test, and rmcp's own client over streamable HTTP.
+
+mod fake;
+mod helpers;
+
+mod outage;
+mod propagation;
+mod protocol;
+mod tools;

@@ -1,0 +1,151 @@
+//! HTTP and JSON-RPC edges: unknown host, foreign Origin, malformed JSON, unknown tool,
+//! oversized body, sessions.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use rmcp::model::CallToolRequestParams;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{eventually, spawn_stack};
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn protocol_edges_get_clear_answers(pool: PgPool) {
+    let stack = spawn_stack(pool.clone(), pool, |_| {}).await;
+    let ada = stack.user("ada@example.com").await;
+    let files = stack.files(&ada, "1").await;
+    let (_, host) = stack.server(&ada, "s", &[&files]).await;
+    eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+
+    let unknown = stack.raw("nobody.example.com", &list).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["error"]["code"],
+        "unknown_host"
+    );
+    assert_eq!(
+        stack
+            .raw(&format!("{}:443", host.to_uppercase()), &list)
+            .await
+            .status(),
+        StatusCode::OK,
+        "routing ignores case and port"
+    );
+    assert_eq!(
+        stack.raw(&format!("{host}."), &list).await.status(),
+        StatusCode::OK,
+        "and a trailing dot"
+    );
+
+    let post = |origin: &'static str| {
+        stack
+            .http
+            .post(stack.mcp_url())
+            .header("host", &host)
+            .header("origin", origin)
+            .header("accept", "application/json, text/event-stream")
+            .json(&list)
+            .send()
+    };
+    let foreign = post("https://evil.example").await.unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        foreign.json::<Value>().await.unwrap()["error"]["code"],
+        "forbidden_origin"
+    );
+    assert_eq!(
+        post("https://mcp1.example.com").await.unwrap().status(),
+        StatusCode::OK,
+        "the server's own origin"
+    );
+
+    let malformed = stack
+        .http
+        .post(stack.mcp_url())
+        .header("host", &host)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body("{\"jsonrpc\": \"2.0\", ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["error"]["code"],
+        -32700
+    );
+
+    let huge = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "x".repeat(300_000)}}});
+    assert_eq!(
+        stack.raw(&host, &huge).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+
+    let client = stack.client(&host).await;
+    let err = client
+        .call_tool(CallToolRequestParams::new("delete_everything"))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("-32602"), "{err:?}");
+
+    let probe = stack
+        .http
+        .get(format!("http://127.0.0.1:{}/readyz", stack.gateway_port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), StatusCode::OK);
+    let other_path = stack
+        .http
+        .get(format!("http://127.0.0.1:{}/nope", stack.gateway_port))
+        .header("host", &host)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_path.status(), StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn with_sessions_a_session_is_bound_to_its_host(pool: PgPool) {
+    let stack = spawn_stack(pool.clone(), pool, |s| s.gateway_sessions = true).await;
+    let ada = stack.user("ada@example.com").await;
+    let files = stack.files(&ada, "1").await;
+    let (_, first) = stack.server(&ada, "one", &[&files]).await;
+    let (_, second) = stack.server(&ada, "two", &[&files]).await;
+    eventually(Duration::from_secs(1), "served", || async {
+        stack.serves(&first).await || stack.store.load().is_some_and(|s| s.len() == 2)
+    })
+    .await;
+
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let created = stack.raw(&first, &init).await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let session = created
+        .headers()
+        .get("mcp-session-id")
+        .expect("a session id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
+    let elsewhere = stack
+        .http
+        .post(stack.mcp_url())
+        .header("host", &second)
+        .header("mcp-session-id", &session)
+        .header("accept", "application/json, text/event-stream")
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+
+    // The rmcp client works end to end in session mode too.
+    let client = stack.client(&first).await;
+    let tools = client.list_all_tools().await.unwrap();
+    assert_eq!(tools.len(), 2);
+}
