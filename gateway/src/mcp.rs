@@ -12,6 +12,7 @@ use rmcp::{
     },
     service::RequestContext,
 };
+use tracing::Instrument;
 
 use crate::{
     snapshot::ServedServer,
@@ -89,17 +90,36 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let server = served(&context.extensions)?;
+        // rmcp may run this on a task of its own, where the HTTP request's span is not current:
+        // every line of a tool call gets its own span with the request's identifiers.
+        let span = call_span(&context.extensions, &server, &request.name);
         let args = request.arguments.unwrap_or_default();
-        let result = match request.name.as_ref() {
-            "search" => self.tools.search(&server, &args).await,
-            "fetch" => self.tools.fetch(&server, &args).await,
-            other => {
-                return Err(McpError::invalid_params(
+        let result = async {
+            match request.name.as_ref() {
+                "search" => Ok(self.tools.search(&server, &args).await),
+                "fetch" => Ok(self.tools.fetch(&server, &args).await),
+                other => Err(McpError::invalid_params(
                     format!("unknown tool: {other}"),
                     None,
-                ));
+                )),
             }
-        };
+        }
+        .instrument(span)
+        .await?;
         Ok(result.into())
     }
+}
+
+/// The span of one tool call: host, server id, request id and tool name.
+fn call_span(extensions: &Extensions, server: &ServedServer, tool: &str) -> tracing::Span {
+    let header = |name: &str| {
+        extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned()
+    };
+    tracing::info_span!("tool_call", host = %header("host"), server_id = %server.id,
+        request_id = %header("x-request-id"), tool = %tool)
 }

@@ -41,6 +41,8 @@ use crate::{
 
 /// Largest accepted MCP request body.
 const MAX_BODY_BYTES: usize = 256 * 1024;
+/// How long a client may take to send a request body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound, ready-to-run gateway.
 pub struct Application {
@@ -49,6 +51,8 @@ pub struct Application {
     store: Arc<SnapshotStore>,
     keeper: tokio::task::JoinHandle<()>,
     cancel: CancellationToken,
+    /// How long calls in flight may take to finish after the stop signal.
+    grace: Duration,
 }
 
 impl Application {
@@ -93,12 +97,16 @@ impl Application {
                     settings.gateway_addr
                 )
             })?;
+        // The longest call is bounded by the source deadline.
+        let grace =
+            Duration::from_millis(settings.gateway_source_timeout_ms) + Duration::from_secs(2);
         Ok(Self {
             listener,
             router,
             store,
             keeper,
             cancel,
+            grace,
         })
     }
 
@@ -112,22 +120,31 @@ impl Application {
         self.store.clone()
     }
 
-    /// Serves until `shutdown` resolves; then stops taking requests, closes MCP streams and
-    /// lets the calls in flight finish.
+    /// Serves until `shutdown` resolves. Then it stops accepting connections at once, lets
+    /// the calls in flight finish, and after the grace period closes what is still open (MCP
+    /// event streams, which would otherwise keep the process alive).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let cancel = self.cancel.clone();
+        let (cancel, grace) = (self.cancel.clone(), self.grace);
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
-                cancel.cancel();
+                tracing::info!(
+                    grace_ms = grace.as_millis() as u64,
+                    "stopping: finishing calls in flight"
+                );
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    cancel.cancel();
+                });
             })
             .await;
+        self.cancel.cancel();
         self.keeper.abort();
         result
     }
@@ -208,15 +225,25 @@ async fn readyz(State(store): State<Arc<SnapshotStore>>) -> Response {
 }
 
 /// A POST body that is not JSON gets the JSON-RPC parse error (-32700) the MCP transport
-/// prescribes, and an oversized one a 413, before rmcp sees either.
+/// prescribes, an oversized one a 413 and a body that does not arrive in time a 408, before
+/// rmcp sees any of them.
 async fn reject_unparsable_json(request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-        let body = json!({"error": {"code": "payload_too_large", "message": format!("MCP request bodies are limited to {MAX_BODY_BYTES} bytes.")}});
-        return (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, to_bytes(body, MAX_BODY_BYTES)).await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            let message = format!("MCP request bodies are limited to {MAX_BODY_BYTES} bytes.");
+            let body = json!({"error": {"code": "payload_too_large", "message": message}});
+            return (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
+        }
+        Err(_) => {
+            let body = json!({"error": {"code": "request_timeout", "message": "The request body took too long to arrive."}});
+            return (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
+        }
     };
     if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
         let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error: the body is not valid JSON"}});

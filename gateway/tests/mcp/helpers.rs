@@ -47,6 +47,10 @@ pub struct Stack {
     pub gateway_port: u16,
     pub store: Arc<SnapshotStore>,
     pub http: reqwest::Client,
+    /// Sends the gateway its shutdown signal.
+    pub stop_gateway: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Ends when the gateway has stopped.
+    pub gateway_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// Starts the control plane on `pool` and a gateway on `gateway_pool` (usually the same).
@@ -66,12 +70,17 @@ pub async fn spawn_stack(
         .await
         .expect("gateway");
     let (gateway_port, store) = (gw.port(), gw.store());
-    tokio::spawn(gw.run_until_stopped(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let gateway_task = tokio::spawn(gw.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
     Stack {
         control_plane,
         gateway_port,
         store,
         http: reqwest::Client::new(),
+        stop_gateway: Some(stop),
+        gateway_task,
     }
 }
 

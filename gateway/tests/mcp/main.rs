@@ -4,6 +4,7 @@
 mod fake;
 mod helpers;
 
+mod lifecycle;
 mod outage;
 mod propagation;
 mod protocol;
