@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use gateway::{Application, sources::Registry};
+use gateway::Application;
 use shared::Settings;
 
 /// MCP gateway data plane.
@@ -22,9 +22,7 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init(settings.log_format, &settings.log_level);
     settings.validate_gateway()?;
     let pool = shared::db::pool(&settings)?;
-    // The Outlook, Box and Snowflake handlers arrive with their own issue; until then their
-    // sources answer a clear "not supported yet" tool error.
-    let app = Application::build(&settings, pool, Registry::default()).await?;
+    let app = Application::build(&settings, pool, gateway::sources::registry(&settings)?).await?;
     tracing::info!(address = %settings.gateway_addr, port = app.port(), "gateway listening");
     app.run_until_stopped(shared::shutdown::signal()).await?;
     Ok(())

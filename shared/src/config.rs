@@ -113,6 +113,18 @@ pub struct Settings {
     /// Keep MCP sessions in memory (then a client must stick to one replica). Off by default:
     /// every request is answered on its own, by any replica.
     pub gateway_sessions: bool,
+
+    // --- upstream APIs (deployment settings: national clouds, offline tests) ---------------
+    /// Microsoft Graph API base URL.
+    pub graph_base_url: String,
+    /// Microsoft identity platform (token endpoint) base URL.
+    pub microsoft_login_url: String,
+    /// Box API base URL.
+    pub box_api_url: String,
+    /// Box token endpoint.
+    pub box_token_url: String,
+    /// Seconds to establish a connection to an upstream.
+    pub upstream_connect_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -150,6 +162,11 @@ impl Default for Settings {
             gateway_trust_forwarded_host: false,
             gateway_allowed_origins: Vec::new(),
             gateway_sessions: false,
+            graph_base_url: "https://graph.microsoft.com/v1.0".to_owned(),
+            microsoft_login_url: "https://login.microsoftonline.com".to_owned(),
+            box_api_url: "https://api.box.com/2.0".to_owned(),
+            box_token_url: "https://api.box.com/oauth2/token".to_owned(),
+            upstream_connect_timeout_secs: 5,
         }
     }
 }
@@ -299,6 +316,18 @@ impl Settings {
         }
         if !(1..=200).contains(&self.gateway_max_results) {
             return Err(invalid("GATEWAY_MAX_RESULTS", "must be between 1 and 200"));
+        }
+        for (name, value) in [
+            ("GRAPH_BASE_URL", &self.graph_base_url),
+            ("MICROSOFT_LOGIN_URL", &self.microsoft_login_url),
+            ("BOX_API_URL", &self.box_api_url),
+            ("BOX_TOKEN_URL", &self.box_token_url),
+        ] {
+            match url::Url::parse(value) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+                }
+                _ => return Err(invalid(name, &format!("{value:?} is not an http(s) URL"))),
+            }
         }
         for origin in &self.gateway_allowed_origins {
             if !is_origin(origin) {

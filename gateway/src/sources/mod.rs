@@ -9,6 +9,9 @@ use shared::model::SourceType;
 
 use crate::snapshot::ServedSource;
 
+pub mod outlook;
+pub mod upstream;
+
 /// A boxed future, so handlers can live behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -126,6 +129,18 @@ impl Registry {
             ))),
         }
     }
+}
+
+/// The handlers of every implemented source type, with upstream URLs from the settings. Box and
+/// Snowflake sources answer a clear "not supported yet" tool error until their handlers land.
+pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
+    let http = upstream::client(Duration::from_secs(settings.upstream_connect_timeout_secs));
+    let outlook = outlook::Outlook::new(
+        http,
+        &settings.graph_base_url,
+        &settings.microsoft_login_url,
+    )?;
+    Ok(Registry::default().with(SourceType::Outlook, Arc::new(outlook)))
 }
 
 /// A source whose credentials could not be decrypted fails with the reason.

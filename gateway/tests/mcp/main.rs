@@ -6,6 +6,7 @@ mod helpers;
 
 mod lifecycle;
 mod outage;
+mod outlook;
 mod propagation;
 mod protocol;
 mod tools;

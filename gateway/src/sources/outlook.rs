@@ -1,0 +1,319 @@
+//! Outlook mail through Microsoft Graph with an app-only token (client credentials).
+//!
+//! search: `GET /users/{mailbox}/messages?$search="…"&$top&$select`, following
+//! `@odata.nextLink` only on the configured Graph host. fetch: the message with a text body
+//! (`Prefer: outlook.body-content-type="text"`), the id sent in its REST form. A 401 drops the
+//! cached token and retries once.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::{
+    snapshot::ServedSource,
+    sources::{
+        BoxFuture, Document, Hit, SourceError, SourceHandler,
+        upstream::{self, Token, TokenCache},
+    },
+};
+
+const SELECT: &str = "id,subject,bodyPreview,from,toRecipients,ccRecipients,receivedDateTime,webLink,conversationId,hasAttachments";
+/// Pages of results followed at most.
+const MAX_PAGES: usize = 5;
+
+/// The `outlook` handler.
+pub struct Outlook {
+    http: reqwest::Client,
+    graph: Url,
+    login: String,
+    scope: String,
+    tokens: TokenCache,
+}
+
+/// A source's settings, checked.
+struct Mailbox<'a> {
+    tenant: &'a str,
+    client_id: &'a str,
+    secret: &'a str,
+    user: &'a str,
+}
+
+fn mailbox(source: &ServedSource) -> Result<Mailbox<'_>, SourceError> {
+    let field = |name: &str| source.metadata.get(name).and_then(Value::as_str);
+    let secrets = source
+        .secrets
+        .as_ref()
+        .map_err(|reason| SourceError::Failed(reason.clone()))?;
+    match (
+        field("tenant_id"),
+        field("client_id"),
+        secrets.get("client_secret").and_then(Value::as_str),
+        field("user_id"),
+    ) {
+        (Some(tenant), Some(client_id), Some(secret), Some(user)) => Ok(Mailbox {
+            tenant,
+            client_id,
+            secret,
+            user,
+        }),
+        _ => Err(SourceError::Failed(
+            "source settings are incomplete".to_owned(),
+        )),
+    }
+}
+
+impl Mailbox<'_> {
+    /// Cache key: the source and its credentials, so changed credentials get a new token.
+    fn key(&self, source: &ServedSource) -> String {
+        let mut hasher = DefaultHasher::new();
+        (self.tenant, self.client_id, self.secret).hash(&mut hasher);
+        format!("{}:{:x}", source.id, hasher.finish())
+    }
+}
+
+/// Graph ids use letters, digits and `-_=+/`; anything else cannot be a message id (and must
+/// not reach a URL path).
+fn is_message_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 512
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_=+/".contains(c))
+}
+
+impl Outlook {
+    /// A handler for the Graph and login endpoints of one cloud.
+    pub fn new(
+        http: reqwest::Client,
+        graph_base: &str,
+        login_base: &str,
+    ) -> Result<Self, url::ParseError> {
+        let graph = Url::parse(graph_base.trim_end_matches('/'))?;
+        let scope = format!("{}/.default", graph.origin().ascii_serialization());
+        Ok(Self {
+            http,
+            graph,
+            login: login_base.trim_end_matches('/').to_owned(),
+            scope,
+            tokens: TokenCache::default(),
+        })
+    }
+
+    async fn token(
+        &self,
+        source: &ServedSource,
+        mailbox: &Mailbox<'_>,
+    ) -> Result<Token, SourceError> {
+        self.tokens
+            .get(&mailbox.key(source), || async {
+                let url = format!("{}/{}/oauth2/v2.0/token", self.login, mailbox.tenant);
+                let form = [
+                    ("client_id", mailbox.client_id),
+                    ("client_secret", mailbox.secret),
+                    ("scope", self.scope.as_str()),
+                    ("grant_type", "client_credentials"),
+                ];
+                let response = upstream::send(|| self.http.post(&url).form(&form)).await?;
+                if !response.status().is_success() {
+                    let body: Value = response.json().await.unwrap_or_default();
+                    let code = body["error"].as_str().filter(|c| {
+                        c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                    });
+                    return Err(SourceError::Failed(format!(
+                        "authentication failed ({})",
+                        code.unwrap_or("no reason given")
+                    )));
+                }
+                let body: Value = upstream::json(response).await?;
+                match (body["access_token"].as_str(), body["expires_in"].as_u64()) {
+                    (Some(token), Some(expires_in)) => Ok(Token::new(token.to_owned(), expires_in)),
+                    _ => Err(SourceError::Failed(
+                        "authentication failed (no token in the answer)".to_owned(),
+                    )),
+                }
+            })
+            .await
+    }
+
+    /// GET with the source's token; a 401 renews the token once.
+    async fn get(
+        &self,
+        source: &ServedSource,
+        mailbox: &Mailbox<'_>,
+        url: &Url,
+        text_body: bool,
+    ) -> Result<Value, SourceError> {
+        for attempt in 0..2 {
+            let token = self.token(source, mailbox).await?;
+            let response = upstream::send(|| {
+                let request = self.http.get(url.clone()).bearer_auth(&token.value);
+                if text_body {
+                    request.header("Prefer", "outlook.body-content-type=\"text\"")
+                } else {
+                    request
+                }
+            })
+            .await?;
+            match response.status() {
+                StatusCode::UNAUTHORIZED if attempt == 0 => {
+                    self.tokens.invalidate(&mailbox.key(source), &token).await;
+                }
+                StatusCode::NOT_FOUND => return Err(SourceError::NotFound),
+                status if status.is_success() => return upstream::json(response).await,
+                _ => return Err(upstream::failure(response, "Graph request").await),
+            }
+        }
+        Err(SourceError::Failed(
+            "Graph request refused: HTTP 401 with a fresh token".to_owned(),
+        ))
+    }
+
+    fn messages_url(&self, user: &str) -> Url {
+        let mut url = self.graph.clone();
+        url.path_segments_mut()
+            .expect("an http URL")
+            .push("users")
+            .push(user)
+            .push("messages");
+        url
+    }
+
+    /// A `nextLink` is followed only on the configured Graph origin.
+    fn same_origin(&self, link: &str) -> Option<Url> {
+        Url::parse(link)
+            .ok()
+            .filter(|u| u.origin() == self.graph.origin())
+    }
+
+    async fn search_messages(
+        &self,
+        source: &ServedSource,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Hit>, SourceError> {
+        let mailbox = mailbox(source)?;
+        let quoted = format!("\"{}\"", query.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut url = self.messages_url(mailbox.user);
+        url.query_pairs_mut()
+            .append_pair("$search", &quoted)
+            .append_pair("$top", &limit.clamp(1, 50).to_string())
+            .append_pair("$select", SELECT);
+        let mut hits = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = self.get(source, &mailbox, &url, false).await?;
+            let messages = page["value"]
+                .as_array()
+                .ok_or_else(|| SourceError::Failed("Graph answered without `value`".to_owned()))?;
+            hits.extend(messages.iter().filter_map(hit));
+            match page["@odata.nextLink"]
+                .as_str()
+                .and_then(|link| self.same_origin(link))
+            {
+                Some(next) if hits.len() < limit => url = next,
+                _ => break,
+            }
+        }
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    async fn fetch_message(
+        &self,
+        source: &ServedSource,
+        id: &str,
+    ) -> Result<Document, SourceError> {
+        let mailbox = mailbox(source)?;
+        if !is_message_id(id) {
+            return Err(SourceError::NotFound);
+        }
+        // Graph refuses `%2F` in a path segment: ids go in their REST form.
+        let rest_id = id.replace('/', "-").replace('+', "_");
+        let mut url = self.messages_url(mailbox.user);
+        url.path_segments_mut().expect("an http URL").push(&rest_id);
+        let message = self.get(source, &mailbox, &url, true).await?;
+        Ok(document(&message))
+    }
+}
+
+fn hit(message: &Value) -> Option<Hit> {
+    Some(Hit {
+        upstream_id: message["id"].as_str()?.to_owned(),
+        title: subject(message),
+        url: message["webLink"].as_str().unwrap_or_default().to_owned(),
+    })
+}
+
+fn subject(message: &Value) -> String {
+    message["subject"]
+        .as_str()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or("(no subject)")
+        .to_owned()
+}
+
+fn address(entry: &Value) -> String {
+    let email = &entry["emailAddress"];
+    match (email["name"].as_str(), email["address"].as_str()) {
+        (Some(name), Some(address)) if !name.is_empty() => format!("{name} <{address}>"),
+        (_, Some(address)) => address.to_owned(),
+        _ => String::new(),
+    }
+}
+
+fn addresses(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|l| l.iter().map(address).filter(|a| !a.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+fn document(message: &Value) -> Document {
+    let (from, to, cc) = (
+        address(&message["from"]),
+        addresses(&message["toRecipients"]),
+        addresses(&message["ccRecipients"]),
+    );
+    let received = message["receivedDateTime"].as_str().unwrap_or_default();
+    let body = message["body"]["content"]
+        .as_str()
+        .or_else(|| message["bodyPreview"].as_str())
+        .unwrap_or_default();
+    let mut text = format!(
+        "Subject: {}\nFrom: {from}\nTo: {}\n",
+        subject(message),
+        to.join(", ")
+    );
+    if !cc.is_empty() {
+        text.push_str(&format!("Cc: {}\n", cc.join(", ")));
+    }
+    text.push_str(&format!("Date: {received}\n\n{body}"));
+    Document {
+        title: subject(message),
+        text,
+        url: message["webLink"].as_str().unwrap_or_default().to_owned(),
+        metadata: json!({
+            "from": from, "to": to, "cc": cc, "received": received,
+            "conversation_id": message["conversationId"], "has_attachments": message["hasAttachments"],
+        }),
+    }
+}
+
+impl SourceHandler for Outlook {
+    fn search<'a>(
+        &'a self,
+        source: &'a ServedSource,
+        query: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
+        Box::pin(self.search_messages(source, query, limit))
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        source: &'a ServedSource,
+        upstream_id: &'a str,
+    ) -> BoxFuture<'a, Result<Document, SourceError>> {
+        Box::pin(self.fetch_message(source, upstream_id))
+    }
+}
