@@ -7,43 +7,19 @@ mod fake;
 #[allow(dead_code)]
 mod helpers;
 
-use std::{
-    sync::{Arc, Mutex, OnceLock},
-    time::Duration,
-};
+use std::{sync::OnceLock, time::Duration};
 
 use serde_json::json;
 use sqlx::PgPool;
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::helpers::{eventually, spawn_stack};
 
-static CAPTURED: OnceLock<Captured> = OnceLock::new();
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+static CAPTURED: OnceLock<shared::telemetry::CapturedLogs> = OnceLock::new();
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn log_lines_carry_host_server_and_request_id_and_no_secret(pool: PgPool) {
     let captured = CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
+        let captured = shared::telemetry::CapturedLogs::default();
         let subscriber =
             shared::telemetry::subscriber(shared::LogFormat::Json, "info", captured.clone());
         tracing::subscriber::set_global_default(subscriber)
@@ -65,7 +41,7 @@ async fn log_lines_carry_host_server_and_request_id_and_no_secret(pool: PgPool) 
         .unwrap()
         .to_owned();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.contents();
     let line = logs
         .lines()
         .find(|l| l.contains("source search failed"))

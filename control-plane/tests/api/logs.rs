@@ -1,34 +1,10 @@
 //! What the daemon logs at the default level never contains a password, a hash or a token.
 
-use std::sync::{Arc, Mutex};
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::PgPool;
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::helpers::spawn_app;
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn no_password_hash_or_token_is_logged_at_the_default_level(pool: PgPool) {
@@ -38,7 +14,7 @@ async fn no_password_hash_or_token_is_logged_at_the_default_level(pool: PgPool) 
             std::env::var_os("RUST_LOG").is_none(),
             "run this test without RUST_LOG"
         );
-        let captured = Captured::default();
+        let captured = shared::telemetry::CapturedLogs::default();
         let subscriber = shared::telemetry::subscriber(
             format,
             &shared::Settings::default().log_level,
@@ -83,7 +59,7 @@ async fn no_password_hash_or_token_is_logged_at_the_default_level(pool: PgPool) 
             .await
             .unwrap();
 
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = captured.contents();
         assert!(
             logs.contains("signed in") && logs.contains("password changed"),
             "the flow was logged: {logs}"
