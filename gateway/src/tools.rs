@@ -33,8 +33,15 @@ fn object(value: Value) -> Arc<JsonObject> {
     }
 }
 
-/// The tool list (the same on every server).
-pub fn definitions() -> Vec<Tool> {
+/// The tool list, the same on every server. Built once: rmcp looks a tool up on every
+/// `tools/call`, and the schemas need not be rebuilt for each.
+pub fn definitions() -> &'static [Tool] {
+    static DEFINITIONS: std::sync::LazyLock<Vec<Tool>> =
+        std::sync::LazyLock::new(build_definitions);
+    &DEFINITIONS
+}
+
+fn build_definitions() -> Vec<Tool> {
     let read_only = ToolAnnotations::new().read_only(true);
     vec![
         Tool::new(
