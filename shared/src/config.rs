@@ -123,6 +123,9 @@ pub struct Settings {
     pub box_api_url: String,
     /// Box token endpoint.
     pub box_token_url: String,
+    /// Where Snowflake calls go instead of each source's `account_url` (a forward proxy or an
+    /// offline fake). Empty (the default): the account URL.
+    pub snowflake_base_url: String,
     /// Seconds to establish a connection to an upstream.
     pub upstream_connect_timeout_secs: u64,
 }
@@ -166,6 +169,7 @@ impl Default for Settings {
             microsoft_login_url: "https://login.microsoftonline.com".to_owned(),
             box_api_url: "https://api.box.com/2.0".to_owned(),
             box_token_url: "https://api.box.com/oauth2/token".to_owned(),
+            snowflake_base_url: String::new(),
             upstream_connect_timeout_secs: 5,
         }
     }
@@ -322,7 +326,11 @@ impl Settings {
             ("MICROSOFT_LOGIN_URL", &self.microsoft_login_url),
             ("BOX_API_URL", &self.box_api_url),
             ("BOX_TOKEN_URL", &self.box_token_url),
+            ("SNOWFLAKE_BASE_URL", &self.snowflake_base_url),
         ] {
+            if name == "SNOWFLAKE_BASE_URL" && value.is_empty() {
+                continue;
+            }
             match url::Url::parse(value) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
                 }

@@ -9,7 +9,9 @@ use shared::model::SourceType;
 
 use crate::snapshot::ServedSource;
 
+pub mod box_files;
 pub mod outlook;
+pub mod snowflake;
 pub mod upstream;
 
 /// A boxed future, so handlers can live behind `dyn`.
@@ -131,16 +133,26 @@ impl Registry {
     }
 }
 
-/// The handlers of every implemented source type, with upstream URLs from the settings. Box and
-/// Snowflake sources answer a clear "not supported yet" tool error until their handlers land.
+/// The handlers of every source type, with upstream URLs from the settings.
 pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
     let http = upstream::client(Duration::from_secs(settings.upstream_connect_timeout_secs));
     let outlook = outlook::Outlook::new(
-        http,
+        http.clone(),
         &settings.graph_base_url,
         &settings.microsoft_login_url,
     )?;
-    Ok(Registry::default().with(SourceType::Outlook, Arc::new(outlook)))
+    let files =
+        box_files::BoxFiles::new(http.clone(), &settings.box_api_url, &settings.box_token_url)?;
+    let snowflake = snowflake::Snowflake::new(
+        http,
+        settings.snowflake_allowed_host_suffixes.clone(),
+        &settings.snowflake_base_url,
+        Arc::new(settings.keyring()?),
+    )?;
+    Ok(Registry::default()
+        .with(SourceType::Outlook, Arc::new(outlook))
+        .with(SourceType::Box, Arc::new(files))
+        .with(SourceType::Snowflake, Arc::new(snowflake)))
 }
 
 /// A source whose credentials could not be decrypted fails with the reason.

@@ -5,8 +5,6 @@
 //! (`Prefer: outlook.body-content-type="text"`), the id sent in its REST form. A 401 drops the
 //! cached token and retries once.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use url::Url;
@@ -67,9 +65,7 @@ fn mailbox(source: &ServedSource) -> Result<Mailbox<'_>, SourceError> {
 impl Mailbox<'_> {
     /// Cache key: the source and its credentials, so changed credentials get a new token.
     fn key(&self, source: &ServedSource) -> String {
-        let mut hasher = DefaultHasher::new();
-        (self.tenant, self.client_id, self.secret).hash(&mut hasher);
-        format!("{}:{:x}", source.id, hasher.finish())
+        upstream::credentials_key(source.id, &[self.tenant, self.client_id, self.secret])
     }
 }
 
@@ -101,43 +97,18 @@ impl Outlook {
         })
     }
 
-    async fn token(
-        &self,
-        source: &ServedSource,
-        mailbox: &Mailbox<'_>,
-    ) -> Result<Token, SourceError> {
-        self.tokens
-            .get(&mailbox.key(source), || async {
-                let url = format!("{}/{}/oauth2/v2.0/token", self.login, mailbox.tenant);
-                let form = [
-                    ("client_id", mailbox.client_id),
-                    ("client_secret", mailbox.secret),
-                    ("scope", self.scope.as_str()),
-                    ("grant_type", "client_credentials"),
-                ];
-                let response = upstream::send(|| self.http.post(&url).form(&form)).await?;
-                if !response.status().is_success() {
-                    let body: Value = response.json().await.unwrap_or_default();
-                    let code = body["error"].as_str().filter(|c| {
-                        c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                    });
-                    return Err(SourceError::Failed(format!(
-                        "authentication failed ({})",
-                        code.unwrap_or("no reason given")
-                    )));
-                }
-                let body: Value = upstream::json(response).await?;
-                match (body["access_token"].as_str(), body["expires_in"].as_u64()) {
-                    (Some(token), Some(expires_in)) => Ok(Token::new(token.to_owned(), expires_in)),
-                    _ => Err(SourceError::Failed(
-                        "authentication failed (no token in the answer)".to_owned(),
-                    )),
-                }
-            })
-            .await
+    async fn token(&self, mailbox: &Mailbox<'_>) -> Result<Token, SourceError> {
+        let url = format!("{}/{}/oauth2/v2.0/token", self.login, mailbox.tenant);
+        let form = [
+            ("client_id", mailbox.client_id),
+            ("client_secret", mailbox.secret),
+            ("scope", self.scope.as_str()),
+            ("grant_type", "client_credentials"),
+        ];
+        upstream::client_credentials(&self.http, &url, &form).await
     }
 
-    /// GET with the source's token; a 401 renews the token once.
+    /// GET with the source's token (renewed once after a 401).
     async fn get(
         &self,
         source: &ServedSource,
@@ -145,29 +116,26 @@ impl Outlook {
         url: &Url,
         text_body: bool,
     ) -> Result<Value, SourceError> {
-        for attempt in 0..2 {
-            let token = self.token(source, mailbox).await?;
-            let response = upstream::send(|| {
-                let request = self.http.get(url.clone()).bearer_auth(&token.value);
+        let key = mailbox.key(source);
+        let response = upstream::with_token(
+            &self.tokens,
+            &key,
+            || self.token(mailbox),
+            |token| {
+                let request = self.http.get(url.clone()).bearer_auth(token);
                 if text_body {
                     request.header("Prefer", "outlook.body-content-type=\"text\"")
                 } else {
                     request
                 }
-            })
-            .await?;
-            match response.status() {
-                StatusCode::UNAUTHORIZED if attempt == 0 => {
-                    self.tokens.invalidate(&mailbox.key(source), &token).await;
-                }
-                StatusCode::NOT_FOUND => return Err(SourceError::NotFound),
-                status if status.is_success() => return upstream::json(response).await,
-                _ => return Err(upstream::failure(response, "Graph request").await),
-            }
+            },
+        )
+        .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Err(SourceError::NotFound),
+            status if status.is_success() => upstream::json(response).await,
+            _ => Err(upstream::failure(response, "Graph request").await),
         }
-        Err(SourceError::Failed(
-            "Graph request refused: HTTP 401 with a fresh token".to_owned(),
-        ))
     }
 
     fn messages_url(&self, user: &str) -> Url {

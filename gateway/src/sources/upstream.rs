@@ -12,6 +12,7 @@ use std::{
 
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::sources::SourceError;
 
@@ -41,9 +42,11 @@ pub struct Token {
 }
 
 impl Token {
-    /// A token valid for `expires_in` seconds from now.
+    /// A token valid for `expires_in` seconds from now. It is renewed a minute early, or
+    /// halfway through its life when that is shorter.
     pub fn new(value: String, expires_in: u64) -> Self {
-        let lifetime = Duration::from_secs(expires_in).saturating_sub(EXPIRY_MARGIN);
+        let validity = Duration::from_secs(expires_in);
+        let lifetime = validity.saturating_sub(EXPIRY_MARGIN.min(validity / 2));
         Self {
             value: value.into(),
             renew_at: Instant::now() + lifetime,
@@ -100,6 +103,66 @@ impl TokenCache {
     }
 }
 
+/// Requests an OAuth 2 client-credentials token (Microsoft identity platform, Box). A refusal
+/// becomes `authentication failed (<error code>)`, never the upstream's description, which can
+/// echo the credentials.
+pub async fn client_credentials(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<Token, SourceError> {
+    let response = send(|| http.post(url).form(form)).await?;
+    if !response.status().is_success() {
+        let body: Value = response.json().await.unwrap_or_default();
+        let code = body["error"].as_str().filter(|c| is_code(c));
+        return Err(SourceError::Failed(format!(
+            "authentication failed ({})",
+            code.unwrap_or("no reason given")
+        )));
+    }
+    let body: Value = json(response).await?;
+    match (body["access_token"].as_str(), body["expires_in"].as_u64()) {
+        (Some(token), Some(expires_in)) => Ok(Token::new(token.to_owned(), expires_in)),
+        _ => Err(SourceError::Failed(
+            "authentication failed (no token in the answer)".to_owned(),
+        )),
+    }
+}
+
+/// Sends the request `build` makes with a bearer token from `tokens` (obtained by `fetch` when
+/// none is cached). A 401 drops that token and sends once more with a new one; the response
+/// is returned whatever its status.
+pub async fn with_token<F, Fut>(
+    tokens: &TokenCache,
+    key: &str,
+    fetch: F,
+    build: impl Fn(&str) -> RequestBuilder,
+) -> Result<Response, SourceError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Token, SourceError>>,
+{
+    let mut attempt = 0;
+    loop {
+        let token = tokens.get(key, &fetch).await?;
+        let response = send(|| build(&token.value)).await?;
+        if response.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
+            return Ok(response);
+        }
+        tokens.invalidate(key, &token).await;
+        attempt += 1;
+    }
+}
+
+/// A cache key for a source's credentials: the source id and a hash of everything that
+/// identifies the credentials, so changed credentials never reuse a token of the old ones.
+pub fn credentials_key(source: uuid::Uuid, parts: &[&str]) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    parts.hash(&mut hasher);
+    format!("{source}:{:x}", hasher.finish())
+}
+
 /// Sends the request built by `build`, retrying 429 and 503. Returns any other response.
 pub async fn send(build: impl Fn() -> RequestBuilder) -> Result<Response, SourceError> {
     let mut backoff = Duration::from_millis(200);
@@ -122,7 +185,7 @@ pub async fn send(build: impl Fn() -> RequestBuilder) -> Result<Response, Source
 }
 
 /// `Retry-After` in seconds (`2`, `2.128`); HTTP dates are treated as absent.
-fn retry_after(response: &Response) -> Option<Duration> {
+pub fn retry_after(response: &Response) -> Option<Duration> {
     let value = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)?
@@ -143,7 +206,40 @@ fn transport_error(err: &reqwest::Error) -> SourceError {
     SourceError::Failed(format!("upstream unreachable ({what})"))
 }
 
-/// The JSON body of a successful response, or the failure described by `describe_error`.
+/// The body of a response as text, at most `max_bytes` of it (cut at a character boundary);
+/// the flag says whether anything was cut.
+pub async fn text(mut response: Response, max_bytes: usize) -> Result<(String, bool), SourceError> {
+    let mut bytes = Vec::new();
+    let mut cut = false;
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        let room = max_bytes - bytes.len();
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            cut = true;
+            break;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if cut {
+        // A multi-byte character cut in half decodes as U+FFFD at the end: drop it.
+        while text.ends_with('\u{FFFD}') {
+            text.pop();
+        }
+    }
+    Ok((text, cut))
+}
+
+/// Whether an upstream error code is a short machine word, safe to repeat.
+fn is_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.')
+}
+
+/// The JSON body of a response whose status the caller has checked.
 pub async fn json<T: DeserializeOwned>(response: Response) -> Result<T, SourceError> {
     let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
     serde_json::from_slice(&bytes)
@@ -154,15 +250,11 @@ pub async fn json<T: DeserializeOwned>(response: Response) -> Result<T, SourceEr
 /// machine word such as `invalid_client` or `ErrorItemNotFound`), never its message or body.
 pub async fn failure(response: Response, what: &str) -> SourceError {
     let status = response.status();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let body: Value = response.json().await.unwrap_or_default();
     let code = [&body["error"]["code"], &body["error"], &body["code"]]
         .into_iter()
         .find_map(|v| v.as_str())
-        .filter(|c| {
-            c.len() <= 64
-                && c.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.')
-        });
+        .filter(|c| is_code(c));
     let detail = code.map(|c| format!(" ({c})")).unwrap_or_default();
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {

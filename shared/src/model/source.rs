@@ -305,7 +305,9 @@ fn describe(kind: Kind) -> &'static str {
     }
 }
 
-fn check_snowflake_url(value: &str, suffixes: &[String]) -> Result<(), String> {
+/// Checks a Snowflake account URL: `https://<host>` with nothing after the host, the host
+/// ending with one of `suffixes`. Used by the control plane on input and the gateway on use.
+pub fn check_snowflake_url(value: &str, suffixes: &[String]) -> Result<(), String> {
     let url = url::Url::parse(value).map_err(|_| describe(Kind::SnowflakeUrl).to_owned())?;
     if url.scheme() != "https" {
         return Err("must use https".to_owned());
