@@ -10,4 +10,5 @@ mod outage;
 mod outlook;
 mod propagation;
 mod protocol;
+mod snowflake;
 mod tools;
