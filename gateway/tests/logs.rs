@@ -6,26 +6,36 @@ mod fake;
 #[path = "mcp/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "mcp/upstreams.rs"]
+mod upstreams;
 
 use std::{sync::OnceLock, time::Duration};
 
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{eventually, spawn_stack};
+use crate::{
+    helpers::{call, eventually, spawn_real_stack, spawn_stack},
+    upstreams::Upstreams,
+};
 
 static CAPTURED: OnceLock<shared::telemetry::CapturedLogs> = OnceLock::new();
 
-#[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn log_lines_carry_host_server_and_request_id_and_no_secret(pool: PgPool) {
-    let captured = CAPTURED.get_or_init(|| {
+/// The log output of this binary, at debug level (so a leak at any level shows).
+fn captured() -> &'static shared::telemetry::CapturedLogs {
+    CAPTURED.get_or_init(|| {
         let captured = shared::telemetry::CapturedLogs::default();
         let subscriber =
-            shared::telemetry::subscriber(shared::LogFormat::Json, "info", captured.clone());
+            shared::telemetry::subscriber(shared::LogFormat::Json, "debug", captured.clone());
         tracing::subscriber::set_global_default(subscriber)
             .expect("the only subscriber of this binary");
         captured
-    });
+    })
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn log_lines_carry_host_server_and_request_id_and_no_secret(pool: PgPool) {
+    let captured = captured();
 
     let stack = spawn_stack(pool.clone(), pool, |_| {}).await;
     let ada = stack.user("ada@example.com").await;
@@ -59,4 +69,55 @@ async fn log_lines_carry_host_server_and_request_id_and_no_secret(pool: PgPool) 
         !logs.contains(crate::fake::SECRET),
         "secrets are never logged"
     );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn no_handler_logs_or_returns_a_credential_or_token(pool: PgPool) {
+    let captured = captured();
+    let fakes = Upstreams::start().await;
+    let stack = spawn_real_stack(pool, |settings| fakes.point(settings)).await;
+    let ada = stack.user("ada@example.com").await;
+    let revoked = stack
+        .source(&ada, upstreams::outlook_source(upstreams::REVOKED_TENANT))
+        .await;
+    let mut sources = vec![revoked.clone()];
+    for body in [
+        upstreams::outlook_source(upstreams::GOOD_TENANT),
+        upstreams::box_source(),
+        upstreams::snowflake_source(),
+    ] {
+        sources.push(stack.source(&ada, body).await);
+    }
+    let ids: Vec<&str> = sources.iter().map(String::as_str).collect();
+    let (_, host) = stack.server(&ada, "all", &ids).await;
+    eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
+    let client = stack.client(&host).await;
+
+    let found = call(&client, "search", json!({"query": "budget"})).await;
+    let mut answers = serde_json::to_string(&found).unwrap();
+    let results = found.structured_content.unwrap()["results"].clone();
+    assert_eq!(results.as_array().unwrap().len(), 3, "{results}");
+    for result in results.as_array().unwrap() {
+        let fetched = call(&client, "fetch", json!({"id": result["id"]})).await;
+        assert_ne!(fetched.is_error, Some(true), "{fetched:?}");
+        answers.push_str(&serde_json::to_string(&fetched).unwrap());
+    }
+    client.cancel().await.unwrap();
+
+    let logs = captured.contents();
+    let failure = logs
+        .lines()
+        .find(|l| l.contains(&revoked) && l.contains("source search failed"))
+        .unwrap_or_else(|| panic!("the revoked source's failure is logged:\n{logs}"));
+    assert!(
+        failure.contains("authentication failed (invalid_client)"),
+        "{failure}"
+    );
+    for secret in upstreams::SECRETS {
+        assert!(!logs.contains(secret), "a credential or token was logged");
+        assert!(
+            !answers.contains(secret),
+            "a credential or token reached an agent"
+        );
+    }
 }

@@ -53,20 +53,40 @@ pub struct Stack {
     pub gateway_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Starts the control plane on `pool` and a gateway on `gateway_pool` (usually the same).
+/// Starts the control plane on `pool` and a gateway on `gateway_pool` (usually the same),
+/// serving `box` sources with the fake.
 pub async fn spawn_stack(
     pool: PgPool,
     gateway_pool: PgPool,
     tweak: impl FnOnce(&mut Settings),
 ) -> Stack {
+    spawn_stack_serving(pool, gateway_pool, tweak, |_| registry()).await
+}
+
+/// Starts both daemons with the production handlers of every source type, pointed wherever
+/// `tweak` points the upstream settings.
+pub async fn spawn_real_stack(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> Stack {
+    spawn_stack_serving(pool.clone(), pool, tweak, |settings| {
+        gateway::sources::registry(settings).expect("upstream settings are valid")
+    })
+    .await
+}
+
+async fn spawn_stack_serving(
+    pool: PgPool,
+    gateway_pool: PgPool,
+    tweak: impl FnOnce(&mut Settings),
+    registry: impl FnOnce(&Settings) -> Registry,
+) -> Stack {
     let mut settings = settings();
     tweak(&mut settings);
+    let registry = registry(&settings);
     let cp = control_plane::Application::build(&settings, pool)
         .await
         .expect("control plane");
     let control_plane = format!("http://127.0.0.1:{}/api/v1", cp.port());
     tokio::spawn(cp.run_until_stopped(std::future::pending()));
-    let gw = gateway::Application::build(&settings, gateway_pool, registry())
+    let gw = gateway::Application::build(&settings, gateway_pool, registry)
         .await
         .expect("gateway");
     let (gateway_port, store) = (gw.port(), gw.store());
@@ -137,6 +157,11 @@ impl Stack {
     pub async fn files(&self, token: &str, subject_id: &str) -> String {
         let body = json!({"type": "box", "source_metadata": {"client_id": "abc", "client_secret": SECRET,
             "subject_type": "enterprise", "subject_id": subject_id}});
+        self.source(token, body).await
+    }
+
+    /// Creates a source from a `POST /sources` body; returns its id.
+    pub async fn source(&self, token: &str, body: Value) -> String {
         let (status, body) = self
             .api(Method::POST, "/sources", Some(token), Some(body))
             .await;

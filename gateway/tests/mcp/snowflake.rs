@@ -262,7 +262,11 @@ async fn analyst_answers_run_their_sql_through_the_statements_api() {
     // One character changed in the middle of the sealed part.
     let id = &hits[0].upstream_id;
     let middle = id.len() - 20;
-    let flipped = if &id[middle..=middle] == "A" { "B" } else { "A" };
+    let flipped = if &id[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     let forged = format!("{}{flipped}{}", &id[..middle], &id[middle + 1..]);
     assert_eq!(
         registry
