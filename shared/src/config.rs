@@ -501,6 +501,36 @@ mod tests {
     }
 
     #[test]
+    fn upstream_urls_must_be_http_urls_and_the_snowflake_override_is_optional() {
+        Jail::expect_with(|jail| {
+            jail.set_env("JWT_SECRET", "x".repeat(32));
+            jail.set_env("SECRETS_KEY", TEST_KEY);
+            Settings::load(None)
+                .unwrap()
+                .validate_gateway()
+                .expect("defaults are valid");
+            jail.set_env("SNOWFLAKE_BASE_URL", "http://127.0.0.1:9000");
+            Settings::load(None)
+                .unwrap()
+                .validate_gateway()
+                .expect("an override is valid");
+            for (name, value) in [
+                ("SNOWFLAKE_BASE_URL", "snowflake"),
+                ("BOX_API_URL", "ftp://box"),
+            ] {
+                jail.set_env(name, value);
+                let err = Settings::load(None)
+                    .unwrap()
+                    .validate_gateway()
+                    .unwrap_err();
+                assert!(err.to_string().contains(name), "{err}");
+                jail.set_env(name, "https://ok.example");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
     fn defaults_then_file_then_environment() {
         Jail::expect_with(|jail| {
             jail.create_file("gw.toml", "bcrypt_cost = 5\nlog_level = \"debug\"\ncors_allowed_origins = [\"https://a.example\"]")?;

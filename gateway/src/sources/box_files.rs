@@ -254,13 +254,12 @@ impl BoxFiles {
                     .find(|e| e["representation"] == "extracted_text")
             })
             .cloned();
-        if let Some(representation) = representation {
-            if let Some(text) = self
+        if let Some(representation) = representation
+            && let Some(text) = self
                 .representation_text(source, account, representation)
                 .await?
-            {
-                return Ok(text);
-            }
+        {
+            return Ok(text);
         }
         let name = file["name"].as_str().unwrap_or_default();
         if is_plain_text(name) {

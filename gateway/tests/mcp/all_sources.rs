@@ -22,8 +22,12 @@ async fn search_merges_all_three_types_and_fetch_reads_each(pool: PgPool) {
         .await;
     let files = stack.source(&ada, upstreams::box_source()).await;
     let warehouse = stack.source(&ada, upstreams::snowflake_source()).await;
+    // A fourth source whose credentials were revoked costs only its own results.
+    let revoked = stack
+        .source(&ada, upstreams::outlook_source(upstreams::REVOKED_TENANT))
+        .await;
     let (_, host) = stack
-        .server(&ada, "all", &[&mail, &files, &warehouse])
+        .server(&ada, "all", &[&mail, &files, &warehouse, &revoked])
         .await;
     eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
     let client = stack.client(&host).await;

@@ -26,7 +26,7 @@ const SERVICE: &str =
 const ANALYST: &str = "/api/v2/cortex/analyst/message";
 const STATEMENTS: &str = "/api/v2/statements";
 
-fn source(extra: Value) -> ServedSource {
+fn source(extra: &Value) -> ServedSource {
     let mut metadata = json!({"account_url": "https://acme-prod.snowflakecomputing.com",
         "search_service": "DOCS.PUBLIC.HR_SEARCH", "id_column": "DOC_ID", "title_column": "TITLE",
         "text_column": "CHUNK", "url_column": "URL", "warehouse": "WH", "role": "ANALYST"});
@@ -42,7 +42,7 @@ fn source(extra: Value) -> ServedSource {
 }
 
 fn analyst_source() -> ServedSource {
-    source(json!({"semantic_model_file": "@DOCS.PUBLIC.MODELS/sales.yaml"}))
+    source(&json!({"semantic_model_file": "@DOCS.PUBLIC.MODELS/sales.yaml"}))
 }
 
 fn keyring() -> Arc<Keyring> {
@@ -108,7 +108,7 @@ async fn search_and_fetch_documents_by_id_column() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": []})))
         .mount(&fake)
         .await;
-    let (registry, source) = (registry(&fake), source(json!({})));
+    let (registry, source) = (registry(&fake), source(&json!({})));
 
     let hits = registry
         .search(&source, "vacation policy", 10, DEADLINE)
@@ -148,7 +148,7 @@ async fn search_and_fetch_documents_by_id_column() {
     }
 }
 
-fn analyst_reply(content: Value) -> ResponseTemplate {
+fn analyst_reply(content: &Value) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .set_body_json(json!({"message": {"role": "analyst", "content": content},
         "request_id": "r", "warnings": []}))
@@ -169,7 +169,7 @@ async fn analyst_answers_run_their_sql_through_the_statements_api() {
     pat_call("POST", ANALYST)
         .and(body_partial_json(json!({"semantic_model_file": "@DOCS.PUBLIC.MODELS/sales.yaml", "stream": false,
             "messages": [{"role": "user", "content": [{"type": "text", "text": "Revenue by region?"}]}]})))
-        .respond_with(analyst_reply(json!([
+        .respond_with(analyst_reply(&json!([
             {"type": "text", "text": "This is our interpretation of your question:\n\nTotal revenue by region"},
             {"type": "sql", "statement": SQL, "confidence": {"verified_query_used": null}}])))
         .mount(&fake)
@@ -286,14 +286,14 @@ async fn suggestions_become_the_text_and_non_queries_are_not_run() {
         .await;
     pat_call("POST", ANALYST)
         .and(body_partial_json(json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "revenue?"}]}]})))
-        .respond_with(analyst_reply(json!([
+        .respond_with(analyst_reply(&json!([
             {"type": "text", "text": "Your question is ambiguous."},
             {"type": "suggestions", "suggestions": ["Revenue by region in 2024?", "Revenue by month?"]}])))
         .mount(&fake)
         .await;
     pat_call("POST", ANALYST)
         .and(body_partial_json(json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "drop it"}]}]})))
-        .respond_with(analyst_reply(json!([{"type": "text", "text": "Sure"}, {"type": "sql", "statement": "DROP TABLE sales"}])))
+        .respond_with(analyst_reply(&json!([{"type": "text", "text": "Sure"}, {"type": "sql", "statement": "DROP TABLE sales"}])))
         .mount(&fake)
         .await;
     pat_call("POST", STATEMENTS)
@@ -382,7 +382,7 @@ async fn throttling_errors_slowness_and_garbage_become_short_reasons() {
         .respond_with(ResponseTemplate::new(200).set_body_string("{\"results\": [{"))
         .mount(&fake)
         .await;
-    let (registry, source) = (registry(&fake), source(json!({})));
+    let (registry, source) = (registry(&fake), source(&json!({})));
 
     assert_eq!(
         registry
@@ -423,7 +423,7 @@ async fn throttling_errors_slowness_and_garbage_become_short_reasons() {
     assert_eq!(err, "upstream answered malformed JSON");
 
     // An account host outside the allowed suffixes is refused before any request.
-    let foreign = self::source(json!({"account_url": "https://evil.example"}));
+    let foreign = self::source(&json!({"account_url": "https://evil.example"}));
     let before = fake.received_requests().await.unwrap().len();
     let err = registry
         .search(&foreign, "q", 5, DEADLINE)
@@ -443,7 +443,7 @@ async fn a_failing_statement_is_a_short_reason() {
         .await;
     pat_call("POST", ANALYST)
         .respond_with(analyst_reply(
-            json!([{"type": "text", "text": "Revenue"}, {"type": "sql", "statement": SQL}]),
+            &json!([{"type": "text", "text": "Revenue"}, {"type": "sql", "statement": SQL}]),
         ))
         .mount(&fake)
         .await;
