@@ -118,8 +118,9 @@ impl ApiError {
         err
     }
 
-    /// 429 with the seconds to wait.
-    pub fn rate_limited(retry_after_secs: u64) -> Self {
+    /// 429 with the seconds to wait; counted per limiter (`signup`, `signin`, `password`).
+    pub fn rate_limited(limiter: &'static str, retry_after_secs: u64) -> Self {
+        metrics::counter!("rate_limit_rejections_total", "limiter" => limiter).increment(1);
         let mut err = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

@@ -38,6 +38,7 @@ use crate::{
 /// A bound, ready-to-run control plane.
 pub struct Application {
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     router: Router,
     state: AppState,
 }
@@ -55,8 +56,14 @@ impl Application {
                     settings.control_plane_addr
                 )
             })?;
+        let metrics = shared::prometheus::bind(
+            "CONTROL_PLANE_METRICS_ADDR",
+            &settings.control_plane_metrics_addr,
+        )
+        .await?;
         Ok(Self {
             listener,
+            metrics,
             router,
             state,
         })
@@ -67,11 +74,23 @@ impl Application {
         self.listener.local_addr().map_or(0, |a| a.port())
     }
 
+    /// The port of the `/metrics` listener, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        shared::prometheus::port(self.metrics.as_ref())
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|listener| {
+            let state = self.state.clone();
+            tokio::spawn(shared::prometheus::serve(listener, move || {
+                let state = state.clone();
+                async move { pool_gauges(&state).await }
+            }))
+        });
         let housekeeping = tokio::spawn(housekeeping(self.state));
         let service = self
             .router
@@ -80,7 +99,23 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         result
+    }
+}
+
+/// Endpoint pool usage, read at each scrape.
+async fn pool_gauges(state: &AppState) {
+    match state.allocator.status(&state.pool).await {
+        Ok(status) => {
+            metrics::gauge!("endpoint_pool_fixed_total").set(status.total as f64);
+            metrics::gauge!("endpoint_pool_fixed_used").set(status.used as f64);
+            metrics::gauge!("endpoint_pool_wildcard_servers").set(status.wildcard_servers as f64);
+            metrics::gauge!("endpoint_pool_orphaned_servers").set(status.orphaned.len() as f64);
+        }
+        Err(err) => tracing::debug!(error = %err, "pool status unavailable for metrics"),
     }
 }
 
@@ -138,6 +173,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(layers)
         // Token responses must not sit in caches; the docs viewer's assets may.
         .route_layer(no_store)
+        // After routing, so requests are counted by route template.
+        .route_layer(middleware::from_fn(shared::prometheus::track_http))
 }
 
 /// CORS from `CORS_ALLOWED_ORIGINS`: none by default; `*` allows any origin without
@@ -165,13 +202,17 @@ fn cors(origins: &[String]) -> CorsLayer {
     }
 }
 
-/// Periodic clean-up: forget idle rate-limit keys, delete expired token revocations.
+/// Periodic clean-up: forget idle rate-limit keys, delete expired token revocations (every
+/// ten minutes) and audit records past the retention period (hourly).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     let mut round: u64 = 0;
     loop {
         tick.tick().await;
         state.signin_limiter.forget_idle();
+        if round.is_multiple_of(60) {
+            purge_audit(&state).await;
+        }
         if round.is_multiple_of(10) {
             match db::users::purge_expired_revocations(&state.pool).await {
                 Ok(0) => {}
@@ -180,5 +221,16 @@ async fn housekeeping(state: AppState) {
             }
         }
         round += 1;
+    }
+}
+
+/// Deletes tool-call records older than `AUDIT_RETENTION_DAYS`.
+pub async fn purge_audit(state: &AppState) {
+    let cutoff =
+        chrono::Utc::now() - chrono::Duration::days(i64::from(state.config.audit_retention_days));
+    match db::calls::purge_before(&state.pool, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, %cutoff, "purged audit records past retention"),
+        Err(err) => tracing::warn!(error = %err, "cannot purge audit records"),
     }
 }

@@ -22,6 +22,7 @@ pub struct HandlerConfig {
     pub trust_forwarded_for: bool,
     pub cors_allowed_origins: Vec<String>,
     pub snowflake_allowed_host_suffixes: Vec<String>,
+    pub audit_retention_days: u32,
 }
 
 impl HandlerConfig {
@@ -33,6 +34,7 @@ impl HandlerConfig {
             trust_forwarded_for: settings.trust_forwarded_for,
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
             snowflake_allowed_host_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
+            audit_retention_days: settings.audit_retention_days,
         }
     }
 }

@@ -80,6 +80,8 @@ fn settings(database_url: &str) -> Settings {
         bcrypt_cost: 4,
         max_servers_per_user: 1000,
         log_level: "warn".to_owned(),
+        control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
+        gateway_metrics_addr: "127.0.0.1:0".to_owned(),
         ..Settings::default()
     }
 }

@@ -15,6 +15,8 @@ pub struct HttpError {
     code: &'static str,
     message: &'static str,
     retry_after_secs: Option<u64>,
+    /// `WWW-Authenticate` challenge of a 401.
+    challenge: Option<&'static str>,
 }
 
 impl HttpError {
@@ -47,6 +49,41 @@ impl HttpError {
         err
     }
 
+    /// No access key, or not a key of this server (expired and revoked keys included: the
+    /// answer does not tell which).
+    pub fn unauthorized(key_given: bool) -> Self {
+        let mut err = if key_given {
+            Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_key",
+                "The access key is not valid for this MCP server (unknown, revoked or expired).",
+            )
+        } else {
+            Self::new(
+                StatusCode::UNAUTHORIZED,
+                "key_required",
+                "This MCP server needs an access key: send `Authorization: Bearer <key>`.",
+            )
+        };
+        err.challenge = Some(if key_given {
+            "Bearer realm=\"mcp\", error=\"invalid_token\""
+        } else {
+            "Bearer realm=\"mcp\""
+        });
+        err
+    }
+
+    /// The key (or public server) made too many requests this minute.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests with this access key; wait before trying again.",
+        );
+        err.retry_after_secs = Some(retry_after_secs.max(1));
+        err
+    }
+
     /// No route.
     pub fn no_route() -> Self {
         Self::new(
@@ -62,6 +99,7 @@ impl HttpError {
             code,
             message,
             retry_after_secs: None,
+            challenge: None,
         }
     }
 }
@@ -74,6 +112,12 @@ impl IntoResponse for HttpError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

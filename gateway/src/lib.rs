@@ -1,6 +1,8 @@
 //! The gateway: the MCP data plane. Serves `search` and `fetch` for every live MCP server on its
 //! own domain, from an in-memory snapshot of the configuration kept current from Postgres.
 
+pub mod access;
+pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod mcp;

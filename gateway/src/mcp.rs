@@ -15,6 +15,8 @@ use rmcp::{
 use tracing::Instrument;
 
 use crate::{
+    access::Caller,
+    audit::{self, AuditLog, Record},
     snapshot::ServedServer,
     tools::{self, Tools},
 };
@@ -23,6 +25,7 @@ use crate::{
 #[derive(Clone)]
 pub struct Gateway {
     pub tools: Arc<Tools>,
+    pub audit: AuditLog,
 }
 
 /// The server the routing middleware resolved for this request.
@@ -99,10 +102,17 @@ impl ServerHandler for Gateway {
         // every line of a tool call gets its own span with the request's identifiers.
         let span = call_span(&context.extensions, &server, &request.name);
         let args = request.arguments.unwrap_or_default();
-        let result = async {
+        let (called_at, started) = (chrono::Utc::now(), std::time::Instant::now());
+        let (result, report, argument) = async {
             match request.name.as_ref() {
-                "search" => Ok(self.tools.search(&server, &args).await),
-                "fetch" => Ok(self.tools.fetch(&server, &args).await),
+                "search" => {
+                    let (result, report) = self.tools.search(&server, &args).await;
+                    Ok((result, report, args.get("query")))
+                }
+                "fetch" => {
+                    let (result, report) = self.tools.fetch(&server, &args).await;
+                    Ok((result, report, args.get("id")))
+                }
                 other => Err(McpError::invalid_params(
                     format!("unknown tool: {other}"),
                     None,
@@ -111,8 +121,30 @@ impl ServerHandler for Gateway {
         }
         .instrument(span)
         .await?;
+        let elapsed = started.elapsed();
+        metrics::counter!("tool_calls_total", "tool" => request.name.to_string(), "outcome" => report.status.as_str())
+            .increment(1);
+        metrics::histogram!("tool_call_duration_seconds", "tool" => request.name.to_string())
+            .record(elapsed.as_secs_f64());
+        self.audit.record(Record {
+            called_at,
+            server_id: server.id,
+            key_id: caller(&context.extensions).and_then(|c| c.key_id),
+            tool: request.name.to_string(),
+            argument: audit::argument(argument),
+            duration_ms: elapsed.as_millis() as u64,
+            report,
+        });
         Ok(result.into())
     }
+}
+
+/// The caller the access check attached to this request.
+fn caller(extensions: &Extensions) -> Option<Caller> {
+    extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .copied()
 }
 
 /// The span of one tool call: host, server id, request id and tool name.

@@ -17,8 +17,13 @@ use std::{
 };
 
 use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use shared::{crypto::Keyring, model::SourceType};
+use shared::{
+    access_key::{self, KeyHash},
+    crypto::Keyring,
+    model::SourceType,
+};
 use sqlx::{PgPool, postgres::PgListener};
 use uuid::Uuid;
 
@@ -37,6 +42,15 @@ pub struct ServedSource {
     pub secrets: Result<Map<String, Value>, String>,
 }
 
+/// An access key a server accepts (revoked keys are not loaded).
+#[derive(Debug, Clone)]
+pub struct ServedKey {
+    pub id: Uuid,
+    /// SHA-256 of the key.
+    pub hash: KeyHash,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// A live MCP server.
 #[derive(Debug)]
 pub struct ServedServer {
@@ -46,10 +60,25 @@ pub struct ServedServer {
     pub host: String,
     /// `scheme://host[:port]`, the server's own origin.
     pub endpoint: String,
+    /// Answers agents without a key.
+    pub public: bool,
+    pub keys: Vec<ServedKey>,
     pub sources: Vec<Arc<ServedSource>>,
 }
 
 impl ServedServer {
+    /// The id of the unexpired key whose hash is `hash`. Every key is compared (in constant
+    /// time), so the answer's timing says nothing about which key came close.
+    pub fn key(&self, hash: &KeyHash, now: DateTime<Utc>) -> Option<Uuid> {
+        let mut found = None;
+        for key in &self.keys {
+            if access_key::same(&key.hash, hash) && key.expires_at.is_none_or(|at| at > now) {
+                found = Some(key.id);
+            }
+        }
+        found
+    }
+
     /// The source with this id, if this server has it.
     pub fn source(&self, id: Uuid) -> Option<&Arc<ServedSource>> {
         self.sources.iter().find(|s| s.id == id)
@@ -157,6 +186,7 @@ struct Row {
     name: String,
     endpoint: String,
     endpoint_host: String,
+    public: bool,
     source_id: Option<Uuid>,
     source_type: Option<String>,
     source_metadata: Option<Value>,
@@ -168,7 +198,7 @@ impl Loader {
     /// Every live server, or only those in `ids` (deleted ones are simply absent).
     async fn servers(&self, ids: Option<&[Uuid]>) -> Result<Vec<ServedServer>, sqlx::Error> {
         let rows: Vec<Row> = sqlx::query_as(
-            "select s.id as server_id, s.name, s.endpoint, s.endpoint_host, \
+            "select s.id as server_id, s.name, s.endpoint, s.endpoint_host, s.public, \
                     src.id as source_id, src.type as source_type, src.source_metadata, src.secrets, src.secrets_key_id \
              from mcp_servers s \
              left join mcp_server_sources l on l.server_id = s.id \
@@ -179,10 +209,37 @@ impl Loader {
         .bind(ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(self.assemble(rows))
+        let keys = self.keys(ids).await?;
+        Ok(self.assemble(rows, keys))
     }
 
-    fn assemble(&self, rows: Vec<Row>) -> Vec<ServedServer> {
+    /// Unrevoked keys of live servers (all, or those in `ids`), by server. Expired ones are
+    /// loaded too: expiry is checked on each request, so a key stops working on the second.
+    async fn keys(&self, ids: Option<&[Uuid]>) -> Result<HashMap<Uuid, Vec<ServedKey>>, sqlx::Error> {
+        let rows: Vec<(Uuid, Uuid, Vec<u8>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "select k.server_id, k.id, k.key_hash, k.expires_at from mcp_server_keys k \
+             join mcp_servers s on s.id = k.server_id \
+             where k.revoked_at is null and s.deleted_at is null \
+               and ($1::uuid[] is null or k.server_id = any($1))",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut keys: HashMap<Uuid, Vec<ServedKey>> = HashMap::new();
+        for (server_id, id, hash, expires_at) in rows {
+            let Ok(hash) = KeyHash::try_from(hash.as_slice()) else {
+                continue;
+            };
+            keys.entry(server_id).or_default().push(ServedKey { id, hash, expires_at });
+        }
+        Ok(keys)
+    }
+
+    fn assemble(
+        &self,
+        rows: Vec<Row>,
+        mut keys: HashMap<Uuid, Vec<ServedKey>>,
+    ) -> Vec<ServedServer> {
         let mut servers: Vec<ServedServer> = Vec::new();
         for row in rows {
             if servers.last().is_none_or(|s| s.id != row.server_id) {
@@ -191,6 +248,8 @@ impl Loader {
                     name: row.name.clone(),
                     host: row.endpoint_host.clone(),
                     endpoint: row.endpoint.clone(),
+                    public: row.public,
+                    keys: keys.remove(&row.server_id).unwrap_or_default(),
                     sources: Vec::new(),
                 });
             }

@@ -30,6 +30,8 @@ use tower_http::{
 use tracing::Level;
 
 use crate::{
+    access::{Access, Usage, require_key},
+    audit::AuditLog,
     error::HttpError,
     mcp::Gateway,
     routing::{Routing, route_by_host},
@@ -43,12 +45,22 @@ use crate::{
 const MAX_BODY_BYTES: usize = 256 * 1024;
 /// How long a client may take to send a request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often key last-used times are written.
+const USAGE_FLUSH: Duration = Duration::from_secs(15);
+/// How long the audit writer may take to store what is queued at shutdown.
+const AUDIT_DRAIN: Duration = Duration::from_secs(3);
 
 /// A bound, ready-to-run gateway.
 pub struct Application {
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     router: Router,
     store: Arc<SnapshotStore>,
+    pool: PgPool,
+    audit: AuditLog,
+    audit_writer: tokio::task::JoinHandle<()>,
+    usage: Arc<Usage>,
+    access: Access,
     keeper: tokio::task::JoinHandle<()>,
     cancel: CancellationToken,
     /// How long calls in flight may take to finish after the stop signal.
@@ -64,9 +76,13 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let store = Arc::new(SnapshotStore::default());
         let loader = Loader {
-            pool,
+            pool: pool.clone(),
             keyring: Arc::new(settings.keyring()?),
         };
+        let (audit, writer) = AuditLog::new(pool.clone(), settings.gateway_audit_buffer);
+        let audit_writer = tokio::spawn(writer);
+        let usage = Arc::new(Usage::default());
+        let access = Access::new(settings.gateway_key_requests_per_minute, usage.clone());
         let keeper = tokio::spawn(snapshot::keep_current(
             store.clone(),
             loader,
@@ -84,8 +100,12 @@ impl Application {
             allowed_origins: settings.gateway_allowed_origins.clone().into(),
         };
         let router = router(
-            Gateway { tools },
+            Gateway {
+                tools,
+                audit: audit.clone(),
+            },
             routing,
+            access.clone(),
             settings.gateway_sessions,
             cancel.clone(),
         );
@@ -97,13 +117,22 @@ impl Application {
                     settings.gateway_addr
                 )
             })?;
+        let metrics =
+            shared::prometheus::bind("GATEWAY_METRICS_ADDR", &settings.gateway_metrics_addr)
+                .await?;
         // The longest call is bounded by the source deadline.
         let grace =
             Duration::from_millis(settings.gateway_source_timeout_ms) + Duration::from_secs(2);
         Ok(Self {
             listener,
+            metrics,
             router,
             store,
+            pool,
+            audit,
+            audit_writer,
+            usage,
+            access,
             keeper,
             cancel,
             grace,
@@ -120,6 +149,16 @@ impl Application {
         self.store.clone()
     }
 
+    /// The port of the `/metrics` listener, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        shared::prometheus::port(self.metrics.as_ref())
+    }
+
+    /// The audit log's sending side (tests read its drop count).
+    pub fn audit(&self) -> AuditLog {
+        self.audit.clone()
+    }
+
     /// Serves until `shutdown` resolves. Then it stops accepting connections at once, lets
     /// the calls in flight finish, and after the grace period closes what is still open (MCP
     /// event streams, which would otherwise keep the process alive).
@@ -128,6 +167,22 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (cancel, grace) = (self.cancel.clone(), self.grace);
+        let metrics = self.metrics.map(|listener| {
+            let store = self.store.clone();
+            tokio::spawn(shared::prometheus::serve(listener, move || {
+                let store = store.clone();
+                async move { snapshot_gauges(&store) }
+            }))
+        });
+        let usage_flush = tokio::spawn(self.usage.clone().flush_every(self.pool.clone(), USAGE_FLUSH));
+        let access = self.access.clone();
+        let forget = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                access.forget_idle();
+            }
+        });
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -146,12 +201,40 @@ impl Application {
             .await;
         self.cancel.cancel();
         self.keeper.abort();
+        forget.abort();
+        usage_flush.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        // What was queued still gets written: the writer ends once the queue is empty and
+        // every sender (the router's handlers, this one) is gone.
+        drop(self.audit);
+        if tokio::time::timeout(AUDIT_DRAIN, self.audit_writer).await.is_err() {
+            tracing::warn!("audit records still queued at shutdown were not written");
+        }
+        self.usage.flush(&self.pool).await;
         result
     }
 }
 
+/// Snapshot health, read at each scrape.
+fn snapshot_gauges(store: &SnapshotStore) {
+    let snapshot = store.load();
+    metrics::gauge!("snapshot_loaded").set(if snapshot.is_some() { 1.0 } else { 0.0 });
+    metrics::gauge!("snapshot_version").set(snapshot.as_ref().map_or(0.0, |s| s.version as f64));
+    metrics::gauge!("snapshot_servers").set(snapshot.as_ref().map_or(0.0, |s| s.len() as f64));
+    metrics::gauge!("snapshot_age_seconds").set(store.age_secs());
+    metrics::gauge!("snapshot_stale").set(if store.is_stale() { 1.0 } else { 0.0 });
+}
+
 /// `/mcp` behind the host routing, plus the probes.
-fn router(gateway: Gateway, routing: Routing, sessions: bool, cancel: CancellationToken) -> Router {
+fn router(
+    gateway: Gateway,
+    routing: Routing,
+    access: Access,
+    sessions: bool,
+    cancel: CancellationToken,
+) -> Router {
     let config = StreamableHttpServerConfig::default()
         // Our routing middleware decides which hosts are served; rmcp's loopback-only
         // default would refuse every pool domain.
@@ -183,6 +266,7 @@ fn router(gateway: Gateway, routing: Routing, sessions: bool, cancel: Cancellati
     let store = routing.store.clone();
     let mcp = mcp
         .layer(middleware::from_fn(reject_unparsable_json))
+        .layer(middleware::from_fn_with_state(access, require_key))
         .layer(middleware::from_fn_with_state(routing, route_by_host));
 
     let layers = ServiceBuilder::new()
@@ -204,6 +288,8 @@ fn router(gateway: Gateway, routing: Routing, sessions: bool, cancel: Cancellati
         .route("/readyz", get(readyz).with_state(store))
         .merge(mcp)
         .fallback(|| async { HttpError::no_route() })
+        // After routing, so requests are counted by route.
+        .route_layer(middleware::from_fn(shared::prometheus::track_http))
         .layer(layers)
 }
 

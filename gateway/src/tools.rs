@@ -3,12 +3,16 @@
 //! `structuredContent` and as the same JSON in one text item. Upstream trouble is a tool error
 //! with a short reason (the agent sees it and can adapt), never a protocol error.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 use crate::{
+    audit::{Report, SourceCall, Status},
     ids,
     snapshot::ServedServer,
     sources::{Registry, SourceError, merge_fairly},
@@ -100,23 +104,32 @@ fn argument<'a>(args: &'a JsonObject, name: &str, max: usize) -> Result<&'a str,
 
 impl Tools {
     /// `search {query}`: every source at once, each under the deadline, merged fairly.
-    pub async fn search(&self, server: &ServedServer, args: &JsonObject) -> CallToolResult {
+    pub async fn search(&self, server: &ServedServer, args: &JsonObject) -> (CallToolResult, Report) {
         let query = match argument(args, "query", MAX_QUERY_CHARS) {
             Ok(query) => query,
-            Err(problem) => return failure(problem),
+            Err(problem) => return (failure(problem), Report::refused("invalid_arguments")),
         };
         let calls = server.sources.iter().map(|source| async move {
+            let started = Instant::now();
             let outcome = self
                 .registry
                 .search(source, query, self.max_results, self.source_timeout)
                 .await;
-            (source, outcome)
+            (source, outcome, started.elapsed())
         });
         let outcomes = futures::future::join_all(calls).await;
 
         let mut lists = Vec::with_capacity(outcomes.len());
         let mut failures = Vec::new();
-        for (source, outcome) in outcomes {
+        let mut sources = Vec::with_capacity(outcomes.len());
+        for (source, outcome, latency) in outcomes {
+            sources.push(SourceCall {
+                source_id: source.id,
+                source_type: source.source_type.as_str(),
+                outcome: outcome.as_ref().map_or_else(SourceError::outcome, |_| "ok"),
+                latency_ms: latency.as_millis() as u64,
+                results: outcome.as_ref().map_or(0, Vec::len),
+            });
             match outcome {
                 Ok(hits) => lists.push(
                     hits.into_iter()
@@ -140,21 +153,35 @@ impl Tools {
             }
         }
         if lists.is_empty() && !failures.is_empty() {
-            return failure(format!("Every source failed. {}", failures.join("; ")));
+            let report = Report {
+                status: Status::Error,
+                error_class: Some("all_sources_failed"),
+                result_count: 0,
+                sources,
+            };
+            return (failure(format!("Every source failed. {}", failures.join("; "))), report);
         }
-        CallToolResult::structured(json!({"results": merge_fairly(lists, self.max_results)}))
+        let results = merge_fairly(lists, self.max_results);
+        let report = Report {
+            status: if failures.is_empty() { Status::Ok } else { Status::Partial },
+            error_class: None,
+            result_count: results.len(),
+            sources,
+        };
+        (CallToolResult::structured(json!({"results": results})), report)
     }
 
     /// `fetch {id}`: only ids of this server's own sources; anything else is "not found".
-    pub async fn fetch(&self, server: &ServedServer, args: &JsonObject) -> CallToolResult {
+    pub async fn fetch(&self, server: &ServedServer, args: &JsonObject) -> (CallToolResult, Report) {
         let id = match argument(args, "id", MAX_ID_BYTES) {
             Ok(id) => id,
-            Err(problem) => return failure(problem),
+            Err(problem) => return (failure(problem), Report::refused("invalid_arguments")),
         };
         let not_found = || {
-            failure(format!(
-                "No item with id {id:?} is available on this server."
-            ))
+            (
+                failure(format!("No item with id {id:?} is available on this server.")),
+                Report::refused("not_found"),
+            )
         };
         let Some(parsed) = ids::decode(id) else {
             return not_found();
@@ -165,26 +192,44 @@ impl Tools {
         else {
             return not_found();
         };
-        match self
+        let started = Instant::now();
+        let outcome = self
             .registry
             .fetch(source, parsed.upstream, self.source_timeout)
-            .await
-        {
-            Ok(document) => CallToolResult::structured(json!({
-                "id": id,
-                "title": document.title,
-                "text": document.text,
-                "url": document.url,
-                "metadata": document.metadata,
-            })),
-            Err(SourceError::NotFound) => not_found(),
+            .await;
+        let call = SourceCall {
+            source_id: source.id,
+            source_type: source.source_type.as_str(),
+            outcome: outcome.as_ref().map_or_else(SourceError::outcome, |_| "ok"),
+            latency_ms: started.elapsed().as_millis() as u64,
+            results: usize::from(outcome.is_ok()),
+        };
+        let report = |status, error_class| Report {
+            status,
+            error_class,
+            result_count: call.results,
+            sources: vec![call.clone()],
+        };
+        match outcome {
+            Ok(document) => (
+                CallToolResult::structured(json!({
+                    "id": id,
+                    "title": document.title,
+                    "text": document.text,
+                    "url": document.url,
+                    "metadata": document.metadata,
+                })),
+                report(Status::Ok, None),
+            ),
+            Err(SourceError::NotFound) => (not_found().0, report(Status::Error, Some("not_found"))),
             Err(error) => {
                 tracing::warn!(server_id = %server.id, source_id = %source.id, %error, "source fetch failed");
-                failure(format!(
+                let message = format!(
                     "{} source {}: {error}",
                     source.source_type.as_str(),
                     source.id
-                ))
+                );
+                (failure(message), report(Status::Error, Some("source_failed")))
             }
         }
     }

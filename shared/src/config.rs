@@ -91,6 +91,10 @@ pub struct Settings {
     /// Most live MCP servers one user may have. Endpoints a user freed that are still cooling
     /// down count too, so no account can hold more than this many fixed endpoints.
     pub max_servers_per_user: u32,
+    /// Days tool-call audit records are kept.
+    pub audit_retention_days: u32,
+    /// Address of the control plane's Prometheus `/metrics` listener; empty: none.
+    pub control_plane_metrics_addr: String,
     /// Host suffixes a Snowflake `account_url` must end with.
     #[serde(deserialize_with = "comma_list")]
     pub snowflake_allowed_host_suffixes: Vec<String>,
@@ -110,6 +114,13 @@ pub struct Settings {
     /// Browser origins allowed besides each server's own, comma-separated.
     #[serde(deserialize_with = "comma_list")]
     pub gateway_allowed_origins: Vec<String>,
+    /// Requests per minute one access key (or one public server) may make.
+    pub gateway_key_requests_per_minute: u32,
+    /// Tool-call audit records waiting to be written at most; beyond, records are dropped (and
+    /// counted) so that a slow database never slows a tool call.
+    pub gateway_audit_buffer: usize,
+    /// Address of the gateway's Prometheus `/metrics` listener; empty: none.
+    pub gateway_metrics_addr: String,
     /// Keep MCP sessions in memory (then a client must stick to one replica). Off by default:
     /// every request is answered on its own, by any replica.
     pub gateway_sessions: bool,
@@ -158,6 +169,8 @@ impl Default for Settings {
             endpoint_cooldown_secs: 24 * 60 * 60,
             max_servers_per_user: 25,
             snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
+            audit_retention_days: 30,
+            control_plane_metrics_addr: "127.0.0.1:9101".to_owned(),
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             gateway_resync_secs: 60,
             gateway_source_timeout_ms: 8000,
@@ -165,6 +178,9 @@ impl Default for Settings {
             gateway_trust_forwarded_host: false,
             gateway_allowed_origins: Vec::new(),
             gateway_sessions: false,
+            gateway_key_requests_per_minute: 600,
+            gateway_audit_buffer: 10_000,
+            gateway_metrics_addr: "127.0.0.1:9102".to_owned(),
             graph_base_url: "https://graph.microsoft.com/v1.0".to_owned(),
             microsoft_login_url: "https://login.microsoftonline.com".to_owned(),
             box_api_url: "https://api.box.com/2.0".to_owned(),
@@ -258,6 +274,10 @@ impl Settings {
         if self.max_servers_per_user == 0 {
             return Err(invalid("MAX_SERVERS_PER_USER", "must be at least 1"));
         }
+        if self.audit_retention_days == 0 {
+            return Err(invalid("AUDIT_RETENTION_DAYS", "must be at least 1"));
+        }
+        listen_address("CONTROL_PLANE_METRICS_ADDR", &self.control_plane_metrics_addr)?;
         if self
             .snowflake_allowed_host_suffixes
             .iter()
@@ -321,6 +341,16 @@ impl Settings {
         if !(1..=200).contains(&self.gateway_max_results) {
             return Err(invalid("GATEWAY_MAX_RESULTS", "must be between 1 and 200"));
         }
+        if self.gateway_key_requests_per_minute == 0 {
+            return Err(invalid(
+                "GATEWAY_KEY_REQUESTS_PER_MINUTE",
+                "must be at least 1",
+            ));
+        }
+        if self.gateway_audit_buffer < 100 {
+            return Err(invalid("GATEWAY_AUDIT_BUFFER", "must be at least 100"));
+        }
+        listen_address("GATEWAY_METRICS_ADDR", &self.gateway_metrics_addr)?;
         for (name, value) in [
             ("GRAPH_BASE_URL", &self.graph_base_url),
             ("MICROSOFT_LOGIN_URL", &self.microsoft_login_url),
@@ -363,6 +393,22 @@ impl Settings {
             // The parser's message may quote the URL, password included: say only what is wrong.
             .map_err(|_| invalid("DATABASE_URL", "is not a postgres:// URL"))?;
         Ok(())
+    }
+}
+
+/// An optional listen address: empty is none.
+pub fn listen_address(
+    name: &'static str,
+    value: &str,
+) -> Result<Option<SocketAddr>, SettingsError> {
+    match value.trim() {
+        "" => Ok(None),
+        addr => addr.parse().map(Some).map_err(|_| {
+            invalid(
+                name,
+                &format!("{addr:?} is not an address such as 127.0.0.1:9101 (empty: off)"),
+            )
+        }),
     }
 }
 

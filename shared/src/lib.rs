@@ -1,10 +1,12 @@
 //! Code both daemons agree on: settings, telemetry, the database pool and migrator, and
 //! graceful shutdown. Model types shared by the control plane and the gateway live here too.
 
+pub mod access_key;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod model;
+pub mod prometheus;
 pub mod shutdown;
 pub mod telemetry;
 

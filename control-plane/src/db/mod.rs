@@ -2,6 +2,8 @@
 //! transaction), so handlers decide where transactions begin and end. Every query on a user's
 //! objects filters by `user_id`: another user's rows behave as if they did not exist.
 
+pub mod calls;
+pub mod keys;
 pub mod servers;
 pub mod sources;
 pub mod users;

@@ -20,13 +20,14 @@ pub struct ServerRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    pub public: bool,
     pub source_ids: Vec<Uuid>,
 }
 
 macro_rules! server_select {
     () => {
         "select s.id, s.user_id, s.name, s.endpoint, s.endpoint_host, s.created_at, s.updated_at, \
-         s.deleted_at, coalesce(array_agg(l.source_id order by l.created_at, l.source_id) \
+         s.deleted_at, s.public, coalesce(array_agg(l.source_id order by l.created_at, l.source_id) \
          filter (where l.source_id is not null), '{}') as source_ids \
          from mcp_servers s left join mcp_server_sources l on l.server_id = s.id "
     };
@@ -79,6 +80,34 @@ pub async fn page(
     Ok((rows, total))
 }
 
+/// Whether the user has this server (soft-deleted ones count only when asked for).
+pub async fn owns(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+    include_deleted: bool,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from mcp_servers \
+         where id = $1 and user_id = $2 and ($3 or deleted_at is null))",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(include_deleted)
+    .fetch_one(db)
+    .await
+}
+
+/// Whether a live server holds the endpoint host (of any user).
+pub async fn live_on_host(db: impl PgExecutor<'_>, host: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from mcp_servers where endpoint_host = $1 and deleted_at is null)",
+    )
+    .bind(host)
+    .fetch_one(db)
+    .await
+}
+
 /// Inserts a live server on an endpoint; returns its id.
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -86,14 +115,17 @@ pub async fn insert(
     name: &str,
     endpoint: &str,
     endpoint_host: &str,
+    public: bool,
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
-        "insert into mcp_servers (user_id, name, endpoint, endpoint_host) values ($1, $2, $3, $4) returning id",
+        "insert into mcp_servers (user_id, name, endpoint, endpoint_host, public) \
+         values ($1, $2, $3, $4, $5) returning id",
     )
     .bind(user_id)
     .bind(name)
     .bind(endpoint)
     .bind(endpoint_host)
+    .bind(public)
     .fetch_one(db)
     .await
 }
@@ -130,6 +162,25 @@ pub async fn rename(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Makes a live server of the user public (answering agents without a key) or not.
+pub async fn set_public(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+    public: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update mcp_servers set public = $3 \
+         where id = $1 and user_id = $2 and deleted_at is null and public <> $3",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(public)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Whether every id names one of the user's sources.

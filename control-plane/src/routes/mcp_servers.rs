@@ -39,6 +39,9 @@ pub struct ServerInput {
     name: Option<String>,
     /// The caller's sources this server may search; replaces the current list.
     source_ids: Option<Vec<Uuid>>,
+    /// Answer agents without an access key (default false: every MCP request needs a key of
+    /// this server, see `/mcp-servers/{id}/keys`).
+    public: Option<bool>,
     /// Refused, whatever its value (even null): the endpoint is assigned by the server.
     #[serde(default, deserialize_with = "present")]
     #[schema(ignore)]
@@ -57,6 +60,8 @@ pub struct ServerView {
     #[schema(example = "https://mcp1.example.com/mcp")]
     pub mcp_url: String,
     pub source_ids: Vec<Uuid>,
+    /// Whether agents may call it without an access key.
+    pub public: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Set when soft-deleted.
@@ -71,6 +76,7 @@ impl From<ServerRow> for ServerView {
             name: row.name,
             endpoint: row.endpoint,
             source_ids: row.source_ids,
+            public: row.public,
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
@@ -169,8 +175,16 @@ async fn create_server(
         return Err(source_not_found());
     }
     let endpoint = state.allocator.allocate(&mut tx, user_id, None).await?;
-    let id = servers::insert(&mut *tx, user_id, &name, &endpoint.url, &endpoint.host)
-        .await
+    let public = input.public.unwrap_or(false);
+    let id = servers::insert(
+        &mut *tx,
+        user_id,
+        &name,
+        &endpoint.url,
+        &endpoint.host,
+        public,
+    )
+    .await
         .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
     if !servers::set_sources(&mut tx, user_id, id, &source_ids)
         .await
@@ -208,7 +222,8 @@ async fn get_server(
     Ok(axum::Json(row.into()))
 }
 
-/// Rename a server and/or replace its sources. The endpoint cannot be changed.
+/// Rename a server, replace its sources and/or make it public or not. The endpoint cannot be
+/// changed.
 #[utoipa::path(
     put, path = "/mcp-servers/{id}", tag = "mcp-servers",
     security(("bearer" = []), ("cookie" = [])),
@@ -238,6 +253,9 @@ async fn update_server(
     }
     if let Some(name) = name {
         servers::rename(&mut *tx, user_id, id, &name).await?;
+    }
+    if let Some(public) = input.public {
+        servers::set_public(&mut *tx, user_id, id, public).await?;
     }
     if let Some(source_ids) = source_ids
         && !servers::set_sources(&mut tx, user_id, id, &source_ids)

@@ -3,10 +3,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod calls;
 pub mod health;
+pub mod keys;
 pub mod mcp_servers;
 pub mod me;
 pub mod sources;
+pub mod tls;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -20,5 +23,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(sources::router())
         .merge(mcp_servers::router())
+        .merge(keys::router())
+        .merge(calls::router())
+        .merge(tls::router())
         .merge(health::api_router())
 }

@@ -37,6 +37,8 @@ pub fn test_settings() -> Settings {
             "https://mcp1.example.com,https://mcp2.example.com,https://mcp3.example.com".to_owned(),
         bcrypt_cost: 4,
         cookie_secure: false,
+        control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
+        gateway_metrics_addr: "127.0.0.1:0".to_owned(),
         ..Settings::default()
     }
 }

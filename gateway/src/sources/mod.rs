@@ -41,14 +41,28 @@ pub struct Document {
 pub enum SourceError {
     /// The item does not exist (fetch).
     NotFound,
+    /// The source did not answer within the tool call's deadline.
+    TimedOut(Duration),
     /// Anything else, e.g. `authentication failed (invalid_client)`.
     Failed(String),
+}
+
+impl SourceError {
+    /// The outcome's name in metrics and the audit log.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::TimedOut(_) => "timeout",
+            Self::Failed(_) => "error",
+        }
+    }
 }
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotFound => f.write_str("not found"),
+            Self::TimedOut(after) => write!(f, "timed out after {} ms", after.as_millis()),
             Self::Failed(reason) => f.write_str(reason),
         }
     }
@@ -105,13 +119,7 @@ impl Registry {
     ) -> Result<Vec<Hit>, SourceError> {
         let handler = self.handler(source.source_type)?;
         usable(source)?;
-        match tokio::time::timeout(deadline, handler.search(source, query, limit)).await {
-            Ok(result) => result,
-            Err(_) => Err(SourceError::Failed(format!(
-                "timed out after {} ms",
-                deadline.as_millis()
-            ))),
-        }
+        measured(source, deadline, handler.search(source, query, limit)).await
     }
 
     /// Calls `fetch` on one source, under `deadline`.
@@ -123,14 +131,28 @@ impl Registry {
     ) -> Result<Document, SourceError> {
         let handler = self.handler(source.source_type)?;
         usable(source)?;
-        match tokio::time::timeout(deadline, handler.fetch(source, upstream_id)).await {
-            Ok(result) => result,
-            Err(_) => Err(SourceError::Failed(format!(
-                "timed out after {} ms",
-                deadline.as_millis()
-            ))),
-        }
+        measured(source, deadline, handler.fetch(source, upstream_id)).await
     }
+}
+
+/// Runs one upstream call under `deadline` and counts it by source type and outcome.
+async fn measured<T>(
+    source: &ServedSource,
+    deadline: Duration,
+    call: BoxFuture<'_, Result<T, SourceError>>,
+) -> Result<T, SourceError> {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(deadline, call).await {
+        Ok(result) => result,
+        Err(_) => Err(SourceError::TimedOut(deadline)),
+    };
+    let source_type = source.source_type.as_str();
+    let outcome = result.as_ref().map_or_else(SourceError::outcome, |_| "ok");
+    metrics::counter!("upstream_calls_total", "source_type" => source_type, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("upstream_call_duration_seconds", "source_type" => source_type)
+        .record(started.elapsed().as_secs_f64());
+    result
 }
 
 /// The handlers of every source type, with upstream URLs from the settings.

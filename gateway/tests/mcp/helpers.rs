@@ -33,6 +33,8 @@ pub fn settings() -> Settings {
         bcrypt_cost: 4,
         cookie_secure: false,
         gateway_source_timeout_ms: 500,
+        control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
+        gateway_metrics_addr: "127.0.0.1:0".to_owned(),
         ..Settings::default()
     }
 }
@@ -44,6 +46,9 @@ pub fn registry() -> Registry {
 
 pub struct Stack {
     pub control_plane: String,
+    /// The access key the helpers send, by host (one key per server created with `server`).
+    pub keys: std::sync::Mutex<HashMap<String, String>>,
+    pub metrics_port: Option<u16>,
     pub gateway_port: u16,
     pub store: Arc<SnapshotStore>,
     pub http: reqwest::Client,
@@ -89,13 +94,15 @@ async fn spawn_stack_serving(
     let gw = gateway::Application::build(&settings, gateway_pool, registry)
         .await
         .expect("gateway");
-    let (gateway_port, store) = (gw.port(), gw.store());
+    let (gateway_port, store, metrics_port) = (gw.port(), gw.store(), gw.metrics_port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let gateway_task = tokio::spawn(gw.run_until_stopped(async move {
         let _ = stopped.await;
     }));
     Stack {
         control_plane,
+        keys: std::sync::Mutex::default(),
+        metrics_port,
         gateway_port,
         store,
         http: reqwest::Client::new(),
@@ -169,8 +176,41 @@ impl Stack {
         body["id"].as_str().unwrap().to_owned()
     }
 
-    /// Creates a server; returns `(id, host)`.
+    /// Creates a server and an access key for it, which the helpers then send to its host;
+    /// returns `(id, host)`.
     pub async fn server(&self, token: &str, name: &str, sources: &[&str]) -> (String, String) {
+        let (id, host) = self.server_without_key(token, name, sources).await;
+        let key = self.key(token, &id).await;
+        self.keys.lock().unwrap().insert(host.clone(), key);
+        (id, host)
+    }
+
+    /// A new access key for a server.
+    pub async fn key(&self, token: &str, server_id: &str) -> String {
+        let (status, body) = self
+            .api(
+                Method::POST,
+                &format!("/mcp-servers/{server_id}/keys"),
+                Some(token),
+                Some(json!({"name": "test agent"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["key"].as_str().unwrap().to_owned()
+    }
+
+    /// The key the helpers send to `host`, if any.
+    pub fn key_of(&self, host: &str) -> Option<String> {
+        self.keys.lock().unwrap().get(host).cloned()
+    }
+
+    /// Creates a server without a key; returns `(id, host)`.
+    pub async fn server_without_key(
+        &self,
+        token: &str,
+        name: &str,
+        sources: &[&str],
+    ) -> (String, String) {
         let (status, body) = self
             .api(
                 Method::POST,
@@ -210,23 +250,39 @@ impl Stack {
             http::header::HOST,
             http::HeaderValue::from_str(host).unwrap(),
         )]);
-        let transport = StreamableHttpClientTransport::with_client(
-            reqwest::Client::new(),
-            StreamableHttpClientTransportConfig::with_uri(self.mcp_url()).custom_headers(headers),
-        );
+        let mut config =
+            StreamableHttpClientTransportConfig::with_uri(self.mcp_url()).custom_headers(headers);
+        if let Some(key) = self.key_of(host) {
+            config = config.auth_header(key);
+        }
+        let transport =
+            StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
         ().serve(transport).await.expect("MCP client connects")
     }
 
-    /// A raw JSON-RPC POST to `/mcp` with a Host header.
+    /// A raw JSON-RPC POST to `/mcp` with a Host header (and the host's key, if any).
     pub async fn raw(&self, host: &str, body: &Value) -> reqwest::Response {
-        self.http
+        self.raw_with_key(host, self.key_of(host).as_deref(), body)
+            .await
+    }
+
+    /// A raw JSON-RPC POST to `/mcp` with a Host header and the given key.
+    pub async fn raw_with_key(
+        &self,
+        host: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
             .post(self.mcp_url())
             .header("host", host)
             .header("accept", "application/json, text/event-stream")
-            .json(body)
-            .send()
-            .await
-            .expect("gateway answers")
+            .json(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("gateway answers")
     }
 
     /// Whether the gateway serves `host` right now (a stateless `tools/list`).

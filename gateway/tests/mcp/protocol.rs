@@ -18,6 +18,7 @@ async fn protocol_edges_get_clear_answers(pool: PgPool) {
     let (_, host) = stack.server(&ada, "s", &[&files]).await;
     eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+    let key = stack.key_of(&host).unwrap();
 
     let unknown = stack.raw("nobody.example.com", &list).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
@@ -27,14 +28,17 @@ async fn protocol_edges_get_clear_answers(pool: PgPool) {
     );
     assert_eq!(
         stack
-            .raw(&format!("{}:443", host.to_uppercase()), &list)
+            .raw_with_key(&format!("{}:443", host.to_uppercase()), Some(&key), &list)
             .await
             .status(),
         StatusCode::OK,
         "routing ignores case and port"
     );
     assert_eq!(
-        stack.raw(&format!("{host}."), &list).await.status(),
+        stack
+            .raw_with_key(&format!("{host}."), Some(&key), &list)
+            .await
+            .status(),
         StatusCode::OK,
         "and a trailing dot"
     );
@@ -45,6 +49,7 @@ async fn protocol_edges_get_clear_answers(pool: PgPool) {
             .post(stack.mcp_url())
             .header("host", &host)
             .header("origin", origin)
+            .bearer_auth(&key)
             .header("accept", "application/json, text/event-stream")
             .json(&list)
             .send()
@@ -66,6 +71,7 @@ async fn protocol_edges_get_clear_answers(pool: PgPool) {
         .post(stack.mcp_url())
         .header("host", &host)
         .header("content-type", "application/json")
+        .bearer_auth(&key)
         .header("accept", "application/json, text/event-stream")
         .body("{\"jsonrpc\": \"2.0\", ")
         .send()
@@ -136,6 +142,7 @@ async fn with_sessions_a_session_is_bound_to_its_host(pool: PgPool) {
         .http
         .post(stack.mcp_url())
         .header("host", &second)
+        .bearer_auth(stack.key_of(&second).unwrap())
         .header("mcp-session-id", &session)
         .header("accept", "application/json, text/event-stream")
         .json(&list)

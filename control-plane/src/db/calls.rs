@@ -1,0 +1,153 @@
+//! Reading the `tool_calls` audit log (gateways write it) and trimming it to the retention
+//! period. Callers check that the server is the user's first.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// One recorded tool call.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CallRow {
+    pub id: i64,
+    pub called_at: DateTime<Utc>,
+    pub key_id: Option<Uuid>,
+    pub tool: String,
+    pub argument: String,
+    pub status: String,
+    pub error_class: Option<String>,
+    pub result_count: i32,
+    pub duration_ms: i32,
+    pub sources: Value,
+}
+
+/// Which calls to list.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub tool: Option<String>,
+    pub status: Option<String>,
+}
+
+macro_rules! calls_where {
+    () => {
+        "where server_id = $1 and ($2::timestamptz is null or called_at >= $2) \
+         and ($3::timestamptz is null or called_at < $3) and ($4::text is null or tool = $4) \
+         and ($5::text is null or status = $5) "
+    };
+}
+
+/// A page of a server's calls, newest first, and how many match.
+pub async fn page(
+    db: &PgPool,
+    server_id: Uuid,
+    filter: &CallFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<CallRow>, i64), sqlx::Error> {
+    let total = sqlx::query_scalar(concat!("select count(*) from tool_calls ", calls_where!()))
+        .bind(server_id)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.tool.as_deref())
+        .bind(filter.status.as_deref())
+        .fetch_one(db)
+        .await?;
+    let rows = sqlx::query_as(concat!(
+        "select id, called_at, key_id, tool, argument, status, error_class, result_count, \
+         duration_ms, sources from tool_calls ",
+        calls_where!(),
+        "order by called_at desc, id desc limit $6 offset $7"
+    ))
+        .bind(server_id)
+        .bind(filter.from)
+        .bind(filter.to)
+        .bind(filter.tool.as_deref())
+        .bind(filter.status.as_deref())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Counts and latency percentiles of one group (a tool or a source).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupStats {
+    pub name: String,
+    pub source_type: Option<String>,
+    pub calls: i64,
+    pub errors: i64,
+    /// Tool calls only: some sources failed, others answered.
+    pub partial: i64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+}
+
+/// Per-tool statistics of a server's calls in `[from, to)`.
+pub async fn by_tool(
+    db: impl PgExecutor<'_>,
+    server_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<GroupStats>, sqlx::Error> {
+    sqlx::query_as(
+        "select tool as name, null::text as source_type, count(*) as calls, \
+                count(*) filter (where status = 'error') as errors, \
+                count(*) filter (where status = 'partial') as partial, \
+                percentile_cont(0.5) within group (order by duration_ms) as p50_ms, \
+                percentile_cont(0.95) within group (order by duration_ms) as p95_ms \
+         from tool_calls where server_id = $1 and called_at >= $2 and called_at < $3 \
+         group by tool order by tool",
+    )
+    .bind(server_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// Per-source statistics of the upstream calls made for a server's tool calls in `[from, to)`.
+pub async fn by_source(
+    db: impl PgExecutor<'_>,
+    server_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<GroupStats>, sqlx::Error> {
+    sqlx::query_as(
+        "select e->>'source_id' as name, min(e->>'type') as source_type, count(*) as calls, \
+                count(*) filter (where e->>'outcome' in ('error', 'timeout')) as errors, \
+                0::int8 as partial, \
+                percentile_cont(0.5) within group (order by (e->>'latency_ms')::float8) as p50_ms, \
+                percentile_cont(0.95) within group (order by (e->>'latency_ms')::float8) as p95_ms \
+         from tool_calls t cross join lateral jsonb_array_elements(t.sources) e \
+         where t.server_id = $1 and t.called_at >= $2 and t.called_at < $3 \
+           and e->>'source_id' is not null \
+         group by e->>'source_id' order by 1",
+    )
+    .bind(server_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}
+
+/// Deletes calls older than `cutoff`, a batch at a time (short transactions, no long locks);
+/// returns how many went.
+pub async fn purge_before(db: &PgPool, cutoff: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    loop {
+        let done = sqlx::query(
+            "delete from tool_calls where id in \
+             (select id from tool_calls where called_at < $1 limit 10000)",
+        )
+        .bind(cutoff)
+        .execute(db)
+        .await?;
+        deleted += done.rows_affected();
+        if done.rows_affected() < 10000 {
+            return Ok(deleted);
+        }
+    }
+}

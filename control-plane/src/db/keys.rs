@@ -1,0 +1,96 @@
+//! The `mcp_server_keys` table (and the gateways' `mcp_server_key_usage`). Every query names
+//! the owner: another user's keys behave as if they did not exist.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// A key as listed (never the key itself: only its hash is stored).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! key_select {
+    () => {
+        "select k.id, k.name, k.prefix, k.created_at, k.expires_at, k.revoked_at, u.last_used_at \
+         from mcp_server_keys k left join mcp_server_key_usage u on u.key_id = k.id "
+    };
+}
+
+/// Keys of a server that are neither revoked nor expired.
+pub async fn count_active(db: impl PgExecutor<'_>, server_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) from mcp_server_keys where server_id = $1 and revoked_at is null \
+         and (expires_at is null or expires_at > now())",
+    )
+    .bind(server_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Stores a new key's hash; returns the row.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    server_id: Uuid,
+    name: &str,
+    prefix: &str,
+    hash: &[u8],
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<KeyRow, sqlx::Error> {
+    sqlx::query_as(
+        "insert into mcp_server_keys (user_id, server_id, name, prefix, key_hash, expires_at) \
+         values ($1, $2, $3, $4, $5, $6) \
+         returning id, name, prefix, created_at, expires_at, revoked_at, null::timestamptz as last_used_at",
+    )
+    .bind(user_id)
+    .bind(server_id)
+    .bind(name)
+    .bind(prefix)
+    .bind(hash)
+    .bind(expires_at)
+    .fetch_one(db)
+    .await
+}
+
+/// Every key of one of the user's servers, oldest first.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    server_id: Uuid,
+) -> Result<Vec<KeyRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        key_select!(),
+        "where k.server_id = $1 and k.user_id = $2 order by k.created_at, k.id"
+    ))
+    .bind(server_id)
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Revokes a key (no change if it already is); `false` if the user's server has no such key.
+pub async fn revoke(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    server_id: Uuid,
+    key_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<Uuid> = sqlx::query_scalar(
+        "update mcp_server_keys set revoked_at = coalesce(revoked_at, now()) \
+         where id = $1 and server_id = $2 and user_id = $3 returning id",
+    )
+    .bind(key_id)
+    .bind(server_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(found.is_some())
+}

@@ -1,0 +1,286 @@
+//! `/mcp-servers/{id}/calls`: the audit log of what agents asked a server, written by the
+//! gateways, and a summary of it. Owner only; soft-deleted servers' logs stay readable until
+//! the retention period (`AUDIT_RETENTION_DAYS`) removes them.
+
+use axum::extract::State;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    auth::AuthUser,
+    db::{
+        calls::{self, CallFilter, CallRow, GroupStats},
+        servers,
+    },
+    error::{ApiError, ErrorBody, FieldError},
+    extract::{Path, Query},
+    routes::admin::page_bounds,
+    state::AppState,
+};
+
+/// Longest summary window.
+const MAX_WINDOW_DAYS: i64 = 93;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_calls))
+        .routes(routes!(summarize_calls))
+}
+
+/// Which calls to list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CallParams {
+    /// Calls at or after this time (RFC 3339).
+    from: Option<DateTime<Utc>>,
+    /// Calls before this time (RFC 3339).
+    to: Option<DateTime<Utc>>,
+    /// `search` or `fetch`.
+    tool: Option<String>,
+    /// `ok`, `partial` (some sources failed) or `error`.
+    status: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    limit: Option<i64>,
+    /// Items to skip (default 0).
+    offset: Option<i64>,
+}
+
+/// One tool call.
+#[derive(Serialize, ToSchema)]
+pub struct CallView {
+    pub id: i64,
+    pub called_at: DateTime<Utc>,
+    /// The access key used (none on a public server).
+    pub key_id: Option<Uuid>,
+    #[schema(example = "search")]
+    pub tool: String,
+    /// The query or id, cut to 1,000 characters.
+    pub argument: String,
+    /// `ok`, `partial` or `error`.
+    pub status: String,
+    /// Why it failed: `invalid_arguments`, `not_found`, `source_failed`, `all_sources_failed`.
+    pub error_class: Option<String>,
+    pub result_count: i32,
+    pub duration_ms: i32,
+    /// Per source: `{source_id, type, outcome, latency_ms, results}`; outcome is `ok`,
+    /// `not_found`, `error` or `timeout`.
+    #[schema(value_type = Vec<Object>)]
+    pub sources: Value,
+}
+
+impl From<CallRow> for CallView {
+    fn from(row: CallRow) -> Self {
+        Self {
+            id: row.id,
+            called_at: row.called_at,
+            key_id: row.key_id,
+            tool: row.tool,
+            argument: row.argument,
+            status: row.status,
+            error_class: row.error_class,
+            result_count: row.result_count,
+            duration_ms: row.duration_ms,
+            sources: row.sources,
+        }
+    }
+}
+
+/// One page of calls.
+#[derive(Serialize, ToSchema)]
+pub struct CallPage {
+    pub items: Vec<CallView>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// The window of a summary.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryParams {
+    /// Start (RFC 3339); default 24 hours before `to`.
+    from: Option<DateTime<Utc>>,
+    /// End (RFC 3339); default now.
+    to: Option<DateTime<Utc>>,
+}
+
+/// Counts and latencies of a tool or a source.
+#[derive(Serialize, ToSchema)]
+pub struct Stats {
+    /// The tool name, or the source id.
+    pub name: String,
+    /// The source type (sources only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    pub calls: i64,
+    pub errors: i64,
+    /// Tools only: calls where some sources failed.
+    pub partial: i64,
+    /// errors / calls.
+    pub error_rate: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+}
+
+impl From<GroupStats> for Stats {
+    fn from(row: GroupStats) -> Self {
+        Self {
+            error_rate: rate(row.errors, row.calls),
+            name: row.name,
+            source_type: row.source_type,
+            calls: row.calls,
+            errors: row.errors,
+            partial: row.partial,
+            p50_ms: row.p50_ms,
+            p95_ms: row.p95_ms,
+        }
+    }
+}
+
+/// A server's calls over a window.
+#[derive(Serialize, ToSchema)]
+pub struct CallSummary {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub calls: i64,
+    pub errors: i64,
+    pub partial: i64,
+    pub error_rate: f64,
+    /// Per tool.
+    pub tools: Vec<Stats>,
+    /// Per source called (upstream latency and failures).
+    pub sources: Vec<Stats>,
+}
+
+fn rate(errors: i64, calls: i64) -> f64 {
+    if calls == 0 {
+        0.0
+    } else {
+        errors as f64 / calls as f64
+    }
+}
+
+/// The calls agents made to one of the caller's servers, newest first.
+#[utoipa::path(
+    get, path = "/mcp-servers/{id}/calls", tag = "calls",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id"), CallParams),
+    responses(
+        (status = 200, description = "One page of calls", body = CallPage),
+        (status = 400, description = "Malformed id or query string", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such server of the caller's", body = ErrorBody),
+        (status = 422, description = "Bad tool, status, time range, limit or offset", body = ErrorBody),
+    )
+)]
+async fn list_calls(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(params): Query<CallParams>,
+) -> Result<axum::Json<CallPage>, ApiError> {
+    let (limit, offset) = page_bounds(params.limit, params.offset)?;
+    let mut fields = Vec::new();
+    if params
+        .tool
+        .as_deref()
+        .is_some_and(|t| !matches!(t, "search" | "fetch"))
+    {
+        fields.push(FieldError::new("tool", "must be `search` or `fetch`"));
+    }
+    if params
+        .status
+        .as_deref()
+        .is_some_and(|s| !matches!(s, "ok" | "partial" | "error"))
+    {
+        fields.push(FieldError::new(
+            "status",
+            "must be `ok`, `partial` or `error`",
+        ));
+    }
+    if let (Some(from), Some(to)) = (params.from, params.to)
+        && from > to
+    {
+        fields.push(FieldError::new("from", "must not be after `to`"));
+    }
+    if !fields.is_empty() {
+        return Err(ApiError::validation(fields));
+    }
+    if !servers::owns(&state.pool, caller.user.id, id, true).await? {
+        return Err(ApiError::not_found());
+    }
+    let filter = CallFilter {
+        from: params.from,
+        to: params.to,
+        tool: params.tool,
+        status: params.status,
+    };
+    let (rows, total) = calls::page(&state.pool, id, &filter, limit, offset).await?;
+    Ok(axum::Json(CallPage {
+        items: rows.into_iter().map(Into::into).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// Counts, error rates and p50/p95 latencies per tool and per source over a window.
+#[utoipa::path(
+    get, path = "/mcp-servers/{id}/calls/summary", tag = "calls",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id"), SummaryParams),
+    responses(
+        (status = 200, description = "The summary", body = CallSummary),
+        (status = 400, description = "Malformed id or query string", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such server of the caller's", body = ErrorBody),
+        (status = 422, description = "Bad window (from after to, or longer than 93 days)", body = ErrorBody),
+    )
+)]
+async fn summarize_calls(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(params): Query<SummaryParams>,
+) -> Result<axum::Json<CallSummary>, ApiError> {
+    let to = params.to.unwrap_or_else(Utc::now);
+    let from = params.from.unwrap_or(to - Duration::hours(24));
+    if from >= to || to - from > Duration::days(MAX_WINDOW_DAYS) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "from",
+            format!("must be before `to`, at most {MAX_WINDOW_DAYS} days earlier"),
+        )]));
+    }
+    if !servers::owns(&state.pool, caller.user.id, id, true).await? {
+        return Err(ApiError::not_found());
+    }
+    let tools: Vec<Stats> = calls::by_tool(&state.pool, id, from, to)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let sources = calls::by_source(&state.pool, id, from, to)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let (calls, errors, partial) = tools.iter().fold((0, 0, 0), |(c, e, p), t| {
+        (c + t.calls, e + t.errors, p + t.partial)
+    });
+    Ok(axum::Json(CallSummary {
+        from,
+        to,
+        calls,
+        errors,
+        partial,
+        error_rate: rate(errors, calls),
+        tools,
+        sources,
+    }))
+}

@@ -1,0 +1,220 @@
+//! The tool-call audit log. Every `tools/call` becomes a record that is handed to a bounded
+//! queue without waiting; one writer task stores records in batches. A slow or unreachable
+//! database therefore never slows or fails a tool call: the writer retries its batch with
+//! backoff, the queue fills, and further records are dropped and counted.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Records stored per INSERT at most.
+const BATCH: usize = 500;
+/// Longest argument kept, in characters.
+const MAX_ARGUMENT_CHARS: usize = 1000;
+
+/// How a tool call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Some sources failed, the others answered.
+    Partial,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Partial => "partial",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// One source's part in a call.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceCall {
+    pub source_id: Uuid,
+    #[serde(rename = "type")]
+    pub source_type: &'static str,
+    /// `ok`, `not_found`, `timeout` or `error`.
+    pub outcome: &'static str,
+    pub latency_ms: u64,
+    pub results: usize,
+}
+
+/// What a tool reports about a call besides its result.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub status: Status,
+    /// `invalid_arguments`, `not_found`, `source_failed`, `all_sources_failed`.
+    pub error_class: Option<&'static str>,
+    pub result_count: usize,
+    pub sources: Vec<SourceCall>,
+}
+
+impl Report {
+    /// A call refused before any source was asked.
+    pub fn refused(error_class: &'static str) -> Self {
+        Self {
+            status: Status::Error,
+            error_class: Some(error_class),
+            result_count: 0,
+            sources: Vec::new(),
+        }
+    }
+}
+
+/// A stored tool call.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub called_at: DateTime<Utc>,
+    pub server_id: Uuid,
+    pub key_id: Option<Uuid>,
+    pub tool: String,
+    pub argument: String,
+    pub duration_ms: u64,
+    pub report: Report,
+}
+
+/// The argument as stored: cut to 1,000 characters.
+pub fn argument(value: Option<&serde_json::Value>) -> String {
+    match value {
+        Some(serde_json::Value::String(s)) => s.chars().take(MAX_ARGUMENT_CHARS).collect(),
+        Some(other) => other.to_string().chars().take(MAX_ARGUMENT_CHARS).collect(),
+        None => String::new(),
+    }
+}
+
+/// The sending side: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Record>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AuditLog {
+    /// A log with room for `capacity` waiting records, and its writer (to be spawned).
+    pub fn new(pool: PgPool, capacity: usize) -> (Self, impl Future<Output = ()> + Send) {
+        let (queue, receiver) = mpsc::channel(capacity);
+        let log = Self {
+            queue,
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        (log, write_batches(pool, receiver))
+    }
+
+    /// Queues a record; drops it (and counts the drop) when the queue is full.
+    pub fn record(&self, record: Record) {
+        if self.queue.try_send(record).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("audit_records_dropped_total").increment(1);
+        }
+    }
+
+    /// Records dropped since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Stores batches until every sender is gone. A failed batch is retried with backoff (records
+/// keep queueing, up to the queue's capacity, meanwhile).
+async fn write_batches(pool: PgPool, mut receiver: mpsc::Receiver<Record>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut wait = Duration::from_millis(100);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        loop {
+            match insert(&pool, &batch).await {
+                Ok(()) => {
+                    metrics::counter!("audit_records_written_total").increment(batch.len() as u64);
+                    wait = Duration::from_millis(100);
+                    break;
+                }
+                Err(err) => {
+                    metrics::counter!("audit_write_failures_total").increment(1);
+                    tracing::warn!(error = %err, records = batch.len(), retry_in_ms = wait.as_millis() as u64,
+                        "cannot write audit records; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// One INSERT for the whole batch. Records of servers deleted meanwhile are skipped.
+async fn insert(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {
+    let mut columns = Columns::default();
+    for record in batch {
+        columns.push(record);
+    }
+    sqlx::query(
+        "insert into tool_calls (server_id, key_id, called_at, tool, argument, status, error_class, \
+                                 result_count, duration_ms, sources) \
+         select u.server_id, u.key_id, u.called_at, u.tool, u.argument, u.status, u.error_class, \
+                u.result_count, u.duration_ms, u.sources \
+         from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], \
+                     $7::text[], $8::int4[], $9::int4[], $10::jsonb[]) \
+              as u(server_id, key_id, called_at, tool, argument, status, error_class, result_count, \
+                   duration_ms, sources) \
+         where exists (select 1 from mcp_servers s where s.id = u.server_id)",
+    )
+    .bind(columns.server_id)
+    .bind(columns.key_id)
+    .bind(columns.called_at)
+    .bind(columns.tool)
+    .bind(columns.argument)
+    .bind(columns.status)
+    .bind(columns.error_class)
+    .bind(columns.result_count)
+    .bind(columns.duration_ms)
+    .bind(columns.sources)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A batch as column arrays, for `unnest`.
+#[derive(Default)]
+struct Columns {
+    server_id: Vec<Uuid>,
+    key_id: Vec<Option<Uuid>>,
+    called_at: Vec<DateTime<Utc>>,
+    tool: Vec<String>,
+    argument: Vec<String>,
+    status: Vec<&'static str>,
+    error_class: Vec<Option<&'static str>>,
+    result_count: Vec<i32>,
+    duration_ms: Vec<i32>,
+    sources: Vec<serde_json::Value>,
+}
+
+impl Columns {
+    fn push(&mut self, record: &Record) {
+        let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+        self.server_id.push(record.server_id);
+        self.key_id.push(record.key_id);
+        self.called_at.push(record.called_at);
+        self.tool.push(record.tool.clone());
+        // Postgres text cannot hold NUL.
+        self.argument.push(record.argument.replace('\0', ""));
+        self.status.push(record.report.status.as_str());
+        self.error_class.push(record.report.error_class);
+        self.result_count.push(clamp(record.report.result_count as u64));
+        self.duration_ms.push(clamp(record.duration_ms));
+        self.sources
+            .push(serde_json::to_value(&record.report.sources).unwrap_or_default());
+    }
+}

@@ -1,0 +1,99 @@
+//! Prometheus metrics: the process-wide recorder (installed once, whichever daemon asks
+//! first), an HTTP middleware counting requests by route and status with a latency histogram,
+//! and the `/metrics` listener each daemon serves on an address of its own.
+
+use std::{future::Future, net::SocketAddr, sync::OnceLock, time::Instant};
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+/// Latency buckets in seconds: 1 ms to 10 s.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process's recorder handle; installs the recorder on first use.
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), BUCKETS)
+                .expect("buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Counts every request by matched route (the template, never the raw path: ids would make
+/// unbounded series), method and status, and records its duration.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Binds the metrics listener, if an address is configured.
+pub async fn bind(name: &'static str, address: &str) -> anyhow::Result<Option<TcpListener>> {
+    let Some(address) = crate::config::listen_address(name, address)? else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {address} ({name}): {err}"))?;
+    Ok(Some(listener))
+}
+
+/// Serves `GET /metrics` on `listener` until the process ends. `refresh` runs before each
+/// scrape, to set gauges that are read rather than counted (snapshot age, pool usage).
+pub async fn serve<F, Fut>(listener: TcpListener, refresh: F) -> std::io::Result<()>
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let handle = handle();
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let (handle, refresh) = (handle.clone(), refresh.clone());
+            async move {
+                refresh().await;
+                handle.run_upkeep();
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    handle.render(),
+                )
+                    .into_response()
+            }
+        }),
+    );
+    axum::serve(listener, app.into_make_service()).await
+}
+
+/// The port a listener is bound to (0 if unknown).
+pub fn port(listener: Option<&TcpListener>) -> Option<u16> {
+    listener.and_then(|l| l.local_addr().ok()).map(|a: SocketAddr| a.port())
+}
