@@ -103,7 +103,11 @@ fn refuse(reason: &'static str, key_given: bool) -> Response {
 
 /// The bearer token of the request, if any.
 fn bearer(request: &Request) -> Option<&str> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -147,7 +151,8 @@ impl Usage {
         if seen.is_empty() {
             return;
         }
-        let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) = seen.iter().map(|(k, v)| (*k, *v)).unzip();
+        let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) =
+            seen.iter().map(|(k, v)| (*k, *v)).unzip();
         let written = sqlx::query(
             "insert into mcp_server_key_usage (key_id, last_used_at) \
              select u.key_id, u.at from unnest($1::uuid[], $2::timestamptz[]) as u(key_id, at) \

@@ -212,7 +212,8 @@ impl Columns {
         self.argument.push(record.argument.replace('\0', ""));
         self.status.push(record.report.status.as_str());
         self.error_class.push(record.report.error_class);
-        self.result_count.push(clamp(record.report.result_count as u64));
+        self.result_count
+            .push(clamp(record.report.result_count as u64));
         self.duration_ms.push(clamp(record.duration_ms));
         self.sources
             .push(serde_json::to_value(&record.report.sources).unwrap_or_default());

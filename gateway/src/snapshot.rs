@@ -215,7 +215,10 @@ impl Loader {
 
     /// Unrevoked keys of live servers (all, or those in `ids`), by server. Expired ones are
     /// loaded too: expiry is checked on each request, so a key stops working on the second.
-    async fn keys(&self, ids: Option<&[Uuid]>) -> Result<HashMap<Uuid, Vec<ServedKey>>, sqlx::Error> {
+    async fn keys(
+        &self,
+        ids: Option<&[Uuid]>,
+    ) -> Result<HashMap<Uuid, Vec<ServedKey>>, sqlx::Error> {
         let rows: Vec<(Uuid, Uuid, Vec<u8>, Option<DateTime<Utc>>)> = sqlx::query_as(
             "select k.server_id, k.id, k.key_hash, k.expires_at from mcp_server_keys k \
              join mcp_servers s on s.id = k.server_id \
@@ -230,7 +233,11 @@ impl Loader {
             let Ok(hash) = KeyHash::try_from(hash.as_slice()) else {
                 continue;
             };
-            keys.entry(server_id).or_default().push(ServedKey { id, hash, expires_at });
+            keys.entry(server_id).or_default().push(ServedKey {
+                id,
+                hash,
+                expires_at,
+            });
         }
         Ok(keys)
     }

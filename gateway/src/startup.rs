@@ -174,7 +174,11 @@ impl Application {
                 async move { snapshot_gauges(&store) }
             }))
         });
-        let usage_flush = tokio::spawn(self.usage.clone().flush_every(self.pool.clone(), USAGE_FLUSH));
+        let usage_flush = tokio::spawn(
+            self.usage
+                .clone()
+                .flush_every(self.pool.clone(), USAGE_FLUSH),
+        );
         let access = self.access.clone();
         let forget = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -209,7 +213,10 @@ impl Application {
         // What was queued still gets written: the writer ends once the queue is empty and
         // every sender (the router's handlers, this one) is gone.
         drop(self.audit);
-        if tokio::time::timeout(AUDIT_DRAIN, self.audit_writer).await.is_err() {
+        if tokio::time::timeout(AUDIT_DRAIN, self.audit_writer)
+            .await
+            .is_err()
+        {
             tracing::warn!("audit records still queued at shutdown were not written");
         }
         self.usage.flush(&self.pool).await;

@@ -104,7 +104,11 @@ fn argument<'a>(args: &'a JsonObject, name: &str, max: usize) -> Result<&'a str,
 
 impl Tools {
     /// `search {query}`: every source at once, each under the deadline, merged fairly.
-    pub async fn search(&self, server: &ServedServer, args: &JsonObject) -> (CallToolResult, Report) {
+    pub async fn search(
+        &self,
+        server: &ServedServer,
+        args: &JsonObject,
+    ) -> (CallToolResult, Report) {
         let query = match argument(args, "query", MAX_QUERY_CHARS) {
             Ok(query) => query,
             Err(problem) => return (failure(problem), Report::refused("invalid_arguments")),
@@ -159,27 +163,43 @@ impl Tools {
                 result_count: 0,
                 sources,
             };
-            return (failure(format!("Every source failed. {}", failures.join("; "))), report);
+            return (
+                failure(format!("Every source failed. {}", failures.join("; "))),
+                report,
+            );
         }
         let results = merge_fairly(lists, self.max_results);
         let report = Report {
-            status: if failures.is_empty() { Status::Ok } else { Status::Partial },
+            status: if failures.is_empty() {
+                Status::Ok
+            } else {
+                Status::Partial
+            },
             error_class: None,
             result_count: results.len(),
             sources,
         };
-        (CallToolResult::structured(json!({"results": results})), report)
+        (
+            CallToolResult::structured(json!({"results": results})),
+            report,
+        )
     }
 
     /// `fetch {id}`: only ids of this server's own sources; anything else is "not found".
-    pub async fn fetch(&self, server: &ServedServer, args: &JsonObject) -> (CallToolResult, Report) {
+    pub async fn fetch(
+        &self,
+        server: &ServedServer,
+        args: &JsonObject,
+    ) -> (CallToolResult, Report) {
         let id = match argument(args, "id", MAX_ID_BYTES) {
             Ok(id) => id,
             Err(problem) => return (failure(problem), Report::refused("invalid_arguments")),
         };
         let not_found = || {
             (
-                failure(format!("No item with id {id:?} is available on this server.")),
+                failure(format!(
+                    "No item with id {id:?} is available on this server."
+                )),
                 Report::refused("not_found"),
             )
         };
@@ -229,7 +249,10 @@ impl Tools {
                     source.source_type.as_str(),
                     source.id
                 );
-                (failure(message), report(Status::Error, Some("source_failed")))
+                (
+                    failure(message),
+                    report(Status::Error, Some("source_failed")),
+                )
             }
         }
     }

@@ -277,7 +277,10 @@ impl Settings {
         if self.audit_retention_days == 0 {
             return Err(invalid("AUDIT_RETENTION_DAYS", "must be at least 1"));
         }
-        listen_address("CONTROL_PLANE_METRICS_ADDR", &self.control_plane_metrics_addr)?;
+        listen_address(
+            "CONTROL_PLANE_METRICS_ADDR",
+            &self.control_plane_metrics_addr,
+        )?;
         if self
             .snowflake_allowed_host_suffixes
             .iter()

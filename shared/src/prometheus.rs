@@ -95,5 +95,7 @@ where
 
 /// The port a listener is bound to (0 if unknown).
 pub fn port(listener: Option<&TcpListener>) -> Option<u16> {
-    listener.and_then(|l| l.local_addr().ok()).map(|a: SocketAddr| a.port())
+    listener
+        .and_then(|l| l.local_addr().ok())
+        .map(|a: SocketAddr| a.port())
 }

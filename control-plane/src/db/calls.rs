@@ -60,15 +60,15 @@ pub async fn page(
         calls_where!(),
         "order by called_at desc, id desc limit $6 offset $7"
     ))
-        .bind(server_id)
-        .bind(filter.from)
-        .bind(filter.to)
-        .bind(filter.tool.as_deref())
-        .bind(filter.status.as_deref())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db)
-        .await?;
+    .bind(server_id)
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(filter.tool.as_deref())
+    .bind(filter.status.as_deref())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
     Ok((rows, total))
 }
 

@@ -99,7 +99,10 @@ async fn signup(
     // Every signup costs a bcrypt hash: the per-client signin budget covers signups too.
     if let Err(wait) = state.signin_limiter.check_client(client) {
         tracing::warn!(%client, "signup rate limit reached");
-        return Err(ApiError::rate_limited("signup", wait.as_secs_f64().ceil() as u64));
+        return Err(ApiError::rate_limited(
+            "signup",
+            wait.as_secs_f64().ceil() as u64,
+        ));
     }
     if !state.config.signup_enabled {
         return Err(ApiError::forbidden(
@@ -162,7 +165,10 @@ async fn signin(
     let client = client_ip(&parts, state.config.trust_forwarded_for);
     if let Err(wait) = state.signin_limiter.check(client, email.as_str()) {
         tracing::warn!(%client, "signin rate limit reached");
-        return Err(ApiError::rate_limited("signin", wait.as_secs_f64().ceil() as u64));
+        return Err(ApiError::rate_limited(
+            "signin",
+            wait.as_secs_f64().ceil() as u64,
+        ));
     }
 
     let account = users::credentials_by_email(&state.pool, email.as_str()).await?;

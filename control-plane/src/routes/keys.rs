@@ -230,10 +230,7 @@ fn validate(input: &KeyInput) -> Result<String, ApiError> {
         if at <= now {
             fields.push(FieldError::new("expires_at", "must be in the future"));
         } else if at > now + Duration::days(MAX_LIFETIME_DAYS) {
-            fields.push(FieldError::new(
-                "expires_at",
-                "must be within five years",
-            ));
+            fields.push(FieldError::new("expires_at", "must be within five years"));
         }
     }
     if fields.is_empty() {

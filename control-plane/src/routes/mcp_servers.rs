@@ -185,7 +185,7 @@ async fn create_server(
         public,
     )
     .await
-        .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
+    .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
     if !servers::set_sources(&mut tx, user_id, id, &source_ids)
         .await
         .on_constraint(SOURCE_LINK_FKEY, source_not_found)?

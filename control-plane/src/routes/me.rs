@@ -99,7 +99,10 @@ async fn change_password(
         .map_err(|reason| ApiError::validation(vec![FieldError::new("new_password", reason)]))?;
     // Guessing the current password with a stolen token is limited like signin.
     if let Err(wait) = state.signin_limiter.check_account(&caller.user.email) {
-        return Err(ApiError::rate_limited("password", wait.as_secs_f64().ceil() as u64));
+        return Err(ApiError::rate_limited(
+            "password",
+            wait.as_secs_f64().ceil() as u64,
+        ));
     }
     let current_hash = users::hashed_password(&state.pool, caller.user.id)
         .await?

@@ -49,7 +49,10 @@ async fn ask(
     State(state): State<AppState>,
     Query(params): Query<AskParams>,
 ) -> Result<axum::Json<Allowed>, ApiError> {
-    let Some(domain) = params.domain.filter(|d| !d.trim().is_empty() && d.len() <= 253) else {
+    let Some(domain) = params
+        .domain
+        .filter(|d| !d.trim().is_empty() && d.len() <= 253)
+    else {
         return Err(ApiError::validation(vec![FieldError::new(
             "domain",
             "is required: a host name",

@@ -46,6 +46,8 @@ pub fn test_settings() -> Settings {
 /// A running control plane.
 pub struct TestApp {
     pub address: String,
+    /// The `/metrics` listener.
+    pub metrics: String,
     pub pool: PgPool,
     pub client: reqwest::Client,
 }
@@ -67,6 +69,10 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> 
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics = format!(
+        "http://127.0.0.1:{}/metrics",
+        app.metrics_port().unwrap_or_default()
+    );
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -74,6 +80,7 @@ pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> 
         .expect("client");
     TestApp {
         address,
+        metrics,
         pool,
         client,
     }

@@ -22,10 +22,13 @@ async fn migrations_apply_revert_and_apply_again(pool: PgPool) {
         applied,
         [
             "endpoint_releases",
+            "mcp_server_key_usage",
+            "mcp_server_keys",
             "mcp_server_sources",
             "mcp_servers",
             "revoked_tokens",
             "sources",
+            "tool_calls",
             "users"
         ]
     );

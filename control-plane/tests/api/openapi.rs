@@ -33,6 +33,12 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/mcp-servers/{id}/restore",
     "PUT /api/v1/mcp-servers/{id}/sources/{source_id}",
     "DELETE /api/v1/mcp-servers/{id}/sources/{source_id}",
+    "GET /api/v1/mcp-servers/{id}/keys",
+    "POST /api/v1/mcp-servers/{id}/keys",
+    "DELETE /api/v1/mcp-servers/{id}/keys/{key_id}",
+    "GET /api/v1/mcp-servers/{id}/calls",
+    "GET /api/v1/mcp-servers/{id}/calls/summary",
+    "GET /api/v1/tls/ask",
     "GET /healthz",
     "GET /readyz",
 ];
@@ -80,7 +86,8 @@ async fn the_openapi_document_is_valid_and_complete(pool: PgPool) {
         let (method, path) = route.split_once(' ').unwrap();
         let path = path
             .replace("{id}", &uuid::Uuid::new_v4().to_string())
-            .replace("{source_id}", &uuid::Uuid::new_v4().to_string());
+            .replace("{source_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{key_id}", &uuid::Uuid::new_v4().to_string());
         let response = app
             .request(method.parse().unwrap(), &path)
             .send()

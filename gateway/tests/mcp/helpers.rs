@@ -255,8 +255,7 @@ impl Stack {
         if let Some(key) = self.key_of(host) {
             config = config.auth_header(key);
         }
-        let transport =
-            StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+        let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
         ().serve(transport).await.expect("MCP client connects")
     }
 
