@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Records stored per INSERT at most.
@@ -104,14 +105,19 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// A log with room for `capacity` waiting records, and its writer (to be spawned).
-    pub fn new(pool: PgPool, capacity: usize) -> (Self, impl Future<Output = ()> + Send) {
+    /// A log with room for `capacity` waiting records, and its writer (to be spawned). Once
+    /// `stop` is cancelled the writer stores what is queued and ends.
+    pub fn new(
+        pool: PgPool,
+        capacity: usize,
+        stop: CancellationToken,
+    ) -> (Self, impl Future<Output = ()> + Send) {
         let (queue, receiver) = mpsc::channel(capacity);
         let log = Self {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
         };
-        (log, write_batches(pool, receiver))
+        (log, write_batches(pool, receiver, stop))
     }
 
     /// Queues a record; drops it (and counts the drop) when the queue is full.
@@ -122,18 +128,33 @@ impl AuditLog {
         }
     }
 
-    /// Records dropped since start.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    /// The count of records dropped since start.
+    pub fn drops(&self) -> Arc<AtomicU64> {
+        self.dropped.clone()
     }
 }
 
-/// Stores batches until every sender is gone. A failed batch is retried with backoff (records
-/// keep queueing, up to the queue's capacity, meanwhile).
-async fn write_batches(pool: PgPool, mut receiver: mpsc::Receiver<Record>) {
+/// Stores batches until stopped (then drains the queue) or every sender is gone. A failed batch
+/// is retried with backoff (records keep queueing, up to the queue's capacity, meanwhile).
+async fn write_batches(
+    pool: PgPool,
+    mut receiver: mpsc::Receiver<Record>,
+    stop: CancellationToken,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut wait = Duration::from_millis(100);
-    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+    loop {
+        let received = tokio::select! {
+            received = receiver.recv_many(&mut batch, BATCH) => received,
+            () = stop.cancelled() => {
+                // No new records from now on; what is queued is still received.
+                receiver.close();
+                receiver.recv_many(&mut batch, BATCH).await
+            }
+        };
+        if received == 0 {
+            return;
+        }
         loop {
             match insert(&pool, &batch).await {
                 Ok(()) => {

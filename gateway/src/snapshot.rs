@@ -194,6 +194,14 @@ struct Row {
     secrets_key_id: Option<String>,
 }
 
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    server_id: Uuid,
+    id: Uuid,
+    key_hash: Vec<u8>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
 impl Loader {
     /// Every live server, or only those in `ids` (deleted ones are simply absent).
     async fn servers(&self, ids: Option<&[Uuid]>) -> Result<Vec<ServedServer>, sqlx::Error> {
@@ -219,7 +227,7 @@ impl Loader {
         &self,
         ids: Option<&[Uuid]>,
     ) -> Result<HashMap<Uuid, Vec<ServedKey>>, sqlx::Error> {
-        let rows: Vec<(Uuid, Uuid, Vec<u8>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        let rows: Vec<KeyRow> = sqlx::query_as(
             "select k.server_id, k.id, k.key_hash, k.expires_at from mcp_server_keys k \
              join mcp_servers s on s.id = k.server_id \
              where k.revoked_at is null and s.deleted_at is null \
@@ -229,14 +237,14 @@ impl Loader {
         .fetch_all(&self.pool)
         .await?;
         let mut keys: HashMap<Uuid, Vec<ServedKey>> = HashMap::new();
-        for (server_id, id, hash, expires_at) in rows {
-            let Ok(hash) = KeyHash::try_from(hash.as_slice()) else {
+        for row in rows {
+            let Ok(hash) = KeyHash::try_from(row.key_hash.as_slice()) else {
                 continue;
             };
-            keys.entry(server_id).or_default().push(ServedKey {
-                id,
+            keys.entry(row.server_id).or_default().push(ServedKey {
+                id: row.id,
                 hash,
-                expires_at,
+                expires_at: row.expires_at,
             });
         }
         Ok(keys)

@@ -59,6 +59,7 @@ pub struct Application {
     pool: PgPool,
     audit: AuditLog,
     audit_writer: tokio::task::JoinHandle<()>,
+    stop_audit: CancellationToken,
     usage: Arc<Usage>,
     access: Access,
     keeper: tokio::task::JoinHandle<()>,
@@ -79,7 +80,12 @@ impl Application {
             pool: pool.clone(),
             keyring: Arc::new(settings.keyring()?),
         };
-        let (audit, writer) = AuditLog::new(pool.clone(), settings.gateway_audit_buffer);
+        let stop_audit = CancellationToken::new();
+        let (audit, writer) = AuditLog::new(
+            pool.clone(),
+            settings.gateway_audit_buffer,
+            stop_audit.clone(),
+        );
         let audit_writer = tokio::spawn(writer);
         let usage = Arc::new(Usage::default());
         let access = Access::new(settings.gateway_key_requests_per_minute, usage.clone());
@@ -131,6 +137,7 @@ impl Application {
             pool,
             audit,
             audit_writer,
+            stop_audit,
             usage,
             access,
             keeper,
@@ -154,9 +161,9 @@ impl Application {
         shared::prometheus::port(self.metrics.as_ref())
     }
 
-    /// The audit log's sending side (tests read its drop count).
-    pub fn audit(&self) -> AuditLog {
-        self.audit.clone()
+    /// How many audit records were dropped because the queue was full.
+    pub fn audit_drops(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.audit.drops()
     }
 
     /// Serves until `shutdown` resolves. Then it stops accepting connections at once, lets
@@ -210,9 +217,8 @@ impl Application {
         if let Some(metrics) = metrics {
             metrics.abort();
         }
-        // What was queued still gets written: the writer ends once the queue is empty and
-        // every sender (the router's handlers, this one) is gone.
-        drop(self.audit);
+        // What was queued still gets written (unless the database is away too long).
+        self.stop_audit.cancel();
         if tokio::time::timeout(AUDIT_DRAIN, self.audit_writer)
             .await
             .is_err()

@@ -70,4 +70,18 @@ async fn search_merges_all_three_types_and_fetch_reads_each(pool: PgPool) {
     }
     client.cancel().await.unwrap();
     fakes.snowflake.verify().await;
+
+    // The agent's access key stays at the gateway.
+    let key = stack.key_of(&host).unwrap();
+    for fake in [&fakes.graph, &fakes.files, &fakes.snowflake] {
+        let requests = fake.received_requests().await.unwrap();
+        assert!(!requests.is_empty());
+        for request in requests {
+            let leaked = request.headers.values().any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.contains(&key) || v.contains("mcpk_"))
+            }) || String::from_utf8_lossy(&request.body).contains(&key);
+            assert!(!leaked, "the agent key was sent to {}", request.url);
+        }
+    }
 }

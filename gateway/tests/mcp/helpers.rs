@@ -49,6 +49,8 @@ pub struct Stack {
     /// The access key the helpers send, by host (one key per server created with `server`).
     pub keys: std::sync::Mutex<HashMap<String, String>>,
     pub metrics_port: Option<u16>,
+    /// Audit records the gateway dropped (queue full).
+    pub audit_drops: Arc<std::sync::atomic::AtomicU64>,
     pub gateway_port: u16,
     pub store: Arc<SnapshotStore>,
     pub http: reqwest::Client,
@@ -94,7 +96,8 @@ async fn spawn_stack_serving(
     let gw = gateway::Application::build(&settings, gateway_pool, registry)
         .await
         .expect("gateway");
-    let (gateway_port, store, metrics_port) = (gw.port(), gw.store(), gw.metrics_port());
+    let (gateway_port, store, metrics_port, audit) =
+        (gw.port(), gw.store(), gw.metrics_port(), gw.audit_drops());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let gateway_task = tokio::spawn(gw.run_until_stopped(async move {
         let _ = stopped.await;
@@ -103,6 +106,7 @@ async fn spawn_stack_serving(
         control_plane,
         keys: std::sync::Mutex::default(),
         metrics_port,
+        audit_drops: audit,
         gateway_port,
         store,
         http: reqwest::Client::new(),

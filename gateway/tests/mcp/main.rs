@@ -1,11 +1,14 @@
 //! End-to-end tests of the gateway: the real control plane and the real gateway on port 0,
 //! one PostgreSQL database per test, and rmcp's own client over streamable HTTP.
 
+mod access;
 mod all_sources;
+mod audit;
 mod box_files;
 mod fake;
 mod helpers;
 
+mod least_privilege;
 mod lifecycle;
 mod outage;
 mod outlook;

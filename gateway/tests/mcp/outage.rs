@@ -84,7 +84,7 @@ async fn an_outage_keeps_serving_the_last_snapshot_and_recovers(pool: PgPool) {
     let stack = spawn_stack(pool.clone(), through(&pool, &proxy), |_| {}).await;
     let ada = stack.user("ada@example.com").await;
     let files = stack.files(&ada, "1").await;
-    let (_, host) = stack.server(&ada, "s", &[&files]).await;
+    let (server_id, host) = stack.server(&ada, "s", &[&files]).await;
     eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
     let client = stack.client(&host).await;
 
@@ -118,6 +118,23 @@ async fn an_outage_keeps_serving_the_last_snapshot_and_recovers(pool: PgPool) {
     );
 
     proxy.restore();
+    // The audit records of the calls made during the outage were kept and are written now.
+    let calls_path = format!("/mcp-servers/{server_id}/calls");
+    eventually(
+        Duration::from_secs(15),
+        "audit records written after the outage",
+        || async {
+            let (_, page) = stack
+                .call(reqwest::Method::GET, &calls_path, &ada, None)
+                .await;
+            page["total"].as_u64() == Some(calls)
+        },
+    )
+    .await;
+    assert_eq!(
+        stack.audit_drops.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     let (_, second_host) = stack.server(&ada, "after", &[&files]).await;
     eventually(
         Duration::from_secs(15),
@@ -160,4 +177,36 @@ async fn a_gateway_started_during_an_outage_is_503_until_the_database_returns(po
             .is_ok_and(|r| r.status() == StatusCode::OK)
     })
     .await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_full_audit_queue_drops_records_not_calls(pool: PgPool) {
+    let proxy = Proxy::start(target(&pool)).await;
+    let stack = spawn_stack(pool.clone(), through(&pool, &proxy), |s| {
+        s.gateway_audit_buffer = 100;
+    })
+    .await;
+    let ada = stack.user("ada@example.com").await;
+    let files = stack.files(&ada, "1").await;
+    let (_, host) = stack.server(&ada, "s", &[&files]).await;
+    eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
+    proxy.down();
+    let search = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "search", "arguments": {"query": "q"}}});
+    let started = tokio::time::Instant::now();
+    for _ in 0..150 {
+        let response = stack.raw(&host, &search).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "150 calls took {elapsed:?} with the database away"
+    );
+    let dropped = stack.audit_drops.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (1..=50).contains(&dropped),
+        "the queue holds 100 (plus the batch being retried); dropped {dropped}"
+    );
+    proxy.restore();
 }
