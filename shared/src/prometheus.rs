@@ -15,6 +15,9 @@ use axum::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Latency buckets in seconds: 1 ms to 10 s.
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -75,10 +78,11 @@ where
     Fut: Future<Output = ()> + Send,
 {
     let handle = handle();
+    let scrape_handle = handle.clone();
     let app = Router::new().route(
         "/metrics",
         get(move || {
-            let (handle, refresh) = (handle.clone(), refresh.clone());
+            let (handle, refresh) = (scrape_handle.clone(), refresh.clone());
             async move {
                 refresh().await;
                 handle.run_upkeep();
@@ -90,7 +94,19 @@ where
             }
         }),
     );
-    axum::serve(listener, app.into_make_service()).await
+    // Histogram samples pile up in the recorder until drained: drain them on a timer, not
+    // only at scrapes, so memory stays flat whether or not anyone scrapes.
+    let upkeep = async {
+        let mut tick = tokio::time::interval(UPKEEP);
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    };
+    tokio::select! {
+        served = axum::serve(listener, app.into_make_service()) => served,
+        () = upkeep => Ok(()),
+    }
 }
 
 /// The port a listener is bound to (0 if unknown).

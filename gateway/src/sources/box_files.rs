@@ -15,7 +15,7 @@ use url::Url;
 use crate::{
     snapshot::ServedSource,
     sources::{
-        BoxFuture, Document, Hit, SourceError, SourceHandler,
+        Document, Hit, SourceError,
         upstream::{self, Token, TokenCache},
     },
 };
@@ -442,21 +442,4 @@ fn document(file: &Value, id: &str, text: String) -> Document {
     }
 }
 
-impl SourceHandler for BoxFiles {
-    fn search<'a>(
-        &'a self,
-        source: &'a ServedSource,
-        query: &'a str,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
-        Box::pin(self.search_files(source, query, limit))
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        source: &'a ServedSource,
-        upstream_id: &'a str,
-    ) -> BoxFuture<'a, Result<Document, SourceError>> {
-        Box::pin(self.fetch_file(source, upstream_id))
-    }
-}
+crate::source_handler!(BoxFiles, search: search_files, fetch: fetch_file);

@@ -86,6 +86,38 @@ pub trait SourceHandler: Send + Sync {
     ) -> BoxFuture<'a, Result<Document, SourceError>>;
 }
 
+/// Implements [`SourceHandler`] for a handler type with two inherent async methods,
+/// `search(source, query, limit)` and `fetch(source, upstream_id)` by the given names.
+#[macro_export]
+macro_rules! source_handler {
+    ($handler:ty, search: $search:ident, fetch: $fetch:ident) => {
+        impl $crate::sources::SourceHandler for $handler {
+            fn search<'a>(
+                &'a self,
+                source: &'a $crate::snapshot::ServedSource,
+                query: &'a str,
+                limit: usize,
+            ) -> $crate::sources::BoxFuture<
+                'a,
+                Result<Vec<$crate::sources::Hit>, $crate::sources::SourceError>,
+            > {
+                Box::pin(self.$search(source, query, limit))
+            }
+
+            fn fetch<'a>(
+                &'a self,
+                source: &'a $crate::snapshot::ServedSource,
+                upstream_id: &'a str,
+            ) -> $crate::sources::BoxFuture<
+                'a,
+                Result<$crate::sources::Document, $crate::sources::SourceError>,
+            > {
+                Box::pin(self.$fetch(source, upstream_id))
+            }
+        }
+    };
+}
+
 /// Handlers by source type.
 #[derive(Clone, Default)]
 pub struct Registry {

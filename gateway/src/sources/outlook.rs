@@ -12,7 +12,7 @@ use url::Url;
 use crate::{
     snapshot::ServedSource,
     sources::{
-        BoxFuture, Document, Hit, SourceError, SourceHandler,
+        Document, Hit, SourceError,
         upstream::{self, Token, TokenCache},
     },
 };
@@ -267,21 +267,4 @@ fn document(message: &Value) -> Document {
     }
 }
 
-impl SourceHandler for Outlook {
-    fn search<'a>(
-        &'a self,
-        source: &'a ServedSource,
-        query: &'a str,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
-        Box::pin(self.search_messages(source, query, limit))
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        source: &'a ServedSource,
-        upstream_id: &'a str,
-    ) -> BoxFuture<'a, Result<Document, SourceError>> {
-        Box::pin(self.fetch_message(source, upstream_id))
-    }
-}
+crate::source_handler!(Outlook, search: search_messages, fetch: fetch_message);

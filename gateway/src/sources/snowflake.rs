@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::{
     snapshot::ServedSource,
-    sources::{BoxFuture, Document, Hit, SourceError, SourceHandler, upstream},
+    sources::{Document, Hit, SourceError, upstream},
 };
 
 /// Cortex Search refuses more.
@@ -652,24 +652,7 @@ impl StatementResult {
     }
 }
 
-impl SourceHandler for Snowflake {
-    fn search<'a>(
-        &'a self,
-        source: &'a ServedSource,
-        query: &'a str,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
-        Box::pin(self.search_all(source, query, limit))
-    }
-
-    fn fetch<'a>(
-        &'a self,
-        source: &'a ServedSource,
-        upstream_id: &'a str,
-    ) -> BoxFuture<'a, Result<Document, SourceError>> {
-        Box::pin(self.fetch_any(source, upstream_id))
-    }
-}
+crate::source_handler!(Snowflake, search: search_all, fetch: fetch_any);
 
 #[cfg(test)]
 mod tests {
