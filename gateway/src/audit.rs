@@ -19,7 +19,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Records stored per INSERT at most.
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
+/// How long the writer gathers records before storing them: fewer, larger INSERTs cost the
+/// database far less than one per call.
+const GATHER: Duration = Duration::from_millis(250);
 /// Longest argument kept, in characters.
 const MAX_ARGUMENT_CHARS: usize = 1000;
 
@@ -155,6 +158,7 @@ async fn write_batches(
         if received == 0 {
             return;
         }
+        gather(&mut receiver, &mut batch, &stop).await;
         loop {
             match insert(&pool, &batch).await {
                 Ok(()) => {
@@ -175,12 +179,36 @@ async fn write_batches(
     }
 }
 
-/// One INSERT for the whole batch. Records of servers deleted meanwhile are skipped.
+/// Adds what arrives within `GATHER` (or until the batch is full, or the writer is stopped).
+async fn gather(
+    receiver: &mut mpsc::Receiver<Record>,
+    batch: &mut Vec<Record>,
+    stop: &CancellationToken,
+) {
+    let until = tokio::time::Instant::now() + GATHER;
+    // The deadline is checked on every round: under steady load a record is always waiting,
+    // so a timeout around `recv_many` alone would never fire.
+    while batch.len() < BATCH && !stop.is_cancelled() && tokio::time::Instant::now() < until {
+        let room = BATCH - batch.len();
+        match tokio::time::timeout_at(until, receiver.recv_many(batch, room)).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// One INSERT for the whole batch, committed asynchronously (the audit log is best-effort by
+/// design; a database crash may lose its last fraction of a second). Records of servers
+/// deleted meanwhile are skipped.
 async fn insert(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {
     let mut columns = Columns::default();
     for record in batch {
         columns.push(record);
     }
+    let mut tx = pool.begin().await?;
+    sqlx::query("set local synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "insert into tool_calls (server_id, key_id, called_at, tool, argument, status, error_class, \
                                  result_count, duration_ms, sources) \
@@ -202,9 +230,9 @@ async fn insert(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {
     .bind(columns.result_count)
     .bind(columns.duration_ms)
     .bind(columns.sources)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// A batch as column arrays, for `unnest`.

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod mcp;
+pub mod meters;
 pub mod routing;
 pub mod sessions;
 pub mod snapshot;

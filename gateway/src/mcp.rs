@@ -122,10 +122,7 @@ impl ServerHandler for Gateway {
         .instrument(span)
         .await?;
         let elapsed = started.elapsed();
-        metrics::counter!("tool_calls_total", "tool" => request.name.to_string(), "outcome" => report.status.as_str())
-            .increment(1);
-        metrics::histogram!("tool_call_duration_seconds", "tool" => request.name.to_string())
-            .record(elapsed.as_secs_f64());
+        crate::meters::tool_call(&request.name, report.status, elapsed);
         self.audit.record(Record {
             called_at,
             server_id: server.id,

@@ -7,11 +7,12 @@ use std::{future::Future, net::SocketAddr, sync::OnceLock, time::Instant};
 use axum::{
     Router,
     extract::{MatchedPath, Request},
-    http::header,
+    http::{Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
 };
+use metrics::SharedString;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
@@ -48,15 +49,58 @@ pub async fn track_http(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
+    let status = status_label(response.status());
+    let labels = [
+        ("route", SharedString::from(route)),
+        ("method", SharedString::const_str(method)),
+        ("status", status),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// The status as a label, without an allocation for the usual ones.
+fn status_label(status: StatusCode) -> SharedString {
+    const COMMON: [(u16, &str); 16] = [
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (406, "406"),
+        (408, "408"),
+        (409, "409"),
+        (413, "413"),
+        (415, "415"),
+        (422, "422"),
+        (429, "429"),
+        (503, "503"),
+    ];
+    match COMMON.iter().find(|(code, _)| *code == status.as_u16()) {
+        Some((_, label)) => SharedString::const_str(label),
+        None => SharedString::from(status.as_u16().to_string()),
+    }
 }
 
 /// Binds the metrics listener, if an address is configured.
@@ -67,6 +111,8 @@ pub async fn bind(name: &'static str, address: &str) -> anyhow::Result<Option<Tc
     let listener = TcpListener::bind(address)
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {address} ({name}): {err}"))?;
+    // Installed now, before any request: handles registered later all reach it.
+    handle();
     Ok(Some(listener))
 }
 

@@ -178,12 +178,8 @@ async fn measured<T>(
         Ok(result) => result,
         Err(_) => Err(SourceError::TimedOut(deadline)),
     };
-    let source_type = source.source_type.as_str();
     let outcome = result.as_ref().map_or_else(SourceError::outcome, |_| "ok");
-    metrics::counter!("upstream_calls_total", "source_type" => source_type, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("upstream_call_duration_seconds", "source_type" => source_type)
-        .record(started.elapsed().as_secs_f64());
+    crate::meters::upstream_call(source.source_type, outcome, started.elapsed());
     result
 }
 

@@ -120,8 +120,13 @@ async fn with_sessions_a_session_is_bound_to_its_host(pool: PgPool) {
     let files = stack.files(&ada, "1").await;
     let (_, first) = stack.server(&ada, "one", &[&files]).await;
     let (_, second) = stack.server(&ada, "two", &[&files]).await;
+    // Both servers and both keys loaded (a key arrives in its own change notification).
     eventually(Duration::from_secs(1), "served", || async {
-        stack.serves(&first).await || stack.store.load().is_some_and(|s| s.len() == 2)
+        stack.store.load().is_some_and(|s| {
+            [&first, &second]
+                .iter()
+                .all(|host| s.server(host).is_some_and(|server| server.keys.len() == 1))
+        })
     })
     .await;
 
