@@ -74,5 +74,6 @@ create table tool_calls (
     constraint tool_calls_sources_array_check check (jsonb_typeof(sources) = 'array')
 );
 create index tool_calls_server_called_at_idx on tool_calls (server_id, called_at desc, id desc);
--- Retention deletes by age across all servers.
-create index tool_calls_called_at_idx on tool_calls (called_at);
+-- Retention deletes by age across all servers. Rows arrive in time order, so a BRIN index
+-- serves that range scan at a fraction of a B-tree's cost on every insert.
+create index tool_calls_called_at_idx on tool_calls using brin (called_at);

@@ -85,7 +85,8 @@ pub struct Record {
     pub called_at: DateTime<Utc>,
     pub server_id: Uuid,
     pub key_id: Option<Uuid>,
-    pub tool: String,
+    /// `search` or `fetch`.
+    pub tool: &'static str,
     pub argument: String,
     pub duration_ms: u64,
     pub report: Report,
@@ -159,23 +160,25 @@ async fn write_batches(
             return;
         }
         gather(&mut receiver, &mut batch, &stop).await;
+        // Encoded once, whatever the number of attempts.
+        let columns = Columns::new(batch.drain(..));
         loop {
-            match insert(&pool, &batch).await {
+            match insert(&pool, &columns).await {
                 Ok(()) => {
-                    metrics::counter!("audit_records_written_total").increment(batch.len() as u64);
+                    metrics::counter!("audit_records_written_total")
+                        .increment(columns.server_id.len() as u64);
                     wait = Duration::from_millis(100);
                     break;
                 }
                 Err(err) => {
                     metrics::counter!("audit_write_failures_total").increment(1);
-                    tracing::warn!(error = %err, records = batch.len(), retry_in_ms = wait.as_millis() as u64,
+                    tracing::warn!(error = %err, records = columns.server_id.len(), retry_in_ms = wait.as_millis() as u64,
                         "cannot write audit records; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
             }
         }
-        batch.clear();
     }
 }
 
@@ -200,11 +203,7 @@ async fn gather(
 /// One INSERT for the whole batch, committed asynchronously (the audit log is best-effort by
 /// design; a database crash may lose its last fraction of a second). Records of servers
 /// deleted meanwhile are skipped.
-async fn insert(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {
-    let mut columns = Columns::default();
-    for record in batch {
-        columns.push(record);
-    }
+async fn insert(pool: &PgPool, columns: &Columns) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("set local synchronous_commit = off")
         .execute(&mut *tx)
@@ -213,23 +212,23 @@ async fn insert(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {
         "insert into tool_calls (server_id, key_id, called_at, tool, argument, status, error_class, \
                                  result_count, duration_ms, sources) \
          select u.server_id, u.key_id, u.called_at, u.tool, u.argument, u.status, u.error_class, \
-                u.result_count, u.duration_ms, u.sources \
+                u.result_count, u.duration_ms, u.sources::jsonb \
          from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], \
-                     $7::text[], $8::int4[], $9::int4[], $10::jsonb[]) \
+                     $7::text[], $8::int4[], $9::int4[], $10::text[]) \
               as u(server_id, key_id, called_at, tool, argument, status, error_class, result_count, \
                    duration_ms, sources) \
          where exists (select 1 from mcp_servers s where s.id = u.server_id)",
     )
-    .bind(columns.server_id)
-    .bind(columns.key_id)
-    .bind(columns.called_at)
-    .bind(columns.tool)
-    .bind(columns.argument)
-    .bind(columns.status)
-    .bind(columns.error_class)
-    .bind(columns.result_count)
-    .bind(columns.duration_ms)
-    .bind(columns.sources)
+    .bind(&columns.server_id)
+    .bind(&columns.key_id)
+    .bind(&columns.called_at)
+    .bind(&columns.tool)
+    .bind(&columns.argument)
+    .bind(&columns.status)
+    .bind(&columns.error_class)
+    .bind(&columns.result_count)
+    .bind(&columns.duration_ms)
+    .bind(&columns.sources)
     .execute(&mut *tx)
     .await?;
     tx.commit().await
@@ -241,30 +240,53 @@ struct Columns {
     server_id: Vec<Uuid>,
     key_id: Vec<Option<Uuid>>,
     called_at: Vec<DateTime<Utc>>,
-    tool: Vec<String>,
+    tool: Vec<&'static str>,
     argument: Vec<String>,
     status: Vec<&'static str>,
     error_class: Vec<Option<&'static str>>,
     result_count: Vec<i32>,
     duration_ms: Vec<i32>,
-    sources: Vec<serde_json::Value>,
+    /// JSON text (cast to jsonb by the INSERT: one serialisation, no intermediate value).
+    sources: Vec<String>,
 }
 
 impl Columns {
-    fn push(&mut self, record: &Record) {
+    fn new(records: impl ExactSizeIterator<Item = Record>) -> Self {
+        let n = records.len();
+        let mut columns = Self {
+            server_id: Vec::with_capacity(n),
+            key_id: Vec::with_capacity(n),
+            called_at: Vec::with_capacity(n),
+            tool: Vec::with_capacity(n),
+            argument: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            error_class: Vec::with_capacity(n),
+            result_count: Vec::with_capacity(n),
+            duration_ms: Vec::with_capacity(n),
+            sources: Vec::with_capacity(n),
+        };
         let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
-        self.server_id.push(record.server_id);
-        self.key_id.push(record.key_id);
-        self.called_at.push(record.called_at);
-        self.tool.push(record.tool.clone());
-        // Postgres text cannot hold NUL.
-        self.argument.push(record.argument.replace('\0', ""));
-        self.status.push(record.report.status.as_str());
-        self.error_class.push(record.report.error_class);
-        self.result_count
-            .push(clamp(record.report.result_count as u64));
-        self.duration_ms.push(clamp(record.duration_ms));
-        self.sources
-            .push(serde_json::to_value(&record.report.sources).unwrap_or_default());
+        for record in records {
+            columns.server_id.push(record.server_id);
+            columns.key_id.push(record.key_id);
+            columns.called_at.push(record.called_at);
+            columns.tool.push(record.tool);
+            // Postgres text cannot hold NUL.
+            columns.argument.push(if record.argument.contains('\0') {
+                record.argument.replace('\0', "")
+            } else {
+                record.argument
+            });
+            columns.status.push(record.report.status.as_str());
+            columns.error_class.push(record.report.error_class);
+            columns
+                .result_count
+                .push(clamp(record.report.result_count as u64));
+            columns.duration_ms.push(clamp(record.duration_ms));
+            columns.sources.push(
+                serde_json::to_string(&record.report.sources).unwrap_or_else(|_| "[]".to_owned()),
+            );
+        }
+        columns
     }
 }

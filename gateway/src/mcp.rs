@@ -103,15 +103,15 @@ impl ServerHandler for Gateway {
         let span = call_span(&context.extensions, &server, &request.name);
         let args = request.arguments.unwrap_or_default();
         let (called_at, started) = (chrono::Utc::now(), std::time::Instant::now());
-        let (result, report, argument) = async {
+        let (tool, result, report, argument) = async {
             match request.name.as_ref() {
                 "search" => {
                     let (result, report) = self.tools.search(&server, &args).await;
-                    Ok((result, report, args.get("query")))
+                    Ok(("search", result, report, args.get("query")))
                 }
                 "fetch" => {
                     let (result, report) = self.tools.fetch(&server, &args).await;
-                    Ok((result, report, args.get("id")))
+                    Ok(("fetch", result, report, args.get("id")))
                 }
                 other => Err(McpError::invalid_params(
                     format!("unknown tool: {other}"),
@@ -122,12 +122,12 @@ impl ServerHandler for Gateway {
         .instrument(span)
         .await?;
         let elapsed = started.elapsed();
-        crate::meters::tool_call(&request.name, report.status, elapsed);
+        crate::meters::tool_call(tool, report.status, elapsed);
         self.audit.record(Record {
             called_at,
             server_id: server.id,
             key_id: caller(&context.extensions).and_then(|c| c.key_id),
-            tool: request.name.to_string(),
+            tool,
             argument: audit::argument(argument),
             duration_ms: elapsed.as_millis() as u64,
             report,
