@@ -27,6 +27,8 @@ use shared::{
 use sqlx::{PgPool, postgres::PgListener};
 use uuid::Uuid;
 
+use crate::sources::SourceError;
+
 /// Channel the control plane notifies on.
 pub const CHANNEL: &str = "mcp_config";
 
@@ -40,6 +42,30 @@ pub struct ServedSource {
     /// Decrypted secret fields; `Err` if they could not be decrypted (the source then fails
     /// each call with a clear reason instead of taking the whole server down).
     pub secrets: Result<Map<String, Value>, String>,
+}
+
+impl ServedSource {
+    /// A non-secret setting.
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.metadata.get(name).and_then(Value::as_str)
+    }
+
+    /// A setting the source cannot work without.
+    pub fn required(&self, name: &str) -> Result<&str, SourceError> {
+        self.setting(name).ok_or_else(SourceError::incomplete)
+    }
+
+    /// A decrypted secret; if the secrets could not be decrypted, why.
+    pub fn secret(&self, name: &str) -> Result<&str, SourceError> {
+        let secrets = self
+            .secrets
+            .as_ref()
+            .map_err(|reason| SourceError::Failed(reason.clone()))?;
+        secrets
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(SourceError::incomplete)
+    }
 }
 
 /// An access key a server accepts (revoked keys are not loaded).

@@ -56,27 +56,12 @@ struct Account<'a> {
 }
 
 fn account(source: &ServedSource) -> Result<Account<'_>, SourceError> {
-    let field = |name: &str| source.metadata.get(name).and_then(Value::as_str);
-    let secrets = source
-        .secrets
-        .as_ref()
-        .map_err(|reason| SourceError::Failed(reason.clone()))?;
-    match (
-        field("client_id"),
-        secrets.get("client_secret").and_then(Value::as_str),
-        field("subject_type"),
-        field("subject_id"),
-    ) {
-        (Some(client_id), Some(secret), Some(subject_type), Some(subject_id)) => Ok(Account {
-            client_id,
-            secret,
-            subject_type,
-            subject_id,
-        }),
-        _ => Err(SourceError::Failed(
-            "source settings are incomplete".to_owned(),
-        )),
-    }
+    Ok(Account {
+        client_id: source.required("client_id")?,
+        secret: source.secret("client_secret")?,
+        subject_type: source.required("subject_type")?,
+        subject_id: source.required("subject_id")?,
+    })
 }
 
 impl Account<'_> {

@@ -48,6 +48,11 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// A source whose settings lack something it needs.
+    pub fn incomplete() -> Self {
+        Self::Failed("source settings are incomplete".to_owned())
+    }
+
     /// The outcome's name in metrics and the audit log.
     pub fn outcome(&self) -> &'static str {
         match self {

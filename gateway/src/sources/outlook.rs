@@ -39,27 +39,12 @@ struct Mailbox<'a> {
 }
 
 fn mailbox(source: &ServedSource) -> Result<Mailbox<'_>, SourceError> {
-    let field = |name: &str| source.metadata.get(name).and_then(Value::as_str);
-    let secrets = source
-        .secrets
-        .as_ref()
-        .map_err(|reason| SourceError::Failed(reason.clone()))?;
-    match (
-        field("tenant_id"),
-        field("client_id"),
-        secrets.get("client_secret").and_then(Value::as_str),
-        field("user_id"),
-    ) {
-        (Some(tenant), Some(client_id), Some(secret), Some(user)) => Ok(Mailbox {
-            tenant,
-            client_id,
-            secret,
-            user,
-        }),
-        _ => Err(SourceError::Failed(
-            "source settings are incomplete".to_owned(),
-        )),
-    }
+    Ok(Mailbox {
+        tenant: source.required("tenant_id")?,
+        client_id: source.required("client_id")?,
+        secret: source.secret("client_secret")?,
+        user: source.required("user_id")?,
+    })
 }
 
 impl Mailbox<'_> {

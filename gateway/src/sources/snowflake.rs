@@ -79,10 +79,6 @@ struct Answer {
     suggestions: Vec<String>,
 }
 
-fn incomplete() -> SourceError {
-    SourceError::Failed("source settings are incomplete".to_owned())
-}
-
 /// The value of `column` in a result row, matched case-insensitively (Cortex Search's key
 /// casing follows the service definition).
 fn column<'v>(row: &'v Map<String, Value>, column: &str) -> Option<&'v Value> {
@@ -123,31 +119,23 @@ impl Snowflake {
     }
 
     fn account<'s>(&self, source: &'s ServedSource) -> Result<Account<'s>, SourceError> {
-        let field = |name: &str| source.metadata.get(name).and_then(Value::as_str);
-        let secrets = source
-            .secrets
-            .as_ref()
-            .map_err(|reason| SourceError::Failed(reason.clone()))?;
-        let pat = secrets
-            .get("pat")
-            .and_then(Value::as_str)
-            .ok_or_else(incomplete)?;
-        let account_url = field("account_url").ok_or_else(incomplete)?;
+        let pat = source.secret("pat")?;
+        let account_url = source.required("account_url")?;
         // Checked again here: the allowed suffixes may have changed since the source was saved.
         check_snowflake_url(account_url, &self.allowed_suffixes)
             .map_err(|why| SourceError::Failed(format!("account_url {why}")))?;
         let base = match &self.base_override {
             Some(base) => base.clone(),
-            None => Url::parse(account_url).map_err(|_| incomplete())?,
+            None => Url::parse(account_url).map_err(|_| SourceError::incomplete())?,
         };
-        let mut service = field("search_service").ok_or_else(incomplete)?.split('.');
+        let mut service = source.required("search_service")?.split('.');
         let (Some(database), Some(schema), Some(service), None) = (
             service.next(),
             service.next(),
             service.next(),
             service.next(),
         ) else {
-            return Err(incomplete());
+            return Err(SourceError::incomplete());
         };
         Ok(Account {
             base,
@@ -155,13 +143,13 @@ impl Snowflake {
             database,
             schema,
             service,
-            id_column: field("id_column").unwrap_or("ID"),
-            title_column: field("title_column").unwrap_or("TITLE"),
-            text_column: field("text_column").unwrap_or("CHUNK"),
-            url_column: field("url_column"),
-            semantic_model: field("semantic_model_file"),
-            warehouse: field("warehouse"),
-            role: field("role"),
+            id_column: source.setting("id_column").unwrap_or("ID"),
+            title_column: source.setting("title_column").unwrap_or("TITLE"),
+            text_column: source.setting("text_column").unwrap_or("CHUNK"),
+            url_column: source.setting("url_column"),
+            semantic_model: source.setting("semantic_model_file"),
+            warehouse: source.setting("warehouse"),
+            role: source.setting("role"),
         })
     }
 
