@@ -4,6 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::handlers::{fetch_error, search_error, served};
 use gateway::{
     snapshot::ServedSource,
     sources::{Registry, SourceError, box_files::BoxFiles, upstream},
@@ -21,15 +22,11 @@ const DEADLINE: Duration = Duration::from_secs(3);
 fn source() -> ServedSource {
     let metadata =
         json!({"client_id": "boxclient1", "subject_type": "enterprise", "subject_id": "9001"});
-    ServedSource {
-        id: uuid::Uuid::new_v4(),
-        source_type: SourceType::Box,
-        metadata: metadata.as_object().unwrap().clone(),
-        secrets: Ok(json!({"client_secret": SECRET})
-            .as_object()
-            .unwrap()
-            .clone()),
-    }
+    served(
+        SourceType::Box,
+        &metadata,
+        &json!({"client_secret": SECRET}),
+    )
 }
 
 fn registry(fake: &MockServer) -> Registry {
@@ -311,17 +308,9 @@ async fn plain_text_files_fall_back_to_content_and_foreign_links_get_no_token() 
         "pre-signed downloads get no token"
     );
 
-    let err = registry
-        .fetch(&source, "40", DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = fetch_error(&registry, &source, "40", DEADLINE).await;
     assert!(err.contains("outside Box"), "{err}");
-    let err = registry
-        .fetch(&source, "50", DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = fetch_error(&registry, &source, "50", DEADLINE).await;
     assert!(err.contains("no text"), "{err}");
 }
 
@@ -462,25 +451,13 @@ async fn throttling_errors_slowness_and_garbage_become_short_reasons() {
     );
 
     let started = std::time::Instant::now();
-    let err = registry
-        .search(&source, "down", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &source, "down", 5, DEADLINE).await;
     assert_eq!(err, "Box request failed: HTTP 500 (internal_server_error)");
     assert!(started.elapsed() < DEADLINE);
 
-    let err = registry
-        .search(&source, "slow", 5, Duration::from_millis(300))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &source, "slow", 5, Duration::from_millis(300)).await;
     assert!(err.contains("timed out"), "{err}");
-    let err = registry
-        .search(&source, "garbage", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &source, "garbage", 5, DEADLINE).await;
     assert_eq!(err, "upstream answered malformed JSON");
 
     let refused = MockServer::start().await;
@@ -491,10 +468,6 @@ async fn throttling_errors_slowness_and_garbage_become_short_reasons() {
         )
         .mount(&refused)
         .await;
-    let err = self::registry(&refused)
-        .search(&source, "q", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&self::registry(&refused), &source, "q", 5, DEADLINE).await;
     assert_eq!(err, "authentication failed (invalid_grant)");
 }

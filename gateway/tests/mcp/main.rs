@@ -6,6 +6,7 @@ mod all_sources;
 mod audit;
 mod box_files;
 mod fake;
+mod handlers;
 mod helpers;
 
 mod least_privilege;

@@ -3,6 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::handlers::{search_error, served};
 use gateway::{
     snapshot::ServedSource,
     sources::{Registry, SourceError, outlook::Outlook, upstream},
@@ -21,15 +22,11 @@ const DEADLINE: Duration = Duration::from_secs(2);
 
 fn source() -> ServedSource {
     let metadata = json!({"tenant_id": TENANT, "client_id": "11111111-2222-3333-4444-555555555555", "user_id": MAILBOX});
-    ServedSource {
-        id: uuid::Uuid::new_v4(),
-        source_type: SourceType::Outlook,
-        metadata: metadata.as_object().unwrap().clone(),
-        secrets: Ok(json!({"client_secret": SECRET})
-            .as_object()
-            .unwrap()
-            .clone()),
-    }
+    served(
+        SourceType::Outlook,
+        &metadata,
+        &json!({"client_secret": SECRET}),
+    )
 }
 
 fn registry(graph: &MockServer) -> Registry {
@@ -242,11 +239,7 @@ async fn upstream_trouble_becomes_a_short_reason_without_secrets() {
         .await;
     let graph_registry = registry(&graph);
     let started = std::time::Instant::now();
-    let err = graph_registry
-        .search(&source(), "q", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&graph_registry, &source(), "q", 5, DEADLINE).await;
     assert!(started.elapsed() < DEADLINE);
     assert_eq!(err, "Graph request failed: HTTP 500 (generalException)");
 
@@ -256,11 +249,7 @@ async fn upstream_trouble_becomes_a_short_reason_without_secrets() {
             "error_description": format!("AADSTS7000215: Invalid client secret provided: {SECRET}"), "error_codes": [7000215]})))
         .mount(&bad_secret)
         .await;
-    let err = registry(&bad_secret)
-        .search(&source(), "q", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry(&bad_secret), &source(), "q", 5, DEADLINE).await;
     assert_eq!(err, "authentication failed (invalid_client)");
     assert!(!err.contains(SECRET));
 }
@@ -284,17 +273,9 @@ async fn slow_and_malformed_answers_fail_cleanly() {
         .mount(&graph)
         .await;
     let (registry, source) = (registry(&graph), source());
-    let err = registry
-        .search(&source, "slow", 5, Duration::from_millis(300))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &source, "slow", 5, Duration::from_millis(300)).await;
     assert!(err.contains("timed out"), "{err}");
-    let err = registry
-        .search(&source, "broken", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &source, "broken", 5, DEADLINE).await;
     assert_eq!(err, "upstream answered malformed JSON");
 }
 

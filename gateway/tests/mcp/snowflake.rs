@@ -4,6 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::handlers::{fetch_error, search_error, served};
 use gateway::{
     snapshot::ServedSource,
     sources::{Registry, SourceError, snowflake::Snowflake, upstream},
@@ -33,12 +34,7 @@ fn source(extra: &Value) -> ServedSource {
     for (k, v) in extra.as_object().unwrap() {
         metadata[k] = v.clone();
     }
-    ServedSource {
-        id: uuid::Uuid::new_v4(),
-        source_type: SourceType::Snowflake,
-        metadata: metadata.as_object().unwrap().clone(),
-        secrets: Ok(json!({"pat": PAT}).as_object().unwrap().clone()),
-    }
+    served(SourceType::Snowflake, &metadata, &json!({"pat": PAT}))
 }
 
 fn analyst_source() -> ServedSource {
@@ -324,11 +320,7 @@ async fn suggestions_become_the_text_and_non_queries_are_not_run() {
         .search(&source, "drop it", 10, DEADLINE)
         .await
         .unwrap();
-    let err = registry
-        .fetch(&source, &hits[0].upstream_id, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = fetch_error(&registry, &source, &hits[0].upstream_id, DEADLINE).await;
     assert!(err.contains("not a query"), "{err}");
     fake.verify().await;
 }
@@ -393,43 +385,23 @@ async fn throttling_errors_slowness_and_garbage_become_short_reasons() {
         1
     );
     let started = std::time::Instant::now();
-    let err = registry
-        .search(&source, "down", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &source, "down", 5, DEADLINE).await;
     assert_eq!(err, "Cortex Search failed: HTTP 503 (390189)");
     assert!(
         started.elapsed() < DEADLINE,
         "retries stop before the deadline"
     );
-    let err = registry
-        .search(&source, "refused", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &source, "refused", 5, DEADLINE).await;
     assert_eq!(err, "Cortex Search refused: HTTP 401 (390303)");
-    let err = registry
-        .search(&source, "slow", 5, Duration::from_millis(300))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &source, "slow", 5, Duration::from_millis(300)).await;
     assert!(err.contains("timed out"), "{err}");
-    let err = registry
-        .search(&source, "garbage", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &source, "garbage", 5, DEADLINE).await;
     assert_eq!(err, "upstream answered malformed JSON");
 
     // An account host outside the allowed suffixes is refused before any request.
     let foreign = self::source(&json!({"account_url": "https://evil.example"}));
     let before = fake.received_requests().await.unwrap().len();
-    let err = registry
-        .search(&foreign, "q", 5, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = search_error(&registry, &foreign, "q", 5, DEADLINE).await;
     assert!(err.starts_with("account_url host must end with"), "{err}");
     assert_eq!(fake.received_requests().await.unwrap().len(), before);
 }
@@ -457,10 +429,6 @@ async fn a_failing_statement_is_a_short_reason() {
         .search(&source, "revenue", 10, DEADLINE)
         .await
         .unwrap();
-    let err = registry
-        .fetch(&source, &hits[0].upstream_id, DEADLINE)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = fetch_error(&registry, &source, &hits[0].upstream_id, DEADLINE).await;
     assert_eq!(err, "Snowflake statement failed: HTTP 422 (000904)");
 }

@@ -1,0 +1,47 @@
+//! What the handler tests (Outlook, Box, Snowflake against their fakes) share: a served source
+//! built from settings and secrets, and the short reason of a failed call.
+
+use std::time::Duration;
+
+use gateway::{snapshot::ServedSource, sources::Registry};
+use serde_json::Value;
+use shared::model::SourceType;
+
+/// A source as the snapshot would serve it, with a fresh id.
+pub fn served(source_type: SourceType, metadata: &Value, secrets: &Value) -> ServedSource {
+    ServedSource {
+        id: uuid::Uuid::new_v4(),
+        source_type,
+        metadata: metadata.as_object().expect("an object").clone(),
+        secrets: Ok(secrets.as_object().expect("an object").clone()),
+    }
+}
+
+/// The reason a search failed (panics if it succeeded).
+pub async fn search_error(
+    registry: &Registry,
+    source: &ServedSource,
+    query: &str,
+    limit: usize,
+    deadline: Duration,
+) -> String {
+    registry
+        .search(source, query, limit, deadline)
+        .await
+        .expect_err("the search fails")
+        .to_string()
+}
+
+/// The reason a fetch failed (panics if it succeeded).
+pub async fn fetch_error(
+    registry: &Registry,
+    source: &ServedSource,
+    id: &str,
+    deadline: Duration,
+) -> String {
+    registry
+        .fetch(source, id, deadline)
+        .await
+        .expect_err("the fetch fails")
+        .to_string()
+}
