@@ -121,7 +121,7 @@ pub async fn by_source(
                 0::int8 as partial, \
                 percentile_cont(0.5) within group (order by (e->>'latency_ms')::float8) as p50_ms, \
                 percentile_cont(0.95) within group (order by (e->>'latency_ms')::float8) as p95_ms \
-         from tool_calls t cross join lateral jsonb_array_elements(t.sources) e \
+         from tool_calls t cross join lateral json_array_elements(t.sources) e \
          where t.server_id = $1 and t.called_at >= $2 and t.called_at < $3 \
            and e->>'source_id' is not null \
          group by e->>'source_id' order by 1",
@@ -139,8 +139,9 @@ pub async fn purge_before(db: &PgPool, cutoff: DateTime<Utc>) -> Result<u64, sql
     let mut deleted = 0;
     loop {
         let done = sqlx::query(
-            "delete from tool_calls where id in \
-             (select id from tool_calls where called_at < $1 limit 10000)",
+            // By physical address: the table has no primary key (see migration 0005).
+            "delete from tool_calls where ctid = any(array( \
+             select ctid from tool_calls where called_at < $1 limit 10000))",
         )
         .bind(cutoff)
         .execute(db)

@@ -339,3 +339,60 @@ async fn records_past_retention_are_purged(pool: PgPool) {
         .unwrap();
     assert_eq!(left, 1);
 }
+
+/// The audit table has no foreign key (inserts stay cheap, see migration 0005): a trigger
+/// removes a server's calls when the server is deleted for good, by an administrator or with
+/// its owner's account. Other servers' calls stay.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn calls_go_with_their_server_and_with_their_owners_account(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let ada = app.user_token("ada@example.com").await;
+    let bob = app.user_token("bob@example.com").await;
+    let mut ids = Vec::new();
+    for (token, name) in [(&ada, "a1"), (&ada, "a2"), (&bob, "b1")] {
+        let id = app.server(token, name, &[]).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for minutes in [1, 2] {
+            record(&pool, &id, minutes, "search", "ok", 1, json!([])).await;
+        }
+        ids.push(id);
+    }
+    let calls_of = |server: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from tool_calls where server_id = $1::uuid",
+            )
+            .bind(server)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+
+    app.grant_admin("bob@example.com").await;
+    let admin = app
+        .token_for("bob@example.com", crate::helpers::PASSWORD)
+        .await;
+    let response = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/admin/mcp-servers/{}", ids[0]),
+            &admin,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(calls_of(ids[0].clone()).await, 0, "hard-deleted server");
+    assert_eq!(calls_of(ids[1].clone()).await, 2);
+
+    let response = app.send(Method::DELETE, "/api/v1/me", &ada).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(calls_of(ids[1].clone()).await, 0, "deleted account");
+    assert_eq!(
+        calls_of(ids[2].clone()).await,
+        2,
+        "another owner's calls stay"
+    );
+}
