@@ -2,7 +2,13 @@
 //! first), an HTTP middleware counting requests by route and status with a latency histogram,
 //! and the `/metrics` listener each daemon serves on an address of its own.
 
-use std::{future::Future, net::SocketAddr, sync::OnceLock, time::Instant};
+use std::{
+    collections::HashMap,
+    future::Future,
+    net::SocketAddr,
+    sync::{LazyLock, OnceLock, PoisonError, RwLock},
+    time::Instant,
+};
 
 use axum::{
     Router,
@@ -12,7 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use metrics::SharedString;
+use metrics::{Counter, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
@@ -45,23 +51,57 @@ pub fn handle() -> PrometheusHandle {
 /// Counts every request by matched route (the template, never the raw path: ids would make
 /// unbounded series), method and status, and records its duration.
 pub async fn track_http(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = status_label(response.status());
-    let labels = [
-        ("route", SharedString::from(route)),
-        ("method", SharedString::const_str(method)),
-        ("status", status),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let (count, duration) = http_meters(route, method, response.status());
+    count.increment(1);
+    duration.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The counter and histogram of one route, method and status.
+type HttpMeters = (Counter, Histogram);
+/// Per route: the meters of each method and status seen.
+type ByRoute = HashMap<Box<str>, Vec<(&'static str, StatusCode, HttpMeters)>>;
+
+/// Handles by route, then by method and status: each combination's metric key is built and
+/// registered once. Building a key on every request (labels allocated, hashed, looked up in
+/// the recorder) cost more than the rest of this middleware. Bounded: routes are templates,
+/// methods and statuses few.
+fn http_meters(route: &str, method: &'static str, status: StatusCode) -> HttpMeters {
+    static METERS: LazyLock<RwLock<ByRoute>> = LazyLock::new(RwLock::default);
+    let find = |by_route: &ByRoute| {
+        by_route.get(route).and_then(|known| {
+            known
+                .iter()
+                .find(|(m, s, _)| *m == method && *s == status)
+                .map(|(_, _, meters)| meters.clone())
+        })
+    };
+    if let Some(meters) = find(&METERS.read().unwrap_or_else(PoisonError::into_inner)) {
+        return meters;
+    }
+    let mut by_route = METERS.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(meters) = find(&by_route) {
+        return meters;
+    }
+    let labels = [
+        ("route", SharedString::from(route.to_owned())),
+        ("method", SharedString::const_str(method)),
+        ("status", SharedString::from(status.as_str().to_owned())),
+    ];
+    let meters = (
+        metrics::counter!("http_requests_total", &labels),
+        metrics::histogram!("http_request_duration_seconds", &labels),
+    );
+    by_route
+        .entry(route.into())
+        .or_default()
+        .push((method, status, meters.clone()));
+    meters
 }
 
 fn method_label(method: &Method) -> &'static str {
@@ -74,32 +114,6 @@ fn method_label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         Method::PATCH => "PATCH",
         _ => "other",
-    }
-}
-
-/// The status as a label, without an allocation for the usual ones.
-fn status_label(status: StatusCode) -> SharedString {
-    const COMMON: [(u16, &str); 16] = [
-        (200, "200"),
-        (201, "201"),
-        (204, "204"),
-        (400, "400"),
-        (401, "401"),
-        (403, "403"),
-        (404, "404"),
-        (405, "405"),
-        (406, "406"),
-        (408, "408"),
-        (409, "409"),
-        (413, "413"),
-        (415, "415"),
-        (422, "422"),
-        (429, "429"),
-        (503, "503"),
-    ];
-    match COMMON.iter().find(|(code, _)| *code == status.as_u16()) {
-        Some((_, label)) => SharedString::const_str(label),
-        None => SharedString::from(status.as_u16().to_string()),
     }
 }
 
