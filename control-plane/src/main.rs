@@ -7,6 +7,10 @@ use control_plane::{
 };
 use shared::Settings;
 
+// The same allocator as the gateway (see `gateway/src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
