@@ -32,6 +32,10 @@ use serde_json::{Value, json};
 use shared::{Settings, model::SourceType};
 use sqlx::{Connection, PgPool, postgres::PgPoolOptions};
 
+// The allocator the gateway daemon runs with (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRETS_KEY: &str = "YmVuY2gtc2VjcmV0cy1rZXktb2YtMzItYnl0ZXMhISE=";
 const CONCURRENCY: usize = 32;
 
@@ -39,6 +43,17 @@ const CONCURRENCY: usize = 32;
 fn quick() -> bool {
     static QUICK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *QUICK.get_or_init(|| !std::env::args().any(|a| a == "--bench"))
+}
+
+/// Whether to run the part named `part`: every part unless names are given after `--`
+/// (`./dev bench -- throughput snapshot`). Parts: `throughput` (closed loop), `latency` (open
+/// loop), `propagation`, `snapshot`.
+fn wanted(part: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    named.is_empty() || named.iter().any(|n| n == part)
 }
 
 /// How long each measurement runs.
@@ -230,9 +245,29 @@ async fn one_call(http: &reqwest::Client, url: &str, target: &Target, body: Vec<
     started.elapsed()
 }
 
+/// CPU time the whole machine spent busy so far (user, system, interrupts: every process,
+/// the database included), from `/proc/stat`; zero where there is none.
+fn machine_busy() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .enumerate()
+        // user, nice, system, (idle, iowait), irq, softirq
+        .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6))
+        .filter_map(|(_, v)| v.parse::<u64>().ok())
+        .sum();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
 /// Closed loop: CONCURRENCY clients calling back to back for the run time. Returns (calls/s, latencies).
-async fn closed_loop(url: &str, target: &Target) -> (f64, Vec<Duration>) {
+async fn closed_loop(url: &str, target: &Target) -> (f64, Vec<Duration>, Duration) {
     let stop = Arc::new(AtomicBool::new(false));
+    let busy = machine_busy();
     let started = Instant::now();
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
@@ -255,8 +290,9 @@ async fn closed_loop(url: &str, target: &Target) -> (f64, Vec<Duration>) {
         all.extend(worker.await.unwrap());
     }
     let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    let cpu_per_call = (machine_busy() - busy) / all.len().max(1) as u32;
     all.sort();
-    (rate, all)
+    (rate, all, cpu_per_call)
 }
 
 /// Open loop at `rate` calls/s for the run time over 64 connections: worker k takes the scheduled
@@ -298,13 +334,14 @@ async fn throughput(gateway_url: &str, api: &Api) {
         tokio::time::sleep(Duration::from_millis(300)).await;
         // Warm up connections and code paths.
         let _ = closed_loop(gateway_url, &target).await;
-        let (rate, latencies) = closed_loop(gateway_url, &target).await;
+        let (rate, latencies, cpu) = closed_loop(gateway_url, &target).await;
         println!(
-            "search, {sources} source(s), {access}, {CONCURRENCY} concurrent clients: {rate:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms",
+            "search, {sources} source(s), {access}, {CONCURRENCY} concurrent clients: {rate:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, machine CPU {:.1} µs a call",
             ms(percentile(&latencies, 0.5)),
-            ms(percentile(&latencies, 0.99))
+            ms(percentile(&latencies, 0.99)),
+            cpu.as_secs_f64() * 1e6
         );
-        if public {
+        if public || !wanted("latency") {
             continue;
         }
         // Half the measured maximum, and half the 5,000 calls/s target.
@@ -469,7 +506,13 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    throughput(&gateway_url, &api).await;
-    propagation(&api, &store).await;
-    large_snapshot(&pool, &settings).await;
+    if wanted("throughput") || wanted("latency") {
+        throughput(&gateway_url, &api).await;
+    }
+    if wanted("propagation") {
+        propagation(&api, &store).await;
+    }
+    if wanted("snapshot") {
+        large_snapshot(&pool, &settings).await;
+    }
 }
