@@ -52,9 +52,11 @@ async fn log_lines_carry_host_server_and_request_id_and_no_secret(pool: PgPool) 
         .to_owned();
 
     let logs = captured.contents();
+    // The capture is shared by the tests of this binary, which run at the same time: this
+    // test's line is the one naming its failing source.
     let line = logs
         .lines()
-        .find(|l| l.contains("source search failed"))
+        .find(|l| l.contains("source search failed") && l.contains(broken.as_str()))
         .unwrap_or_else(|| panic!("the failure is logged:\n{logs}"));
     let line: serde_json::Value = serde_json::from_str(line).unwrap();
     let span = line["spans"]
