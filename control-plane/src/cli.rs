@@ -42,13 +42,28 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretsAction,
     },
+    /// Manage the OAuth authorization server.
+    Oauth {
+        #[command(subcommand)]
+        action: OAuthAction,
+    },
+}
+
+/// OAuth key management.
+#[derive(Debug, Subcommand)]
+pub enum OAuthAction {
+    /// Retire the key that signs access tokens and start signing with a new one. Tokens signed
+    /// by the old key keep working until they expire (OAUTH_ACCESS_TOKEN_TTL_SECS); then the
+    /// old key is deleted.
+    RotateSigningKey,
 }
 
 /// Key management.
 #[derive(Debug, Subcommand)]
 pub enum SecretsAction {
-    /// Re-encrypt every source secret under the current SECRETS_KEY. Run it after moving the
-    /// previous key to SECRETS_OLD_KEYS; afterwards the old key can be dropped.
+    /// Re-encrypt every source secret (and the OAuth signing keys) under the current
+    /// SECRETS_KEY. Run it after moving the previous key to SECRETS_OLD_KEYS; afterwards the old
+    /// key can be dropped.
     Rotate,
 }
 
@@ -113,7 +128,8 @@ pub async fn rotate_secrets(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<
         }
         tx.commit().await?;
     }
-    tracing::info!(resealed = total, key_id = %current, "source secrets are all under the current key");
+    let keys = crate::oauth::signing::reseal_all(pool, keyring).await?;
+    tracing::info!(resealed = total, signing_keys = keys, key_id = %current, "source secrets and OAuth signing keys are all under the current key");
     Ok(total)
 }
 

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod endpoints;
 pub mod error;
 pub mod extract;
+pub mod oauth;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

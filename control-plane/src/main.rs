@@ -3,7 +3,7 @@
 use clap::Parser;
 use control_plane::{
     Application,
-    cli::{self, AdminAction, Cli, Command, SecretsAction},
+    cli::{self, AdminAction, Cli, Command, OAuthAction, SecretsAction},
 };
 use shared::Settings;
 
@@ -31,6 +31,13 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let resealed = cli::rotate_secrets(&pool, &settings.keyring()?).await?;
             tracing::info!(resealed, "rotation finished");
+            Ok(())
+        }
+        Command::Oauth {
+            action: OAuthAction::RotateSigningKey,
+        } => {
+            let kid = control_plane::oauth::signing::rotate(&pool, &settings.keyring()?).await?;
+            tracing::info!(kid = %kid, "OAuth signing key rotated; gateways verify with the new key at once");
             Ok(())
         }
         Command::Serve => {

@@ -47,6 +47,7 @@ impl Application {
     /// Builds the state and router and binds `settings.control_plane_addr` (port 0 picks one).
     pub async fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
         let state = AppState::new(settings, pool).await?;
+        crate::oauth::signing::ensure_active(&state.pool, &state.keyring).await?;
         let router = router(state.clone(), settings);
         let listener = TcpListener::bind(settings.control_plane_addr)
             .await
@@ -159,7 +160,6 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(settings.request_timeout_secs),
         ))
-        .layer(cors(&settings.cors_allowed_origins))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -168,6 +168,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
 
     routes
         .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
+        .layer(cors(&settings.cors_allowed_origins))
+        // OAuth endpoints serve browser-based agents (MCP Inspector) from any origin, without
+        // credentials; the authorization pages are navigated to, never fetched.
+        .merge(crate::oauth::router())
         .fallback(no_route)
         .with_state(state)
         .layer(layers)
@@ -210,6 +214,10 @@ async fn housekeeping(state: AppState) {
     loop {
         tick.tick().await;
         state.signin_limiter.forget_idle();
+        state.oauth.forget_idle();
+        if round.is_multiple_of(10) {
+            crate::oauth::housekeeping(&state).await;
+        }
         if round.is_multiple_of(60) {
             purge_audit(&state).await;
         }

@@ -11,6 +11,7 @@ use shared::crypto::Keyring;
 use crate::{
     auth::{jwt::TokenKeys, rate_limit::SigninLimiter},
     endpoints::Allocator,
+    oauth::OAuth,
 };
 
 /// Settings the request handlers read, copied out of [`Settings`] once.
@@ -53,6 +54,8 @@ pub struct AppState {
     /// Verified against when a signin names an unknown email (same cost as real hashes).
     pub dummy_hash: Arc<str>,
     pub started_at: Instant,
+    /// The OAuth authorization server's settings, metadata-document fetcher and limits.
+    pub oauth: Arc<OAuth>,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ impl AppState {
                 .await?
                 .into(),
             started_at: Instant::now(),
+            oauth: OAuth::new(settings)?,
         })
     }
 }

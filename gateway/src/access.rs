@@ -1,6 +1,6 @@
 //! Who may call a server: the agent's access key (`Authorization: Bearer mcpk_…`) must be one
-//! of the keys of the server behind the Host, unexpired and unrevoked, unless the server is
-//! public. Checked on every MCP request from the snapshot (a SHA-256 and constant-time
+//! of the keys of the server behind the Host, unexpired and unrevoked, or its OAuth access
+//! token must be valid for that server (see `oauth.rs`), unless the server is public. Checked on every MCP request from the snapshot (a SHA-256 and constant-time
 //! compares: no database, no bcrypt), so a revocation is effective as soon as its change
 //! notification arrives. Then the per-key rate limit. The key's use is noted for the batched
 //! last-used update, and the key is removed from the request: nothing after this layer (tools,
@@ -28,12 +28,18 @@ use shared::access_key;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{error::HttpError, snapshot::ServedServer};
+use crate::{
+    error::{Credential, HttpError},
+    oauth::{Verifier, challenge, looks_like_jwt},
+    snapshot::{ServedServer, SnapshotStore},
+};
 
-/// Who is calling, for the audit log: the key's id, or none on a public server.
+/// Who is calling, for the audit log: the key's id or the OAuth grant's, or neither on a
+/// public server.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
     pub key_id: Option<Uuid>,
+    pub grant_id: Option<Uuid>,
 }
 
 /// The access check's state.
@@ -42,16 +48,26 @@ pub struct Access {
     limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
     clock: DefaultClock,
     usage: Arc<Usage>,
+    tokens: Arc<Verifier>,
+    store: Arc<SnapshotStore>,
 }
 
 impl Access {
-    /// `per_minute` requests a minute per key (per server when public).
-    pub fn new(per_minute: u32, usage: Arc<Usage>) -> Self {
+    /// `per_minute` requests a minute per key, grant, or public server; OAuth tokens are
+    /// verified for `issuer` with the keys of the snapshot in `store`.
+    pub fn new(
+        per_minute: u32,
+        usage: Arc<Usage>,
+        issuer: &str,
+        store: Arc<SnapshotStore>,
+    ) -> Self {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
         Self {
             limiter: Arc::new(RateLimiter::keyed(quota)),
             clock: DefaultClock::default(),
             usage,
+            tokens: Verifier::new(issuer),
+            store,
         }
     }
 
@@ -70,35 +86,64 @@ pub async fn require_key(
     let Some(server) = request.extensions().get::<Arc<ServedServer>>().cloned() else {
         return HttpError::unknown_host().into_response();
     };
-    let presented = bearer(&request);
-    let key_id = match (server.public, presented) {
-        (true, _) => None,
-        (false, None) => return refuse("missing", false),
-        (false, Some(key)) => {
-            let hash = access_key::well_formed(key).then(|| access_key::hash(key));
-            match hash.and_then(|hash| server.key(&hash, Utc::now())) {
-                Some(id) => Some(id),
-                None => return refuse("invalid", true),
-            }
-        }
+    let caller = match (server.public, bearer(&request)) {
+        (true, _) => Caller {
+            key_id: None,
+            grant_id: None,
+        },
+        (false, None) => return refuse(&server, Credential::None),
+        (false, Some(credential)) => match check(&access, &server, credential) {
+            Ok(caller) => caller,
+            Err(given) => return refuse(&server, given),
+        },
     };
-    let limit_key = key_id.unwrap_or(server.id);
+    let limit_key = caller.key_id.or(caller.grant_id).unwrap_or(server.id);
     if let Err(not_until) = access.limiter.check_key(&limit_key) {
         let wait = not_until.wait_time_from(access.clock.now());
         metrics::counter!("rate_limit_rejections_total", "limiter" => "access_key").increment(1);
         return HttpError::rate_limited(wait.as_secs_f64().ceil() as u64).into_response();
     }
-    if let Some(id) = key_id {
+    if let Some(id) = caller.key_id {
         access.usage.touch(id);
     }
     request.headers_mut().remove(header::AUTHORIZATION);
-    request.extensions_mut().insert(Caller { key_id });
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 
-fn refuse(reason: &'static str, key_given: bool) -> Response {
+/// An access key of this server (`mcpk_…`), or an OAuth access token for it.
+fn check(access: &Access, server: &ServedServer, credential: &str) -> Result<Caller, Credential> {
+    if credential.starts_with(access_key::PREFIX) {
+        let hash = access_key::well_formed(credential).then(|| access_key::hash(credential));
+        return match hash.and_then(|hash| server.key(&hash, Utc::now())) {
+            Some(id) => Ok(Caller {
+                key_id: Some(id),
+                grant_id: None,
+            }),
+            None => Err(Credential::Key),
+        };
+    }
+    if !looks_like_jwt(credential) {
+        return Err(Credential::Key);
+    }
+    let snapshot = access.store.load().ok_or(Credential::Token)?;
+    match access.tokens.grant(&snapshot, server, credential) {
+        Some(grant_id) => Ok(Caller {
+            key_id: None,
+            grant_id: Some(grant_id),
+        }),
+        None => Err(Credential::Token),
+    }
+}
+
+fn refuse(server: &ServedServer, given: Credential) -> Response {
+    let reason = if given == Credential::None {
+        "missing"
+    } else {
+        "invalid"
+    };
     metrics::counter!("gateway_auth_failures_total", "reason" => reason).increment(1);
-    HttpError::unauthorized(key_given).into_response()
+    HttpError::unauthorized(given, challenge(server, given != Credential::None)).into_response()
 }
 
 /// The bearer token of the request, if any.

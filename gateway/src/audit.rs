@@ -85,6 +85,8 @@ pub struct Record {
     pub called_at: DateTime<Utc>,
     pub server_id: Uuid,
     pub key_id: Option<Uuid>,
+    /// The OAuth grant the call came through.
+    pub grant_id: Option<Uuid>,
     /// `search` or `fetch`.
     pub tool: &'static str,
     pub argument: String,
@@ -226,18 +228,19 @@ async fn insert(pool: &PgPool, columns: &Columns) -> Result<(), sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "insert into tool_calls (server_id, key_id, called_at, tool, argument, status, error_class, \
-                                 result_count, duration_ms, sources) \
-         select u.server_id, u.key_id, u.called_at, u.tool, u.argument, u.status, u.error_class, \
-                u.result_count, u.duration_ms, u.sources::json \
-         from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], \
-                     $7::text[], $8::int4[], $9::int4[], $10::text[]) \
-              as u(server_id, key_id, called_at, tool, argument, status, error_class, result_count, \
-                   duration_ms, sources) \
+        "insert into tool_calls (server_id, key_id, grant_id, called_at, tool, argument, status, \
+                                 error_class, result_count, duration_ms, sources) \
+         select u.server_id, u.key_id, u.grant_id, u.called_at, u.tool, u.argument, u.status, \
+                u.error_class, u.result_count, u.duration_ms, u.sources::json \
+         from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], \
+                     $7::text[], $8::text[], $9::int4[], $10::int4[], $11::text[]) \
+              as u(server_id, key_id, grant_id, called_at, tool, argument, status, error_class, \
+                   result_count, duration_ms, sources) \
          where exists (select 1 from mcp_servers s where s.id = u.server_id)",
     )
     .bind(&columns.server_id)
     .bind(&columns.key_id)
+    .bind(&columns.grant_id)
     .bind(&columns.called_at)
     .bind(&columns.tool)
     .bind(&columns.argument)
@@ -256,6 +259,7 @@ async fn insert(pool: &PgPool, columns: &Columns) -> Result<(), sqlx::Error> {
 struct Columns {
     server_id: Vec<Uuid>,
     key_id: Vec<Option<Uuid>>,
+    grant_id: Vec<Option<Uuid>>,
     called_at: Vec<DateTime<Utc>>,
     tool: Vec<&'static str>,
     argument: Vec<String>,
@@ -273,6 +277,7 @@ impl Columns {
         let mut columns = Self {
             server_id: Vec::with_capacity(n),
             key_id: Vec::with_capacity(n),
+            grant_id: Vec::with_capacity(n),
             called_at: Vec::with_capacity(n),
             tool: Vec::with_capacity(n),
             argument: Vec::with_capacity(n),
@@ -286,6 +291,7 @@ impl Columns {
         for record in records {
             columns.server_id.push(record.server_id);
             columns.key_id.push(record.key_id);
+            columns.grant_id.push(record.grant_id);
             columns.called_at.push(record.called_at);
             columns.tool.push(record.tool);
             // Postgres text cannot hold NUL.

@@ -8,6 +8,14 @@ use axum::{
 };
 use serde_json::json;
 
+/// What an unauthorized request presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    None,
+    Key,
+    Token,
+}
+
 /// An HTTP error answered before rmcp sees the request.
 #[derive(Debug)]
 pub struct HttpError {
@@ -16,7 +24,7 @@ pub struct HttpError {
     message: &'static str,
     retry_after_secs: Option<u64>,
     /// `WWW-Authenticate` challenge of a 401.
-    challenge: Option<&'static str>,
+    challenge: Option<HeaderValue>,
 }
 
 impl HttpError {
@@ -49,27 +57,28 @@ impl HttpError {
         err
     }
 
-    /// No access key, or not a key of this server (expired and revoked keys included: the
-    /// answer does not tell which).
-    pub fn unauthorized(key_given: bool) -> Self {
-        let mut err = if key_given {
-            Self::new(
+    /// No credential, or not a key or OAuth token of this server (expired and revoked ones
+    /// included: the answer does not tell which). `challenge` points OAuth clients to the
+    /// server's protected resource metadata.
+    pub fn unauthorized(given: Credential, challenge: HeaderValue) -> Self {
+        let mut err = match given {
+            Credential::Key => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_key",
                 "The access key is not valid for this MCP server (unknown, revoked or expired).",
-            )
-        } else {
-            Self::new(
+            ),
+            Credential::Token => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "The OAuth access token is not valid for this MCP server (expired, revoked, or issued for another server); get a new one.",
+            ),
+            Credential::None => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "key_required",
-                "This MCP server needs an access key: send `Authorization: Bearer <key>`.",
-            )
+                "This MCP server needs an access key or an OAuth access token: send `Authorization: Bearer <key or token>`, or connect with OAuth (see the WWW-Authenticate header).",
+            ),
         };
-        err.challenge = Some(if key_given {
-            "Bearer realm=\"mcp\", error=\"invalid_token\""
-        } else {
-            "Bearer realm=\"mcp\""
-        });
+        err.challenge = Some(challenge);
         err
     }
 
@@ -114,10 +123,9 @@ impl IntoResponse for HttpError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(challenge) = self.challenge {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }

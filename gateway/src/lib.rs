@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod mcp;
 pub mod meters;
+pub mod oauth;
 pub mod routing;
 pub mod sessions;
 pub mod snapshot;

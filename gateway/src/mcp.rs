@@ -123,10 +123,12 @@ impl ServerHandler for Gateway {
         .await?;
         let elapsed = started.elapsed();
         crate::meters::tool_call(tool, report.status, elapsed);
+        let who = caller(&context.extensions);
         self.audit.record(Record {
             called_at,
             server_id: server.id,
-            key_id: caller(&context.extensions).and_then(|c| c.key_id),
+            key_id: who.and_then(|c| c.key_id),
+            grant_id: who.and_then(|c| c.grant_id),
             tool,
             argument: audit::argument(argument),
             duration_ms: elapsed.as_millis() as u64,

@@ -12,7 +12,10 @@ use axum::{
 };
 use shared::model::routing_key;
 
-use crate::{error::HttpError, snapshot::SnapshotStore};
+use crate::{
+    error::HttpError,
+    snapshot::{ServedServer, SnapshotStore},
+};
 
 /// What routing needs.
 #[derive(Clone)]
@@ -28,20 +31,9 @@ pub async fn route_by_host(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(snapshot) = routing.store.load() else {
-        return HttpError::not_ready().into_response();
-    };
-    let host = request_host(
-        request.headers(),
-        request.uri(),
-        routing.trust_forwarded_host,
-    );
-    let Some(server) = host
-        .as_deref()
-        .map(routing_key)
-        .and_then(|key| snapshot.server(&key).cloned())
-    else {
-        return HttpError::unknown_host().into_response();
+    let server = match routing.server_for(&request) {
+        Ok(server) => server,
+        Err(err) => return err.into_response(),
     };
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
@@ -58,6 +50,19 @@ pub async fn route_by_host(
     tracing::Span::current().record("server_id", tracing::field::display(server.id));
     request.extensions_mut().insert(server);
     next.run(request).await
+}
+
+impl Routing {
+    /// The live server behind the request's host: 503 before the first snapshot, 404 for a
+    /// host no live server is on.
+    pub fn server_for(&self, request: &Request) -> Result<Arc<ServedServer>, HttpError> {
+        let snapshot = self.store.load().ok_or_else(HttpError::not_ready)?;
+        let host = request_host(request.headers(), request.uri(), self.trust_forwarded_host);
+        host.as_deref()
+            .map(routing_key)
+            .and_then(|key| snapshot.server(&key).cloned())
+            .ok_or_else(HttpError::unknown_host)
+    }
 }
 
 /// `X-Forwarded-Host` (first hop) when the proxy is trusted, else `Host`, else the URI's

@@ -8,7 +8,7 @@
 //! stale; loading is retried with backoff. Until a first snapshot has loaded, there is none.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -18,11 +18,13 @@ use std::{
 
 use arc_swap::ArcSwapOption;
 use chrono::{DateTime, Utc};
+use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 use shared::{
     access_key::{self, KeyHash},
     crypto::Keyring,
     model::SourceType,
+    oauth::canonical_resource,
 };
 use sqlx::{PgPool, postgres::PgListener};
 use uuid::Uuid;
@@ -31,6 +33,8 @@ use crate::sources::SourceError;
 
 /// Channel the control plane notifies on.
 pub const CHANNEL: &str = "mcp_config";
+/// The notification that the OAuth signing keys changed (others name a server id).
+const SIGNING_KEYS_CHANGED: &str = "signing_keys";
 
 /// A source as the gateway serves it.
 #[derive(Debug)]
@@ -88,7 +92,11 @@ pub struct ServedServer {
     pub endpoint: String,
     /// Answers agents without a key.
     pub public: bool,
+    /// The server's `mcp_url` in canonical form: the audience its OAuth tokens must name.
+    pub resource: String,
     pub keys: Vec<ServedKey>,
+    /// Live OAuth grants; a token is accepted only while its grant is here.
+    pub grants: HashSet<Uuid>,
     pub sources: Vec<Arc<ServedSource>>,
 }
 
@@ -111,11 +119,30 @@ impl ServedServer {
     }
 }
 
+/// The public keys OAuth access tokens are verified with, by key id.
+#[derive(Default, Clone)]
+pub struct VerifyingKeys(HashMap<String, DecodingKey>);
+
+impl VerifyingKeys {
+    /// The key with this id.
+    pub fn get(&self, kid: &str) -> Option<&DecodingKey> {
+        self.0.get(kid)
+    }
+}
+
+impl std::fmt::Debug for VerifyingKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
 /// One immutable configuration.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     by_host: HashMap<String, Arc<ServedServer>>,
     host_of: HashMap<Uuid, String>,
+    /// Public halves of the OAuth signing keys.
+    pub verifying_keys: Arc<VerifyingKeys>,
     /// Increases with every swap.
     pub version: u64,
 }
@@ -244,7 +271,42 @@ impl Loader {
         .fetch_all(&self.pool)
         .await?;
         let keys = self.keys(ids).await?;
-        Ok(self.assemble(rows, keys))
+        let grants = self.grants(ids).await?;
+        Ok(self.assemble(rows, keys, grants))
+    }
+
+    /// Live OAuth grants of live servers (all, or those in `ids`), by server.
+    async fn grants(
+        &self,
+        ids: Option<&[Uuid]>,
+    ) -> Result<HashMap<Uuid, HashSet<Uuid>>, sqlx::Error> {
+        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "select g.server_id, g.id from oauth_grants g \
+             join mcp_servers s on s.id = g.server_id \
+             where s.deleted_at is null and ($1::uuid[] is null or g.server_id = any($1))",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut grants: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
+        for (server_id, id) in rows {
+            grants.entry(server_id).or_default().insert(id);
+        }
+        Ok(grants)
+    }
+
+    /// The public halves of the OAuth signing keys (the gateway's role can read no more).
+    async fn verifying_keys(&self) -> Result<VerifyingKeys, sqlx::Error> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("select kid, public_key from oauth_signing_keys")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(VerifyingKeys(
+            rows.into_iter()
+                .filter(|(_, public)| public.len() == 32)
+                .map(|(kid, public)| (kid, DecodingKey::from_ed_der(&public)))
+                .collect(),
+        ))
     }
 
     /// Unrevoked keys of live servers (all, or those in `ids`), by server. Expired ones are
@@ -280,6 +342,7 @@ impl Loader {
         &self,
         rows: Vec<Row>,
         mut keys: HashMap<Uuid, Vec<ServedKey>>,
+        mut grants: HashMap<Uuid, HashSet<Uuid>>,
     ) -> Vec<ServedServer> {
         let mut servers: Vec<ServedServer> = Vec::new();
         for row in rows {
@@ -290,7 +353,10 @@ impl Loader {
                     host: row.endpoint_host.clone(),
                     endpoint: row.endpoint.clone(),
                     public: row.public,
+                    resource: canonical_resource(&format!("{}/mcp", row.endpoint))
+                        .unwrap_or_default(),
                     keys: keys.remove(&row.server_id).unwrap_or_default(),
+                    grants: grants.remove(&row.server_id).unwrap_or_default(),
                     sources: Vec::new(),
                 });
             }
@@ -331,6 +397,7 @@ impl Loader {
     pub async fn full(&self, version: u64) -> Result<Snapshot, sqlx::Error> {
         let mut snapshot = Snapshot {
             version,
+            verifying_keys: Arc::new(self.verifying_keys().await?),
             ..Snapshot::default()
         };
         for server in self.servers(None).await? {
@@ -339,11 +406,20 @@ impl Loader {
         Ok(snapshot)
     }
 
-    /// `base` with the servers in `ids` re-read (added, changed or removed).
-    pub async fn patch(&self, base: &Snapshot, ids: &[Uuid]) -> Result<Snapshot, sqlx::Error> {
+    /// `base` with the servers in `ids` re-read (added, changed or removed), and the signing
+    /// keys re-read when `keys_changed`.
+    pub async fn patch(
+        &self,
+        base: &Snapshot,
+        ids: &[Uuid],
+        keys_changed: bool,
+    ) -> Result<Snapshot, sqlx::Error> {
         let fresh = self.servers(Some(ids)).await?;
         let mut next = base.clone();
         next.version = base.version + 1;
+        if keys_changed {
+            next.verifying_keys = Arc::new(self.verifying_keys().await?);
+        }
         for id in ids {
             next.remove(*id);
         }
@@ -423,15 +499,17 @@ async fn apply(
     loader: &Loader,
     payloads: &[String],
 ) -> Result<(), sqlx::Error> {
-    let ids: Vec<Uuid> = payloads.iter().filter_map(|p| p.parse().ok()).collect();
+    let keys_changed = payloads.iter().any(|p| p == SIGNING_KEYS_CHANGED);
+    let named = payloads.iter().filter(|p| *p != SIGNING_KEYS_CHANGED);
+    let ids: Vec<Uuid> = named.clone().filter_map(|p| p.parse().ok()).collect();
     let Some(base) = store.load() else {
         return reload(store, loader).await;
     };
-    if ids.len() != payloads.len() {
+    if ids.len() != named.count() {
         tracing::warn!("unreadable change notification; reloading everything");
         return reload(store, loader).await;
     }
-    let next = loader.patch(&base, &ids).await?;
+    let next = loader.patch(&base, &ids, keys_changed).await?;
     tracing::debug!(
         changed = ids.len(),
         version = next.version,

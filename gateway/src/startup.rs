@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::{
+    cors::{Any, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
 };
@@ -34,6 +35,7 @@ use crate::{
     audit::AuditLog,
     error::HttpError,
     mcp::Gateway,
+    oauth,
     routing::{Routing, route_by_host},
     sessions::{SessionBindings, bind_sessions_to_hosts},
     snapshot::{self, Loader, SnapshotStore},
@@ -88,7 +90,12 @@ impl Application {
         );
         let audit_writer = tokio::spawn(writer);
         let usage = Arc::new(Usage::default());
-        let access = Access::new(settings.gateway_key_requests_per_minute, usage.clone());
+        let access = Access::new(
+            settings.gateway_key_requests_per_minute,
+            usage.clone(),
+            &settings.control_plane_public_url,
+            store.clone(),
+        );
         let keeper = tokio::spawn(snapshot::keep_current(
             store.clone(),
             loader,
@@ -112,6 +119,7 @@ impl Application {
             },
             routing,
             access.clone(),
+            settings.control_plane_public_url.as_str().into(),
             settings.gateway_sessions,
             cancel.clone(),
         );
@@ -245,6 +253,7 @@ fn router(
     gateway: Gateway,
     routing: Routing,
     access: Access,
+    issuer: Arc<str>,
     sessions: bool,
     cancel: CancellationToken,
 ) -> Router {
@@ -277,6 +286,22 @@ fn router(
         Router::new().route_service("/mcp", service)
     };
     let store = routing.store.clone();
+    // Protected resource metadata (RFC 9728): public, readable from any origin.
+    let metadata = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(oauth::resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(oauth::resource_metadata),
+        )
+        .with_state((routing.clone(), issuer))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET]),
+        );
     let mcp = mcp
         .layer(middleware::from_fn(reject_unparsable_json))
         .layer(middleware::from_fn_with_state(access, require_key))
@@ -300,6 +325,7 @@ fn router(
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz).with_state(store))
         .merge(mcp)
+        .merge(metadata)
         .fallback(|| async { HttpError::no_route() })
         // After routing, so requests are counted by route.
         .route_layer(middleware::from_fn(shared::prometheus::track_http))

@@ -99,6 +99,21 @@ pub struct Settings {
     #[serde(deserialize_with = "comma_list")]
     pub snowflake_allowed_host_suffixes: Vec<String>,
 
+    // --- OAuth (the control plane issues, the gateways verify) -------------------------------
+    /// The control plane's public origin: the OAuth issuer, and where agents' browsers are
+    /// sent to sign in. Both daemons read it (gateways accept only tokens it issued).
+    pub control_plane_public_url: String,
+    /// Lifetime of an OAuth access token.
+    pub oauth_access_token_ttl_secs: u64,
+    /// Lifetime of an OAuth refresh token (each use rotates it).
+    pub oauth_refresh_token_ttl_secs: u64,
+    /// Hosts whose client ID metadata documents may be fetched over plain `http://` and from
+    /// loopback or private addresses (local development and tests only).
+    #[serde(deserialize_with = "comma_list")]
+    pub oauth_cimd_allow_http_hosts: Vec<String>,
+    /// Client registrations (`POST /oauth/register`) allowed per hour from one client address.
+    pub oauth_registrations_per_hour_per_client: u32,
+
     // --- gateway ----------------------------------------------------------------------------
     /// Address the gateway's MCP endpoint listens on.
     pub gateway_addr: SocketAddr,
@@ -170,6 +185,11 @@ impl Default for Settings {
             max_servers_per_user: 25,
             snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
             audit_retention_days: 30,
+            control_plane_public_url: "http://127.0.0.1:8080".to_owned(),
+            oauth_access_token_ttl_secs: 3600,
+            oauth_refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+            oauth_cimd_allow_http_hosts: Vec::new(),
+            oauth_registrations_per_hour_per_client: 20,
             control_plane_metrics_addr: "127.0.0.1:9101".to_owned(),
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             gateway_resync_secs: 60,
@@ -291,6 +311,24 @@ impl Settings {
                 "entries must start with a dot, like .snowflakecomputing.com",
             ));
         }
+        if !(60..=86_400).contains(&self.oauth_access_token_ttl_secs) {
+            return Err(invalid(
+                "OAUTH_ACCESS_TOKEN_TTL_SECS",
+                "must be between 60 and 86400",
+            ));
+        }
+        if self.oauth_refresh_token_ttl_secs < self.oauth_access_token_ttl_secs {
+            return Err(invalid(
+                "OAUTH_REFRESH_TOKEN_TTL_SECS",
+                "must be at least OAUTH_ACCESS_TOKEN_TTL_SECS",
+            ));
+        }
+        if self.oauth_registrations_per_hour_per_client == 0 {
+            return Err(invalid(
+                "OAUTH_REGISTRATIONS_PER_HOUR_PER_CLIENT",
+                "must be at least 1",
+            ));
+        }
         for origin in &self.cors_allowed_origins {
             if origin != "*" && !is_origin(origin) {
                 return Err(invalid(
@@ -382,6 +420,15 @@ impl Settings {
     }
 
     fn validate_common(&self) -> Result<(), SettingsError> {
+        if !is_origin(&self.control_plane_public_url) {
+            return Err(invalid(
+                "CONTROL_PLANE_PUBLIC_URL",
+                &format!(
+                    "{:?} is not an origin such as https://mcp-admin.example.com (no path, no trailing slash)",
+                    self.control_plane_public_url
+                ),
+            ));
+        }
         if self.database_max_connections == 0 {
             return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
         }

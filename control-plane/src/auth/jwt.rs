@@ -40,11 +40,25 @@ impl Claims {
     }
 }
 
+/// Audience of the anti-forgery tokens of the authorization pages' forms.
+const FORM_AUDIENCE: &str = "mcp-gateway/oauth-form";
+/// How long a page's form may be submitted.
+const FORM_TTL_SECS: i64 = 30 * 60;
+
+/// What a form token says: it was made by us, for this binding, recently.
+#[derive(Debug, Serialize, Deserialize)]
+struct FormClaims {
+    sub: String,
+    exp: i64,
+    aud: String,
+}
+
 /// Signs and checks session tokens with one HS256 key.
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    form_validation: Validation,
     ttl: Duration,
 }
 
@@ -59,12 +73,35 @@ impl TokenKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = 5;
         validation.validate_exp = true;
+        let mut form_validation = Validation::new(Algorithm::HS256);
+        form_validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        form_validation.set_audience(&[FORM_AUDIENCE]);
+        form_validation.leeway = 5;
         Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
             validation,
+            form_validation,
             ttl,
         }
+    }
+
+    /// An anti-forgery token for a form, bound to `binding` (the browser's random form cookie
+    /// and the request the form continues): another site can neither read nor make one.
+    pub fn form_token(&self, binding: &str) -> String {
+        let claims = FormClaims {
+            sub: binding.to_owned(),
+            exp: Utc::now().timestamp() + FORM_TTL_SECS,
+            aud: FORM_AUDIENCE.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .unwrap_or_default()
+    }
+
+    /// Whether `token` is a current form token for `binding`.
+    pub fn check_form_token(&self, token: &str, binding: &str) -> bool {
+        jsonwebtoken::decode::<FormClaims>(token, &self.decoding, &self.form_validation)
+            .is_ok_and(|data| data.claims.sub == binding)
     }
 
     /// Token lifetime.

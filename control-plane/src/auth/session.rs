@@ -40,9 +40,17 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = token_from(parts).ok_or_else(ApiError::unauthenticated)?;
+        Self::from_token(state, &token).await
+    }
+}
+
+impl AuthUser {
+    /// The user of a session token that verifies, is unrevoked and carries the user's current
+    /// token version.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
         let claims = state
             .tokens
-            .verify(&token)
+            .verify(token)
             .ok_or_else(ApiError::unauthenticated)?;
         let row = users::session(&state.pool, claims.sub, claims.jti)
             .await?
@@ -106,11 +114,22 @@ fn token_from(parts: &Parts) -> Option<String> {
 
 /// The HTTP-only session cookie carrying `token`.
 pub fn session_cookie(token: String, max_age_secs: u64, secure: bool) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, token))
+    scoped_cookie(SESSION_COOKIE, token, COOKIE_PATH, max_age_secs, secure)
+}
+
+/// An HTTP-only, `SameSite=Lax` cookie sent only to `path`.
+pub fn scoped_cookie(
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    max_age_secs: u64,
+    secure: bool,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure)
-        .path(COOKIE_PATH)
+        .path(path)
         .max_age(cookie_duration(max_age_secs))
         .build()
 }

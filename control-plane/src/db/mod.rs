@@ -4,6 +4,7 @@
 
 pub mod calls;
 pub mod keys;
+pub mod oauth;
 pub mod servers;
 pub mod sources;
 pub mod users;

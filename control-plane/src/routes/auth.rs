@@ -196,14 +196,20 @@ async fn signin(
 
 /// The caller's address: the socket peer, or the last `X-Forwarded-For` hop when the proxy in
 /// front is trusted (the last hop is the one the proxy itself appended, so it cannot be forged).
-fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for && let Some(ip) = forwarded_for(&parts.headers) {
-        return ip;
-    }
-    parts
+pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    client_address(peer, &parts.headers, trust_forwarded_for)
+}
+
+/// [`client_ip`] from the socket peer and the headers.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for && let Some(ip) = forwarded_for(headers) {
+        return ip;
+    }
+    peer
 }
 
 fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {

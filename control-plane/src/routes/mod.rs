@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod calls;
+pub mod grants;
 pub mod health;
 pub mod keys;
 pub mod mcp_servers;
@@ -24,6 +25,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(sources::router())
         .merge(mcp_servers::router())
         .merge(keys::router())
+        .merge(grants::router())
         .merge(calls::router())
         .merge(tls::router())
         .merge(health::api_router())

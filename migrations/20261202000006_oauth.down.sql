@@ -1,0 +1,18 @@
+drop trigger users_end_grants on users;
+drop function end_grants_of_user();
+drop trigger sources_end_grants on sources;
+drop function end_grants_of_changed_source();
+drop trigger mcp_servers_end_grants on mcp_servers;
+drop function end_grants_of_deleted_server();
+drop trigger mcp_server_sources_end_grants on mcp_server_sources;
+drop function end_grants_of_server();
+alter table tool_calls drop column grant_id;
+drop trigger oauth_signing_keys_notify on oauth_signing_keys;
+drop function notify_signing_key_change();
+drop trigger oauth_grants_notify on oauth_grants;
+drop function notify_grant_change();
+drop table oauth_refresh_tokens;
+drop table oauth_codes;
+drop table oauth_grants;
+drop table oauth_clients;
+drop table oauth_signing_keys;
