@@ -5,7 +5,10 @@
 //! 1. `tools/call search` throughput and p50/p99 latency with 1 and with 3 sources per server
 //!    (closed loop, 32 concurrent clients), then p50/p99 at half the measured rate (open loop).
 //!    Every call is audited; servers are called with an access key (checked and rate-limited
-//!    on every request), and once more as a public server (no key) for comparison;
+//!    on every request), and once more as a public server (no key) for comparison. The 3-source
+//!    server is also called with an OAuth access token (signed by the control plane for a grant
+//!    made in SQL, so no browser is needed), in rounds alternating with its access key
+//!    (key, token, token, key, ...), and the medians of both and their ratio are printed;
 //! 2. the time from a control-plane write (REST) to the gateway serving it;
 //! 3. loading a snapshot of 100,000 servers: time and resident memory.
 //!
@@ -29,8 +32,13 @@ use gateway::{
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use shared::{Settings, model::SourceType};
+use shared::{
+    Settings,
+    model::SourceType,
+    oauth::{AccessClaims, SCOPE, canonical_resource},
+};
 use sqlx::{Connection, PgPool, postgres::PgPoolOptions};
+use uuid::Uuid;
 
 // The allocator the gateway daemon runs with (see `src/main.rs`).
 #[global_allocator]
@@ -65,7 +73,17 @@ fn run_time() -> Duration {
     }
 }
 
-/// Where the load goes: a server's host and the key to send (none: public server).
+/// Rounds of each credential in the access key against OAuth token comparison, and their length.
+fn comparison_rounds() -> (usize, Duration) {
+    if quick() {
+        (2, Duration::from_millis(150))
+    } else {
+        (4, Duration::from_secs(3))
+    }
+}
+
+/// Where the load goes: a server's host and the bearer credential to send, an access key or an
+/// OAuth access token (none: public server).
 #[derive(Clone)]
 struct Target {
     host: String,
@@ -224,18 +242,27 @@ fn search_body(i: usize) -> Vec<u8> {
     .unwrap()
 }
 
-async fn one_call(http: &reqwest::Client, url: &str, target: &Target, body: Vec<u8>) -> Duration {
-    let started = Instant::now();
-    let mut request = http
+fn mcp_request(
+    http: &reqwest::Client,
+    url: &str,
+    target: &Target,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let request = http
         .post(url)
         .header("host", &target.host)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .body(body);
-    if let Some(key) = &target.key {
-        request = request.bearer_auth(key);
+    match &target.key {
+        Some(key) => request.bearer_auth(key),
+        None => request,
     }
-    let response = request.send().await.unwrap();
+}
+
+async fn one_call(http: &reqwest::Client, url: &str, target: &Target, body: Vec<u8>) -> Duration {
+    let started = Instant::now();
+    let response = mcp_request(http, url, target, body).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let bytes = response.bytes().await.unwrap();
     assert!(
@@ -264,8 +291,13 @@ fn machine_busy() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Closed loop: CONCURRENCY clients calling back to back for the run time. Returns (calls/s, latencies).
-async fn closed_loop(url: &str, target: &Target) -> (f64, Vec<Duration>, Duration) {
+/// Closed loop: CONCURRENCY clients calling back to back for `length`. Returns calls/s, the
+/// latencies (sorted) and the machine's CPU time per call.
+async fn closed_loop(
+    url: &str,
+    target: &Target,
+    length: Duration,
+) -> (f64, Vec<Duration>, Duration) {
     let stop = Arc::new(AtomicBool::new(false));
     let busy = machine_busy();
     let started = Instant::now();
@@ -283,7 +315,7 @@ async fn closed_loop(url: &str, target: &Target) -> (f64, Vec<Duration>, Duratio
             })
         })
         .collect();
-    tokio::time::sleep(run_time()).await;
+    tokio::time::sleep(length).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     for worker in workers {
@@ -327,20 +359,154 @@ async fn open_loop(url: &str, target: &Target, rate: f64) -> Vec<Duration> {
     all
 }
 
-async fn throughput(gateway_url: &str, api: &Api) {
+/// An OAuth access token for the server behind `target`, as the token endpoint issues one after
+/// the owner's consent: a registered client, a grant, and claims signed with the control plane's
+/// active key. Returns `target` with the token in place of its key, once the gateway accepts it.
+async fn with_oauth_token(
+    gateway_url: &str,
+    pool: &PgPool,
+    settings: &Settings,
+    target: &Target,
+) -> Target {
+    let (server_id, user_id, endpoint): (Uuid, Uuid, String) = sqlx::query_as(
+        "select id, user_id, endpoint from mcp_servers where endpoint_host = $1 and deleted_at is null",
+    )
+    .bind(&target.host)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let (client_id, redirect_uri) = ("bench-client", "http://127.0.0.1/cb");
+    sqlx::query(
+        "insert into oauth_clients (client_id, kind, client_name, redirect_uris) \
+         values ($1, 'registered', 'bench', array[$2])",
+    )
+    .bind(client_id)
+    .bind(redirect_uri)
+    .execute(pool)
+    .await
+    .unwrap();
+    let grant_id: Uuid = sqlx::query_scalar(
+        "insert into oauth_grants (user_id, server_id, client_id, redirect_uri, scope) \
+         values ($1, $2, $3, $4, $5) returning id",
+    )
+    .bind(user_id)
+    .bind(server_id)
+    .bind(client_id)
+    .bind(redirect_uri)
+    .bind(SCOPE)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = AccessClaims {
+        iss: settings.control_plane_public_url.clone(),
+        sub: user_id,
+        aud: canonical_resource(&format!("{endpoint}/mcp")).unwrap(),
+        iat: now,
+        exp: now + 3600,
+        jti: Uuid::new_v4(),
+        client_id: client_id.to_owned(),
+        scope: SCOPE.to_owned(),
+        gid: grant_id,
+    };
+    let token = control_plane::oauth::signing::sign(pool, &settings.keyring().unwrap(), &claims)
+        .await
+        .unwrap();
+    let with_token = Target {
+        host: target.host.clone(),
+        key: Some(token),
+    };
+    // The grant reaches the gateway with its change notification.
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let request = mcp_request(&http, gateway_url, &with_token, search_body(0));
+        let status = request.send().await.unwrap().status();
+        if status == 200 {
+            return with_token;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway refuses the OAuth token: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// The same server called with its access key and with an OAuth token, in alternating closed-loop
+/// rounds (key, token, token, key, key, token, ...: a drift of the machine's speed weighs on
+/// both alike). Prints the medians of each and the ratio token/key.
+async fn key_against_token(gateway_url: &str, sources: usize, key: &Target, token: &Target) {
+    let (rounds, length) = comparison_rounds();
+    // The token's first use pays its signature check; the gateway then remembers it verified.
+    let _ = closed_loop(gateway_url, token, length / 2).await;
+    // Per credential (key, token): calls/s, latencies, machine CPU per call, of each round.
+    let mut rates: [Vec<f64>; 2] = Default::default();
+    let mut latencies: [Vec<Duration>; 2] = Default::default();
+    let mut cpus: [Vec<f64>; 2] = Default::default();
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let target = if which == 0 { key } else { token };
+            let (rate, measured, cpu) = closed_loop(gateway_url, target, length).await;
+            rates[which].push(rate);
+            latencies[which].extend(measured);
+            cpus[which].push(cpu.as_secs_f64() * 1e6);
+        }
+    }
+    for (which, access) in ["with key", "with OAuth token"].into_iter().enumerate() {
+        let sorted = &mut latencies[which];
+        sorted.sort();
+        let low = rates[which].iter().copied().fold(f64::INFINITY, f64::min);
+        let high = rates[which].iter().copied().fold(0.0, f64::max);
+        println!(
+            "search, {sources} source(s), {access}, {CONCURRENCY} concurrent clients, median of {rounds} alternating rounds of {length:?}: {:.0} calls/s (rounds {low:.0}–{high:.0}), p50 {:.2} ms, p99 {:.2} ms, machine CPU {:.1} µs a call",
+            median(&rates[which]),
+            ms(percentile(sorted, 0.5)),
+            ms(percentile(sorted, 0.99)),
+            median(&cpus[which]),
+        );
+    }
+    // Each round's token rate over the key rate of the same round (measured next to each other).
+    let pairs: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(t, k)| t / k).collect();
+    println!(
+        "search, {sources} source(s), OAuth token / key: calls/s ×{:.3} (round by round ×{:.3}–×{:.3}), machine CPU a call ×{:.3}",
+        median(&rates[1]) / median(&rates[0]),
+        pairs.iter().copied().fold(f64::INFINITY, f64::min),
+        pairs.iter().copied().fold(0.0, f64::max),
+        median(&cpus[1]) / median(&cpus[0]),
+    );
+}
+
+async fn throughput(gateway_url: &str, api: &Api, pool: &PgPool, settings: &Settings) {
     for (sources, public) in [(1, false), (3, false), (3, true)] {
         let target = server_with_sources(api, sources, public).await;
         let access = if public { "public, no key" } else { "with key" };
         tokio::time::sleep(Duration::from_millis(300)).await;
         // Warm up connections and code paths.
-        let _ = closed_loop(gateway_url, &target).await;
-        let (rate, latencies, cpu) = closed_loop(gateway_url, &target).await;
+        let _ = closed_loop(gateway_url, &target, run_time()).await;
+        let (rate, latencies, cpu) = closed_loop(gateway_url, &target, run_time()).await;
         println!(
             "search, {sources} source(s), {access}, {CONCURRENCY} concurrent clients: {rate:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, machine CPU {:.1} µs a call",
             ms(percentile(&latencies, 0.5)),
             ms(percentile(&latencies, 0.99)),
             cpu.as_secs_f64() * 1e6
         );
+        if sources == 3 && !public && wanted("throughput") {
+            let token = with_oauth_token(gateway_url, pool, settings, &target).await;
+            key_against_token(gateway_url, sources, &target, &token).await;
+        }
         if public || !wanted("latency") {
             continue;
         }
@@ -507,7 +673,7 @@ async fn main() {
     }
 
     if wanted("throughput") || wanted("latency") {
-        throughput(&gateway_url, &api).await;
+        throughput(&gateway_url, &api, &pool, &settings).await;
     }
     if wanted("propagation") {
         propagation(&api, &store).await;

@@ -12,6 +12,7 @@ pub struct CallRow {
     pub id: i64,
     pub called_at: DateTime<Utc>,
     pub key_id: Option<Uuid>,
+    pub grant_id: Option<Uuid>,
     pub tool: String,
     pub argument: String,
     pub status: String,
@@ -55,7 +56,7 @@ pub async fn page(
         .fetch_one(db)
         .await?;
     let rows = sqlx::query_as(concat!(
-        "select id, called_at, key_id, tool, argument, status, error_class, result_count, \
+        "select id, called_at, key_id, grant_id, tool, argument, status, error_class, result_count, \
          duration_ms, sources from tool_calls ",
         calls_where!(),
         "order by called_at desc, id desc limit $6 offset $7"

@@ -77,9 +77,11 @@ pub fn secure(response: &mut Response, form_target: Option<&str>) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Not `no-referrer`: with it, browsers send `Origin: null` on the forms' POSTs, which
+    // the same-origin check refuses. `same-origin` still never shows the URL to another site.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     no_store(response);
 }

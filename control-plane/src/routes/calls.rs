@@ -55,8 +55,10 @@ pub struct CallParams {
 pub struct CallView {
     pub id: i64,
     pub called_at: DateTime<Utc>,
-    /// The access key used (none on a public server).
+    /// The access key used (none for OAuth calls and on a public server).
     pub key_id: Option<Uuid>,
+    /// The OAuth grant the call came through (see `/mcp-servers/{id}/grants`).
+    pub grant_id: Option<Uuid>,
     #[schema(example = "search")]
     pub tool: String,
     /// The query or id, cut to 1,000 characters.
@@ -79,6 +81,7 @@ impl From<CallRow> for CallView {
             id: row.id,
             called_at: row.called_at,
             key_id: row.key_id,
+            grant_id: row.grant_id,
             tool: row.tool,
             argument: row.argument,
             status: row.status,

@@ -45,7 +45,10 @@ pub fn registry() -> Registry {
 }
 
 pub struct Stack {
+    /// The REST API's base URL (`…/api/v1`).
     pub control_plane: String,
+    /// The control plane's origin (the OAuth issuer in OAuth stacks).
+    pub origin: String,
     /// The access key the helpers send, by host (one key per server created with `server`).
     pub keys: std::sync::Mutex<HashMap<String, String>>,
     pub metrics_port: Option<u16>,
@@ -79,23 +82,64 @@ pub async fn spawn_real_stack(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -
     .await
 }
 
+/// Both daemons as OAuth needs them: the control plane on a known port that is also its issuer
+/// (`CONTROL_PLANE_PUBLIC_URL`), and an endpoint pool on the gateway's own listener, so that
+/// the first server's MCP URL is a real URL a client can connect to (`http://localhost:<port>`;
+/// pool entries must be domain names, and `localhost` is the only one that resolves here).
+/// Later servers get `https://mcp2.example.com` and on, reached with a Host header.
+pub async fn spawn_oauth_stack(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> Stack {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    spawn_stack_around_gateway(
+        pool.clone(),
+        pool,
+        |settings| {
+            settings.control_plane_addr = ([127, 0, 0, 1], port).into();
+            settings.control_plane_public_url = format!("http://127.0.0.1:{port}");
+            tweak(settings);
+        },
+        |settings, gateway_port| {
+            settings.mcp_gateway_url_pools = format!(
+                "http://localhost:{gateway_port},https://mcp2.example.com,https://mcp3.example.com"
+            );
+        },
+        |_| registry(),
+    )
+    .await
+}
+
 async fn spawn_stack_serving(
     pool: PgPool,
     gateway_pool: PgPool,
     tweak: impl FnOnce(&mut Settings),
     registry: impl FnOnce(&Settings) -> Registry,
 ) -> Stack {
+    spawn_stack_around_gateway(pool, gateway_pool, tweak, |_, _| {}, registry).await
+}
+
+/// The gateway first, so that the control plane's settings may name its port.
+async fn spawn_stack_around_gateway(
+    pool: PgPool,
+    gateway_pool: PgPool,
+    tweak: impl FnOnce(&mut Settings),
+    with_gateway_port: impl FnOnce(&mut Settings, u16),
+    registry: impl FnOnce(&Settings) -> Registry,
+) -> Stack {
     let mut settings = settings();
     tweak(&mut settings);
     let registry = registry(&settings);
-    let cp = control_plane::Application::build(&settings, pool)
-        .await
-        .expect("control plane");
-    let control_plane = format!("http://127.0.0.1:{}/api/v1", cp.port());
-    tokio::spawn(cp.run_until_stopped(std::future::pending()));
     let gw = gateway::Application::build(&settings, gateway_pool, registry)
         .await
         .expect("gateway");
+    with_gateway_port(&mut settings, gw.port());
+    let cp = control_plane::Application::build(&settings, pool)
+        .await
+        .expect("control plane");
+    let origin = format!("http://127.0.0.1:{}", cp.port());
+    let control_plane = format!("{origin}/api/v1");
+    tokio::spawn(cp.run_until_stopped(std::future::pending()));
     let (gateway_port, store, metrics_port, audit) =
         (gw.port(), gw.store(), gw.metrics_port(), gw.audit_drops());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -104,6 +148,7 @@ async fn spawn_stack_serving(
     }));
     Stack {
         control_plane,
+        origin,
         keys: std::sync::Mutex::default(),
         metrics_port,
         audit_drops: audit,

@@ -11,6 +11,9 @@ mod helpers;
 
 mod least_privilege;
 mod lifecycle;
+mod oauth;
+mod oauth_flow;
+mod oauth_refusals;
 mod outage;
 mod outlook;
 mod propagation;
