@@ -105,9 +105,10 @@ begin
     return null;
 end;
 $$;
+-- Per row: a statement that changes no key (the periodic purge) must not wake every gateway.
 create trigger oauth_signing_keys_notify
     after insert or update or delete on oauth_signing_keys
-    for each statement execute function notify_signing_key_change();
+    for each row execute function notify_signing_key_change();
 
 -- What an owner approved named the server, its sources and the account's password: when any
 -- of these changes so that the grant would reach more (or other) data than was consented to,

@@ -47,7 +47,7 @@ impl Application {
     /// Builds the state and router and binds `settings.control_plane_addr` (port 0 picks one).
     pub async fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
         let state = AppState::new(settings, pool).await?;
-        crate::oauth::signing::ensure_active(&state.pool, &state.keyring).await?;
+        crate::oauth::signing::prepare(&state.pool, &state.keyring).await;
         let router = router(state.clone(), settings);
         let listener = TcpListener::bind(settings.control_plane_addr)
             .await

@@ -6,6 +6,9 @@ mod fake;
 #[path = "mcp/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "mcp/oauth_flow.rs"]
+#[allow(dead_code)]
+mod oauth_flow;
 #[path = "mcp/upstreams.rs"]
 mod upstreams;
 
@@ -15,7 +18,10 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{call, eventually, spawn_real_stack, spawn_stack},
+    helpers::{call, eventually, spawn_oauth_stack, spawn_real_stack, spawn_stack},
+    oauth_flow::{
+        EMAIL, PASSWORD, approved_code, owner_with_server, redeem, status_with, token_request,
+    },
     upstreams::Upstreams,
 };
 
@@ -121,5 +127,80 @@ async fn no_handler_logs_or_returns_a_credential_or_token(pool: PgPool) {
             !answers.contains(secret),
             "a credential or token reached an agent"
         );
+    }
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn no_oauth_code_token_refresh_token_or_signing_key_is_logged(pool: PgPool) {
+    let captured = captured();
+    let stack = spawn_oauth_stack(pool.clone(), |_| {}).await;
+    let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
+    let (client_id, code, pkce) = approved_code(&stack, &mcp_url, EMAIL).await;
+    let (_, issued) = redeem(&stack.origin, &client_id, &code, &pkce.verifier).await;
+    let access = issued["access_token"].as_str().unwrap().to_owned();
+    let refresh = issued["refresh_token"].as_str().unwrap().to_owned();
+    // A call, a refused replay, a refresh, a refused token and a revocation: every path that
+    // handles a credential logs something.
+    assert_eq!(
+        status_with(&mcp_url, &access).await,
+        reqwest::StatusCode::OK
+    );
+    redeem(&stack.origin, &client_id, &code, &pkce.verifier).await;
+    let (client_id, code, pkce) = approved_code(&stack, &mcp_url, EMAIL).await;
+    let (_, issued) = redeem(&stack.origin, &client_id, &code, &pkce.verifier).await;
+    let second_refresh = issued["refresh_token"].as_str().unwrap().to_owned();
+    let (_, rotated) = token_request(
+        &stack.origin,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &second_refresh),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    let rotated_access = rotated["access_token"].as_str().unwrap().to_owned();
+    let rotated_refresh = rotated["refresh_token"].as_str().unwrap().to_owned();
+    status_with(&mcp_url, &format!("{access}x")).await;
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/oauth/revoke", stack.origin))
+        .form(&[
+            ("token", rotated_refresh.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), reqwest::StatusCode::OK);
+
+    // The signing key's private half, as the control plane holds it.
+    let (kid, sealed, key_id): (String, Vec<u8>, String) =
+        sqlx::query_as("select kid, private_key, private_key_key_id from oauth_signing_keys")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let keyring = helpers::settings().keyring().unwrap();
+    let aad = format!("mcp-gateway/oauth-signing-key/{kid}");
+    let seed = keyring.open(&sealed, &key_id, aad.as_bytes()).unwrap();
+    use base64::Engine;
+    let encodings = [
+        base64::engine::general_purpose::STANDARD.encode(&seed),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&seed),
+        seed.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+    ];
+
+    let logs = captured.contents();
+    assert!(logs.contains("OAuth tokens issued"), "the flow is logged");
+    for (what, secret) in [
+        ("code", code.as_str()),
+        ("access token", access.as_str()),
+        ("refresh token", refresh.as_str()),
+        ("rotated access token", rotated_access.as_str()),
+        ("rotated refresh token", rotated_refresh.as_str()),
+        ("password", PASSWORD),
+    ] {
+        assert!(!logs.contains(secret), "the {what} was logged");
+    }
+    for encoded in encodings {
+        assert!(!logs.contains(&encoded), "the signing key was logged");
     }
 }

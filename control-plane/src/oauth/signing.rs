@@ -25,12 +25,25 @@ fn kid_of(public: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..12])
 }
 
-/// Creates a signing key if there is no active one (several replicas may race: one wins).
-pub async fn ensure_active(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<()> {
-    if db::active_signing_key(pool).await?.is_none() {
-        insert_new(pool, keyring).await?;
+/// Makes sure a key exists before the first token is asked for, so gateways already hold its
+/// public half by then. Best effort: a control plane also starts while its database is away,
+/// and [`sign`] creates the key if it is still missing.
+pub async fn prepare(pool: &PgPool, keyring: &Keyring) {
+    if let Err(err) = active(pool, keyring).await {
+        tracing::warn!(error = %err, "cannot prepare the OAuth signing key yet; it will be made on first use");
     }
-    Ok(())
+}
+
+/// The active key, created on first use (several replicas may race: one insert wins, and
+/// every one then reads the winner's key). See [`prepare`].
+async fn active(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<db::SigningKeyRow> {
+    if let Some(row) = db::active_signing_key(pool).await? {
+        return Ok(row);
+    }
+    insert_new(pool, keyring).await?;
+    db::active_signing_key(pool)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no active OAuth signing key"))
 }
 
 /// Retires the active key and makes a new one, in one transaction.
@@ -75,9 +88,7 @@ pub async fn sign(
     keyring: &Keyring,
     claims: &AccessClaims,
 ) -> anyhow::Result<String> {
-    let row = db::active_signing_key(pool)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no active OAuth signing key"))?;
+    let row = active(pool, keyring).await?;
     let seed = keyring.open(&row.private_key, &row.private_key_key_id, &aad(&row.kid))?;
     let seed: [u8; 32] = seed
         .as_slice()

@@ -36,6 +36,8 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/mcp-servers/{id}/keys",
     "POST /api/v1/mcp-servers/{id}/keys",
     "DELETE /api/v1/mcp-servers/{id}/keys/{key_id}",
+    "GET /api/v1/mcp-servers/{id}/grants",
+    "DELETE /api/v1/mcp-servers/{id}/grants/{grant_id}",
     "GET /api/v1/mcp-servers/{id}/calls",
     "GET /api/v1/mcp-servers/{id}/calls/summary",
     "GET /api/v1/tls/ask",

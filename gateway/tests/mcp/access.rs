@@ -29,9 +29,12 @@ async fn every_request_needs_a_key_of_this_server(pool: PgPool) {
 
     let missing = stack.raw_with_key(&first, None, &list()).await;
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    // The challenge points OAuth clients to the server's protected resource metadata.
     assert_eq!(
         missing.headers()["www-authenticate"],
-        "Bearer realm=\"mcp\""
+        format!(
+            "Bearer resource_metadata=\"https://{first}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\""
+        )
     );
     assert_eq!(
         missing.json::<Value>().await.unwrap()["error"]["code"],
