@@ -206,8 +206,8 @@ fn cors(origins: &[String]) -> CorsLayer {
     }
 }
 
-/// Periodic clean-up: forget idle rate-limit keys, delete expired token revocations (every
-/// ten minutes) and audit records past the retention period (hourly).
+/// Periodic clean-up: forget idle rate-limit keys, delete expired token revocations and OAuth
+/// leftovers (every ten minutes) and audit records past the retention period (hourly).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     let mut round: u64 = 0;
@@ -215,9 +215,6 @@ async fn housekeeping(state: AppState) {
         tick.tick().await;
         state.signin_limiter.forget_idle();
         state.oauth.forget_idle();
-        if round.is_multiple_of(10) {
-            crate::oauth::housekeeping(&state).await;
-        }
         if round.is_multiple_of(60) {
             purge_audit(&state).await;
         }
@@ -227,6 +224,7 @@ async fn housekeeping(state: AppState) {
                 Ok(n) => tracing::debug!(deleted = n, "purged expired token revocations"),
                 Err(err) => tracing::warn!(error = %err, "cannot purge token revocations"),
             }
+            crate::oauth::housekeeping(&state).await;
         }
         round += 1;
     }

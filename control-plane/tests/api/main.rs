@@ -5,6 +5,7 @@ mod helpers;
 
 mod account;
 mod admin;
+mod browser;
 mod health;
 mod isolation;
 mod keys;

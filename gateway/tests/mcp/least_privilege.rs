@@ -70,6 +70,12 @@ async fn the_gateway_role_reads_configuration_and_appends_audit_only(pool: PgPoo
         "update mcp_server_keys set revoked_at = null",
         "select email from users",
         "select * from revoked_tokens",
+        "select private_key from oauth_signing_keys",
+        "select * from oauth_refresh_tokens",
+        "select * from oauth_codes",
+        "delete from oauth_grants",
+        "insert into oauth_signing_keys (kid, public_key, private_key, private_key_key_id) \
+         values ('x', '\\x00', '\\x00', 'x')",
         "delete from tool_calls",
         "update tool_calls set status = 'ok'",
         "create table intruder (id int)",
