@@ -387,16 +387,27 @@ async fn verify_password(
     Ok(account.filter(|_| matched))
 }
 
-/// The live server of `user` whose canonical `mcp_url` is `resource`.
+/// The live server of `user` whose canonical `mcp_url` is the request's `resource`; otherwise
+/// the response that refuses it (`invalid_target`, the same for another user's server as for
+/// none), or says the database is away.
 async fn owned_server(
     state: &AppState,
     user: &AuthUser,
-    resource: &str,
-) -> Result<Option<db::ResourceServer>, sqlx::Error> {
-    let servers = db::live_servers_of(&state.pool, user.user.id).await?;
-    Ok(servers.into_iter().find(|server| {
-        canonical_resource(&format!("{}/mcp", server.endpoint)).as_deref() == Some(resource)
-    }))
+    request: &Request,
+) -> Result<db::ResourceServer, Response> {
+    let servers = db::live_servers_of(&state.pool, user.user.id)
+        .await
+        .map_err(|err| unavailable(&err))?;
+    servers
+        .into_iter()
+        .find(|server| {
+            canonical_resource(&format!("{}/mcp", server.endpoint)).as_deref()
+                == Some(request.resource.as_str())
+        })
+        .ok_or_else(|| {
+            tracing::info!(user_id = %user.user.id, "resource is not one of the user's servers");
+            refuse(state, not_yours(request))
+        })
 }
 
 async fn consent(
@@ -405,10 +416,9 @@ async fn consent(
     user: &AuthUser,
     form_cookie: &str,
 ) -> Response {
-    let server = match owned_server(state, user, &request.resource).await {
-        Ok(Some(server)) => server,
-        Ok(None) => return refuse(state, not_yours(request)),
-        Err(err) => return unavailable(&err),
+    let server = match owned_server(state, user, request).await {
+        Ok(server) => server,
+        Err(refused) => return refused,
     };
     let sources = match db::source_labels(&state.pool, server.id).await {
         Ok(sources) => sources,
@@ -433,13 +443,9 @@ async fn consent(
 
 /// Approve: the grant (reused if this client already has one on this server) and a code.
 async fn approve(state: &AppState, request: &Request, user: &AuthUser) -> Response {
-    let server = match owned_server(state, user, &request.resource).await {
-        Ok(Some(server)) => server,
-        Ok(None) => {
-            tracing::warn!(user_id = %user.user.id, "consent refused: resource is not one of the user's servers");
-            return refuse(state, not_yours(request));
-        }
-        Err(err) => return unavailable(&err),
+    let server = match owned_server(state, user, request).await {
+        Ok(server) => server,
+        Err(refused) => return refused,
     };
     let code = random_token(CODE_PREFIX);
     let stored: Result<uuid::Uuid, sqlx::Error> = async {
