@@ -8,7 +8,7 @@ use axum::{
     Json, Router,
     body::{Body, to_bytes},
     extract::{Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -300,7 +300,11 @@ fn router(
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
-                .allow_methods([Method::GET]),
+                .allow_methods([Method::GET])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    HeaderName::from_static("mcp-protocol-version"),
+                ]),
         );
     let mcp = mcp
         .layer(middleware::from_fn(reject_unparsable_json))

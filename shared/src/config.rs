@@ -189,7 +189,8 @@ impl Default for Settings {
             oauth_access_token_ttl_secs: 3600,
             oauth_refresh_token_ttl_secs: 30 * 24 * 60 * 60,
             oauth_cimd_allow_http_hosts: Vec::new(),
-            oauth_registrations_per_hour_per_client: 20,
+            // Hosted agents (ChatGPT, Claude) register from a few shared addresses.
+            oauth_registrations_per_hour_per_client: 300,
             control_plane_metrics_addr: "127.0.0.1:9101".to_owned(),
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             gateway_resync_secs: 60,

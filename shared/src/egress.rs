@@ -42,7 +42,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
         || first == 0x2001 && ip.segments()[1] == 0x0db8
-        || first == 0x0064 && ip.segments()[1] == 0xff9b)
+        // NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48) and 6to4 (2002::/16) reach
+        // IPv4 space through a translator; IPv4-compatible ::a.b.c.d likewise.
+        || first == 0x0064 && ip.segments()[1] == 0xff9b
+        || first == 0x2002
+        || ip.segments()[..6].iter().all(|s| *s == 0))
 }
 
 #[cfg(test)]
@@ -64,6 +68,9 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "64:ff9b:1::a00:1",
+            "2002:a00:1::1",
+            "::10.0.0.1",
             "224.0.0.1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");

@@ -1,11 +1,12 @@
 //! `/oauth/authorize`: where an agent sends its user's browser. `GET` checks the request and
 //! shows a sign-in form (no session) or the consent page (a session); `POST` takes the forms.
 //!
-//! Errors follow RFC 6749 §4.1.2.1: while the client or its redirect URI is in doubt, an
-//! error page is shown and the browser is never sent anywhere; after that, errors go back to
-//! the client's redirect URI with `error`, `state` and `iss`. A `resource` that is not one of
-//! the signed-in user's live servers is `invalid_target`, whether it belongs to someone else
-//! or to no one. Forms carry an anti-forgery token bound to a random cookie of this browser
+//! A refused request gets an error page and the browser is sent nowhere (see [`Refusal`]);
+//! only the person's own answer (Approve, with `code`, or Deny, with `access_denied`) goes back
+//! to the client's redirect URI, with `state` and `iss`. A `resource` that is not one of the
+//! signed-in user's live servers is `invalid_target`, whether it belongs to someone else or to
+//! no one. The pages' session lives 15 minutes (enough for one connection, short on a shared
+//! browser), and the consent page offers to switch accounts. Forms carry an anti-forgery token bound to a random cookie of this browser
 //! and to the request, and a POST from another origin is refused.
 
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ const SESSION_COOKIE: &str = "mcpgw_oauth";
 /// Random per-browser value the forms' anti-forgery tokens are bound to.
 const FORM_COOKIE: &str = "mcpgw_oauth_form";
 const COOKIE_PATH: &str = "/oauth";
+/// How long the pages' session cookie lives.
+const SESSION_SECS: u64 = 15 * 60;
 /// Longest query accepted.
 const MAX_QUERY: usize = 8 * 1024;
 
@@ -55,14 +58,15 @@ struct Request {
     resource: String,
 }
 
-/// Why a request cannot go on.
+/// Why a request cannot go on. Either way the person sees a page and the browser is sent
+/// nowhere: anyone can register a client with any `https://` redirect URI, so redirecting on
+/// an error would make this domain an open redirector (RFC 9700 §4.11.2). The client learns
+/// of the refusal when its user comes back, and the page says what to tell its developers.
 enum Refusal {
-    /// The client or redirect URI is in doubt: show a page.
+    /// The client or redirect URI is in doubt.
     Page(String),
-    /// Tell the client, at its redirect URI.
-    Redirect {
-        redirect_uri: String,
-        state: Option<String>,
+    /// The request is wrong: OAuth's error code and why.
+    Invalid {
         error: &'static str,
         description: &'static str,
     },
@@ -76,7 +80,7 @@ pub async fn show(
 ) -> Response {
     let request = match check(&state, query.as_deref().unwrap_or_default()).await {
         Ok(request) => request,
-        Err(refusal) => return refuse(&state, refusal),
+        Err(refusal) => return refuse(refusal),
     };
     let (jar, form_cookie) = form_cookie(jar, state.config.cookie_secure);
     match session(&state, &jar).await {
@@ -100,7 +104,7 @@ pub async fn submit(
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let request = match check(&state, field("request")).await {
         Ok(request) => request,
-        Err(refusal) => return refuse(&state, refusal),
+        Err(refusal) => return refuse(refusal),
     };
     let form_value = jar.get(FORM_COOKIE).map(|c| c.value().to_owned());
     let genuine = same_origin(&parts.headers, &state.oauth.issuer)
@@ -142,6 +146,18 @@ pub async fn submit(
                 StatusCode::UNAUTHORIZED,
             ),
         },
+        "switch" => {
+            // "Not you?": forget this browser's session and sign in again.
+            let jar = jar.remove(scoped_cookie(
+                SESSION_COOKIE,
+                String::new(),
+                COOKIE_PATH,
+                0,
+                state.config.cookie_secure,
+            ));
+            let page = sign_in(&state, &request, &form_cookie, "", None, StatusCode::OK);
+            (jar, page).into_response()
+        }
         "deny" => {
             tracing::info!(client_id = %request.client.client_id, "authorization denied by the user");
             redirect_to_client(
@@ -198,12 +214,8 @@ async fn check(state: &AppState, raw: &str) -> Result<Request, Refusal> {
         None => return Err(Refusal::Page("The request has no redirect_uri.".to_owned())),
     };
     let state_param = get("state").map(str::to_owned);
-    let fail = |error: &'static str, description: &'static str| Refusal::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        state: state_param.clone(),
-        error,
-        description,
-    };
+    let fail =
+        |error: &'static str, description: &'static str| Refusal::Invalid { error, description };
     if get("response_type") != Some("code") {
         return Err(fail(
             "unsupported_response_type",
@@ -361,7 +373,7 @@ async fn sign_in_submitted(
         SESSION_COOKIE,
         token,
         COOKIE_PATH,
-        state.tokens.ttl().as_secs(),
+        SESSION_SECS.min(state.tokens.ttl().as_secs()),
         state.config.cookie_secure,
     );
     // Back to the same request, now with a session: the consent page.
@@ -406,7 +418,7 @@ async fn owned_server(
         })
         .ok_or_else(|| {
             tracing::info!(user_id = %user.user.id, "resource is not one of the user's servers");
-            refuse(state, not_yours(request))
+            refuse(not_yours())
         })
 }
 
@@ -498,28 +510,19 @@ async fn approve(state: &AppState, request: &Request, user: &AuthUser) -> Respon
     )
 }
 
-fn not_yours(request: &Request) -> Refusal {
-    Refusal::Redirect {
-        redirect_uri: request.redirect_uri.clone(),
-        state: request.state.clone(),
+fn not_yours() -> Refusal {
+    Refusal::Invalid {
         error: "invalid_target",
-        description: "resource is not an MCP server of the signed-in account.",
+        description: "The MCP server named by this request is not one of the signed-in account's servers.",
     }
 }
 
-fn refuse(state: &AppState, refusal: Refusal) -> Response {
+fn refuse(refusal: Refusal) -> Response {
     match refusal {
         Refusal::Page(message) => page_error(StatusCode::BAD_REQUEST, &message),
-        Refusal::Redirect {
-            redirect_uri,
-            state: client_state,
-            error,
-            description,
-        } => redirect_to_client(
-            state,
-            &redirect_uri,
-            client_state.as_deref(),
-            &[("error", error), ("error_description", description)],
+        Refusal::Invalid { error, description } => page_error(
+            StatusCode::BAD_REQUEST,
+            &format!("{description} (OAuth error: {error})"),
         ),
     }
 }

@@ -10,7 +10,8 @@
 //! - no redirects, a 5 s deadline, at most 16 KiB read;
 //! - the document must name itself as `client_id` and give `client_name` and `redirect_uris`.
 //!
-//! Good documents are cached for five minutes.
+//! Good documents are cached for five minutes, failures for one (so a URL cannot be made to
+//! fetch on every request), and at most eight fetches run at once.
 
 use std::{
     collections::HashMap,
@@ -31,14 +32,22 @@ const MAX_BYTES: usize = 16 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a good document is reused.
 const CACHE_FOR: Duration = Duration::from_secs(300);
+/// How long a failure is remembered.
+const FAILURE_CACHE_FOR: Duration = Duration::from_secs(60);
 /// Most documents cached (the cache is cleared when full: documents are few).
 const CACHE_MAX: usize = 1000;
+/// Fetches running at once at most; more wait for a place (within the fetch deadline).
+const CONCURRENT_FETCHES: usize = 8;
+
+/// What a fetch found: the client, or why its document cannot be used.
+type Known = Result<Client, String>;
 
 /// Fetches and caches metadata documents.
 pub struct Documents {
     http: reqwest::Client,
     allow_http_hosts: Arc<[String]>,
-    cache: Mutex<HashMap<String, (Instant, Client)>>,
+    cache: Mutex<HashMap<String, (Instant, Known)>>,
+    fetches: tokio::sync::Semaphore,
 }
 
 impl Documents {
@@ -63,29 +72,42 @@ impl Documents {
             http,
             allow_http_hosts: allow,
             cache: Mutex::default(),
+            fetches: tokio::sync::Semaphore::new(CONCURRENT_FETCHES),
         })
     }
 
     /// The client the document at `url` describes; `Err` says why it cannot be used.
     pub async fn client(&self, url: &str) -> Result<Client, String> {
-        if let Some(client) = self.cached(url) {
-            return Ok(client);
+        if let Some(known) = self.cached(url) {
+            return known;
         }
-        let client = self.fetch(url).await?;
+        let fetched = match tokio::time::timeout(TIMEOUT, self.fetches.acquire()).await {
+            Ok(Ok(_permit)) => self.fetch(url).await,
+            _ => {
+                return Err(
+                    "Too many client metadata documents are being fetched; try again shortly."
+                        .to_owned(),
+                );
+            }
+        };
         let mut cache = self.cache.lock().expect("document cache lock");
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }
-        cache.insert(url.to_owned(), (Instant::now(), client.clone()));
-        Ok(client)
+        cache.insert(url.to_owned(), (Instant::now(), fetched.clone()));
+        fetched
     }
 
-    fn cached(&self, url: &str) -> Option<Client> {
+    /// A remembered answer: a good document for five minutes, a failure for one.
+    fn cached(&self, url: &str) -> Option<Known> {
         let cache = self.cache.lock().expect("document cache lock");
-        cache
-            .get(url)
-            .filter(|(at, _)| at.elapsed() < CACHE_FOR)
-            .map(|(_, client)| client.clone())
+        let (at, known) = cache.get(url)?;
+        let keep = if known.is_ok() {
+            CACHE_FOR
+        } else {
+            FAILURE_CACHE_FOR
+        };
+        (at.elapsed() < keep).then(|| known.clone())
     }
 
     async fn fetch(&self, url: &str) -> Result<Client, String> {
@@ -177,18 +199,10 @@ fn parse(url: &str, body: &[u8]) -> Result<Client, String> {
         .get("client_name")
         .and_then(Value::as_str)
         .ok_or("The client's metadata document has no client_name.")?;
-    match doc
-        .get("token_endpoint_auth_method")
-        .and_then(Value::as_str)
-    {
-        None | Some("none") => {}
-        Some(_) => {
-            return Err(
-                "The client's metadata document asks for client authentication; only public clients (\"none\") are supported."
-                    .to_owned(),
-            );
-        }
-    }
+    // `token_endpoint_auth_method` is not checked: this server offers `none` with PKCE only
+    // (its metadata says so), and real documents name other preferences (ChatGPT's says
+    // `private_key_jwt` while also supporting `none`). A client that cannot do without its
+    // method fails at the token endpoint, not here.
     let redirect_uris = check_redirect_uris(doc.get("redirect_uris"))
         .map_err(|reason| format!("The client's metadata document is not usable: {reason}."))?;
     Ok(Client {

@@ -100,6 +100,8 @@ async fn redeem_code(state: &AppState, form: &Form) -> Result<serde_json::Value,
     let redirect_uri = required(form, "redirect_uri")?;
     let verifier = required(form, "code_verifier")?;
     let code_hash = hash(code);
+    // One transaction: the code is spent exactly when the tokens are stored, so a failure on
+    // our side leaves it usable for the client's retry (which must not look like a replay).
     let mut tx = state.pool.begin().await?;
     let Some(found) = db::code_for_update(&mut tx, &code_hash).await? else {
         return Err(OAuthError::invalid_grant("The code is unknown or expired."));
@@ -111,9 +113,26 @@ async fn redeem_code(state: &AppState, form: &Form) -> Result<serde_json::Value,
         tracing::warn!(grant_id = %found.grant_id, "authorization code replayed; grant ended");
         return Err(OAuthError::invalid_grant("The code was already used."));
     }
-    // Whatever follows, this code is spent: a wrong verifier cannot be retried.
+    if let Err(refused) = check_code(&found, client_id, redirect_uri, verifier, form) {
+        // A wrong verifier (or client, or redirect URI) spends the code: no second guess.
+        db::use_code(&mut *tx, &code_hash).await?;
+        tx.commit().await?;
+        return Err(refused);
+    }
+    let tokens = issue(state, &mut tx, &found).await?;
     db::use_code(&mut *tx, &code_hash).await?;
     tx.commit().await?;
+    Ok(tokens)
+}
+
+/// Whether the code may be redeemed by this request.
+fn check_code(
+    found: &Redeemable,
+    client_id: &str,
+    redirect_uri: &str,
+    verifier: &str,
+    form: &Form,
+) -> Result<(), OAuthError> {
     if found.expires_at < Utc::now() {
         return Err(OAuthError::invalid_grant("The code is unknown or expired."));
     }
@@ -135,8 +154,7 @@ async fn redeem_code(state: &AppState, form: &Form) -> Result<serde_json::Value,
             "The code_verifier does not match the code_challenge.",
         ));
     }
-    check_resource(form, &found)?;
-    issue(state, &found).await
+    check_resource(form, found)
 }
 
 async fn refresh(state: &AppState, form: &Form) -> Result<serde_json::Value, OAuthError> {
@@ -169,9 +187,11 @@ async fn refresh(state: &AppState, form: &Form) -> Result<serde_json::Value, OAu
         ));
     }
     check_resource(form, &found)?;
+    // Rotation in one transaction: the old token is spent only with the new one stored.
+    let tokens = issue(state, &mut tx, &found).await?;
     db::use_refresh(&mut *tx, &token_hash).await?;
     tx.commit().await?;
-    issue(state, &found).await
+    Ok(tokens)
 }
 
 /// An optional `resource` must name what the grant is for (RFC 8707).
@@ -200,8 +220,13 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
-/// A new access token and refresh token under the grant.
-async fn issue(state: &AppState, grant: &Redeemable) -> Result<serde_json::Value, OAuthError> {
+/// A new access token and refresh token under the grant; the refresh token is stored in the
+/// caller's transaction.
+async fn issue(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    grant: &Redeemable,
+) -> Result<serde_json::Value, OAuthError> {
     let oauth = &state.oauth;
     let now = Utc::now();
     let claims = AccessClaims {
@@ -218,9 +243,8 @@ async fn issue(state: &AppState, grant: &Redeemable) -> Result<serde_json::Value
     let access_token = signing::sign(&state.pool, &state.keyring, &claims).await?;
     let refresh_token = random_token(REFRESH_TOKEN_PREFIX);
     let refresh_expires = now + oauth.refresh_ttl;
-    let mut conn = state.pool.acquire().await?;
     db::insert_refresh(
-        &mut conn,
+        tx,
         &hash(&refresh_token),
         grant.grant_id,
         &grant.resource,

@@ -196,7 +196,9 @@ async fn metadata_document(redirect_uris: Value, name_itself: bool) -> String {
         "client_id": client_id,
         "client_name": "Metadata Document Agent",
         "redirect_uris": redirect_uris,
-        "token_endpoint_auth_method": "none",
+        // As ChatGPT's document does: a preference for private_key_jwt, `none` supported too.
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
         "grant_types": ["authorization_code", "refresh_token"],
     }));
     let app = Router::new().route(
