@@ -1,10 +1,11 @@
 //! Building the application: the router with its layers, the listener, and the background
 //! housekeeping. Tests build it exactly as `main` does, on port 0.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use axum::{
     Router,
+    body::Body,
     extract::DefaultBodyLimit,
     http::{HeaderName, HeaderValue, Method, Request, StatusCode, header},
     middleware,
@@ -12,7 +13,7 @@ use axum::{
 use shared::Settings;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, util::MapRequestLayer};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, Any, CorsLayer},
@@ -41,6 +42,8 @@ pub struct Application {
     metrics: Option<TcpListener>,
     router: Router,
     state: AppState,
+    /// `HTTP_HEADER_TIMEOUT_SECS`.
+    header_timeout: Duration,
 }
 
 impl Application {
@@ -67,6 +70,7 @@ impl Application {
             metrics,
             router,
             state,
+            header_timeout: Duration::from_secs(settings.http_header_timeout_secs),
         })
     }
 
@@ -93,12 +97,8 @@ impl Application {
             }))
         });
         let housekeeping = tokio::spawn(housekeeping(self.state));
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result =
+            shared::serve::serve(self.listener, self.router, self.header_timeout, shutdown).await;
         housekeeping.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
@@ -138,6 +138,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         HeaderValue::from_static("no-store"),
     );
     let layers = ServiceBuilder::new()
+        .layer(MapRequestLayer::new(shared::request_id::sanitize::<Body>))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()

@@ -117,6 +117,11 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
         let mut response = (self.status, Json(body)).into_response();
+        // Answered before the request body was read: the connection cannot be reused safely,
+        // so say so instead of closing it under the client.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()

@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod error;
 pub mod ids;
+pub mod jsonrpc;
 pub mod mcp;
 pub mod meters;
 pub mod oauth;

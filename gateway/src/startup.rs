@@ -2,14 +2,14 @@
 //! streamable HTTP service at `/mcp`, the probes, and graceful shutdown (in-flight calls
 //! finish; SSE streams close through rmcp's cancellation token).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
-    body::{Body, to_bytes},
+    body::Body,
     extract::{Request, State},
-    http::{HeaderName, HeaderValue, Method, StatusCode, header},
-    middleware::{self, Next},
+    http::{HeaderName, Method, header},
+    middleware,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -22,7 +22,7 @@ use shared::Settings;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, util::MapRequestLayer};
 use tower_http::{
     cors::{Any, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -34,6 +34,7 @@ use crate::{
     access::{Access, Usage, require_key},
     audit::AuditLog,
     error::HttpError,
+    jsonrpc,
     mcp::Gateway,
     oauth,
     routing::{Routing, route_by_host},
@@ -43,10 +44,6 @@ use crate::{
     tools::Tools,
 };
 
-/// Largest accepted MCP request body.
-const MAX_BODY_BYTES: usize = 256 * 1024;
-/// How long a client may take to send a request body.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often key last-used times are written.
 const USAGE_FLUSH: Duration = Duration::from_secs(15);
 /// How long the audit writer may take to store what is queued at shutdown.
@@ -68,6 +65,8 @@ pub struct Application {
     cancel: CancellationToken,
     /// How long calls in flight may take to finish after the stop signal.
     grace: Duration,
+    /// `HTTP_HEADER_TIMEOUT_SECS`.
+    header_timeout: Duration,
 }
 
 impl Application {
@@ -151,6 +150,7 @@ impl Application {
             keeper,
             cancel,
             grace,
+            header_timeout: Duration::from_secs(settings.http_header_timeout_secs),
         })
     }
 
@@ -202,22 +202,19 @@ impl Application {
                 access.forget_idle();
             }
         });
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!(
-                    grace_ms = grace.as_millis() as u64,
-                    "stopping: finishing calls in flight"
-                );
-                tokio::spawn(async move {
-                    tokio::time::sleep(grace).await;
-                    cancel.cancel();
-                });
-            })
-            .await;
+        let stopping = async move {
+            shutdown.await;
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "stopping: finishing calls in flight"
+            );
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                cancel.cancel();
+            });
+        };
+        let result =
+            shared::serve::serve(self.listener, self.router, self.header_timeout, stopping).await;
         self.cancel.cancel();
         self.keeper.abort();
         forget.abort();
@@ -263,7 +260,7 @@ fn router(
         .disable_allowed_hosts()
         .with_legacy_session_mode(sessions)
         .with_json_response(!sessions)
-        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_max_request_body_bytes(jsonrpc::MAX_BODY_BYTES)
         .with_cancellation_token(cancel);
     let mcp = if sessions {
         let service = StreamableHttpService::new(
@@ -307,11 +304,12 @@ fn router(
                 ]),
         );
     let mcp = mcp
-        .layer(middleware::from_fn(reject_unparsable_json))
+        .layer(middleware::from_fn(jsonrpc::read_and_check))
         .layer(middleware::from_fn_with_state(access, require_key))
         .layer(middleware::from_fn_with_state(routing, route_by_host));
 
     let layers = ServiceBuilder::new()
+        .layer(MapRequestLayer::new(shared::request_id::sanitize::<Body>))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
@@ -351,37 +349,4 @@ async fn readyz(State(store): State<Arc<SnapshotStore>>) -> Response {
         .into_response(),
         None => HttpError::not_ready().into_response(),
     }
-}
-
-/// A POST body that is not JSON gets the JSON-RPC parse error (-32700) the MCP transport
-/// prescribes, an oversized one a 413 and a body that does not arrive in time a 408, before
-/// rmcp sees any of them.
-async fn reject_unparsable_json(request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, to_bytes(body, MAX_BODY_BYTES)).await
-    {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            let message = format!("MCP request bodies are limited to {MAX_BODY_BYTES} bytes.");
-            let body = json!({"error": {"code": "payload_too_large", "message": message}});
-            return (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
-        }
-        Err(_) => {
-            let body = json!({"error": {"code": "request_timeout", "message": "The request body took too long to arrive."}});
-            return (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
-        }
-    };
-    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-        let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error: the body is not valid JSON"}});
-        let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return response;
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
 }

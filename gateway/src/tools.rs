@@ -96,7 +96,8 @@ fn argument<'a>(args: &'a JsonObject, name: &str, max: usize) -> Result<&'a str,
     if value.is_empty() {
         return Err(format!("`{name}` must not be empty"));
     }
-    if value.len() > max {
+    // Bytes first (cheap); characters decide, as the message says.
+    if value.len() > max && value.chars().count() > max {
         return Err(format!("`{name}` is too long (at most {max} characters)"));
     }
     Ok(value)

@@ -44,6 +44,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Default log filter when `RUST_LOG` is not set.
     pub log_level: String,
+    /// Seconds a client has to send a request's line and headers; a keep-alive connection idle
+    /// this long is closed too (both daemons).
+    pub http_header_timeout_secs: u64,
     /// Comma-separated endpoint URLs that MCP servers are given (seed name). An entry may be a
     /// wildcard such as `https://*.mcp.example.com`.
     pub mcp_gateway_url_pools: String,
@@ -166,6 +169,7 @@ impl Default for Settings {
             log_format: LogFormat::Human,
             // Postgres notices such as "relation already exists, skipping" are not news.
             log_level: "info,sqlx::postgres::notice=warn".to_owned(),
+            http_header_timeout_secs: 15,
             mcp_gateway_url_pools: String::new(),
             secrets_key: None,
             secrets_old_keys: Vec::new(),
@@ -435,6 +439,12 @@ impl Settings {
         }
         if self.request_timeout_secs == 0 {
             return Err(invalid("REQUEST_TIMEOUT_SECS", "must be at least 1"));
+        }
+        if !(1..=600).contains(&self.http_header_timeout_secs) {
+            return Err(invalid(
+                "HTTP_HEADER_TIMEOUT_SECS",
+                "must be between 1 and 600",
+            ));
         }
         let url = self.database_url.expose_secret();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {

@@ -9,6 +9,8 @@ pub mod egress;
 pub mod model;
 pub mod oauth;
 pub mod prometheus;
+pub mod request_id;
+pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod browser;
 mod health;
+mod http_limits;
 mod isolation;
 mod keys;
 mod logs;

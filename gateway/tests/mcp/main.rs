@@ -8,6 +8,7 @@ mod box_files;
 mod fake;
 mod handlers;
 mod helpers;
+mod http_limits;
 
 mod least_privilege;
 mod lifecycle;

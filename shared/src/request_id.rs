@@ -1,0 +1,51 @@
+//! `X-Request-Id`: a client's own id is kept (so its logs and ours share it) only when it is
+//! short and plain: at most 128 characters of letters, digits and `-_.:+=/`. Anything else is
+//! dropped and the daemon makes a new id, so a client can neither inflate every log line nor
+//! write into it.
+
+use axum::http::{HeaderValue, Request};
+
+/// Longest id kept.
+pub const MAX_LEN: usize = 128;
+const HEADER: &str = "x-request-id";
+
+/// Whether a client's id may be kept.
+pub fn acceptable(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:+=/".contains(b))
+}
+
+/// Removes an unacceptable `X-Request-Id` (and any repeated one) before the id layer runs.
+pub fn sanitize<B>(mut request: Request<B>) -> Request<B> {
+    let headers = request.headers_mut();
+    let mut values = headers.get_all(HEADER).iter();
+    let keep = match (values.next(), values.next()) {
+        (Some(first), None) => acceptable(first),
+        _ => false,
+    };
+    if !keep {
+        headers.remove(HEADER);
+    }
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_plain_ids_are_kept_and_others_dropped() {
+        for good in ["abc", "3f2c9a1e-0b7d-4f0e-9d55-1b2c3d4e5f60", "req:42/a+b="] {
+            assert!(acceptable(&HeaderValue::from_static(good)), "{good}");
+        }
+        let long = "a".repeat(MAX_LEN + 1);
+        for bad in ["", "with space", "new\tline", "ünï", long.as_str()] {
+            let value = HeaderValue::from_bytes(bad.as_bytes()).unwrap();
+            assert!(!acceptable(&value), "{bad}");
+        }
+    }
+}
