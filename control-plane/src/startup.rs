@@ -226,6 +226,11 @@ async fn housekeeping(state: AppState) {
                 Err(err) => tracing::warn!(error = %err, "cannot purge token revocations"),
             }
             crate::oauth::housekeeping(&state).await;
+            match db::keys::purge_stopped(&state.pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "deleted keys that stopped working long ago"),
+                Err(err) => tracing::warn!(error = %err, "cannot purge old keys"),
+            }
         }
         round += 1;
     }

@@ -94,6 +94,8 @@ pub struct Settings {
     /// Most live MCP servers one user may have. Endpoints a user freed that are still cooling
     /// down count too, so no account can hold more than this many fixed endpoints.
     pub max_servers_per_user: u32,
+    /// Most sources one user may have.
+    pub max_sources_per_user: u32,
     /// Days tool-call audit records are kept.
     pub audit_retention_days: u32,
     /// Address of the control plane's Prometheus `/metrics` listener; empty: none.
@@ -187,6 +189,7 @@ impl Default for Settings {
             request_timeout_secs: 30,
             endpoint_cooldown_secs: 24 * 60 * 60,
             max_servers_per_user: 25,
+            max_sources_per_user: 200,
             snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
             audit_retention_days: 30,
             control_plane_public_url: "http://127.0.0.1:8080".to_owned(),
@@ -298,6 +301,9 @@ impl Settings {
         self.endpoint_pool()?;
         if self.max_servers_per_user == 0 {
             return Err(invalid("MAX_SERVERS_PER_USER", "must be at least 1"));
+        }
+        if self.max_sources_per_user == 0 {
+            return Err(invalid("MAX_SOURCES_PER_USER", "must be at least 1"));
         }
         if self.audit_retention_days == 0 {
             return Err(invalid("AUDIT_RETENTION_DAYS", "must be at least 1"));

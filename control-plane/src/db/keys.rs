@@ -24,6 +24,28 @@ macro_rules! key_select {
     };
 }
 
+/// Days after revocation or expiry that a key is deleted.
+pub const FORGET_AFTER_DAYS: i32 = 30;
+
+/// Every key row of a server, revoked and expired ones included.
+pub async fn count_all(db: impl PgExecutor<'_>, server_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from mcp_server_keys where server_id = $1")
+        .bind(server_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Deletes keys revoked or expired more than [`FORGET_AFTER_DAYS`] ago.
+pub async fn purge_stopped(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "delete from mcp_server_keys where least(revoked_at, expires_at) < now() - make_interval(days => $1)",
+    )
+    .bind(FORGET_AFTER_DAYS)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Keys of a server that are neither revoked nor expired.
 pub async fn count_active(db: impl PgExecutor<'_>, server_id: Uuid) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(

@@ -175,3 +175,18 @@ pub async fn reseal(
         .await?;
     Ok(())
 }
+
+/// Locks the user's row (serialising their source creations) and counts their sources.
+pub async fn lock_and_count(
+    db: &mut sqlx::PgConnection,
+    user_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query("select 1 from users where id = $1 for update")
+        .bind(user_id)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query_scalar("select count(*) from sources where user_id = $1")
+        .bind(user_id)
+        .fetch_one(&mut *db)
+        .await
+}

@@ -22,6 +22,9 @@ use crate::{
 
 /// Active keys one server may have.
 const MAX_KEYS: i64 = 20;
+/// Keys one server may hold, revoked and expired ones included (they are deleted
+/// [`keys::FORGET_AFTER_DAYS`] days after they stopped working).
+const MAX_KEYS_KEPT: i64 = 200;
 /// Furthest expiry accepted.
 const MAX_LIFETIME_DAYS: i64 = 5 * 366;
 
@@ -165,6 +168,15 @@ async fn create_key(
         return Err(ApiError::conflict(
             "key_limit_reached",
             format!("A server may have at most {MAX_KEYS} active keys; revoke one first."),
+        ));
+    }
+    if keys::count_all(&mut *tx, id).await? >= MAX_KEYS_KEPT {
+        return Err(ApiError::conflict(
+            "key_limit_reached",
+            format!(
+                "A server keeps at most {MAX_KEYS_KEPT} keys, revoked and expired ones included; they are deleted {} days after they stop working.",
+                keys::FORGET_AFTER_DAYS
+            ),
         ));
     }
     let new = shared::access_key::generate();

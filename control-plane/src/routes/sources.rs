@@ -125,6 +125,7 @@ async fn list_sources(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 409, description = "The account has the most sources allowed (`source_limit_reached`)", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Unknown type or invalid metadata; each bad field is named", body = ErrorBody),
     )
@@ -144,7 +145,18 @@ async fn create_source(
         secrets: &sealed,
         secrets_key_id: &key_id,
     };
-    let row = sources::insert(&state.pool, id, caller.user.id, &write).await?;
+    let mut tx = state.pool.begin().await?;
+    // Locking the account serialises its source creations, so the limit holds under load.
+    let count = sources::lock_and_count(&mut tx, caller.user.id).await?;
+    let max = state.config.max_sources_per_user;
+    if count >= i64::from(max) {
+        return Err(ApiError::conflict(
+            "source_limit_reached",
+            format!("An account may have at most {max} sources; delete one first."),
+        ));
+    }
+    let row = sources::insert(&mut *tx, id, caller.user.id, &write).await?;
+    tx.commit().await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, source_type = source_type.as_str(), "source created");
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }

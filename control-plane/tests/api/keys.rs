@@ -396,3 +396,35 @@ async fn calls_go_with_their_server_and_with_their_owners_account(pool: PgPool) 
         "another owner's calls stay"
     );
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn revoked_keys_are_bounded_per_server_and_forgotten_after_thirty_days(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let (token, server) = setup(&app).await;
+    // 199 keys revoked long ago (as if created and revoked in a loop) and one recent one.
+    sqlx::query(
+        "insert into mcp_server_keys (server_id, user_id, name, prefix, key_hash, revoked_at) \
+         select s.id, s.user_id, 'old', 'mcpk_x', sha256(i::text::bytea), now() - interval '40 days' \
+         from mcp_servers s, generate_series(1, 199) i where s.id = $1::uuid",
+    )
+    .bind(&server)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let response = create_key(&app, &token, &server, &json!({"name": "recent"})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_error(
+        create_key(&app, &token, &server, &json!({"name": "one too many"})).await,
+        StatusCode::CONFLICT,
+        "key_limit_reached",
+    )
+    .await;
+
+    let deleted = control_plane::db::keys::purge_stopped(&pool).await.unwrap();
+    assert_eq!(
+        deleted, 199,
+        "only keys that stopped working over 30 days ago"
+    );
+    let response = create_key(&app, &token, &server, &json!({"name": "again"})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}

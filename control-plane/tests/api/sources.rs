@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use shared::crypto::{Keyring, SecretKey};
 use sqlx::PgPool;
 
-use crate::helpers::{SECRETS_KEY, assert_error, box_source, outlook, spawn_app};
+use crate::helpers::{SECRETS_KEY, assert_error, box_source, outlook, spawn_app, spawn_app_with};
 
 const SECRET: &str = "super-secret-value-4711";
 
@@ -327,4 +327,19 @@ async fn each_source_type_names_its_bad_fields(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(count, 1, "refused sources were not stored");
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn an_account_has_at_most_max_sources_per_user_sources(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.max_sources_per_user = 2).await;
+    let token = app.user_token("ada@example.com").await;
+    app.source(&token, &box_source()).await;
+    app.source(&token, &box_source()).await;
+    let third = app
+        .send_json(Method::POST, "/api/v1/sources", &token, &box_source())
+        .await;
+    assert_error(third, StatusCode::CONFLICT, "source_limit_reached").await;
+    // Another account is not affected.
+    let bob = app.user_token("bob@example.com").await;
+    app.source(&bob, &box_source()).await;
 }
