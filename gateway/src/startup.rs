@@ -67,6 +67,10 @@ pub struct Application {
     grace: Duration,
     /// `HTTP_HEADER_TIMEOUT_SECS`.
     header_timeout: Duration,
+    /// Set at the stop signal.
+    draining: Draining,
+    /// `GATEWAY_DRAIN_SECS`: how long a stopping replica keeps accepting.
+    drain: Duration,
 }
 
 impl Application {
@@ -101,6 +105,7 @@ impl Application {
             Duration::from_secs(settings.gateway_resync_secs),
         ));
         let cancel = CancellationToken::new();
+        let draining = Draining::default();
         let tools = Arc::new(Tools {
             registry,
             source_timeout: Duration::from_millis(settings.gateway_source_timeout_ms),
@@ -119,6 +124,7 @@ impl Application {
             routing,
             access.clone(),
             settings.control_plane_public_url.as_str().into(),
+            draining.clone(),
             settings.gateway_sessions,
             cancel.clone(),
         );
@@ -151,6 +157,8 @@ impl Application {
             cancel,
             grace,
             header_timeout: Duration::from_secs(settings.http_header_timeout_secs),
+            draining,
+            drain: Duration::from_secs(settings.gateway_drain_secs),
         })
     }
 
@@ -202,8 +210,17 @@ impl Application {
                 access.forget_idle();
             }
         });
+        let (draining, drain) = (self.draining.clone(), self.drain);
         let stopping = async move {
             shutdown.await;
+            // Unready at once; keep answering (each response closing its connection) while
+            // proxies notice, then stop accepting.
+            draining.start();
+            tracing::info!(
+                drain_ms = drain.as_millis() as u64,
+                "stopping: draining connections"
+            );
+            tokio::time::sleep(drain).await;
             tracing::info!(
                 grace_ms = grace.as_millis() as u64,
                 "stopping: finishing calls in flight"
@@ -251,6 +268,7 @@ fn router(
     routing: Routing,
     access: Access,
     issuer: Arc<str>,
+    draining: Draining,
     sessions: bool,
     cancel: CancellationToken,
 ) -> Router {
@@ -325,19 +343,27 @@ fn router(
 
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz).with_state(store))
+        .route("/readyz", get(readyz).with_state((store, draining.clone())))
         .merge(mcp)
         .merge(metadata)
         .fallback(|| async { HttpError::no_route() })
         // After routing, so requests are counted by route.
         .route_layer(middleware::from_fn(shared::prometheus::track_http))
         .layer(layers)
+        .layer(middleware::from_fn_with_state(
+            draining,
+            close_when_draining,
+        ))
 }
 
 /// Ready once a snapshot is loaded, and stays ready while the database is away: the last
 /// snapshot keeps serving (taking every replica out of rotation would turn an outage of the
-/// configuration store into an outage of the product).
-async fn readyz(State(store): State<Arc<SnapshotStore>>) -> Response {
+/// configuration store into an outage of the product). Unready at once when stopping.
+async fn readyz(State((store, draining)): State<(Arc<SnapshotStore>, Draining)>) -> Response {
+    if draining.is_on() {
+        let body = json!({"status": "draining", "message": "This replica is stopping; send requests elsewhere."});
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     match store.load() {
         Some(snapshot) => Json(json!({
             "status": "ready",
@@ -349,4 +375,36 @@ async fn readyz(State(store): State<Arc<SnapshotStore>>) -> Response {
         .into_response(),
         None => HttpError::not_ready().into_response(),
     }
+}
+
+/// Set once the replica is stopping: `/readyz` answers 503 and every response says
+/// `Connection: close`, so proxies and clients move their keep-alive connections elsewhere
+/// before the listener closes.
+#[derive(Clone, Default)]
+pub struct Draining(Arc<std::sync::atomic::AtomicBool>);
+
+impl Draining {
+    fn start(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Adds `Connection: close` to every response while draining.
+async fn close_when_draining(
+    State(draining): State<Draining>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if draining.is_on() {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }

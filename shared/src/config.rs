@@ -141,6 +141,9 @@ pub struct Settings {
     pub gateway_audit_buffer: usize,
     /// Address of the gateway's Prometheus `/metrics` listener; empty: none.
     pub gateway_metrics_addr: String,
+    /// Seconds a stopping gateway keeps accepting requests (unready, answering with
+    /// `Connection: close`) before it closes its listener.
+    pub gateway_drain_secs: u64,
     /// Keep MCP sessions in memory (then a client must stick to one replica). Off by default:
     /// every request is answered on its own, by any replica.
     pub gateway_sessions: bool,
@@ -206,6 +209,7 @@ impl Default for Settings {
             gateway_trust_forwarded_host: false,
             gateway_allowed_origins: Vec::new(),
             gateway_sessions: false,
+            gateway_drain_secs: 5,
             gateway_key_requests_per_minute: 600,
             gateway_audit_buffer: 10_000,
             gateway_metrics_addr: "127.0.0.1:9102".to_owned(),
@@ -398,6 +402,9 @@ impl Settings {
                 "GATEWAY_KEY_REQUESTS_PER_MINUTE",
                 "must be at least 1",
             ));
+        }
+        if self.gateway_drain_secs > 300 {
+            return Err(invalid("GATEWAY_DRAIN_SECS", "must be at most 300"));
         }
         if self.gateway_audit_buffer < 100 {
             return Err(invalid("GATEWAY_AUDIT_BUFFER", "must be at least 100"));

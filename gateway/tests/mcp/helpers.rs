@@ -33,6 +33,8 @@ pub fn settings() -> Settings {
         bcrypt_cost: 4,
         cookie_secure: false,
         gateway_source_timeout_ms: 500,
+        // Tests stop gateways often; the drain is tested on its own.
+        gateway_drain_secs: 0,
         control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
         gateway_metrics_addr: "127.0.0.1:0".to_owned(),
         ..Settings::default()

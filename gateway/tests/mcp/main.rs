@@ -19,6 +19,7 @@ mod outage;
 mod outlook;
 mod propagation;
 mod protocol;
+mod rolling_restart;
 mod snowflake;
 mod tools;
 mod upstreams;
