@@ -24,6 +24,7 @@ pub struct HandlerConfig {
     pub cors_allowed_origins: Vec<String>,
     pub snowflake_allowed_host_suffixes: Vec<String>,
     pub audit_retention_days: u32,
+    pub activity_retention_days: u32,
 }
 
 impl HandlerConfig {
@@ -36,6 +37,7 @@ impl HandlerConfig {
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
             snowflake_allowed_host_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
             audit_retention_days: settings.audit_retention_days,
+            activity_retention_days: settings.activity_retention_days,
         }
     }
 }
