@@ -154,6 +154,7 @@ pub enum ActorKind {
 }
 
 impl ActorKind {
+    /// The stored and shown name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",
@@ -161,12 +162,6 @@ impl ActorKind {
             Self::Cli => "cli",
             Self::OauthClient => "oauth_client",
         }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        [Self::User, Self::Anonymous, Self::Cli, Self::OauthClient]
-            .into_iter()
-            .find(|k| k.as_str() == name)
     }
 }
 

@@ -51,14 +51,17 @@ pub struct ActivityParams {
 pub struct ActivityView {
     pub id: i64,
     pub created_at: DateTime<Utc>,
-    pub action: Action,
+    /// One of the recorded actions (shown as stored).
+    #[schema(value_type = Action)]
+    pub action: String,
     /// `success` or `failure`.
     #[schema(example = "success")]
     pub outcome: String,
     /// The error code the request was answered with, for failures.
     #[schema(example = "pool_exhausted")]
     pub error_code: Option<String>,
-    pub actor_kind: ActorKind,
+    #[schema(value_type = ActorKind)]
+    pub actor_kind: String,
     /// The user who acted (`actor_kind = user`).
     pub actor_id: Option<Uuid>,
     /// The account the record belongs to: the actor's own, the owner of what an administrator
@@ -84,11 +87,10 @@ impl From<ActivityRow> for ActivityView {
         Self {
             id: row.id,
             created_at: row.created_at,
-            // The table only holds names written from these enums.
-            action: Action::parse(&row.action).unwrap_or(Action::Signin),
+            action: row.action,
             outcome: row.outcome,
             error_code: row.error_code,
-            actor_kind: ActorKind::parse(&row.actor_kind).unwrap_or(ActorKind::Anonymous),
+            actor_kind: row.actor_kind,
             actor_id: row.actor_id,
             user_id: row.user_id,
             source_id: row.source_id,

@@ -845,3 +845,73 @@ async fn records_past_retention_are_purged_and_retention_must_be_positive(pool: 
         "{refused}"
     );
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn the_openapi_document_names_every_action_as_stored(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let doc: Value = app
+        .request(Method::GET, "/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let documented: Vec<&str> = doc["components"]["schemas"]["Action"]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("an Action enum in {}", doc["components"]["schemas"]))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let named: Vec<&str> = control_plane::activity::Action::ALL
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
+    assert_eq!(documented, named);
+    for action in control_plane::activity::Action::ALL {
+        let serialised = serde_json::to_value(action).unwrap();
+        assert_eq!(serialised, action.as_str(), "serde and as_str agree");
+        assert_eq!(
+            control_plane::activity::Action::parse(action.as_str()),
+            Some(action)
+        );
+    }
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_change_whose_record_cannot_be_written_is_rolled_back(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let token = app.user_token("ada@example.com").await;
+    let source = app.source(&token, &box_source()).await;
+    // From now on every activity insert fails.
+    sqlx::query("alter table activity add constraint refuse_all check (false) not valid")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let created = app
+        .send_json(Method::POST, "/api/v1/sources", &token, &box_source())
+        .await;
+    let deleted = app
+        .send(Method::DELETE, &format!("/api/v1/sources/{source}"), &token)
+        .await;
+
+    assert_error(created, StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await;
+    assert_error(deleted, StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await;
+    let sources: Vec<uuid::Uuid> = sqlx::query_scalar("select id from sources")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        sources,
+        [source.parse::<uuid::Uuid>().unwrap()],
+        "nothing changed"
+    );
+    let signin = app.signin("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        signin.status(),
+        StatusCode::OK,
+        "an event recorded after the fact still succeeds"
+    );
+}
