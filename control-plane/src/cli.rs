@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use shared::crypto::Keyring;
 
 use crate::{
+    activity::{Action, Activity},
     db::{sources, users},
     domain::Email,
 };
@@ -97,19 +98,51 @@ pub async fn migrate(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
 pub async fn set_role(pool: &PgPool, email: &str, admin: bool) -> anyhow::Result<()> {
     let email = Email::parse(email).map_err(|reason| anyhow::anyhow!("email {reason}"))?;
     let role = if admin { "admin" } else { "user" };
-    if !users::set_role(pool, email.as_str(), role).await? {
+    let mut tx = pool.begin().await?;
+    let Some(user_id) = users::set_role(&mut *tx, email.as_str(), role).await? else {
         anyhow::bail!(
             "no user with email {}; they must sign up first",
             email.as_str()
         );
-    }
+    };
+    let action = if admin {
+        Action::RoleGrant
+    } else {
+        Action::RoleRevoke
+    };
+    Activity::cli(action)
+        .on_user(user_id)
+        .detail("role", role)
+        .record(&mut *tx)
+        .await?;
+    tx.commit().await?;
     tracing::info!(email = email.as_str(), role, "role changed");
     Ok(())
 }
 
 /// Re-seals every source secret that is not under the current key, in batches of 100 rows
-/// per transaction. Returns how many were re-sealed.
+/// per transaction. Returns how many were re-sealed. The activity log records the run (and a
+/// run that failed part way, as a failure: the batches before the failure stay re-sealed).
 pub async fn rotate_secrets(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<u64> {
+    let activity = Activity::cli(Action::SecretsRotate).detail("key_id", keyring.current().id());
+    match reseal_everything(pool, keyring).await {
+        Ok((sources, signing_keys)) => {
+            activity
+                .detail("resealed", sources)
+                .detail("signing_keys", signing_keys)
+                .record(pool)
+                .await?;
+            Ok(sources)
+        }
+        Err(err) => {
+            activity.failed("rotation_failed").record_now(pool).await;
+            Err(err)
+        }
+    }
+}
+
+/// `(source secrets, signing keys)` re-sealed.
+async fn reseal_everything(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<(u64, usize)> {
     let current = keyring.current().id().to_owned();
     let mut total = 0;
     loop {
@@ -130,7 +163,7 @@ pub async fn rotate_secrets(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<
     }
     let keys = crate::oauth::signing::reseal_all(pool, keyring).await?;
     tracing::info!(resealed = total, signing_keys = keys, key_id = %current, "source secrets and OAuth signing keys are all under the current key");
-    Ok(total)
+    Ok((total, keys))
 }
 
 /// `host:port/database` of the configured database, without user or password.

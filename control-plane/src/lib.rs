@@ -2,6 +2,7 @@
 //! pool. `main.rs` parses the command line; everything else lives here so tests can build the
 //! same application.
 
+pub mod activity;
 pub mod auth;
 pub mod cli;
 pub mod db;

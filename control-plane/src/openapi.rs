@@ -27,6 +27,7 @@ pub const DOCS_PATH: &str = "/docs";
         (name = "account", description = "Signup, signin, signout and the caller's own account"),
         (name = "sources", description = "A user's data sources (Outlook, Box, Snowflake)"),
         (name = "mcp-servers", description = "A user's MCP servers and their endpoints"),
+        (name = "activity", description = "The activity log: who changed what, when and from where"),
         (name = "admin", description = "Administrator-only routes"),
         (name = "health", description = "Health report and probes"),
     )

@@ -208,7 +208,8 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// Periodic clean-up: forget idle rate-limit keys, delete expired token revocations and OAuth
-/// leftovers (every ten minutes) and audit records past the retention period (hourly).
+/// leftovers (every ten minutes) and audit and activity records past their retention periods
+/// (hourly).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     let mut round: u64 = 0;
@@ -218,6 +219,7 @@ async fn housekeeping(state: AppState) {
         state.oauth.forget_idle();
         if round.is_multiple_of(60) {
             purge_audit(&state).await;
+            purge_activity(&state).await;
         }
         if round.is_multiple_of(10) {
             match db::users::purge_expired_revocations(&state.pool).await {
@@ -244,5 +246,16 @@ pub async fn purge_audit(state: &AppState) {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, %cutoff, "purged audit records past retention"),
         Err(err) => tracing::warn!(error = %err, "cannot purge audit records"),
+    }
+}
+
+/// Deletes activity records older than `ACTIVITY_RETENTION_DAYS`.
+pub async fn purge_activity(state: &AppState) {
+    let cutoff = chrono::Utc::now()
+        - chrono::Duration::days(i64::from(state.config.activity_retention_days));
+    match db::activity::purge_before(&state.pool, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, %cutoff, "purged activity records past retention"),
+        Err(err) => tracing::warn!(error = %err, "cannot purge activity records"),
     }
 }

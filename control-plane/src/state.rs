@@ -25,6 +25,7 @@ pub struct HandlerConfig {
     pub snowflake_allowed_host_suffixes: Vec<String>,
     pub audit_retention_days: u32,
     pub max_sources_per_user: u32,
+    pub activity_retention_days: u32,
 }
 
 impl HandlerConfig {
@@ -38,6 +39,7 @@ impl HandlerConfig {
             snowflake_allowed_host_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
             audit_retention_days: settings.audit_retention_days,
             max_sources_per_user: settings.max_sources_per_user,
+            activity_retention_days: settings.activity_retention_days,
         }
     }
 }

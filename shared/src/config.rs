@@ -98,6 +98,8 @@ pub struct Settings {
     pub max_sources_per_user: u32,
     /// Days tool-call audit records are kept.
     pub audit_retention_days: u32,
+    /// Days control-plane activity records are kept.
+    pub activity_retention_days: u32,
     /// Address of the control plane's Prometheus `/metrics` listener; empty: none.
     pub control_plane_metrics_addr: String,
     /// Host suffixes a Snowflake `account_url` must end with.
@@ -195,6 +197,7 @@ impl Default for Settings {
             max_sources_per_user: 200,
             snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
             audit_retention_days: 30,
+            activity_retention_days: 90,
             control_plane_public_url: "http://127.0.0.1:8080".to_owned(),
             oauth_access_token_ttl_secs: 3600,
             oauth_refresh_token_ttl_secs: 30 * 24 * 60 * 60,
@@ -311,6 +314,9 @@ impl Settings {
         }
         if self.audit_retention_days == 0 {
             return Err(invalid("AUDIT_RETENTION_DAYS", "must be at least 1"));
+        }
+        if self.activity_retention_days == 0 {
+            return Err(invalid("ACTIVITY_RETENTION_DAYS", "must be at least 1"));
         }
         listen_address(
             "CONTROL_PLANE_METRICS_ADDR",

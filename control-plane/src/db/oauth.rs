@@ -172,6 +172,22 @@ pub async fn end_grant(
     Ok(done.rows_affected() == 1)
 }
 
+/// Deletes a grant at its client's request if it belongs to `client_id`; returns its owner
+/// and server.
+pub async fn revoke_grant(
+    db: impl PgExecutor<'_>,
+    grant_id: Uuid,
+    client_id: &str,
+) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "delete from oauth_grants where id = $1 and client_id = $2 returning user_id, server_id",
+    )
+    .bind(grant_id)
+    .bind(client_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// Stores a new authorization code's hash.
 pub async fn insert_code(
     db: impl PgExecutor<'_>,

@@ -329,13 +329,13 @@ pub async fn deleted_endpoint_host(
     Ok(row.map(|(deleted_at, host)| deleted_at.map(|_| host)))
 }
 
-/// Deletes a server for good (administrators). Returns `false` if there is none.
-pub async fn hard_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("delete from mcp_servers where id = $1")
+/// Deletes a server for good (administrators). Returns its owner, or none if there is no such
+/// server.
+pub async fn hard_delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("delete from mcp_servers where id = $1 returning user_id")
         .bind(id)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+        .fetch_optional(db)
+        .await
 }
 
 /// Every live server's id and endpoint (pool status).

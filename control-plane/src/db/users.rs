@@ -153,21 +153,17 @@ pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Err
         == 1)
 }
 
-/// Sets a user's role by email; `false` when no such user exists.
+/// Sets a user's role by email; returns their id, or none when no such user exists.
 pub async fn set_role(
     db: impl PgExecutor<'_>,
     email: &str,
     role: &str,
-) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("update users set role = $2 where lower(email) = $1")
-            .bind(email)
-            .bind(role)
-            .execute(db)
-            .await?
-            .rows_affected()
-            == 1,
-    )
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("update users set role = $2 where lower(email) = $1 returning id")
+        .bind(email)
+        .bind(role)
+        .fetch_optional(db)
+        .await
 }
 
 /// One page of users, oldest first, and the total count.

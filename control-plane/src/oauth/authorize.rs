@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use shared::oauth::{CODE_PREFIX, SCOPE, canonical_resource, random_token};
 
 use crate::{
+    activity::{Action, Seen},
     auth::{AuthUser, password, session::scoped_cookie},
     db::{oauth as db, users},
     domain::Email,
@@ -136,7 +137,7 @@ pub async fn submit(
             .await
         }
         "approve" => match session(&state, &jar).await {
-            Some(user) => approve(&state, &request, &user).await,
+            Some(user) => approve(&state, &request, &user, &Seen::of(&parts, &state)).await,
             None => sign_in(
                 &state,
                 &request,
@@ -353,10 +354,22 @@ async fn sign_in_submitted(
             );
         }
     };
-    let Some((user_id, version)) = verified else {
-        tracing::info!("signin refused: wrong email or password (authorization page)");
-        metrics::counter!("signin_failures_total").increment(1);
-        return again("The email or password is wrong.", StatusCode::UNAUTHORIZED);
+    let activity = Seen::of(parts, state)
+        .activity(Action::Signin)
+        .detail("via", "oauth");
+    let (user_id, version) = match verified {
+        Ok(account) => account,
+        Err(account) => {
+            tracing::info!("signin refused: wrong email or password (authorization page)");
+            metrics::counter!("signin_failures_total").increment(1);
+            // Linked only to an existing account, like `POST /signin`.
+            activity
+                .on_user(account)
+                .failed("invalid_credentials")
+                .record_now(&state.pool)
+                .await;
+            return again("The email or password is wrong.", StatusCode::UNAUTHORIZED);
+        }
     };
     let token = match state.tokens.issue(user_id, version) {
         Ok(token) => token,
@@ -368,6 +381,7 @@ async fn sign_in_submitted(
             );
         }
     };
+    activity.by(user_id).record_now(&state.pool).await;
     tracing::info!(%user_id, "signed in (authorization page)");
     let cookie = scoped_cookie(
         SESSION_COOKIE,
@@ -381,13 +395,13 @@ async fn sign_in_submitted(
     (jar.add(cookie), Redirect::to(&back)).into_response()
 }
 
-/// The user's id and token version if the password is right (constant-time-ish for unknown
-/// emails: a dummy hash is verified instead).
+/// The user's id and token version if the password is right, else the account's id if there
+/// is one (constant-time-ish for unknown emails: a dummy hash is verified instead).
 async fn verify_password(
     state: &AppState,
     email: &str,
     password: SecretString,
-) -> anyhow::Result<Option<(uuid::Uuid, i32)>> {
+) -> anyhow::Result<Result<(uuid::Uuid, i32), Option<uuid::Uuid>>> {
     let account = users::credentials_by_email(&state.pool, email).await?;
     let (hash, account) = match account {
         Some((id, version, hash)) => (hash, Some((id, version))),
@@ -396,7 +410,10 @@ async fn verify_password(
     let matched = password::verify(password, hash)
         .await
         .map_err(|err| anyhow::anyhow!("{}", err.code()))?;
-    Ok(account.filter(|_| matched))
+    Ok(match account {
+        Some(account) if matched => Ok(account),
+        _ => Err(account.map(|(id, _)| id)),
+    })
 }
 
 /// The live server of `user` whose canonical `mcp_url` is the request's `resource`; otherwise
@@ -454,7 +471,7 @@ async fn consent(
 }
 
 /// Approve: the grant (reused if this client already has one on this server) and a code.
-async fn approve(state: &AppState, request: &Request, user: &AuthUser) -> Response {
+async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Seen) -> Response {
     let server = match owned_server(state, user, request).await {
         Ok(server) => server,
         Err(refused) => return refused,
@@ -493,6 +510,13 @@ async fn approve(state: &AppState, request: &Request, user: &AuthUser) -> Respon
             expires,
         )
         .await?;
+        seen.activity(Action::GrantApprove)
+            .by(user.user.id)
+            .server(server.id)
+            .grant(grant)
+            .detail("client_id", client.client_id.as_str())
+            .record(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(grant)
     }

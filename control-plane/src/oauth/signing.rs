@@ -13,7 +13,10 @@ use shared::{
 };
 use sqlx::PgPool;
 
-use crate::db::oauth as db;
+use crate::{
+    activity::{Action, Activity},
+    db::oauth as db,
+};
 
 /// Associated data binding a sealed private key to its key id.
 fn aad(kid: &str) -> Vec<u8> {
@@ -46,11 +49,16 @@ async fn active(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<db::SigningK
         .ok_or_else(|| anyhow::anyhow!("no active OAuth signing key"))
 }
 
-/// Retires the active key and makes a new one, in one transaction.
+/// Retires the active key and makes a new one, in one transaction with its activity record
+/// (the command line's `oauth rotate-signing-key`).
 pub async fn rotate(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<String> {
     let mut tx = pool.begin().await?;
     db::retire_signing_key(&mut *tx).await?;
     let kid = insert_new(&mut *tx, keyring).await?;
+    Activity::cli(Action::SigningKeyRotate)
+        .detail("kid", kid.as_str())
+        .record(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(kid)
 }

@@ -26,6 +26,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::{
+    activity::{Action, Seen},
     db::oauth::{self as db, Redeemable},
     oauth::{
         error::{OAuthError, no_store},
@@ -266,6 +267,7 @@ async fn issue(
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
+    seen: Seen,
     body: axum::body::Bytes,
 ) -> Response {
     let result: Result<(), OAuthError> = async {
@@ -279,9 +281,21 @@ pub async fn revoke(
         };
         if let Some((grant_id, owner)) = grant
             && client_id.is_none_or(|c| c == owner)
-            && db::end_grant(&state.pool, grant_id, Some(&owner)).await?
         {
-            tracing::info!(%grant_id, "grant revoked by its client");
+            let mut tx = state.pool.begin().await?;
+            if let Some((user_id, server_id)) = db::revoke_grant(&mut *tx, grant_id, &owner).await?
+            {
+                seen.activity(Action::GrantRevoke)
+                    .by_oauth_client()
+                    .on_user(user_id)
+                    .server(server_id)
+                    .grant(grant_id)
+                    .detail("client_id", owner.as_str())
+                    .record(&mut *tx)
+                    .await?;
+                tracing::info!(%grant_id, "grant revoked by its client");
+            }
+            tx.commit().await?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
+    activity::{Action, Seen},
     auth::AdminUser,
     db::{servers, users},
     endpoints::PoolStatus,
@@ -61,11 +62,21 @@ async fn pool_status(
 async fn hard_delete_server(
     State(state): State<AppState>,
     admin: AdminUser,
+    seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    if !servers::hard_delete(&state.pool, id).await? {
+    let mut tx = state.pool.begin().await?;
+    let Some(owner) = servers::hard_delete(&mut *tx, id).await? else {
         return Err(ApiError::not_found());
-    }
+    };
+    // The administrator acted; the record also belongs to the owner, who sees it.
+    seen.activity(Action::ServerHardDelete)
+        .by(admin.0.user.id)
+        .on_user(owner)
+        .server(id)
+        .record(&mut *tx)
+        .await?;
+    tx.commit().await?;
     tracing::info!(admin_id = %admin.0.user.id, server_id = %id, "MCP server hard-deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
+    activity::{self, Seen},
     auth::{
         AuthUser, password,
         session::{cleared_cookie, session_cookie},
@@ -118,6 +119,7 @@ async fn signup(
             ApiError::conflict("email_taken", "An account with this email already exists.")
         })?;
     tracing::info!(user_id = %user.id, "account created");
+    activity::signed_up(&state, &parts, user.id).await;
     Ok((StatusCode::CREATED, axum::Json(UserView::from(user))))
 }
 
@@ -180,6 +182,7 @@ async fn signin(
     let Some((user_id, version)) = account.filter(|_| matched) else {
         tracing::info!("signin refused: wrong email or password");
         metrics::counter!("signin_failures_total").increment(1);
+        activity::signin(&state, &parts, Err(account.map(|(id, _)| id))).await;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -191,6 +194,7 @@ async fn signin(
         .issue(user_id, version)
         .map_err(ApiError::internal)?;
     tracing::info!(%user_id, "signed in");
+    activity::signin(&state, &parts, Ok(user_id)).await;
     Ok(signed_in(&state, jar, token))
 }
 
@@ -239,6 +243,7 @@ fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
 async fn signout(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
     users::revoke_token(
@@ -249,6 +254,7 @@ async fn signout(
     )
     .await?;
     tracing::info!(user_id = %caller.user.id, "signed out");
+    activity::signed_out(&state, seen, caller.user.id).await;
     Ok((
         StatusCode::NO_CONTENT,
         jar.add(cleared_cookie(state.config.cookie_secure)),

@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
+    activity::{Action, Seen},
     auth::AuthUser,
     db::{
         oauth::{self as db, GrantRow},
@@ -109,11 +110,20 @@ async fn list_grants(
 async fn delete_grant(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path((id, grant_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    if !db::delete_grant(&state.pool, caller.user.id, id, grant_id).await? {
+    let mut tx = state.pool.begin().await?;
+    if !db::delete_grant(&mut *tx, caller.user.id, id, grant_id).await? {
         return Err(ApiError::not_found());
     }
+    seen.activity(Action::GrantDelete)
+        .by(caller.user.id)
+        .server(id)
+        .grant(grant_id)
+        .record(&mut *tx)
+        .await?;
+    tx.commit().await?;
     tracing::info!(user_id = %caller.user.id, server_id = %id, %grant_id, "agent disconnected (grant deleted)");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
+    activity::{Action, Activity, Seen},
     auth::AuthUser,
     db::{
         keys::{self, KeyRow},
@@ -154,8 +155,25 @@ async fn list_keys(
 async fn create_key(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path(id): Path<Uuid>,
     Json(input): Json<KeyInput>,
+) -> Result<(StatusCode, axum::Json<NewKeyView>), ApiError> {
+    let activity = seen
+        .activity(Action::KeyCreate)
+        .by(caller.user.id)
+        .server(id);
+    let result = create(&state, &caller, id, input, activity.clone()).await;
+    activity.record_refusal(&state.pool, &result).await;
+    result
+}
+
+async fn create(
+    state: &AppState,
+    caller: &AuthUser,
+    id: Uuid,
+    input: KeyInput,
+    activity: Activity,
 ) -> Result<(StatusCode, axum::Json<NewKeyView>), ApiError> {
     let name = validate(&input)?;
     let user_id = caller.user.id;
@@ -190,6 +208,7 @@ async fn create_key(
         input.expires_at,
     )
     .await?;
+    activity.key(row.id).record(&mut *tx).await?;
     tx.commit().await?;
     tracing::info!(%user_id, server_id = %id, key_id = %row.id, "access key created");
     Ok((
@@ -217,11 +236,20 @@ async fn create_key(
 async fn revoke_key(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path((id, key_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    if !keys::revoke(&state.pool, caller.user.id, id, key_id).await? {
+    let mut tx = state.pool.begin().await?;
+    if !keys::revoke(&mut *tx, caller.user.id, id, key_id).await? {
         return Err(ApiError::not_found());
     }
+    seen.activity(Action::KeyRevoke)
+        .by(caller.user.id)
+        .server(id)
+        .key(key_id)
+        .record(&mut *tx)
+        .await?;
+    tx.commit().await?;
     tracing::info!(user_id = %caller.user.id, server_id = %id, %key_id, "access key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

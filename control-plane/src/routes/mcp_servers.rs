@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
+    activity::{Action, Activity, Seen},
     auth::AuthUser,
     db::servers::{self, LIVE_ENDPOINT_UNIQUE, SOURCE_LINK_FKEY, ServerRow},
     endpoints::endpoint_taken,
@@ -163,7 +164,20 @@ async fn list_servers(
 async fn create_server(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Json(input): Json<ServerInput>,
+) -> Result<(StatusCode, axum::Json<ServerView>), ApiError> {
+    let activity = seen.activity(Action::ServerCreate).by(caller.user.id);
+    let result = create(&state, &caller, input, activity.clone()).await;
+    activity.record_refusal(&state.pool, &result).await;
+    result
+}
+
+async fn create(
+    state: &AppState,
+    caller: &AuthUser,
+    input: ServerInput,
+    activity: Activity,
 ) -> Result<(StatusCode, axum::Json<ServerView>), ApiError> {
     let (name, source_ids) = validate(&input, true)?;
     let name = name.unwrap_or_default();
@@ -192,6 +206,11 @@ async fn create_server(
     {
         return Err(source_not_found());
     }
+    activity
+        .server(id)
+        .detail("endpoint", endpoint.url.as_str())
+        .record(&mut *tx)
+        .await?;
     let view = commit_and_show(tx, user_id, id).await?;
     tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server created");
     Ok((StatusCode::CREATED, axum::Json(view)))
@@ -242,6 +261,7 @@ async fn get_server(
 async fn update_server(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path(id): Path<Uuid>,
     Json(input): Json<ServerInput>,
 ) -> Result<axum::Json<ServerView>, ApiError> {
@@ -264,6 +284,20 @@ async fn update_server(
     {
         return Err(source_not_found());
     }
+    let changed: Vec<&str> = [
+        (input.name.is_some(), "name"),
+        (input.public.is_some(), "public"),
+        (input.source_ids.is_some(), "source_ids"),
+    ]
+    .into_iter()
+    .filter_map(|(given, field)| given.then_some(field))
+    .collect();
+    seen.activity(Action::ServerUpdate)
+        .by(user_id)
+        .server(id)
+        .detail("changed", changed)
+        .record(&mut *tx)
+        .await?;
     let view = commit_and_show(tx, user_id, id).await?;
     tracing::info!(%user_id, server_id = %id, "MCP server updated");
     Ok(axum::Json(view))
@@ -285,11 +319,19 @@ async fn update_server(
 async fn delete_server(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    if !servers::soft_delete(&state.pool, caller.user.id, id).await? {
+    let mut tx = state.pool.begin().await?;
+    if !servers::soft_delete(&mut *tx, caller.user.id, id).await? {
         return Err(ApiError::not_found());
     }
+    seen.activity(Action::ServerDelete)
+        .by(caller.user.id)
+        .server(id)
+        .record(&mut *tx)
+        .await?;
+    tx.commit().await?;
     tracing::info!(user_id = %caller.user.id, server_id = %id, "MCP server soft-deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -311,7 +353,23 @@ async fn delete_server(
 async fn restore_server(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path(id): Path<Uuid>,
+) -> Result<axum::Json<ServerView>, ApiError> {
+    let activity = seen
+        .activity(Action::ServerRestore)
+        .by(caller.user.id)
+        .server(id);
+    let result = restore(&state, &caller, id, activity.clone()).await;
+    activity.record_refusal(&state.pool, &result).await;
+    result
+}
+
+async fn restore(
+    state: &AppState,
+    caller: &AuthUser,
+    id: Uuid,
+    activity: Activity,
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let user_id = caller.user.id;
     let mut tx = state.pool.begin().await?;
@@ -332,6 +390,10 @@ async fn restore_server(
     servers::restore(&mut *tx, user_id, id, &endpoint.url, &endpoint.host)
         .await
         .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
+    activity
+        .detail("endpoint", endpoint.url.as_str())
+        .record(&mut *tx)
+        .await?;
     let view = commit_and_show(tx, user_id, id).await?;
     tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server restored");
     Ok(axum::Json(view))
@@ -354,6 +416,7 @@ async fn restore_server(
 async fn attach_source(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path((id, source_id)): Path<(Uuid, Uuid)>,
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let user_id = caller.user.id;
@@ -373,6 +436,12 @@ async fn attach_source(
     {
         return Err(source_not_found());
     }
+    seen.activity(Action::ServerSourceAttach)
+        .by(user_id)
+        .server(id)
+        .source(source_id)
+        .record(&mut *tx)
+        .await?;
     let view = commit_and_show(tx, user_id, id).await?;
     Ok(axum::Json(view))
 }
@@ -393,6 +462,7 @@ async fn attach_source(
 async fn detach_source(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path((id, source_id)): Path<(Uuid, Uuid)>,
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let user_id = caller.user.id;
@@ -402,6 +472,12 @@ async fn detach_source(
     {
         return Err(ApiError::not_found());
     }
+    seen.activity(Action::ServerSourceDetach)
+        .by(user_id)
+        .server(id)
+        .source(source_id)
+        .record(&mut *tx)
+        .await?;
     let view = commit_and_show(tx, user_id, id).await?;
     Ok(axum::Json(view))
 }

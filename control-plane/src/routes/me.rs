@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
+    activity::{Action, Seen},
     auth::{AuthUser, password, session::cleared_cookie},
     db::users::{self, User},
     domain::Password,
@@ -92,6 +93,7 @@ pub struct PasswordChange {
 async fn change_password(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     jar: CookieJar,
     Json(body): Json<PasswordChange>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -107,14 +109,22 @@ async fn change_password(
     let current_hash = users::hashed_password(&state.pool, caller.user.id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
+    let activity = seen.activity(Action::PasswordChange).by(caller.user.id);
     if !password::verify(body.current_password, current_hash).await? {
+        activity
+            .failed("wrong_password")
+            .record_now(&state.pool)
+            .await;
         return Err(ApiError::forbidden(
             "wrong_password",
             "The current password is wrong.",
         ));
     }
     let hash = password::hash(&new_password, state.config.bcrypt_cost).await?;
-    let version = users::set_password(&state.pool, caller.user.id, &hash).await?;
+    let mut tx = state.pool.begin().await?;
+    let version = users::set_password(&mut *tx, caller.user.id, &hash).await?;
+    activity.record(&mut *tx).await?;
+    tx.commit().await?;
     let token = state
         .tokens
         .issue(caller.user.id, version)
@@ -136,9 +146,18 @@ async fn change_password(
 async fn delete_me(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
-    users::delete(&state.pool, caller.user.id).await?;
+    // The record has no foreign key: it outlives the account, for administrators.
+    let mut tx = state.pool.begin().await?;
+    if users::delete(&mut *tx, caller.user.id).await? {
+        seen.activity(Action::AccountDelete)
+            .by(caller.user.id)
+            .record(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     tracing::info!(user_id = %caller.user.id, "account deleted");
     Ok((
         StatusCode::NO_CONTENT,

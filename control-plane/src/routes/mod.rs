@@ -1,6 +1,7 @@
 //! Every route of the control plane, grouped by what it owns. Each module exposes
 //! `fn router() -> OpenApiRouter<AppState>`, so a route and its OpenAPI entry are one thing.
 
+pub mod activity;
 pub mod admin;
 pub mod auth;
 pub mod calls;
@@ -27,6 +28,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(grants::router())
         .merge(calls::router())
+        .merge(activity::router())
         .merge(tls::router())
         .merge(health::api_router())
 }

@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
+    activity::{Action, Seen},
     auth::AuthUser,
     db::sources::{self, SourceRow, SourceWrite},
     error::{ApiError, ErrorBody, FieldError},
@@ -133,6 +134,7 @@ async fn list_sources(
 async fn create_source(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Json(input): Json<SourceInput>,
 ) -> Result<(StatusCode, axum::Json<SourceView>), ApiError> {
     let id = Uuid::new_v4();
@@ -156,6 +158,12 @@ async fn create_source(
         ));
     }
     let row = sources::insert(&mut *tx, id, caller.user.id, &write).await?;
+    seen.activity(Action::SourceCreate)
+        .by(caller.user.id)
+        .source(id)
+        .detail("type", source_type.as_str())
+        .record(&mut *tx)
+        .await?;
     tx.commit().await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, source_type = source_type.as_str(), "source created");
     Ok((StatusCode::CREATED, axum::Json(row.into())))
@@ -204,6 +212,7 @@ async fn get_source(
 async fn update_source(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path(id): Path<Uuid>,
     Json(input): Json<SourceInput>,
 ) -> Result<axum::Json<SourceView>, ApiError> {
@@ -230,6 +239,12 @@ async fn update_source(
     let row = sources::update(&mut *tx, caller.user.id, id, &write)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    seen.activity(Action::SourceUpdate)
+        .by(caller.user.id)
+        .source(id)
+        .detail("type", source_type.as_str())
+        .record(&mut *tx)
+        .await?;
     tx.commit().await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, "source updated");
     Ok(axum::Json(row.into()))
@@ -251,11 +266,19 @@ async fn update_source(
 async fn delete_source(
     State(state): State<AppState>,
     caller: AuthUser,
+    seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    if !sources::delete(&state.pool, caller.user.id, id).await? {
+    let mut tx = state.pool.begin().await?;
+    if !sources::delete(&mut *tx, caller.user.id, id).await? {
         return Err(ApiError::not_found());
     }
+    seen.activity(Action::SourceDelete)
+        .by(caller.user.id)
+        .source(id)
+        .record(&mut *tx)
+        .await?;
+    tx.commit().await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, "source deleted");
     Ok(StatusCode::NO_CONTENT)
 }

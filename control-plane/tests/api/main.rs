@@ -4,6 +4,7 @@
 mod helpers;
 
 mod account;
+mod activity;
 mod admin;
 mod browser;
 mod health;

@@ -21,6 +21,7 @@ async fn migrations_apply_revert_and_apply_again(pool: PgPool) {
     assert_eq!(
         applied,
         [
+            "activity",
             "endpoint_releases",
             "mcp_server_key_usage",
             "mcp_server_keys",

@@ -1,0 +1,357 @@
+//! The activity log: what the control plane records about every state-changing action (who,
+//! what, on which objects, when, from which address, under which request id).
+//!
+//! [`Action`] is the closed set of recorded actions, serialised here only. Handlers build an
+//! [`Activity`] from the request's [`Seen`] (client address and request id) and write it
+//! **inside the transaction of the change** ([`Activity::record`]), so a change that rolls back
+//! leaves no record and a record never outlives a change that failed. Events without a database
+//! change of their own (a sign-in) are written on their own ([`Activity::record_now`]), best
+//! effort: the action already happened, so a failed write is logged and counted, never turned
+//! into an error. Refusals worth an operator's attention (wrong passwords, 409s such as
+//! `pool_exhausted`) are recorded as failures after the rollback ([`Activity::record_refusal`]).
+//!
+//! Never a secret or a request body: an activity carries ids, an action, an outcome, an error
+//! code and a few values the code chooses (`detail`), nothing a caller typed.
+
+use std::net::IpAddr;
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::{PgExecutor, PgPool};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{db, error::ApiError, routes::auth::client_ip, state::AppState};
+
+/// Longest request id kept (clients may send their own `X-Request-Id`).
+const MAX_REQUEST_ID: usize = 128;
+
+/// Every recorded action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `POST /signup`.
+    Signup,
+    /// `POST /signin` or the OAuth sign-in page (`detail.via = "oauth"`); failures too.
+    Signin,
+    /// `POST /signout`.
+    Signout,
+    /// `PUT /me/password`; a wrong current password is a failure.
+    PasswordChange,
+    /// `DELETE /me`.
+    AccountDelete,
+    SourceCreate,
+    SourceUpdate,
+    SourceDelete,
+    /// `POST /mcp-servers`; `pool_exhausted` and `server_limit_reached` are failures.
+    ServerCreate,
+    /// `PUT /mcp-servers/{id}`; `detail.changed` names the fields (never their values).
+    ServerUpdate,
+    /// Soft delete by the owner.
+    ServerDelete,
+    ServerRestore,
+    ServerSourceAttach,
+    ServerSourceDetach,
+    /// `DELETE /admin/mcp-servers/{id}` (actor: the administrator, user: the owner).
+    ServerHardDelete,
+    /// An agent access key created (`key_limit_reached` is a failure).
+    KeyCreate,
+    KeyRevoke,
+    /// The owner approved an agent on the OAuth consent page.
+    GrantApprove,
+    /// The owner disconnected an agent (`DELETE /mcp-servers/{id}/grants/{grant_id}`).
+    GrantDelete,
+    /// An agent revoked its own grant at `POST /oauth/revoke`.
+    GrantRevoke,
+    /// `control-plane admin grant EMAIL`.
+    RoleGrant,
+    /// `control-plane admin revoke EMAIL`.
+    RoleRevoke,
+    /// `control-plane secrets rotate`.
+    SecretsRotate,
+    /// `control-plane oauth rotate-signing-key`.
+    SigningKeyRotate,
+}
+
+impl Action {
+    /// Every action, in declaration order.
+    pub const ALL: [Action; 24] = [
+        Self::Signup,
+        Self::Signin,
+        Self::Signout,
+        Self::PasswordChange,
+        Self::AccountDelete,
+        Self::SourceCreate,
+        Self::SourceUpdate,
+        Self::SourceDelete,
+        Self::ServerCreate,
+        Self::ServerUpdate,
+        Self::ServerDelete,
+        Self::ServerRestore,
+        Self::ServerSourceAttach,
+        Self::ServerSourceDetach,
+        Self::ServerHardDelete,
+        Self::KeyCreate,
+        Self::KeyRevoke,
+        Self::GrantApprove,
+        Self::GrantDelete,
+        Self::GrantRevoke,
+        Self::RoleGrant,
+        Self::RoleRevoke,
+        Self::SecretsRotate,
+        Self::SigningKeyRotate,
+    ];
+
+    /// The stored and shown name (`server_create`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signup => "signup",
+            Self::Signin => "signin",
+            Self::Signout => "signout",
+            Self::PasswordChange => "password_change",
+            Self::AccountDelete => "account_delete",
+            Self::SourceCreate => "source_create",
+            Self::SourceUpdate => "source_update",
+            Self::SourceDelete => "source_delete",
+            Self::ServerCreate => "server_create",
+            Self::ServerUpdate => "server_update",
+            Self::ServerDelete => "server_delete",
+            Self::ServerRestore => "server_restore",
+            Self::ServerSourceAttach => "server_source_attach",
+            Self::ServerSourceDetach => "server_source_detach",
+            Self::ServerHardDelete => "server_hard_delete",
+            Self::KeyCreate => "key_create",
+            Self::KeyRevoke => "key_revoke",
+            Self::GrantApprove => "grant_approve",
+            Self::GrantDelete => "grant_delete",
+            Self::GrantRevoke => "grant_revoke",
+            Self::RoleGrant => "role_grant",
+            Self::RoleRevoke => "role_revoke",
+            Self::SecretsRotate => "secrets_rotate",
+            Self::SigningKeyRotate => "signing_key_rotate",
+        }
+    }
+
+    /// The action named `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A signed-in user (`actor_id`).
+    User,
+    /// A request without a session (sign-up, sign-in).
+    Anonymous,
+    /// The `control-plane` command line, run by an operator.
+    Cli,
+    /// An agent's OAuth client (token revocation).
+    OauthClient,
+}
+
+impl ActorKind {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Anonymous => "anonymous",
+            Self::Cli => "cli",
+            Self::OauthClient => "oauth_client",
+        }
+    }
+}
+
+/// Where a request came from: the client address as the sign-in limits see it
+/// ([`client_ip`]) and the `X-Request-Id` the middleware set. An extractor that never fails.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub client_ip: Option<IpAddr>,
+    pub request_id: Option<String>,
+}
+
+impl Seen {
+    /// From a request's parts.
+    pub fn of(parts: &Parts, state: &AppState) -> Self {
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|id| id.chars().take(MAX_REQUEST_ID).collect());
+        Self {
+            client_ip: Some(client_ip(parts, state.config.trust_forwarded_for)),
+            request_id,
+        }
+    }
+
+    /// An anonymous activity seen in this request; see [`Activity::by`].
+    pub fn activity(&self, action: Action) -> Activity {
+        Activity {
+            seen: self.clone(),
+            ..Activity::new(action, ActorKind::Anonymous)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Seen {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, state))
+    }
+}
+
+/// One record to write.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub action: Action,
+    pub actor_kind: ActorKind,
+    pub actor_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub error_code: Option<&'static str>,
+    pub source_id: Option<Uuid>,
+    pub server_id: Option<Uuid>,
+    pub key_id: Option<Uuid>,
+    pub grant_id: Option<Uuid>,
+    pub detail: Map<String, Value>,
+    pub seen: Seen,
+}
+
+impl Activity {
+    fn new(action: Action, actor_kind: ActorKind) -> Self {
+        Self {
+            action,
+            actor_kind,
+            actor_id: None,
+            user_id: None,
+            error_code: None,
+            source_id: None,
+            server_id: None,
+            key_id: None,
+            grant_id: None,
+            detail: Map::new(),
+            seen: Seen::default(),
+        }
+    }
+
+    /// An action of the command line (no address, no request id).
+    pub fn cli(action: Action) -> Self {
+        Self::new(action, ActorKind::Cli)
+    }
+
+    /// Done by the signed-in `user`, on their own account unless [`Activity::on_user`] says
+    /// otherwise.
+    pub fn by(mut self, user: Uuid) -> Self {
+        self.actor_kind = ActorKind::User;
+        self.actor_id = Some(user);
+        self.user_id = self.user_id.or(Some(user));
+        self
+    }
+
+    /// Done by an agent's OAuth client.
+    pub fn by_oauth_client(mut self) -> Self {
+        self.actor_kind = ActorKind::OauthClient;
+        self.actor_id = None;
+        self
+    }
+
+    /// The account the record belongs to (shown to that user); none leaves it unset.
+    pub fn on_user(mut self, user: impl Into<Option<Uuid>>) -> Self {
+        self.user_id = user.into().or(self.user_id);
+        self
+    }
+
+    pub fn source(mut self, id: Uuid) -> Self {
+        self.source_id = Some(id);
+        self
+    }
+
+    pub fn server(mut self, id: Uuid) -> Self {
+        self.server_id = Some(id);
+        self
+    }
+
+    pub fn key(mut self, id: Uuid) -> Self {
+        self.key_id = Some(id);
+        self
+    }
+
+    pub fn grant(mut self, id: Uuid) -> Self {
+        self.grant_id = Some(id);
+        self
+    }
+
+    /// A value the code chose (never something the caller typed, never a secret).
+    pub fn detail(mut self, name: &'static str, value: impl Into<Value>) -> Self {
+        self.detail.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Records a failure with this error code.
+    pub fn failed(mut self, code: &'static str) -> Self {
+        self.error_code = Some(code);
+        self
+    }
+
+    /// Writes the record; call it inside the transaction of the change it describes.
+    pub async fn record(&self, db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+        db::activity::insert(db, self).await
+    }
+
+    /// Writes the record on its own, for an event that is no database change of its own or
+    /// whose change has already committed. Best effort: a failure is logged and counted.
+    pub async fn record_now(&self, pool: &PgPool) {
+        if let Err(err) = self.record(pool).await {
+            metrics::counter!("activity_records_failed_total").increment(1);
+            tracing::warn!(error = %err, action = self.action.as_str(), "cannot record activity");
+        }
+    }
+
+    /// After a handler's change was refused and rolled back: records the refusal as a failure
+    /// when it is one an operator should see (a conflict such as `pool_exhausted`, a wrong
+    /// password), and nothing for bad input or unknown ids.
+    pub async fn record_refusal<T>(self, pool: &PgPool, result: &Result<T, ApiError>) {
+        if let Err(err) = result
+            && worth_recording(err)
+        {
+            self.failed(err.code()).record_now(pool).await;
+        }
+    }
+}
+
+/// `POST /signup` succeeded (after the account committed).
+pub async fn signed_up(state: &AppState, parts: &Parts, user: Uuid) {
+    let activity = Seen::of(parts, state).activity(Action::Signup).by(user);
+    activity.record_now(&state.pool).await;
+}
+
+/// `POST /signin`: `Ok(user)` signed in, or `Err(account)` refused. A refusal is linked to the
+/// account its email names only when there is one, so only that account's owner (and
+/// administrators) see it; an unknown email leaves an unlinked record, and the email typed is
+/// never stored (people type passwords into email fields).
+pub async fn signin(state: &AppState, parts: &Parts, outcome: Result<Uuid, Option<Uuid>>) {
+    let activity = Seen::of(parts, state).activity(Action::Signin);
+    let activity = match outcome {
+        Ok(user) => activity.by(user),
+        Err(account) => activity.on_user(account).failed("invalid_credentials"),
+    };
+    activity.record_now(&state.pool).await;
+}
+
+/// `POST /signout` (after the token's revocation committed).
+pub async fn signed_out(state: &AppState, seen: Seen, user: Uuid) {
+    let activity = seen.activity(Action::Signout).by(user);
+    activity.record_now(&state.pool).await;
+}
+
+/// Refusals recorded as failures.
+fn worth_recording(err: &ApiError) -> bool {
+    err.status() == axum::http::StatusCode::CONFLICT
+        || matches!(err.code(), "wrong_password" | "invalid_credentials")
+}
