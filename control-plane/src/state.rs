@@ -75,6 +75,7 @@ impl AppState {
             signin_limiter: SigninLimiter::new(
                 settings.signin_attempts_per_minute_per_client,
                 settings.signin_attempts_per_minute_per_email,
+                settings.signin_failures_per_hour_per_email,
             ),
             keyring: Arc::new(settings.keyring()?),
             allocator: Arc::new(Allocator {

@@ -78,8 +78,13 @@ pub struct Settings {
     pub signup_enabled: bool,
     /// Signin attempts allowed per minute from one client address.
     pub signin_attempts_per_minute_per_client: u32,
-    /// Signin attempts allowed per minute for one email address.
+    /// Failed signins allowed per minute for one email address from one client address
+    /// (failures only: a stranger's failures never spend another address's budget).
     pub signin_attempts_per_minute_per_email: u32,
+    /// Failed signins allowed per hour for one email address from all client addresses
+    /// together; beyond it, each address gets one try a minute for that email (so a correct
+    /// password from an address that has not failed still gets through).
+    pub signin_failures_per_hour_per_email: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
     /// Largest accepted request body, in bytes.
@@ -178,6 +183,7 @@ impl Default for Settings {
             signup_enabled: true,
             signin_attempts_per_minute_per_client: 30,
             signin_attempts_per_minute_per_email: 10,
+            signin_failures_per_hour_per_email: 100,
             trust_forwarded_for: false,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
@@ -284,6 +290,12 @@ impl Settings {
         {
             return Err(invalid(
                 "SIGNIN_ATTEMPTS_PER_MINUTE_PER_*",
+                "must be at least 1",
+            ));
+        }
+        if self.signin_failures_per_hour_per_email == 0 {
+            return Err(invalid(
+                "SIGNIN_FAILURES_PER_HOUR_PER_EMAIL",
                 "must be at least 1",
             ));
         }

@@ -17,6 +17,7 @@ use crate::{
     auth::{
         AuthUser, password,
         session::{cleared_cookie, session_cookie},
+        signin,
     },
     db::users,
     domain::{Email, Password},
@@ -141,7 +142,8 @@ fn validate(body: Credentials) -> Result<(Email, Password), ApiError> {
 
 /// Sign in and get a session token.
 ///
-/// A wrong password and an unknown email get the same answer in about the same time.
+/// A wrong password and an unknown email get the same answer in about the same time. Failures
+/// are limited per (email, client address) and, more loosely, per email; see the README.
 #[utoipa::path(
     post, path = "/signin", tag = "account",
     request_body = Credentials,
@@ -163,29 +165,7 @@ async fn signin(
     let email = Email::parse(&body.email)
         .map_err(|reason| ApiError::validation(vec![FieldError::new("email", reason)]))?;
     let client = client_ip(&parts, state.config.trust_forwarded_for);
-    if let Err(wait) = state.signin_limiter.check(client, email.as_str()) {
-        tracing::warn!(%client, "signin rate limit reached");
-        return Err(ApiError::rate_limited(
-            "signin",
-            wait.as_secs_f64().ceil() as u64,
-        ));
-    }
-
-    let account = users::credentials_by_email(&state.pool, email.as_str()).await?;
-    let (hash, account) = match account {
-        Some((id, version, hash)) => (hash, Some((id, version))),
-        None => (state.dummy_hash.to_string(), None),
-    };
-    let matched = password::verify(body.password, hash).await?;
-    let Some((user_id, version)) = account.filter(|_| matched) else {
-        tracing::info!("signin refused: wrong email or password");
-        metrics::counter!("signin_failures_total").increment(1);
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "The email or password is wrong.",
-        ));
-    };
+    let (user_id, version) = signin::authenticate(&state, client, &email, body.password).await?;
     let token = state
         .tokens
         .issue(user_id, version)

@@ -1,6 +1,10 @@
 //! `GET /me`, `PUT /me/password`, `DELETE /me`: the caller's own account.
 
-use axum::{extract::State, http::StatusCode, response::IntoResponse};
+use axum::{
+    extract::State,
+    http::{StatusCode, request::Parts},
+    response::IntoResponse,
+};
 use axum_extra::extract::CookieJar;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -15,7 +19,7 @@ use crate::{
     domain::Password,
     error::{ApiError, ErrorBody, FieldError},
     extract::Json,
-    routes::auth::{TokenResponse, signed_in},
+    routes::auth::{TokenResponse, client_ip, signed_in},
     state::AppState,
 };
 
@@ -92,13 +96,19 @@ pub struct PasswordChange {
 async fn change_password(
     State(state): State<AppState>,
     caller: AuthUser,
+    parts: Parts,
     jar: CookieJar,
     Json(body): Json<PasswordChange>,
 ) -> Result<impl IntoResponse, ApiError> {
     let new_password = Password::parse(body.new_password)
         .map_err(|reason| ApiError::validation(vec![FieldError::new("new_password", reason)]))?;
-    // Guessing the current password with a stolen token is limited like signin.
-    if let Err(wait) = state.signin_limiter.check_account(&caller.user.email) {
+    // Guessing the current password with a stolen token is limited like signin: failures
+    // count against the account's (email, client) pair.
+    let client = client_ip(&parts, state.config.trust_forwarded_for);
+    if let Err(wait) = state
+        .signin_limiter
+        .check_account(&caller.user.email, client)
+    {
         return Err(ApiError::rate_limited(
             "password",
             wait.as_secs_f64().ceil() as u64,
@@ -108,6 +118,9 @@ async fn change_password(
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     if !password::verify(body.current_password, current_hash).await? {
+        state
+            .signin_limiter
+            .record_failure(&caller.user.email, client);
         return Err(ApiError::forbidden(
             "wrong_password",
             "The current password is wrong.",
