@@ -21,7 +21,7 @@ use crate::{
     },
     db::users,
     domain::{Email, Password},
-    error::{ApiError, ErrorBody, FieldError, ResultExt},
+    error::{ApiError, ErrorBody, FieldError},
     extract::Json,
     routes::me::UserView,
     state::AppState,
@@ -77,14 +77,16 @@ pub fn signed_in(state: &AppState, jar: CookieJar, token: String) -> impl IntoRe
 }
 
 /// Create an account.
+///
+/// The answer is the same whether or not the email already had an account: only signing in
+/// tells. A taken email keeps its account and password.
 #[utoipa::path(
     post, path = "/signup", tag = "account",
     request_body = Credentials,
     responses(
-        (status = 201, description = "Account created", body = UserView),
+        (status = 201, description = "Account created; a taken email gets the same answer (an `id` that belongs to no account) and the existing account is not changed, so signup does not reveal who has an account", body = UserView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 403, description = "Signup is disabled (`signup_disabled`)", body = ErrorBody),
-        (status = 409, description = "Email already registered (`email_taken`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid email or password length", body = ErrorBody),
@@ -113,13 +115,19 @@ async fn signup(
     }
     let (email, password) = validate(body)?;
     let hash = password::hash(&password, state.config.bcrypt_cost).await?;
-    let user = users::insert(&state.pool, email.as_str(), &hash)
-        .await
-        .on_constraint(users::EMAIL_UNIQUE, || {
-            ApiError::conflict("email_taken", "An account with this email already exists.")
-        })?;
-    tracing::info!(user_id = %user.id, "account created");
-    Ok((StatusCode::CREATED, axum::Json(UserView::from(user))))
+    // A taken address is answered like a new one, after the same work (a hash and an insert),
+    // so signup does not tell who has an account; the existing account is not touched.
+    let view = match users::insert_unless_taken(&state.pool, email.as_str(), &hash).await? {
+        Some(user) => {
+            tracing::info!(user_id = %user.id, "account created");
+            UserView::from(user)
+        }
+        None => {
+            tracing::info!("signup for a taken email answered like a new account");
+            UserView::lookalike(email.as_str())
+        }
+    };
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
 fn validate(body: Credentials) -> Result<(Email, Password), ApiError> {

@@ -42,6 +42,21 @@ pub struct UserView {
     pub updated_at: DateTime<Utc>,
 }
 
+impl UserView {
+    /// What signup answers for a taken email: shaped like a new account (a fresh random id,
+    /// role `user`, created now) so the answer does not reveal that the email is taken.
+    pub fn lookalike(email: &str) -> Self {
+        let now = Utc::now();
+        Self {
+            id: Uuid::new_v4(),
+            email: email.to_owned(),
+            role: "user".to_owned(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 impl From<User> for UserView {
     fn from(user: User) -> Self {
         Self {
