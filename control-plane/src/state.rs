@@ -82,6 +82,7 @@ impl AppState {
                 pool: settings.endpoint_pool()?,
                 cooldown: std::time::Duration::from_secs(settings.endpoint_cooldown_secs),
                 max_servers_per_user: settings.max_servers_per_user,
+                fixed_endpoints_per_user: settings.fixed_endpoints_per_user,
             }),
             dummy_hash: crate::auth::password::dummy_hash(settings.bcrypt_cost)
                 .await?

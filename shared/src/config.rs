@@ -96,6 +96,10 @@ pub struct Settings {
     /// Most live MCP servers one user may have. Endpoints a user freed that are still cooling
     /// down count too, so no account can hold more than this many fixed endpoints.
     pub max_servers_per_user: u32,
+    /// Most fixed pool endpoints one user may hold, live or still reserved for them by the
+    /// cooldown; never more than all but one of the fixed entries, so one account cannot lock
+    /// everyone else out of a fixed pool. Beyond it, servers get wildcard names (if any).
+    pub fixed_endpoints_per_user: u32,
     /// Days tool-call audit records are kept.
     pub audit_retention_days: u32,
     /// Address of the control plane's Prometheus `/metrics` listener; empty: none.
@@ -189,6 +193,7 @@ impl Default for Settings {
             request_timeout_secs: 30,
             endpoint_cooldown_secs: 24 * 60 * 60,
             max_servers_per_user: 25,
+            fixed_endpoints_per_user: 2,
             snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
             audit_retention_days: 30,
             control_plane_public_url: "http://127.0.0.1:8080".to_owned(),
@@ -306,6 +311,9 @@ impl Settings {
         self.endpoint_pool()?;
         if self.max_servers_per_user == 0 {
             return Err(invalid("MAX_SERVERS_PER_USER", "must be at least 1"));
+        }
+        if self.fixed_endpoints_per_user == 0 {
+            return Err(invalid("FIXED_ENDPOINTS_PER_USER", "must be at least 1"));
         }
         if self.audit_retention_days == 0 {
             return Err(invalid("AUDIT_RETENTION_DAYS", "must be at least 1"));
