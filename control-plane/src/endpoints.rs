@@ -223,6 +223,29 @@ impl Allocator {
         }
     }
 
+    /// Ends the cooldown of every endpoint `user_id` released (an administrator's remedy when
+    /// one person's accounts hold fixed endpoints reserved); returns the fixed hosts that became
+    /// free for everyone, in order. Deleted accounts' releases can be cleared the same way.
+    pub async fn clear_reservations(
+        &self,
+        db: &sqlx::PgPool,
+        user_id: Uuid,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "with cleared as (delete from endpoint_releases where user_id = $1 \
+                              returning endpoint_host, released_at) \
+             select distinct c.endpoint_host from cleared c \
+             where c.endpoint_host = any($2) and c.released_at > now() - make_interval(secs => $3) \
+               and not exists (select 1 from mcp_servers s where s.endpoint_host = c.endpoint_host and s.deleted_at is null) \
+             order by 1",
+        )
+        .bind(user_id)
+        .bind(self.pool.fixed_hosts())
+        .bind(self.cooldown.as_secs_f64())
+        .fetch_all(db)
+        .await
+    }
+
     /// Pool figures for administrators.
     pub async fn status(&self, db: &sqlx::PgPool) -> Result<PoolStatus, sqlx::Error> {
         let live = crate::db::servers::live_endpoints(db).await?;

@@ -666,6 +666,51 @@ async fn past_its_share_a_user_gets_wildcard_names(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn an_admin_can_end_the_cooldowns_of_one_user_s_endpoints(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
+    })
+    .await;
+    let hog = app.user_token("hog@example.com").await;
+    let ada = app.user_token("ada@example.com").await;
+    let held = app.server(&hog, "h", &[]).await;
+    app.server(&ada, "a", &[]).await;
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/mcp-servers/{}", held["id"].as_str().unwrap()),
+        &hog,
+    )
+    .await;
+    let bob = app.user_token("bob@example.com").await;
+    let (_, refusal) = create_until_refused(&app, &bob).await;
+    assert_eq!(refusal, "pool_exhausted", "mcp1 is reserved for the hog");
+    let me: Value = app.json(Method::GET, "/api/v1/me", &hog).await;
+    let path = format!(
+        "/api/v1/admin/users/{}/endpoint-reservations",
+        me["id"].as_str().unwrap()
+    );
+    assert_error(
+        app.send(Method::DELETE, &path, &hog).await,
+        StatusCode::FORBIDDEN,
+        "admin_required",
+    )
+    .await;
+
+    app.user_token("root@example.com").await;
+    app.grant_admin("root@example.com").await;
+    let root = app.token_for("root@example.com", PASSWORD).await;
+    let freed: Value = app.json(Method::DELETE, &path, &root).await;
+    assert_eq!(freed, json!({"freed": ["mcp1.example.com"]}));
+    assert_eq!(
+        app.server(&bob, "b", &[]).await["endpoint"],
+        "https://mcp1.example.com",
+        "no longer reserved for the hog"
+    );
+    let again: Value = app.json(Method::DELETE, &path, &root).await;
+    assert_eq!(again, json!({"freed": []}));
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn endpoint_is_refused_even_as_null_and_sources_are_capped(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let token = app.user_token("ada@example.com").await;
