@@ -68,8 +68,10 @@ impl Allocator {
             let url = self.pool.fixed_url(&host).unwrap_or_default().to_owned();
             return Ok(Endpoint { url, host });
         }
-        // A restored server keeps its generated wildcard name when nobody else has it.
-        if let Some(preferred) = preferred.filter(|h| self.pool.covers(h))
+        // A restored server keeps its generated wildcard name when nobody else has it. (Not a
+        // fixed host: those are only ever taken above, within the share.)
+        if let Some(preferred) =
+            preferred.filter(|h| self.pool.covers(h) && self.pool.fixed_url(h).is_none())
             && self.is_free_for(tx, user_id, preferred).await?
         {
             return Ok(self.wildcard_endpoint(preferred));

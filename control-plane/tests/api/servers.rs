@@ -666,6 +666,34 @@ async fn past_its_share_a_user_gets_wildcard_names(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn restoring_does_not_take_a_fixed_endpoint_beyond_the_share(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.endpoint_cooldown_secs = 0).await;
+    let ada = app.user_token("ada@example.com").await;
+    let bob = app.user_token("bob@example.com").await;
+    let first = app.server(&ada, "1", &[]).await;
+    app.server(&ada, "2", &[]).await;
+    let path = format!("/api/v1/mcp-servers/{}", first["id"].as_str().unwrap());
+    app.send(Method::DELETE, &path, &ada).await;
+    let bobs = app.server(&bob, "b", &[]).await;
+    assert_eq!(bobs["endpoint"], first["endpoint"]);
+    app.server(&ada, "3", &[]).await;
+    // Ada holds two again; her first server's old endpoint comes free.
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/mcp-servers/{}", bobs["id"].as_str().unwrap()),
+        &bob,
+    )
+    .await;
+    assert_error(
+        app.send(Method::POST, &format!("{path}/restore"), &ada)
+            .await,
+        StatusCode::CONFLICT,
+        "endpoint_share_reached",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn an_admin_can_end_the_cooldowns_of_one_user_s_endpoints(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
         s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
