@@ -5,6 +5,12 @@
 //! index on live endpoint hosts stays the final guard, and its violation is answered 409.
 //! A fixed endpoint is free for a user when no live server holds it and no *other* user
 //! released it within the cooldown. Wildcard entries supply generated subdomains without limit.
+//!
+//! Fixed endpoints are scarce (each needs DNS and a certificate), and one the user deleted stays
+//! theirs for the cooldown: without a bound, one account could take every fixed endpoint, delete
+//! its servers, and keep everyone else out for the whole cooldown while taking them back at will.
+//! So each user holds at most a share of the fixed entries, live or reserved, and never all of
+//! them; past the share a user gets wildcard names, or a 409 saying so.
 
 use std::time::Duration;
 
@@ -35,6 +41,8 @@ pub struct Allocator {
     pub pool: EndpointPool,
     pub cooldown: Duration,
     pub max_servers_per_user: u32,
+    /// `FIXED_ENDPOINTS_PER_USER`, before the all-but-one bound of [`Allocator::fixed_share`].
+    pub fixed_endpoints_per_user: u32,
 }
 
 impl Allocator {
@@ -51,12 +59,19 @@ impl Allocator {
             .execute(&mut *tx)
             .await?;
         self.check_user_limit(tx, user_id).await?;
-        if let Some(host) = self.free_fixed(tx, user_id, preferred).await? {
+        let held = self.fixed_held(tx, user_id).await?;
+        let within_share = held < self.fixed_share();
+        if let Some(host) = self
+            .free_fixed(tx, user_id, preferred, within_share)
+            .await?
+        {
             let url = self.pool.fixed_url(&host).unwrap_or_default().to_owned();
             return Ok(Endpoint { url, host });
         }
-        // A restored server keeps its generated wildcard name when nobody else has it.
-        if let Some(preferred) = preferred.filter(|h| self.pool.covers(h))
+        // A restored server keeps its generated wildcard name when nobody else has it. (Not a
+        // fixed host: those are only ever taken above, within the share.)
+        if let Some(preferred) =
+            preferred.filter(|h| self.pool.covers(h) && self.pool.fixed_url(h).is_none())
             && self.is_free_for(tx, user_id, preferred).await?
         {
             return Ok(self.wildcard_endpoint(preferred));
@@ -66,12 +81,50 @@ impl Allocator {
                 let host = format!("{}.{base}", random_label());
                 Ok(self.wildcard_endpoint(&host))
             }
+            _ if !within_share => Err(self.share_reached(held)),
             _ => Err(ApiError::conflict(
                 "pool_exhausted",
                 "No endpoint is free: add URLs to MCP_GATEWAY_URL_POOLS (and route them to the \
                  gateway in the reverse proxy), or delete a server you no longer need.",
             )),
         }
+    }
+
+    /// The most fixed endpoints one user may hold: `FIXED_ENDPOINTS_PER_USER`, but never every
+    /// fixed entry (when there are two or more), so one account can never lock others out.
+    pub fn fixed_share(&self) -> i64 {
+        let total = i64::try_from(self.pool.fixed_hosts().len()).unwrap_or(i64::MAX);
+        i64::from(self.fixed_endpoints_per_user).min((total - 1).max(1))
+    }
+
+    /// Fixed endpoints `user_id` holds: on their live servers, or released by them within the
+    /// cooldown and not taken since (reserved for them).
+    async fn fixed_held(&self, tx: &mut PgConnection, user_id: Uuid) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "select count(*) from unnest($1::text[]) as p(host) \
+             where exists (select 1 from mcp_servers s where s.endpoint_host = p.host \
+                           and s.deleted_at is null and s.user_id = $2) \
+                or (not exists (select 1 from mcp_servers s where s.endpoint_host = p.host and s.deleted_at is null) \
+                    and exists (select 1 from endpoint_releases r where r.endpoint_host = p.host and r.user_id = $2 \
+                                and r.released_at > now() - make_interval(secs => $3)))",
+        )
+        .bind(self.pool.fixed_hosts())
+        .bind(user_id)
+        .bind(self.cooldown.as_secs_f64())
+        .fetch_one(tx)
+        .await
+    }
+
+    fn share_reached(&self, held: i64) -> ApiError {
+        ApiError::conflict(
+            "endpoint_share_reached",
+            format!(
+                "You hold {held} of the pool's fixed endpoints, the most one account may hold \
+                 (FIXED_ENDPOINTS_PER_USER; endpoints you deleted stay yours, and count, until \
+                 ENDPOINT_COOLDOWN_SECS has passed). Restore or replace one of your servers, or \
+                 ask an administrator for a wildcard entry in MCP_GATEWAY_URL_POOLS."
+            ),
+        )
     }
 
     /// A user at the limit may only take back an endpoint still reserved for them (their own,
@@ -98,18 +151,22 @@ impl Allocator {
     }
 
     /// The first free fixed host: the preferred one, then one this user released recently
-    /// (reserved for them during the cooldown), then in configuration order.
+    /// (reserved for them during the cooldown), then in configuration order. Outside its share
+    /// (`within_share` false) a user may only take back one reserved for them.
     async fn free_fixed(
         &self,
         tx: &mut PgConnection,
         user_id: Uuid,
         preferred: Option<&str>,
+        within_share: bool,
     ) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar(
             "select p.host from unnest($1::text[]) with ordinality as p(host, ord) \
              where not exists (select 1 from mcp_servers s where s.endpoint_host = p.host and s.deleted_at is null) \
                and not exists (select 1 from endpoint_releases r where r.endpoint_host = p.host \
                                and r.user_id <> $2 and r.released_at > now() - make_interval(secs => $3)) \
+               and ($5 or exists (select 1 from endpoint_releases r where r.endpoint_host = p.host \
+                                  and r.user_id = $2 and r.released_at > now() - make_interval(secs => $3))) \
              order by p.host = $4 desc, \
                       exists (select 1 from endpoint_releases r where r.endpoint_host = p.host and r.user_id = $2 \
                               and r.released_at > now() - make_interval(secs => $3)) desc, \
@@ -119,6 +176,7 @@ impl Allocator {
         .bind(user_id)
         .bind(self.cooldown.as_secs_f64())
         .bind(preferred.unwrap_or_default())
+        .bind(within_share)
         .fetch_optional(tx)
         .await
     }
@@ -165,6 +223,29 @@ impl Allocator {
             url,
             host: host.to_owned(),
         }
+    }
+
+    /// Ends the cooldown of every endpoint `user_id` released (an administrator's remedy when
+    /// one person's accounts hold fixed endpoints reserved); returns the fixed hosts that became
+    /// free for everyone, in order. Deleted accounts' releases can be cleared the same way.
+    pub async fn clear_reservations(
+        &self,
+        db: &sqlx::PgPool,
+        user_id: Uuid,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "with cleared as (delete from endpoint_releases where user_id = $1 \
+                              returning endpoint_host, released_at) \
+             select distinct c.endpoint_host from cleared c \
+             where c.endpoint_host = any($2) and c.released_at > now() - make_interval(secs => $3) \
+               and not exists (select 1 from mcp_servers s where s.endpoint_host = c.endpoint_host and s.deleted_at is null) \
+             order by 1",
+        )
+        .bind(user_id)
+        .bind(self.pool.fixed_hosts())
+        .bind(self.cooldown.as_secs_f64())
+        .fetch_all(db)
+        .await
     }
 
     /// Pool figures for administrators.

@@ -79,12 +79,14 @@ impl AppState {
             signin_limiter: SigninLimiter::new(
                 settings.signin_attempts_per_minute_per_client,
                 settings.signin_attempts_per_minute_per_email,
+                settings.signin_failures_per_hour_per_email,
             ),
             keyring: Arc::new(settings.keyring()?),
             allocator: Arc::new(Allocator {
                 pool: settings.endpoint_pool()?,
                 cooldown: std::time::Duration::from_secs(settings.endpoint_cooldown_secs),
                 max_servers_per_user: settings.max_servers_per_user,
+                fixed_endpoints_per_user: settings.fixed_endpoints_per_user,
             }),
             dummy_hash: crate::auth::password::dummy_hash(settings.bcrypt_cost)
                 .await?

@@ -81,8 +81,13 @@ pub struct Settings {
     pub signup_enabled: bool,
     /// Signin attempts allowed per minute from one client address.
     pub signin_attempts_per_minute_per_client: u32,
-    /// Signin attempts allowed per minute for one email address.
+    /// Failed signins allowed per minute for one email address from one client address
+    /// (failures only: a stranger's failures never spend another address's budget).
     pub signin_attempts_per_minute_per_email: u32,
+    /// Failed signins allowed per hour for one email address from all client addresses
+    /// together; beyond it, each address gets one try a minute for that email (so a correct
+    /// password from an address that has not failed still gets through).
+    pub signin_failures_per_hour_per_email: u32,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
     /// Largest accepted request body, in bytes.
@@ -96,6 +101,10 @@ pub struct Settings {
     pub max_servers_per_user: u32,
     /// Most sources one user may have.
     pub max_sources_per_user: u32,
+    /// Most fixed pool endpoints one user may hold, live or still reserved for them by the
+    /// cooldown; never more than all but one of the fixed entries, so one account cannot lock
+    /// everyone else out of a fixed pool. Beyond it, servers get wildcard names (if any).
+    pub fixed_endpoints_per_user: u32,
     /// Days tool-call audit records are kept.
     pub audit_retention_days: u32,
     /// Days control-plane activity records are kept.
@@ -189,12 +198,14 @@ impl Default for Settings {
             signup_enabled: true,
             signin_attempts_per_minute_per_client: 30,
             signin_attempts_per_minute_per_email: 10,
+            signin_failures_per_hour_per_email: 100,
             trust_forwarded_for: false,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
             endpoint_cooldown_secs: 24 * 60 * 60,
             max_servers_per_user: 25,
             max_sources_per_user: 200,
+            fixed_endpoints_per_user: 2,
             snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
             audit_retention_days: 30,
             activity_retention_days: 90,
@@ -301,6 +312,12 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if self.signin_failures_per_hour_per_email == 0 {
+            return Err(invalid(
+                "SIGNIN_FAILURES_PER_HOUR_PER_EMAIL",
+                "must be at least 1",
+            ));
+        }
         if self.max_body_bytes < 1024 {
             return Err(invalid("MAX_BODY_BYTES", "must be at least 1024"));
         }
@@ -311,6 +328,9 @@ impl Settings {
         }
         if self.max_sources_per_user == 0 {
             return Err(invalid("MAX_SOURCES_PER_USER", "must be at least 1"));
+        }
+        if self.fixed_endpoints_per_user == 0 {
+            return Err(invalid("FIXED_ENDPOINTS_PER_USER", "must be at least 1"));
         }
         if self.audit_retention_days == 0 {
             return Err(invalid("AUDIT_RETENTION_DAYS", "must be at least 1"));

@@ -6,5 +6,6 @@ pub mod origin;
 pub mod password;
 pub mod rate_limit;
 pub mod session;
+pub mod signin;
 
 pub use session::{AdminUser, AuthUser};

@@ -41,19 +41,20 @@ macro_rules! user_columns {
     };
 }
 
-/// Inserts a user; a taken email violates [`EMAIL_UNIQUE`].
-pub async fn insert(
+/// Inserts a user unless the email is taken ([`EMAIL_UNIQUE`]): then `None`, and the
+/// existing account is left as it was.
+pub async fn insert_unless_taken(
     db: impl PgExecutor<'_>,
     email: &str,
     hashed_password: &str,
-) -> Result<User, sqlx::Error> {
+) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as(concat!(
-        "insert into users (email, hashed_password) values ($1, $2) returning ",
+        "insert into users (email, hashed_password) values ($1, $2) on conflict do nothing returning ",
         user_columns!()
     ))
     .bind(email)
     .bind(hashed_password)
-    .fetch_one(db)
+    .fetch_optional(db)
     .await
 }
 

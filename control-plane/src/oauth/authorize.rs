@@ -25,8 +25,8 @@ use shared::oauth::{CODE_PREFIX, SCOPE, canonical_resource, random_token};
 
 use crate::{
     activity::{Action, Seen},
-    auth::{AuthUser, password, session::scoped_cookie},
-    db::{oauth as db, users},
+    auth::{AuthUser, session::scoped_cookie, signin},
+    db::oauth as db,
     domain::Email,
     oauth::{
         CODE_TTL,
@@ -336,32 +336,19 @@ async fn sign_in_submitted(
         );
     };
     let client = client_ip(parts, state.config.trust_forwarded_for);
-    if let Err(wait) = state.signin_limiter.check(client, email.as_str()) {
-        tracing::warn!(%client, "signin rate limit reached (authorization page)");
-        let message = format!(
-            "Too many attempts; wait {} seconds and try again.",
-            wait.as_secs().max(1)
-        );
-        return again(&message, StatusCode::TOO_MANY_REQUESTS);
-    }
-    let verified = match verify_password(state, email.as_str(), password).await {
-        Ok(verified) => verified,
-        Err(err) => {
-            tracing::error!(error = %err, "signin failed (authorization page)");
-            return again(
-                "Signing in is not possible right now; try again shortly.",
-                StatusCode::SERVICE_UNAVAILABLE,
-            );
-        }
-    };
     let activity = Seen::of(parts, state)
         .activity(Action::Signin)
         .detail("via", "oauth");
-    let (user_id, version) = match verified {
-        Ok(account) => account,
-        Err(account) => {
-            tracing::info!("signin refused: wrong email or password (authorization page)");
-            metrics::counter!("signin_failures_total").increment(1);
+    let (user_id, version) = match signin::authenticate(state, client, &email, password).await {
+        Ok(signed_in) => signed_in,
+        Err(signin::Refusal::TooMany(wait)) => {
+            let message = format!(
+                "Too many attempts; wait {} seconds and try again.",
+                wait.as_secs().max(1)
+            );
+            return again(&message, StatusCode::TOO_MANY_REQUESTS);
+        }
+        Err(signin::Refusal::WrongCredentials(account)) => {
             // Linked only to an existing account, like `POST /signin`.
             activity
                 .on_user(account)
@@ -369,6 +356,13 @@ async fn sign_in_submitted(
                 .record_now(&state.pool)
                 .await;
             return again("The email or password is wrong.", StatusCode::UNAUTHORIZED);
+        }
+        Err(signin::Refusal::Failed(err)) => {
+            tracing::error!(error = %err.code(), "signin failed (authorization page)");
+            return again(
+                "Signing in is not possible right now; try again shortly.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
         }
     };
     let token = match state.tokens.issue(user_id, version) {
@@ -393,27 +387,6 @@ async fn sign_in_submitted(
     // Back to the same request, now with a session: the consent page.
     let back = format!("/oauth/authorize?{}", request.raw);
     (jar.add(cookie), Redirect::to(&back)).into_response()
-}
-
-/// The user's id and token version if the password is right, else the account's id if there
-/// is one (constant-time-ish for unknown emails: a dummy hash is verified instead).
-async fn verify_password(
-    state: &AppState,
-    email: &str,
-    password: SecretString,
-) -> anyhow::Result<Result<(uuid::Uuid, i32), Option<uuid::Uuid>>> {
-    let account = users::credentials_by_email(&state.pool, email).await?;
-    let (hash, account) = match account {
-        Some((id, version, hash)) => (hash, Some((id, version))),
-        None => (state.dummy_hash.to_string(), None),
-    };
-    let matched = password::verify(password, hash)
-        .await
-        .map_err(|err| anyhow::anyhow!("{}", err.code()))?;
-    Ok(match account {
-        Some(account) if matched => Ok(account),
-        _ => Err(account.map(|(id, _)| id)),
-    })
 }
 
 /// The live server of `user` whose canonical `mcp_url` is the request's `resource`; otherwise

@@ -1,4 +1,5 @@
-//! Administrator routes: `GET /users`.
+//! Administrator routes: `GET /users`, the endpoint pool, hard deletes, and ending a user's
+//! endpoint cooldowns.
 
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,39 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users))
         .routes(routes!(pool_status))
         .routes(routes!(hard_delete_server))
+        .routes(routes!(clear_endpoint_reservations))
+}
+
+/// Fixed endpoints that became free for everyone.
+#[derive(Serialize, ToSchema)]
+pub struct Freed {
+    /// Host names, in order.
+    pub freed: Vec<String>,
+}
+
+/// End the cooldown of every endpoint a user (or a deleted account) released, so others can
+/// have those endpoints now. The cooldown keeps an agent holding an old URL away from a
+/// stranger's server; use this when one person holds fixed endpoints reserved (for example
+/// through several accounts) and others need them more.
+#[utoipa::path(
+    delete, path = "/admin/users/{id}/endpoint-reservations", tag = "admin",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "User id (a deleted account's too)")),
+    responses(
+        (status = 200, description = "Cooldowns ended; the fixed endpoints now free for everyone (possibly none)", body = Freed),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Caller is not an administrator, or cookie request from a foreign origin", body = ErrorBody),
+    )
+)]
+async fn clear_endpoint_reservations(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<Freed>, ApiError> {
+    let freed = state.allocator.clear_reservations(&state.pool, id).await?;
+    tracing::info!(admin_id = %admin.0.user.id, user_id = %id, ?freed, "endpoint cooldowns ended");
+    Ok(axum::Json(Freed { freed }))
 }
 
 /// Endpoint pool usage: fixed endpoints total, used and free, those cooling down, wildcard

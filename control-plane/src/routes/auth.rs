@@ -18,10 +18,11 @@ use crate::{
     auth::{
         AuthUser, password,
         session::{cleared_cookie, session_cookie},
+        signin,
     },
     db::users,
     domain::{Email, Password},
-    error::{ApiError, ErrorBody, FieldError, ResultExt},
+    error::{ApiError, ErrorBody, FieldError},
     extract::Json,
     routes::me::UserView,
     state::AppState,
@@ -77,14 +78,16 @@ pub fn signed_in(state: &AppState, jar: CookieJar, token: String) -> impl IntoRe
 }
 
 /// Create an account.
+///
+/// The answer is the same whether or not the email already had an account: only signing in
+/// tells. A taken email keeps its account and password.
 #[utoipa::path(
     post, path = "/signup", tag = "account",
     request_body = Credentials,
     responses(
-        (status = 201, description = "Account created", body = UserView),
+        (status = 201, description = "Account created; a taken email gets the same answer (an `id` that belongs to no account) and the existing account is not changed, so signup does not reveal who has an account", body = UserView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 403, description = "Signup is disabled (`signup_disabled`)", body = ErrorBody),
-        (status = 409, description = "Email already registered (`email_taken`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid email or password length", body = ErrorBody),
@@ -113,14 +116,20 @@ async fn signup(
     }
     let (email, password) = validate(body)?;
     let hash = password::hash(&password, state.config.bcrypt_cost).await?;
-    let user = users::insert(&state.pool, email.as_str(), &hash)
-        .await
-        .on_constraint(users::EMAIL_UNIQUE, || {
-            ApiError::conflict("email_taken", "An account with this email already exists.")
-        })?;
-    tracing::info!(user_id = %user.id, "account created");
-    activity::signed_up(&state, &parts, user.id).await;
-    Ok((StatusCode::CREATED, axum::Json(UserView::from(user))))
+    // A taken address is answered like a new one, after the same work (a hash and an insert),
+    // so signup does not tell who has an account; the existing account is not touched.
+    let view = match users::insert_unless_taken(&state.pool, email.as_str(), &hash).await? {
+        Some(user) => {
+            tracing::info!(user_id = %user.id, "account created");
+            activity::signed_up(&state, &parts, user.id).await;
+            UserView::from(user)
+        }
+        None => {
+            tracing::info!("signup for a taken email answered like a new account");
+            UserView::lookalike(email.as_str())
+        }
+    };
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
 fn validate(body: Credentials) -> Result<(Email, Password), ApiError> {
@@ -143,7 +152,8 @@ fn validate(body: Credentials) -> Result<(Email, Password), ApiError> {
 
 /// Sign in and get a session token.
 ///
-/// A wrong password and an unknown email get the same answer in about the same time.
+/// A wrong password and an unknown email get the same answer in about the same time. Failures
+/// are limited per (email, client address) and, more loosely, per email; see the README.
 #[utoipa::path(
     post, path = "/signin", tag = "account",
     request_body = Credentials,
@@ -165,29 +175,15 @@ async fn signin(
     let email = Email::parse(&body.email)
         .map_err(|reason| ApiError::validation(vec![FieldError::new("email", reason)]))?;
     let client = client_ip(&parts, state.config.trust_forwarded_for);
-    if let Err(wait) = state.signin_limiter.check(client, email.as_str()) {
-        tracing::warn!(%client, "signin rate limit reached");
-        return Err(ApiError::rate_limited(
-            "signin",
-            wait.as_secs_f64().ceil() as u64,
-        ));
-    }
-
-    let account = users::credentials_by_email(&state.pool, email.as_str()).await?;
-    let (hash, account) = match account {
-        Some((id, version, hash)) => (hash, Some((id, version))),
-        None => (state.dummy_hash.to_string(), None),
-    };
-    let matched = password::verify(body.password, hash).await?;
-    let Some((user_id, version)) = account.filter(|_| matched) else {
-        tracing::info!("signin refused: wrong email or password");
-        metrics::counter!("signin_failures_total").increment(1);
-        activity::signin(&state, &parts, Err(account.map(|(id, _)| id))).await;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "The email or password is wrong.",
-        ));
+    let (user_id, version) = match signin::authenticate(&state, client, &email, body.password).await
+    {
+        Ok(signed_in) => signed_in,
+        Err(refusal) => {
+            if let signin::Refusal::WrongCredentials(account) = refusal {
+                activity::signin(&state, &parts, Err(account)).await;
+            }
+            return Err(refusal.into());
+        }
     };
     let token = state
         .tokens

@@ -1,6 +1,10 @@
 //! `GET /me`, `PUT /me/password`, `DELETE /me`: the caller's own account.
 
-use axum::{extract::State, http::StatusCode, response::IntoResponse};
+use axum::{
+    extract::State,
+    http::{StatusCode, request::Parts},
+    response::IntoResponse,
+};
 use axum_extra::extract::CookieJar;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -16,7 +20,7 @@ use crate::{
     domain::Password,
     error::{ApiError, ErrorBody, FieldError},
     extract::Json,
-    routes::auth::{TokenResponse, signed_in},
+    routes::auth::{TokenResponse, client_ip, signed_in},
     state::AppState,
 };
 
@@ -37,6 +41,21 @@ pub struct UserView {
     pub role: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl UserView {
+    /// What signup answers for a taken email: shaped like a new account (a fresh random id,
+    /// role `user`, created now) so the answer does not reveal that the email is taken.
+    pub fn lookalike(email: &str) -> Self {
+        let now = Utc::now();
+        Self {
+            id: Uuid::new_v4(),
+            email: email.to_owned(),
+            role: "user".to_owned(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 impl From<User> for UserView {
@@ -94,13 +113,19 @@ async fn change_password(
     State(state): State<AppState>,
     caller: AuthUser,
     seen: Seen,
+    parts: Parts,
     jar: CookieJar,
     Json(body): Json<PasswordChange>,
 ) -> Result<impl IntoResponse, ApiError> {
     let new_password = Password::parse(body.new_password)
         .map_err(|reason| ApiError::validation(vec![FieldError::new("new_password", reason)]))?;
-    // Guessing the current password with a stolen token is limited like signin.
-    if let Err(wait) = state.signin_limiter.check_account(&caller.user.email) {
+    // Guessing the current password with a stolen token is limited like signin: failures
+    // count against the account's (email, client) pair.
+    let client = client_ip(&parts, state.config.trust_forwarded_for);
+    if let Err(wait) = state
+        .signin_limiter
+        .check_account(&caller.user.email, client)
+    {
         return Err(ApiError::rate_limited(
             "password",
             wait.as_secs_f64().ceil() as u64,
@@ -115,6 +140,9 @@ async fn change_password(
             .failed("wrong_password")
             .record_now(&state.pool)
             .await;
+        state
+            .signin_limiter
+            .record_failure(&caller.user.email, client);
         return Err(ApiError::forbidden(
             "wrong_password",
             "The current password is wrong.",

@@ -20,6 +20,7 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/users",
     "GET /api/v1/admin/pool",
     "DELETE /api/v1/admin/mcp-servers/{id}",
+    "DELETE /api/v1/admin/users/{id}/endpoint-reservations",
     "GET /api/v1/sources",
     "POST /api/v1/sources",
     "GET /api/v1/sources/{id}",

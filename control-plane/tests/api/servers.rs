@@ -7,7 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, assert_error, box_source, outlook, spawn_app, spawn_app_with};
+use crate::helpers::{
+    PASSWORD, TestApp, assert_error, box_source, outlook, spawn_app, spawn_app_with,
+};
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn server_crud_round_trip(pool: PgPool) {
@@ -195,11 +197,12 @@ async fn an_exhausted_pool_is_409_with_advice(pool: PgPool) {
     .await;
     let token = app.user_token("ada@example.com").await;
     app.server(&token, "first", &[]).await;
+    let bob = app.user_token("bob@example.com").await;
     let refused = app
         .send_json(
             Method::POST,
             "/api/v1/mcp-servers",
-            &token,
+            &bob,
             &json!({"name": "second"}),
         )
         .await;
@@ -241,7 +244,13 @@ async fn fifty_concurrent_creations_share_ten_endpoints_exactly(pool: PgPool) {
         match response.status() {
             StatusCode::CREATED => created += 1,
             StatusCode::CONFLICT => {
-                assert_error(response, StatusCode::CONFLICT, "pool_exhausted").await;
+                // Each user may hold two of the ten (FIXED_ENDPOINTS_PER_USER).
+                let body: Value = response.json().await.unwrap();
+                let code = body["error"]["code"].as_str().unwrap().to_owned();
+                assert!(
+                    code == "pool_exhausted" || code == "endpoint_share_reached",
+                    "{code}"
+                );
                 exhausted += 1;
             }
             other => panic!("unexpected {other}"),
@@ -285,12 +294,13 @@ async fn a_freed_endpoint_goes_to_another_user_only_after_the_cooldown(pool: PgP
         bobs["endpoint"], "https://mcp2.example.com",
         "mcp1 is cooling down for strangers"
     );
+    let carol = app.user_token("carol@example.com").await;
     let refused = app
         .send_json(
             Method::POST,
             "/api/v1/mcp-servers",
-            &bob,
-            &json!({"name": "b2"}),
+            &carol,
+            &json!({"name": "c"}),
         )
         .await;
     assert_error(refused, StatusCode::CONFLICT, "pool_exhausted").await;
@@ -312,7 +322,7 @@ async fn a_freed_endpoint_goes_to_another_user_only_after_the_cooldown(pool: PgP
         .await
         .unwrap();
     assert_eq!(
-        app.server(&bob, "b3", &[]).await["endpoint"],
+        app.server(&carol, "c2", &[]).await["endpoint"],
         "https://mcp1.example.com"
     );
 }
@@ -362,7 +372,8 @@ async fn restoring_after_the_endpoint_was_taken_gets_another_or_409(pool: PgPool
     assert_eq!(restored["endpoint"], "https://mcp2.example.com");
 
     app.send(Method::DELETE, &path, &ada).await;
-    app.server(&bob, "b2", &[]).await;
+    let carol = app.user_token("carol@example.com").await;
+    app.server(&carol, "c", &[]).await;
     let refused = app
         .send(Method::POST, &format!("{path}/restore"), &ada)
         .await;
@@ -549,6 +560,182 @@ async fn one_account_cannot_drain_the_pool_by_creating_and_deleting(pool: PgPool
         status["free"], 1,
         "mallory holds at most two endpoints, live or cooling"
     );
+}
+
+/// Creates servers for `token` until one is refused; their ids and the refusal's code.
+async fn create_until_refused(app: &TestApp, token: &str) -> (Vec<String>, String) {
+    let mut ids = Vec::new();
+    loop {
+        let response = app
+            .send_json(
+                Method::POST,
+                "/api/v1/mcp-servers",
+                token,
+                &json!({"name": "hog", "source_ids": []}),
+            )
+            .await;
+        let body: Value = response.json().await.unwrap();
+        match body["id"].as_str() {
+            Some(id) => ids.push(id.to_owned()),
+            None => return (ids, body["error"]["code"].as_str().unwrap().to_owned()),
+        }
+    }
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn one_account_cannot_lock_another_out_of_the_fixed_pool(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools = (1..=9)
+            .map(|i| format!("https://mcp{i}.example.com"))
+            .collect::<Vec<_>>()
+            .join(",");
+    })
+    .await;
+    let hog = app.user_token("hog@example.com").await;
+    let (ids, refusal) = create_until_refused(&app, &hog).await;
+    assert_eq!(ids.len(), 2, "the default share is two fixed endpoints");
+    assert_eq!(refusal, "endpoint_share_reached");
+    for id in &ids {
+        app.send(Method::DELETE, &format!("/api/v1/mcp-servers/{id}"), &hog)
+            .await;
+    }
+    let (again, refusal) = create_until_refused(&app, &hog).await;
+    assert_eq!(
+        (again.len(), refusal.as_str()),
+        (2, "endpoint_share_reached"),
+        "deleting frees nothing more for the hog: its endpoints are reserved for it"
+    );
+
+    let ada = app.user_token("ada@example.com").await;
+    let (adas, _) = create_until_refused(&app, &ada).await;
+    assert_eq!(adas.len(), 2, "the other user gets a full share");
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_share_never_covers_the_whole_fixed_pool(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
+        s.fixed_endpoints_per_user = 10;
+    })
+    .await;
+    let hog = app.user_token("hog@example.com").await;
+    let (ids, refusal) = create_until_refused(&app, &hog).await;
+    assert_eq!((ids.len(), refusal.as_str()), (1, "endpoint_share_reached"));
+    let ada = app.user_token("ada@example.com").await;
+    assert_eq!(
+        app.server(&ada, "a", &[]).await["endpoint"],
+        "https://mcp2.example.com"
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn past_its_share_a_user_gets_wildcard_names(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools =
+            "https://mcp1.example.com,https://mcp2.example.com,https://mcp3.example.com,https://*.agents.example.com"
+                .to_owned();
+    })
+    .await;
+    let ada = app.user_token("ada@example.com").await;
+    let endpoints: Vec<Value> = {
+        let mut all = Vec::new();
+        for name in ["1", "2", "3"] {
+            all.push(app.server(&ada, name, &[]).await["endpoint"].clone());
+        }
+        all
+    };
+    assert_eq!(
+        endpoints[..2],
+        [
+            json!("https://mcp1.example.com"),
+            json!("https://mcp2.example.com")
+        ]
+    );
+    assert!(
+        endpoints[2]
+            .as_str()
+            .unwrap()
+            .ends_with(".agents.example.com"),
+        "{endpoints:?}"
+    );
+    let bob = app.user_token("bob@example.com").await;
+    assert_eq!(
+        app.server(&bob, "b", &[]).await["endpoint"],
+        "https://mcp3.example.com"
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn restoring_does_not_take_a_fixed_endpoint_beyond_the_share(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| s.endpoint_cooldown_secs = 0).await;
+    let ada = app.user_token("ada@example.com").await;
+    let bob = app.user_token("bob@example.com").await;
+    let first = app.server(&ada, "1", &[]).await;
+    app.server(&ada, "2", &[]).await;
+    let path = format!("/api/v1/mcp-servers/{}", first["id"].as_str().unwrap());
+    app.send(Method::DELETE, &path, &ada).await;
+    let bobs = app.server(&bob, "b", &[]).await;
+    assert_eq!(bobs["endpoint"], first["endpoint"]);
+    app.server(&ada, "3", &[]).await;
+    // Ada holds two again; her first server's old endpoint comes free.
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/mcp-servers/{}", bobs["id"].as_str().unwrap()),
+        &bob,
+    )
+    .await;
+    assert_error(
+        app.send(Method::POST, &format!("{path}/restore"), &ada)
+            .await,
+        StatusCode::CONFLICT,
+        "endpoint_share_reached",
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn an_admin_can_end_the_cooldowns_of_one_user_s_endpoints(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
+    })
+    .await;
+    let hog = app.user_token("hog@example.com").await;
+    let ada = app.user_token("ada@example.com").await;
+    let held = app.server(&hog, "h", &[]).await;
+    app.server(&ada, "a", &[]).await;
+    app.send(
+        Method::DELETE,
+        &format!("/api/v1/mcp-servers/{}", held["id"].as_str().unwrap()),
+        &hog,
+    )
+    .await;
+    let bob = app.user_token("bob@example.com").await;
+    let (_, refusal) = create_until_refused(&app, &bob).await;
+    assert_eq!(refusal, "pool_exhausted", "mcp1 is reserved for the hog");
+    let me: Value = app.json(Method::GET, "/api/v1/me", &hog).await;
+    let path = format!(
+        "/api/v1/admin/users/{}/endpoint-reservations",
+        me["id"].as_str().unwrap()
+    );
+    assert_error(
+        app.send(Method::DELETE, &path, &hog).await,
+        StatusCode::FORBIDDEN,
+        "admin_required",
+    )
+    .await;
+
+    app.user_token("root@example.com").await;
+    app.grant_admin("root@example.com").await;
+    let root = app.token_for("root@example.com", PASSWORD).await;
+    let freed: Value = app.json(Method::DELETE, &path, &root).await;
+    assert_eq!(freed, json!({"freed": ["mcp1.example.com"]}));
+    assert_eq!(
+        app.server(&bob, "b", &[]).await["endpoint"],
+        "https://mcp1.example.com",
+        "no longer reserved for the hog"
+    );
+    let again: Value = app.json(Method::DELETE, &path, &root).await;
+    assert_eq!(again, json!({"freed": []}));
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

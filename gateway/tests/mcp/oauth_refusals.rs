@@ -356,6 +356,71 @@ async fn another_users_server_is_refused_like_a_missing_one_and_its_owner_alone_
     assert_eq!(grants(&pool).await, 0);
 }
 
+/// A browser whose requests come from `client` (the proxy's `X-Forwarded-For`).
+fn browser_at(client: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", client.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Signs in on the authorization page at `url` with `password`; the status of the answer.
+async fn sign_in_on_the_page(
+    browser: &reqwest::Client,
+    issuer: &str,
+    url: &str,
+    password: &str,
+) -> StatusCode {
+    let html = browser.get(url).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("request", field(&html, "request")),
+        ("csrf", field(&html, "csrf")),
+        ("action", "signin".to_owned()),
+        ("email", EMAIL.to_owned()),
+        ("password", password.to_owned()),
+    ];
+    post_form(browser, issuer, &form).await.status()
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn wrong_passwords_on_the_page_from_one_address_do_not_lock_the_owner_out(pool: PgPool) {
+    let stack = spawn_oauth_stack(pool, |s| {
+        s.trust_forwarded_for = true;
+        s.signin_attempts_per_minute_per_email = 2;
+    })
+    .await;
+    let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
+    let (_, client) = register(&stack.origin, json!([CALLBACK])).await;
+    let p = pkce();
+    let url = authorize_url(
+        &stack.origin,
+        &usual(client["client_id"].as_str().unwrap(), &p, &mcp_url),
+    );
+
+    let stranger = browser_at("203.0.113.66");
+    for _ in 0..2 {
+        assert_eq!(
+            sign_in_on_the_page(&stranger, &stack.origin, &url, "guess guess").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        sign_in_on_the_page(&stranger, &stack.origin, &url, crate::oauth_flow::PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guessing address is refused, even with the right password"
+    );
+    let owner = browser_at("198.51.100.1");
+    assert_eq!(
+        sign_in_on_the_page(&owner, &stack.origin, &url, crate::oauth_flow::PASSWORD).await,
+        StatusCode::SEE_OTHER,
+        "the owner signs in from another address"
+    );
+}
+
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn forms_without_this_browsers_anti_forgery_token_are_refused(pool: PgPool) {
     let stack = spawn_oauth_stack(pool.clone(), |_| {}).await;
