@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod caps;
 pub mod error;
 pub mod ids;
 pub mod mcp;

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 
 use crate::{
     audit::{Report, SourceCall, Status},
-    ids,
+    caps, ids,
     snapshot::ServedServer,
-    sources::{Registry, SourceError, merge_fairly},
+    sources::{Document, Registry, SourceError, merge_fairly},
 };
 
 /// Longest accepted `query`, in characters.
@@ -137,11 +137,11 @@ impl Tools {
             match outcome {
                 Ok(hits) => lists.push(
                     hits.into_iter()
-                        .map(|hit| {
-                            json!({
-                                "id": ids::encode(source.source_type, source.id, &hit.upstream_id),
-                                "title": hit.title,
-                                "url": hit.url,
+                        .filter_map(|hit| {
+                            let id = ids::encode(source.source_type, source.id, &hit.upstream_id);
+                            // An id `fetch` would refuse is no use to the agent.
+                            (id.len() <= MAX_ID_BYTES).then(|| {
+                                json!({"id": id, "title": caps::title(hit.title), "url": caps::url(hit.url)})
                             })
                         })
                         .collect(),
@@ -168,7 +168,7 @@ impl Tools {
                 report,
             );
         }
-        let results = merge_fairly(lists, self.max_results);
+        let results = caps::results(merge_fairly(lists, self.max_results));
         let report = Report {
             status: if failures.is_empty() {
                 Status::Ok
@@ -232,13 +232,7 @@ impl Tools {
         };
         match outcome {
             Ok(document) => (
-                CallToolResult::structured(json!({
-                    "id": id,
-                    "title": document.title,
-                    "text": document.text,
-                    "url": document.url,
-                    "metadata": document.metadata,
-                })),
+                CallToolResult::structured(fetched(id, document)),
                 report(Status::Ok, None),
             ),
             Err(SourceError::NotFound) => (not_found().0, report(Status::Error, Some("not_found"))),
@@ -256,6 +250,21 @@ impl Tools {
             }
         }
     }
+}
+
+/// The `fetch` result for a document, every part cut to its cap and the whole under
+/// [`caps::MAX_RESULT_BYTES`].
+fn fetched(id: &str, document: Document) -> Value {
+    let mut result = json!({
+        "id": id,
+        "title": caps::title(document.title),
+        "text": "",
+        "url": caps::url(document.url),
+        "metadata": caps::metadata(document.metadata),
+    });
+    let budget = caps::MAX_RESULT_BYTES.saturating_sub(caps::serialized_len(&result));
+    result["text"] = caps::text_within(caps::text(document.text), budget).into();
+    result
 }
 
 /// What `initialize` tells the agent about a server.

@@ -5,6 +5,7 @@ mod access;
 mod all_sources;
 mod audit;
 mod box_files;
+mod caps;
 mod fake;
 mod handlers;
 mod helpers;
