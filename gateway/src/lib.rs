@@ -4,7 +4,9 @@
 pub mod access;
 pub mod audit;
 pub mod caps;
+pub mod client;
 pub mod error;
+pub mod fanout;
 pub mod ids;
 pub mod mcp;
 pub mod meters;

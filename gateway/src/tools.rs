@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 
 use crate::{
     audit::{Report, SourceCall, Status},
-    caps, ids,
+    caps,
+    fanout::{MAX_SOURCES_PER_SERVER, UpstreamSlots, in_slot},
+    ids,
     snapshot::ServedServer,
     sources::{Document, Registry, SourceError, merge_fairly},
 };
@@ -28,6 +30,8 @@ pub struct Tools {
     pub registry: Registry,
     pub source_timeout: Duration,
     pub max_results: usize,
+    /// Upstream calls in flight per server.
+    pub slots: UpstreamSlots,
 }
 
 fn object(value: Value) -> Arc<JsonObject> {
@@ -113,14 +117,27 @@ impl Tools {
             Ok(query) => query,
             Err(problem) => return (failure(problem), Report::refused("invalid_arguments")),
         };
-        let calls = server.sources.iter().map(|source| async move {
-            let started = Instant::now();
-            let outcome = self
-                .registry
-                .search(source, query, self.max_results, self.source_timeout)
-                .await;
-            (source, outcome, started.elapsed())
-        });
+        if server.sources.len() > MAX_SOURCES_PER_SERVER {
+            tracing::warn!(server_id = %server.id, sources = server.sources.len(),
+                "server has more sources than a search covers; the first {MAX_SOURCES_PER_SERVER} are searched");
+        }
+        let slots = self.slots.of(server.id);
+        let calls = server
+            .sources
+            .iter()
+            .take(MAX_SOURCES_PER_SERVER)
+            .map(|source| {
+                let slots = &slots;
+                async move {
+                    let started = Instant::now();
+                    let outcome = in_slot(slots, self.source_timeout, |deadline| {
+                        self.registry
+                            .search(source, query, self.max_results, deadline)
+                    })
+                    .await;
+                    (source, outcome, started.elapsed())
+                }
+            });
         let outcomes = futures::future::join_all(calls).await;
 
         let mut lists = Vec::with_capacity(outcomes.len());
@@ -213,10 +230,10 @@ impl Tools {
             return not_found();
         };
         let started = Instant::now();
-        let outcome = self
-            .registry
-            .fetch(source, parsed.upstream, self.source_timeout)
-            .await;
+        let outcome = in_slot(&self.slots.of(server.id), self.source_timeout, |deadline| {
+            self.registry.fetch(source, parsed.upstream, deadline)
+        })
+        .await;
         let call = SourceCall {
             source_id: source.id,
             source_type: source.source_type.as_str(),

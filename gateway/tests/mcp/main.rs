@@ -7,6 +7,7 @@ mod audit;
 mod box_files;
 mod caps;
 mod fake;
+mod fanout;
 mod handlers;
 mod helpers;
 
