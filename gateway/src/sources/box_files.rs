@@ -391,12 +391,15 @@ fn hit(entry: &Value) -> Option<Hit> {
         return None;
     }
     let id = entry["id"].as_str().filter(|id| is_file_id(id))?;
+    // Capped at once: pages are gathered before the tools see them.
     Some(Hit {
         upstream_id: id.to_owned(),
-        title: entry["name"]
-            .as_str()
-            .unwrap_or("(unnamed file)")
-            .to_owned(),
+        title: caps::title(
+            entry["name"]
+                .as_str()
+                .unwrap_or("(unnamed file)")
+                .to_owned(),
+        ),
         url: web_url(id),
     })
 }

@@ -20,6 +20,7 @@ use shared::{crypto::Keyring, model::source::check_snowflake_url};
 use url::Url;
 
 use crate::{
+    caps,
     snapshot::ServedSource,
     sources::{Document, Hit, SourceError, upstream},
 };
@@ -255,12 +256,16 @@ impl Snowflake {
                 let id = column(row, account.id_column).filter(|v| !v.is_null())?;
                 Some(Hit {
                     upstream_id: format!("d.{}", URL_SAFE_NO_PAD.encode(id.to_string())),
-                    title: as_text(column(row, account.title_column))
-                        .unwrap_or_else(|| "(untitled)".to_owned()),
-                    url: account
-                        .url_column
-                        .and_then(|c| as_text(column(row, c)))
-                        .unwrap_or_default(),
+                    title: caps::title(
+                        as_text(column(row, account.title_column))
+                            .unwrap_or_else(|| "(untitled)".to_owned()),
+                    ),
+                    url: caps::url(
+                        account
+                            .url_column
+                            .and_then(|c| as_text(column(row, c)))
+                            .unwrap_or_default(),
+                    ),
                 })
             })
             .collect())
