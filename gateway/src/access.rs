@@ -2,12 +2,15 @@
 //! of the keys of the server behind the Host, unexpired and unrevoked, or its OAuth access
 //! token must be valid for that server (see `oauth.rs`), unless the server is public. Checked on every MCP request from the snapshot (a SHA-256 and constant-time
 //! compares: no database, no bcrypt), so a revocation is effective as soon as its change
-//! notification arrives. Then the per-key rate limit. The key's use is noted for the batched
+//! notification arrives. Then the rate limit: per key, per OAuth grant, and on a public server
+//! per client address (`client.rs`), so that anonymous callers cannot use up the budget of
+//! everyone else on that server. The key's use is noted for the batched
 //! last-used update, and the key is removed from the request: nothing after this layer (tools,
 //! upstream calls, logs) ever sees it.
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     num::NonZeroU32,
     sync::{Arc, Mutex},
     time::Duration,
@@ -42,32 +45,63 @@ pub struct Caller {
     pub grant_id: Option<Uuid>,
 }
 
+/// Whose rate budget a request spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Budget {
+    Key(Uuid),
+    Grant(Uuid),
+    /// An anonymous caller of a public server, by address (IPv6 by /64).
+    Client {
+        server: Uuid,
+        address: IpAddr,
+    },
+}
+
+impl Budget {
+    fn of(caller: Caller, server: Uuid, address: impl FnOnce() -> IpAddr) -> Self {
+        match (caller.key_id, caller.grant_id) {
+            (Some(key), _) => Self::Key(key),
+            (None, Some(grant)) => Self::Grant(grant),
+            (None, None) => Self::Client {
+                server,
+                address: address(),
+            },
+        }
+    }
+}
+
 /// The access check's state.
 #[derive(Clone)]
 pub struct Access {
-    limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
+    limiter: Arc<DefaultKeyedRateLimiter<Budget>>,
     clock: DefaultClock,
     usage: Arc<Usage>,
     tokens: Arc<Verifier>,
     store: Arc<SnapshotStore>,
+    trust_forwarded_for: bool,
+}
+
+/// How the access check counts and whom it trusts.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests a minute per key, grant, or client address of a public server.
+    pub per_minute: u32,
+    /// Whether a public server's callers are told apart by `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 impl Access {
-    /// `per_minute` requests a minute per key, grant, or public server; OAuth tokens are
-    /// verified for `issuer` with the keys of the snapshot in `store`.
-    pub fn new(
-        per_minute: u32,
-        usage: Arc<Usage>,
-        issuer: &str,
-        store: Arc<SnapshotStore>,
-    ) -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
+    /// Rate limits as `limits` say; OAuth tokens are verified for `issuer` with the keys of
+    /// the snapshot in `store`.
+    pub fn new(limits: Limits, usage: Arc<Usage>, issuer: &str, store: Arc<SnapshotStore>) -> Self {
+        let per_minute = NonZeroU32::new(limits.per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
-            limiter: Arc::new(RateLimiter::keyed(quota)),
+            limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             clock: DefaultClock::default(),
             usage,
             tokens: Verifier::new(issuer),
             store,
+            trust_forwarded_for: limits.trust_forwarded_for,
         }
     }
 
@@ -97,8 +131,10 @@ pub async fn require_key(
             Err(given) => return refuse(&server, given),
         },
     };
-    let limit_key = caller.key_id.or(caller.grant_id).unwrap_or(server.id);
-    if let Err(not_until) = access.limiter.check_key(&limit_key) {
+    let budget = Budget::of(caller, server.id, || {
+        crate::client::address(&request, access.trust_forwarded_for)
+    });
+    if let Err(not_until) = access.limiter.check_key(&budget) {
         let wait = not_until.wait_time_from(access.clock.now());
         metrics::counter!("rate_limit_rejections_total", "limiter" => "access_key").increment(1);
         return HttpError::rate_limited(wait.as_secs_f64().ceil() as u64).into_response();

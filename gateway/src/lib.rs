@@ -3,7 +3,10 @@
 
 pub mod access;
 pub mod audit;
+pub mod caps;
+pub mod client;
 pub mod error;
+pub mod fanout;
 pub mod ids;
 pub mod jsonrpc;
 pub mod mcp;

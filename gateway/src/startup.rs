@@ -31,9 +31,10 @@ use tower_http::{
 use tracing::Level;
 
 use crate::{
-    access::{Access, Usage, require_key},
+    access::{Access, Limits, Usage, require_key},
     audit::AuditLog,
     error::HttpError,
+    fanout::UpstreamSlots,
     jsonrpc,
     mcp::Gateway,
     oauth,
@@ -93,8 +94,12 @@ impl Application {
         );
         let audit_writer = tokio::spawn(writer);
         let usage = Arc::new(Usage::default());
+        let limits = Limits {
+            per_minute: settings.gateway_key_requests_per_minute,
+            trust_forwarded_for: settings.gateway_trust_forwarded_for,
+        };
         let access = Access::new(
-            settings.gateway_key_requests_per_minute,
+            limits,
             usage.clone(),
             &settings.control_plane_public_url,
             store.clone(),
@@ -110,6 +115,7 @@ impl Application {
             registry,
             source_timeout: Duration::from_millis(settings.gateway_source_timeout_ms),
             max_results: settings.gateway_max_results,
+            slots: UpstreamSlots::new(settings.gateway_upstream_calls_per_server),
         });
         let routing = Routing {
             store: store.clone(),

@@ -13,9 +13,11 @@ use serde_json::{Value, json};
 
 use crate::{
     audit::{Report, SourceCall, Status},
+    caps,
+    fanout::{MAX_SOURCES_PER_SERVER, UpstreamSlots, in_slot},
     ids,
     snapshot::ServedServer,
-    sources::{Registry, SourceError, merge_fairly},
+    sources::{Document, Registry, SourceError, merge_fairly},
 };
 
 /// Longest accepted `query`, in characters.
@@ -28,6 +30,8 @@ pub struct Tools {
     pub registry: Registry,
     pub source_timeout: Duration,
     pub max_results: usize,
+    /// Upstream calls in flight per server.
+    pub slots: UpstreamSlots,
 }
 
 fn object(value: Value) -> Arc<JsonObject> {
@@ -114,14 +118,27 @@ impl Tools {
             Ok(query) => query,
             Err(problem) => return (failure(problem), Report::refused("invalid_arguments")),
         };
-        let calls = server.sources.iter().map(|source| async move {
-            let started = Instant::now();
-            let outcome = self
-                .registry
-                .search(source, query, self.max_results, self.source_timeout)
-                .await;
-            (source, outcome, started.elapsed())
-        });
+        if server.sources.len() > MAX_SOURCES_PER_SERVER {
+            tracing::warn!(server_id = %server.id, sources = server.sources.len(),
+                "server has more sources than a search covers; the first {MAX_SOURCES_PER_SERVER} are searched");
+        }
+        let slots = self.slots.of(server.id);
+        let calls = server
+            .sources
+            .iter()
+            .take(MAX_SOURCES_PER_SERVER)
+            .map(|source| {
+                let slots = &slots;
+                async move {
+                    let started = Instant::now();
+                    let outcome = in_slot(slots, self.source_timeout, |deadline| {
+                        self.registry
+                            .search(source, query, self.max_results, deadline)
+                    })
+                    .await;
+                    (source, outcome, started.elapsed())
+                }
+            });
         let outcomes = futures::future::join_all(calls).await;
 
         let mut lists = Vec::with_capacity(outcomes.len());
@@ -138,11 +155,11 @@ impl Tools {
             match outcome {
                 Ok(hits) => lists.push(
                     hits.into_iter()
-                        .map(|hit| {
-                            json!({
-                                "id": ids::encode(source.source_type, source.id, &hit.upstream_id),
-                                "title": hit.title,
-                                "url": hit.url,
+                        .filter_map(|hit| {
+                            let id = ids::encode(source.source_type, source.id, &hit.upstream_id);
+                            // An id `fetch` would refuse is no use to the agent.
+                            (id.len() <= MAX_ID_BYTES).then(|| {
+                                json!({"id": id, "title": caps::title(hit.title), "url": caps::url(hit.url)})
                             })
                         })
                         .collect(),
@@ -169,7 +186,7 @@ impl Tools {
                 report,
             );
         }
-        let results = merge_fairly(lists, self.max_results);
+        let results = caps::results(merge_fairly(lists, self.max_results));
         let report = Report {
             status: if failures.is_empty() {
                 Status::Ok
@@ -214,10 +231,10 @@ impl Tools {
             return not_found();
         };
         let started = Instant::now();
-        let outcome = self
-            .registry
-            .fetch(source, parsed.upstream, self.source_timeout)
-            .await;
+        let outcome = in_slot(&self.slots.of(server.id), self.source_timeout, |deadline| {
+            self.registry.fetch(source, parsed.upstream, deadline)
+        })
+        .await;
         let call = SourceCall {
             source_id: source.id,
             source_type: source.source_type.as_str(),
@@ -233,13 +250,7 @@ impl Tools {
         };
         match outcome {
             Ok(document) => (
-                CallToolResult::structured(json!({
-                    "id": id,
-                    "title": document.title,
-                    "text": document.text,
-                    "url": document.url,
-                    "metadata": document.metadata,
-                })),
+                CallToolResult::structured(fetched(id, document)),
                 report(Status::Ok, None),
             ),
             Err(SourceError::NotFound) => (not_found().0, report(Status::Error, Some("not_found"))),
@@ -257,6 +268,21 @@ impl Tools {
             }
         }
     }
+}
+
+/// The `fetch` result for a document, every part cut to its cap and the whole under
+/// [`caps::MAX_RESULT_BYTES`].
+fn fetched(id: &str, document: Document) -> Value {
+    let mut result = json!({
+        "id": id,
+        "title": caps::title(document.title),
+        "text": "",
+        "url": caps::url(document.url),
+        "metadata": caps::metadata(document.metadata),
+    });
+    let budget = caps::MAX_RESULT_BYTES.saturating_sub(caps::serialized_len(&result));
+    result["text"] = caps::text_within(caps::text(document.text), budget).into();
+    result
 }
 
 /// What `initialize` tells the agent about a server.

@@ -142,10 +142,17 @@ pub struct Settings {
     pub gateway_max_results: usize,
     /// Route by `X-Forwarded-Host` (only behind a proxy that sets it).
     pub gateway_trust_forwarded_host: bool,
+    /// Take a caller's address from the last `X-Forwarded-For` hop (only behind a proxy that
+    /// sets it); public servers count their rate limit per address.
+    pub gateway_trust_forwarded_for: bool,
+    /// Upstream calls one server may have in flight at once, per gateway replica, whoever
+    /// makes them; further calls wait (within their deadline).
+    pub gateway_upstream_calls_per_server: usize,
     /// Browser origins allowed besides each server's own, comma-separated.
     #[serde(deserialize_with = "comma_list")]
     pub gateway_allowed_origins: Vec<String>,
-    /// Requests per minute one access key (or one public server) may make.
+    /// Requests per minute one access key, OAuth grant, or client address of a public server
+    /// may make.
     pub gateway_key_requests_per_minute: u32,
     /// Tool-call audit records waiting to be written at most; beyond, records are dropped (and
     /// counted) so that a slow database never slows a tool call.
@@ -221,6 +228,8 @@ impl Default for Settings {
             gateway_source_timeout_ms: 8000,
             gateway_max_results: 20,
             gateway_trust_forwarded_host: false,
+            gateway_trust_forwarded_for: false,
+            gateway_upstream_calls_per_server: 32,
             gateway_allowed_origins: Vec::new(),
             gateway_sessions: false,
             gateway_drain_secs: 5,
@@ -431,6 +440,12 @@ impl Settings {
         }
         if self.gateway_drain_secs > 300 {
             return Err(invalid("GATEWAY_DRAIN_SECS", "must be at most 300"));
+        }
+        if !(1..=10_000).contains(&self.gateway_upstream_calls_per_server) {
+            return Err(invalid(
+                "GATEWAY_UPSTREAM_CALLS_PER_SERVER",
+                "must be between 1 and 10000",
+            ));
         }
         if self.gateway_audit_buffer < 100 {
             return Err(invalid("GATEWAY_AUDIT_BUFFER", "must be at least 100"));
@@ -655,6 +670,17 @@ mod tests {
                 .unwrap()
                 .validate_gateway()
                 .expect("defaults are valid");
+            jail.set_env("GATEWAY_UPSTREAM_CALLS_PER_SERVER", "0");
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_gateway()
+                .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("GATEWAY_UPSTREAM_CALLS_PER_SERVER"),
+                "{err}"
+            );
+            jail.set_env("GATEWAY_UPSTREAM_CALLS_PER_SERVER", "8");
             jail.set_env("SNOWFLAKE_BASE_URL", "http://127.0.0.1:9000");
             Settings::load(None)
                 .unwrap()

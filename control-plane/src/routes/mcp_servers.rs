@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// Most sources one server may have.
-const MAX_SOURCES: usize = 100;
+const MAX_SOURCES: usize = shared::model::MAX_SOURCES_PER_SERVER;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

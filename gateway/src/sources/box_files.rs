@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::{
+    caps,
     snapshot::ServedSource,
     sources::{
         Document, Hit, SourceError,
@@ -30,8 +31,6 @@ const MAX_OFFSET: usize = 10_000;
 const MAX_PAGES: usize = 5;
 /// Representation status checks at most (the tool call's deadline usually ends it first).
 const MAX_POLLS: u32 = 20;
-/// Longest text returned for one file; the rest is cut with a note.
-const MAX_TEXT_BYTES: usize = 512 * 1024;
 /// Extensions whose raw content is readable text (the `/content` fallback).
 const PLAIN_TEXT: &[&str] = &[
     "txt", "md", "markdown", "csv", "tsv", "json", "log", "xml", "yaml", "yml",
@@ -373,10 +372,11 @@ fn is_plain_text(name: &str) -> bool {
         .is_some_and(|(_, ext)| PLAIN_TEXT.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
+/// The text of a download, read only up to the tools' text cap (a file's text can be any size).
 async fn capped(response: reqwest::Response) -> Result<String, SourceError> {
-    let (mut text, cut) = upstream::text(response, MAX_TEXT_BYTES).await?;
+    let (mut text, cut) = upstream::text(response, caps::MAX_TEXT_BYTES).await?;
     if cut {
-        text.push_str("\n\n[… text cut at 512 KiB]");
+        text.push_str(caps::TEXT_CUT_NOTE);
     }
     Ok(text)
 }
@@ -391,12 +391,15 @@ fn hit(entry: &Value) -> Option<Hit> {
         return None;
     }
     let id = entry["id"].as_str().filter(|id| is_file_id(id))?;
+    // Capped at once: pages are gathered before the tools see them.
     Some(Hit {
         upstream_id: id.to_owned(),
-        title: entry["name"]
-            .as_str()
-            .unwrap_or("(unnamed file)")
-            .to_owned(),
+        title: caps::title(
+            entry["name"]
+                .as_str()
+                .unwrap_or("(unnamed file)")
+                .to_owned(),
+        ),
         url: web_url(id),
     })
 }

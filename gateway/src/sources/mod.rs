@@ -43,6 +43,8 @@ pub enum SourceError {
     NotFound,
     /// The source did not answer within the tool call's deadline.
     TimedOut(Duration),
+    /// The upstream's answer was longer than this many bytes; reading stopped there.
+    TooLarge(usize),
     /// Anything else, e.g. `authentication failed (invalid_client)`.
     Failed(String),
 }
@@ -58,7 +60,7 @@ impl SourceError {
         match self {
             Self::NotFound => "not_found",
             Self::TimedOut(_) => "timeout",
-            Self::Failed(_) => "error",
+            Self::TooLarge(_) | Self::Failed(_) => "error",
         }
     }
 }
@@ -68,6 +70,16 @@ impl fmt::Display for SourceError {
         match self {
             Self::NotFound => f.write_str("not found"),
             Self::TimedOut(after) => write!(f, "timed out after {} ms", after.as_millis()),
+            Self::TooLarge(limit) if limit % (1024 * 1024) == 0 => write!(
+                f,
+                "upstream answer too large (over {} MiB); not read further",
+                limit / (1024 * 1024)
+            ),
+            Self::TooLarge(limit) => write!(
+                f,
+                "upstream answer too large (over {} KiB); not read further",
+                limit / 1024
+            ),
             Self::Failed(reason) => f.write_str(reason),
         }
     }

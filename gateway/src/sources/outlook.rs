@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::{
+    caps,
     snapshot::ServedSource,
     sources::{
         Document, Hit, SourceError,
@@ -190,11 +191,13 @@ impl Outlook {
     }
 }
 
+/// A search hit, its title and URL capped at once: pages are gathered before the tools see
+/// them, so an oversized subject must not be kept once per page.
 fn hit(message: &Value) -> Option<Hit> {
     Some(Hit {
         upstream_id: message["id"].as_str()?.to_owned(),
-        title: subject(message),
-        url: message["webLink"].as_str().unwrap_or_default().to_owned(),
+        title: caps::title(subject(message)),
+        url: caps::url(message["webLink"].as_str().unwrap_or_default().to_owned()),
     })
 }
 

@@ -20,9 +20,12 @@ use shared::{crypto::Keyring, model::source::check_snowflake_url};
 use url::Url;
 
 use crate::{
+    caps,
     snapshot::ServedSource,
     sources::{Document, Hit, SourceError, upstream},
 };
+
+mod sql;
 
 /// Cortex Search refuses more.
 const MAX_LIMIT: usize = 1000;
@@ -253,12 +256,16 @@ impl Snowflake {
                 let id = column(row, account.id_column).filter(|v| !v.is_null())?;
                 Some(Hit {
                     upstream_id: format!("d.{}", URL_SAFE_NO_PAD.encode(id.to_string())),
-                    title: as_text(column(row, account.title_column))
-                        .unwrap_or_else(|| "(untitled)".to_owned()),
-                    url: account
-                        .url_column
-                        .and_then(|c| as_text(column(row, c)))
-                        .unwrap_or_default(),
+                    title: caps::title(
+                        as_text(column(row, account.title_column))
+                            .unwrap_or_else(|| "(untitled)".to_owned()),
+                    ),
+                    url: caps::url(
+                        account
+                            .url_column
+                            .and_then(|c| as_text(column(row, c)))
+                            .unwrap_or_default(),
+                    ),
                 })
             })
             .collect())
@@ -462,14 +469,15 @@ impl Snowflake {
         account: &Account<'_>,
         sql: &str,
     ) -> Result<StatementResult, SourceError> {
-        if !is_query(sql) {
-            return Err(SourceError::Failed(
-                "Cortex Analyst proposed a statement that is not a query; not run".to_owned(),
-            ));
-        }
+        sql::check_read_only(sql).map_err(|refusal| {
+            SourceError::Failed(format!("Cortex Analyst proposed {refusal}; not run"))
+        })?;
+        // Snowflake itself refuses a request whose text holds more statements than this, so a
+        // statement the check above missed still cannot run a second one.
         let mut body = json!({
             "statement": sql, "timeout": STATEMENT_TIMEOUT_SECS,
             "database": account.database, "schema": account.schema,
+            "parameters": {"MULTI_STATEMENT_COUNT": "1"},
         });
         if let Some(warehouse) = account.warehouse {
             body["warehouse"] = json!(warehouse);
@@ -576,16 +584,6 @@ fn rows_of(answer: &Value) -> Result<Vec<Vec<Option<String>>>, SourceError> {
         .collect())
 }
 
-/// Only queries run: Analyst writes `SELECT`/`WITH`; anything else is refused.
-fn is_query(sql: &str) -> bool {
-    let first = sql
-        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or_default();
-    first.eq_ignore_ascii_case("select") || first.eq_ignore_ascii_case("with")
-}
-
 fn analyst_title(answer: &Answer) -> String {
     let first_line = answer.interpretation.lines().next().unwrap_or_default();
     let mut title: String = first_line.chars().take(160).collect();
@@ -641,19 +639,3 @@ impl StatementResult {
 }
 
 crate::source_handler!(Snowflake, search: search_all, fetch: fetch_any);
-
-#[cfg(test)]
-mod tests {
-    use super::is_query;
-
-    #[test]
-    fn only_queries_are_run() {
-        assert!(is_query("SELECT 1"));
-        assert!(is_query("  with t as (select 1) select * from t"));
-        assert!(is_query("(select 1)"));
-        assert!(!is_query("DROP TABLE x"));
-        assert!(!is_query("selectx"));
-        assert!(!is_query("insert into t select 1"));
-        assert!(!is_query(""));
-    }
-}

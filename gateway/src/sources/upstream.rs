@@ -3,6 +3,10 @@
 //! as the upstream asks (`Retry-After`, fractional seconds included) or with exponential
 //! backoff, a bounded number of times (the caller's deadline bounds the rest). Failures become
 //! short reasons that never carry a secret, a token or an upstream body.
+//!
+//! Every body is read with a cap, while it streams: an answer longer than the cap is refused
+//! (by its `Content-Length` before reading, else as soon as the cap is passed), so an upstream
+//! can never make the gateway hold more than the cap of one answer per call.
 
 use std::{
     collections::HashMap,
@@ -22,6 +26,12 @@ const MAX_RETRIES: u32 = 3;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Tokens are renewed this long before they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// Longest JSON answer read. The largest legitimate ones (a Graph message with its text body,
+/// a page of 200 Box or Cortex Search results, a partition of a statement's result) are well
+/// under it; parsed, an answer takes a few times its size, so the cap bounds that too.
+pub const MAX_JSON_BYTES: usize = 8 * 1024 * 1024;
+/// Longest error answer read: only its code is used, and that comes first.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
 
 /// One `reqwest::Client` for the process: connection pooling, connect timeout, no redirects
 /// (a redirect could carry a bearer token to a host we did not choose).
@@ -113,7 +123,7 @@ pub async fn client_credentials(
 ) -> Result<Token, SourceError> {
     let response = send(|| http.post(url).form(form)).await?;
     if !response.status().is_success() {
-        let body: Value = response.json().await.unwrap_or_default();
+        let body = error_body(response).await;
         let code = body["error"].as_str().filter(|c| is_code(c));
         return Err(SourceError::Failed(format!(
             "authentication failed ({})",
@@ -239,18 +249,51 @@ fn is_code(code: &str) -> bool {
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.')
 }
 
-/// The JSON body of a response whose status the caller has checked.
+/// The whole body, at most `max_bytes` of it: a longer body is [`SourceError::TooLarge`],
+/// known from its `Content-Length` before anything is read, else when the cap is passed (the
+/// rest is never read: dropping the response closes the connection).
+pub async fn bytes_capped(
+    mut response: Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, SourceError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_bytes as u64)
+    {
+        return Err(SourceError::TooLarge(max_bytes));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        if chunk.len() > max_bytes - bytes.len() {
+            return Err(SourceError::TooLarge(max_bytes));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// The JSON body of a response whose status the caller has checked, at most
+/// [`MAX_JSON_BYTES`] of it.
 pub async fn json<T: DeserializeOwned>(response: Response) -> Result<T, SourceError> {
-    let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
+    let bytes = bytes_capped(response, MAX_JSON_BYTES).await?;
     serde_json::from_slice(&bytes)
         .map_err(|_| SourceError::Failed("upstream answered malformed JSON".to_owned()))
+}
+
+/// An error answer's JSON, or `null` when it is not JSON or too long to be worth reading.
+async fn error_body(response: Response) -> Value {
+    bytes_capped(response, MAX_ERROR_BYTES)
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
 }
 
 /// A short reason for a non-success response: the status and the upstream's error code (a
 /// machine word such as `invalid_client` or `ErrorItemNotFound`), never its message or body.
 pub async fn failure(response: Response, what: &str) -> SourceError {
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or_default();
+    let body = error_body(response).await;
     let code = [&body["error"]["code"], &body["error"], &body["code"]]
         .into_iter()
         .find_map(|v| v.as_str())

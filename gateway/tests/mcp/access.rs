@@ -1,6 +1,6 @@
 //! Access keys at the gateway: every MCP request needs a key of the server behind the Host;
-//! revocation and expiry take effect within a second; public servers need none; each key has a
-//! rate limit; uses are recorded in batches.
+//! revocation and expiry take effect within a second; public servers need none; each key, and
+//! each client address of a public server, has a rate limit; uses are recorded in batches.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{eventually, spawn_stack};
+use crate::helpers::{Stack, eventually, spawn_stack};
 
 fn list() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
@@ -202,4 +202,113 @@ async fn key_use_is_recorded_in_batches(pool: PgPool) {
         .expect("recorded");
     let used: chrono::DateTime<Utc> = used.parse().unwrap();
     assert!(Utc::now() - used < chrono::Duration::seconds(10));
+}
+
+/// A `tools/list` to `host` without a key, sent from the local address `from` (any 127.x
+/// address reaches the gateway on Linux), with an `X-Forwarded-For` header if given.
+async fn anonymous_list(
+    stack: &Stack,
+    host: &str,
+    from: &str,
+    forwarded_for: Option<&str>,
+) -> StatusCode {
+    let client = reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut request = client
+        .post(stack.mcp_url())
+        .header("host", host)
+        .header("accept", "application/json, text/event-stream")
+        .json(&list());
+    if let Some(forwarded_for) = forwarded_for {
+        request = request.header("x-forwarded-for", forwarded_for);
+    }
+    request.send().await.expect("gateway answers").status()
+}
+
+/// A public server with one source; returns its host once it is served without a key.
+async fn public_server(stack: &Stack) -> String {
+    let ada = stack.user("ada@example.com").await;
+    let files = stack.files(&ada, "1").await;
+    let (id, host) = stack.server_without_key(&ada, "open", &[&files]).await;
+    let (status, _) = stack
+        .call(
+            Method::PUT,
+            &format!("/mcp-servers/{id}"),
+            &ada,
+            Some(json!({"public": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Polled from an address of its own, so that no test client's budget is spent.
+    eventually(Duration::from_secs(1), "public server open", || async {
+        anonymous_list(stack, &host, "127.0.0.9", None).await == StatusCode::OK
+    })
+    .await;
+    host
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_public_server_counts_each_client_address_on_its_own(pool: PgPool) {
+    let stack = spawn_stack(pool.clone(), pool, |s| {
+        s.gateway_key_requests_per_minute = 3;
+    })
+    .await;
+    let host = public_server(&stack).await;
+
+    for _ in 0..3 {
+        assert_eq!(
+            anonymous_list(&stack, &host, "127.0.0.1", None).await,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        anonymous_list(&stack, &host, "127.0.0.1", None).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the first client has used its budget"
+    );
+    assert_eq!(
+        anonymous_list(&stack, &host, "127.0.0.2", None).await,
+        StatusCode::OK,
+        "another client still has all of its own"
+    );
+    // Without the trust setting, a forwarded address is the client's word and counts nothing.
+    assert_eq!(
+        anonymous_list(&stack, &host, "127.0.0.1", Some("203.0.113.7")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn behind_a_trusted_proxy_the_last_forwarded_hop_is_the_client(pool: PgPool) {
+    let stack = spawn_stack(pool.clone(), pool, |s| {
+        s.gateway_key_requests_per_minute = 2;
+        s.gateway_trust_forwarded_for = true;
+    })
+    .await;
+    let host = public_server(&stack).await;
+
+    // Every request comes from the proxy's address; the proxy appends the client's.
+    let (first, second) = (Some("198.51.100.1"), Some("203.0.113.9, 198.51.100.2"));
+    for _ in 0..2 {
+        assert_eq!(
+            anonymous_list(&stack, &host, "127.0.0.1", first).await,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        anonymous_list(&stack, &host, "127.0.0.1", first).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        anonymous_list(&stack, &host, "127.0.0.1", second).await,
+        StatusCode::OK,
+        "another client behind the same proxy has its own budget"
+    );
+    // A client cannot pick its budget by prepending hops: only the last one counts.
+    assert_eq!(
+        anonymous_list(&stack, &host, "127.0.0.1", Some("192.0.2.55, 198.51.100.1")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

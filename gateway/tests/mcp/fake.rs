@@ -1,7 +1,12 @@
 //! A test-only `SourceHandler` for `box` sources whose behaviour is chosen by the source's
-//! `subject_id`: `500` fails, `999` never answers, anything else serves three documents.
+//! `subject_id`: `500` fails, `999` never answers, `77…` answers after 100 ms and is counted
+//! (calls, most in flight at once, per subject), anything else serves three documents.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, Mutex},
+    time::Duration,
+};
 
 use gateway::{
     snapshot::ServedSource,
@@ -37,6 +42,36 @@ fn check_secret(source: &ServedSource) -> Result<(), SourceError> {
     }
 }
 
+/// Per counted subject: calls so far, calls in flight, most in flight at once.
+static COUNTED: LazyLock<Mutex<HashMap<String, [usize; 3]>>> = LazyLock::new(Mutex::default);
+
+/// `(calls, most in flight at once)` of a counted subject (`77…`).
+#[allow(dead_code)]
+pub fn counted(subject: &str) -> (usize, usize) {
+    let counted = COUNTED.lock().unwrap();
+    counted.get(subject).map_or((0, 0), |c| (c[0], c[2]))
+}
+
+/// A counted search: 100 ms in flight.
+async fn counted_call(subject: &str) {
+    let update = |change: fn(&mut [usize; 3])| {
+        change(
+            COUNTED
+                .lock()
+                .unwrap()
+                .entry(subject.to_owned())
+                .or_default(),
+        );
+    };
+    update(|c| {
+        c[0] += 1;
+        c[1] += 1;
+        c[2] = c[2].max(c[1]);
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    update(|c| c[1] -= 1);
+}
+
 impl SourceHandler for FakeFiles {
     fn search<'a>(
         &'a self,
@@ -51,6 +86,10 @@ impl SourceHandler for FakeFiles {
                 "500" => Err(SourceError::Failed("upstream error (HTTP 500)".to_owned())),
                 "999" => {
                     tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok(Vec::new())
+                }
+                counted if counted.starts_with("77") => {
+                    counted_call(counted).await;
                     Ok(Vec::new())
                 }
                 _ => Ok((1..=3)

@@ -87,6 +87,14 @@ async fn an_oauth_client_registers_signs_in_searches_fetches_refreshes_and_is_re
     let manager = authorize(&stack, &mcp_url, request).await;
     let client = AuthClient::new(reqwest::Client::new(), manager);
     let first_token = client.get_access_token().await.unwrap();
+    // The new grant (and, on first use, the signing key) reaches the gateway through a change
+    // notification: wait for it rather than race it on a busy machine.
+    eventually(
+        Duration::from_secs(2),
+        "the gateway knows the grant",
+        || async { status_with(&mcp_url, &first_token).await != StatusCode::UNAUTHORIZED },
+    )
+    .await;
 
     let mcp = mcp_client(&mcp_url, client.clone()).await;
     let found = call(&mcp, "search", json!({"query": "budget"})).await;

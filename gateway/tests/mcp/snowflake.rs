@@ -172,7 +172,8 @@ async fn analyst_answers_run_their_sql_through_the_statements_api() {
         .await;
     let handle = "01b4f9d4-3202-9f46-0000-0001cf56d011";
     pat_call("POST", STATEMENTS)
-        .and(body_partial_json(json!({"statement": SQL, "database": "DOCS", "schema": "PUBLIC", "warehouse": "WH", "role": "ANALYST"})))
+        .and(body_partial_json(json!({"statement": SQL, "database": "DOCS", "schema": "PUBLIC", "warehouse": "WH", "role": "ANALYST",
+            "parameters": {"MULTI_STATEMENT_COUNT": "1"}})))
         .respond_with(ResponseTemplate::new(202).set_body_json(json!({"code": "333334",
             "message": "Asynchronous execution in progress.", "statementHandle": handle,
             "statementStatusUrl": format!("/api/v2/statements/{handle}")})))
@@ -292,6 +293,11 @@ async fn suggestions_become_the_text_and_non_queries_are_not_run() {
         .respond_with(analyst_reply(&json!([{"type": "text", "text": "Sure"}, {"type": "sql", "statement": "DROP TABLE sales"}])))
         .mount(&fake)
         .await;
+    pat_call("POST", ANALYST)
+        .and(body_partial_json(json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "select and drop"}]}]})))
+        .respond_with(analyst_reply(&json!([{"type": "text", "text": "Sure"}, {"type": "sql", "statement": "SELECT 1; DROP TABLE t"}])))
+        .mount(&fake)
+        .await;
     pat_call("POST", STATEMENTS)
         .respond_with(ResponseTemplate::new(500))
         .expect(0)
@@ -322,6 +328,18 @@ async fn suggestions_become_the_text_and_non_queries_are_not_run() {
         .unwrap();
     let err = fetch_error(&registry, &source, &hits[0].upstream_id, DEADLINE).await;
     assert!(err.contains("not a query"), "{err}");
+
+    // A query followed by another statement: the first word is a query, the text is not.
+    let hits = registry
+        .search(&source, "select and drop", 10, DEADLINE)
+        .await
+        .unwrap();
+    let err = fetch_error(&registry, &source, &hits[0].upstream_id, DEADLINE).await;
+    assert_eq!(
+        err,
+        "Cortex Analyst proposed more than one statement; not run"
+    );
+    // Nothing reached the statements endpoint (its mock expects no call).
     fake.verify().await;
 }
 

@@ -5,3 +5,7 @@ pub mod source;
 
 pub use endpoint::{EndpointPool, PoolEntry, routing_key};
 pub use source::{FieldProblem, SourceType, ValidatedMetadata};
+
+/// Most sources one MCP server may have: the control plane refuses more, and the gateway
+/// searches no more than this many (one search costs an upstream call per source).
+pub const MAX_SOURCES_PER_SERVER: usize = 100;
