@@ -759,12 +759,13 @@ async fn a_refused_server_creation_records_a_failure_and_no_success(pool: PgPool
             &json!({"name": "Second"}),
         )
         .await;
-    assert_error(refused, StatusCode::CONFLICT, "pool_exhausted").await;
+    // With one fixed entry, a second server is past the account's share of the pool.
+    assert_error(refused, StatusCode::CONFLICT, "endpoint_share_reached").await;
 
     let page = activity(&app, &token, "?action=server_create").await;
     assert_eq!(
         actions(&page),
-        ["server_create", "server_create:pool_exhausted"]
+        ["server_create", "server_create:endpoint_share_reached"]
     );
     assert_eq!(page["items"][1]["server_id"], first["id"]);
     let failure = &page["items"][0];

@@ -270,3 +270,14 @@ pub async fn redeem(
     )
     .await
 }
+
+/// Waits until the gateway accepts `token` (its grant reaches the gateway's snapshot through a
+/// change notification, a few milliseconds after the approval).
+pub async fn accepted(mcp_url: &str, token: &str) {
+    eventually(
+        Duration::from_secs(2),
+        "the gateway accepts the new token",
+        || async { status_with(mcp_url, token).await == StatusCode::OK },
+    )
+    .await;
+}

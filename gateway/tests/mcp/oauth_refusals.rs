@@ -21,8 +21,9 @@ use uuid::Uuid;
 use crate::{
     helpers::{Stack, eventually, spawn_oauth_stack},
     oauth_flow::{
-        CALLBACK, EMAIL, approved_code, authorize_url, consent, field, owner_with_server, param,
-        pkce, post_form, post_form_from, redeem, register, status_with, token_request, usual,
+        CALLBACK, EMAIL, accepted, approved_code, authorize_url, consent, field, owner_with_server,
+        param, pkce, post_form, post_form_from, redeem, register, status_with, token_request,
+        usual,
     },
 };
 
@@ -70,7 +71,7 @@ async fn tokens_work_only_on_their_server_unexpired_and_signed_by_the_control_pl
     let (status, issued) = redeem(&stack.origin, &client_id, &code, &pkce.verifier).await;
     assert_eq!(status, StatusCode::OK, "{issued}");
     let access = issued["access_token"].as_str().unwrap();
-    assert_eq!(status_with(&mcp_url, access).await, StatusCode::OK);
+    accepted(&mcp_url, access).await;
 
     // Server B of the same owner, on another host of the same gateway.
     let source = stack.files(&token, "1").await;
@@ -219,7 +220,7 @@ async fn a_replayed_code_fails_and_ends_what_it_issued(pool: PgPool) {
     let (status, issued) = redeem(&stack.origin, &client_id, &code, &p.verifier).await;
     assert_eq!(status, StatusCode::OK);
     let access = issued["access_token"].as_str().unwrap();
-    assert_eq!(status_with(&mcp_url, access).await, StatusCode::OK);
+    accepted(&mcp_url, access).await;
 
     let (status, body) = redeem(&stack.origin, &client_id, &code, &p.verifier).await;
     assert_eq!(
@@ -272,7 +273,7 @@ async fn a_reused_refresh_token_ends_the_grant(pool: PgPool) {
     let second = rotated["refresh_token"].as_str().unwrap().to_owned();
     let access = rotated["access_token"].as_str().unwrap().to_owned();
     assert_ne!(first, second);
-    assert_eq!(status_with(&mcp_url, &access).await, StatusCode::OK);
+    accepted(&mcp_url, &access).await;
 
     // The first one again: someone kept a copy. The grant ends with everything under it.
     let (status, body) = refresh(first).await;
