@@ -3,12 +3,9 @@
 //! `GATEWAY_TRUST_FORWARDED_FOR` says a proxy in front sets it. IPv6 clients are counted per
 //! /64, the block one subscriber usually holds, so they cannot get a fresh budget per address.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::{
-    extract::{ConnectInfo, Request},
-    http::HeaderMap,
-};
+use axum::extract::{ConnectInfo, Request};
 
 /// The caller's address as the rate limit counts it.
 pub fn address(request: &Request, trust_forwarded_for: bool) -> IpAddr {
@@ -16,37 +13,11 @@ pub fn address(request: &Request, trust_forwarded_for: bool) -> IpAddr {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    let forwarded = trust_forwarded_for
-        .then(|| forwarded_for(request.headers()))
-        .flatten();
-    block(forwarded.unwrap_or(peer))
-}
-
-/// The last `X-Forwarded-For` hop: the one the trusted proxy appended itself (earlier hops
-/// come from the client and can be anything).
-fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .next_back()?
-        .to_str()
-        .ok()?
-        .rsplit(',')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// IPv4 as it is (IPv4-mapped IPv6 too); IPv6 as its /64.
-fn block(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
-        v4 @ IpAddr::V4(_) => v4,
-    }
+    shared::client::block(shared::client::address(
+        peer,
+        request.headers(),
+        trust_forwarded_for,
+    ))
 }
 
 #[cfg(test)]

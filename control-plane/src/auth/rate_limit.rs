@@ -7,7 +7,7 @@
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, Ipv6Addr},
+    net::IpAddr,
     num::NonZeroU32,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
@@ -169,13 +169,7 @@ fn bump(window: &mut Window, now: Instant, length: Duration) {
 }
 
 fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        },
-        v4 @ IpAddr::V4(_) => v4,
-    }
+    shared::client::block(ip)
 }
 
 #[cfg(test)]

@@ -206,24 +206,7 @@ pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
 
 /// [`client_ip`] from the socket peer and the headers.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for && let Some(ip) = forwarded_for(headers) {
-        return ip;
-    }
-    peer
-}
-
-fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .next_back()?
-        .to_str()
-        .ok()?
-        .rsplit(',')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    shared::client::address(peer, headers, trust_forwarded_for)
 }
 
 /// Sign out: the token used is revoked, and the cookie cleared.
