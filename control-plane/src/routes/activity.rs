@@ -33,17 +33,30 @@ pub struct ActivityParams {
     /// acted on). Others get 403 `admin_required`.
     user_id: Option<Uuid>,
     /// One action, e.g. `signin` or `server_create`.
+    #[param(value_type = Option<Action>)]
     action: Option<String>,
     /// `success` or `failure`.
+    #[param(inline, value_type = Option<OutcomeFilter>)]
     outcome: Option<String>,
-    /// Records at or after this time (RFC 3339).
+    /// Records at or after this time (RFC 3339); not after `to` (422 otherwise).
     from: Option<DateTime<Utc>>,
-    /// Records before this time (RFC 3339).
+    /// Records before this time (RFC 3339); not before `from`.
     to: Option<DateTime<Utc>>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     offset: Option<i64>,
+}
+
+/// Outcomes, as the filter names them (documentation only: the handler checks the string).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum OutcomeFilter {
+    Success,
+    Failure,
 }
 
 /// One recorded action. Never a secret or a request body.

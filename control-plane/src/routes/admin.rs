@@ -121,8 +121,10 @@ async fn hard_delete_server(
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 

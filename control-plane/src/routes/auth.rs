@@ -39,11 +39,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    /// Any valid address; stored trimmed and lower-cased.
-    #[schema(example = "ada@example.com")]
+    /// A valid address of at most 254 bytes (no quoted local part, no IP-literal domain);
+    /// stored trimmed and lower-cased.
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     email: String,
-    /// 8 to 72 bytes (UTF-8).
-    #[schema(value_type = String, format = Password, example = "correct horse battery")]
+    /// 8 to 72 bytes (UTF-8): the lengths below count characters, which equal bytes for ASCII;
+    /// a character outside ASCII counts 2 to 4 bytes.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 72, example = "correct horse battery")]
     password: SecretString,
 }
 

@@ -36,18 +36,41 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CallParams {
-    /// Calls at or after this time (RFC 3339).
+    /// Calls at or after this time (RFC 3339); not after `to` (422 otherwise).
     from: Option<DateTime<Utc>>,
-    /// Calls before this time (RFC 3339).
+    /// Calls before this time (RFC 3339); not before `from`.
     to: Option<DateTime<Utc>>,
     /// `search` or `fetch`.
+    #[param(inline, value_type = Option<ToolFilter>)]
     tool: Option<String>,
     /// `ok`, `partial` (some sources failed) or `error`.
+    #[param(inline, value_type = Option<StatusFilter>)]
     status: Option<String>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     offset: Option<i64>,
+}
+
+/// The tools, as the filter names them (documentation only: the handler checks the string).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ToolFilter {
+    Search,
+    Fetch,
+}
+
+/// Call statuses, as the filter names them (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum StatusFilter {
+    Ok,
+    Partial,
+    Error,
 }
 
 /// One tool call.
@@ -107,9 +130,10 @@ pub struct CallPage {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryParams {
-    /// Start (RFC 3339); default 24 hours before `to`.
+    /// Start (RFC 3339); default 24 hours before `to`. Must be before `to` and at most 93
+    /// days earlier (422 otherwise), so a `from` alone must lie in the last 93 days.
     from: Option<DateTime<Utc>>,
-    /// End (RFC 3339); default now.
+    /// End (RFC 3339); default now. After `from`, at most 93 days later.
     to: Option<DateTime<Utc>>,
 }
 

@@ -39,10 +39,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyInput {
-    /// What the key is for, 1 to 100 characters.
-    #[schema(example = "ChatGPT connector")]
+    /// What the key is for: 1 to 100 characters after trimming, not only white space, no
+    /// control characters.
+    #[schema(
+        required = true,
+        nullable = false,
+        example = "ChatGPT connector",
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: Option<String>,
-    /// When the key stops working (RFC 3339, in the future); none: until revoked.
+    /// When the key stops working (RFC 3339); none: until revoked. Must lie in the future and
+    /// at most five years (1,830 days) ahead, or the answer is 422: a JSON schema cannot say
+    /// "after now", so this rule is stated here only.
     expires_at: Option<DateTime<Utc>>,
 }
 

@@ -35,10 +35,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerInput {
-    /// 1 to 200 characters.
-    #[schema(example = "Sales research")]
+    /// 1 to 200 characters after trimming, not only white space, no control characters.
+    #[schema(
+        example = "Sales research",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: Option<String>,
-    /// The caller's sources this server may search; replaces the current list.
+    /// The caller's sources this server may search (at most 100 distinct ids); replaces the
+    /// current list.
+    #[schema(max_items = 100)]
     source_ids: Option<Vec<Uuid>>,
     /// Answer agents without an access key (default false: every MCP request needs a key of
     /// this server, see `/mcp-servers/{id}/keys`).
@@ -47,6 +54,28 @@ pub struct ServerInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(ignore)]
     endpoint: bool,
+}
+
+/// A server to create: as [`ServerInput`], with `name` required. Documentation only; the
+/// handler reads a `ServerInput` and checks the name.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct NewServer {
+    /// 1 to 200 characters after trimming, not only white space, no control characters.
+    #[schema(
+        example = "Sales research",
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
+    name: String,
+    /// The caller's sources this server may search (at most 100 distinct ids).
+    #[schema(max_items = 100)]
+    source_ids: Option<Vec<Uuid>>,
+    /// Answer agents without an access key (default false: every MCP request needs a key of
+    /// this server, see `/mcp-servers/{id}/keys`).
+    public: Option<bool>,
 }
 
 /// A server as the API shows it.
@@ -102,8 +131,10 @@ pub struct ListParams {
     /// Include soft-deleted servers (default false).
     include_deleted: Option<bool>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
@@ -149,7 +180,7 @@ async fn list_servers(
 #[utoipa::path(
     post, path = "/mcp-servers", tag = "mcp-servers",
     security(("bearer" = []), ("cookie" = [])),
-    request_body = ServerInput,
+    request_body = NewServer,
     responses(
         (status = 201, description = "Created", body = ServerView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),

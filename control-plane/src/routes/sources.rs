@@ -28,22 +28,121 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_source, update_source, delete_source))
 }
 
-/// A source to create, or the new state of one. `source_metadata` fields by type:
-/// outlook `tenant_id`, `client_id`, `client_secret`*, `user_id`; box `client_id`,
-/// `client_secret`*, `subject_type` (`enterprise`|`user`), `subject_id`; snowflake `account_url`,
-/// `pat`*, `search_service` (`DB.SCHEMA.SERVICE`), `id_column` (default `ID`), `title_column`
-/// (`TITLE`), `text_column` (`CHUNK`), `url_column`, `semantic_model_file`, `warehouse`, `role`.
-/// Secret fields (*) are write-only; on update, leaving one out keeps the stored value.
-#[derive(Deserialize, ToSchema)]
+/// A source to create, or the new state of one: `type` and that type's `source_metadata`.
+/// Secret fields are write-only; on update, leaving one out keeps the stored value.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceInput {
-    /// `outlook`, `box` or `snowflake`.
-    #[schema(example = "box")]
     #[serde(rename = "type")]
     source_type: String,
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"client_id": "abc123", "client_secret": "…", "subject_type": "enterprise", "subject_id": "42"}))]
     source_metadata: Map<String, Value>,
+}
+
+/// The new state of a source (`PUT`): as [`SourceInput`], but secret fields may be left out to
+/// keep the stored ones. Documentation only; the handler reads a `SourceInput`.
+pub struct SourceUpdate;
+
+/// The schema name of one type's input, e.g. `BoxSource` (`BoxSourceUpdate` for `PUT`).
+fn input_schema_name(source_type: SourceType, update: bool) -> String {
+    let name = source_type.as_str();
+    let suffix = if update { "Update" } else { "" };
+    format!("{}{}Source{suffix}", name[..1].to_uppercase(), &name[1..])
+}
+
+/// The schema of one type's input, built from the rules `shared` applies (so it cannot drift
+/// from them). Snowflake URLs are shown with the default host suffix; a deployment that sets
+/// `SNOWFLAKE_ALLOWED_HOST_SUFFIXES` accepts its own.
+fn input_schema(source_type: SourceType, update: bool) -> Value {
+    let suffixes = [".snowflakecomputing.com".to_owned()];
+    serde_json::json!({
+        "type": "object",
+        "description": format!("A {} source.", source_type.as_str()),
+        "properties": {
+            "type": {"type": "string", "enum": [source_type.as_str()]},
+            "source_metadata": source_type.metadata_schema(&suffixes, update),
+        },
+        "required": ["type", "source_metadata"],
+        "additionalProperties": false,
+    })
+}
+
+/// `oneOf` the per-type schemas, chosen by `type`.
+fn one_of(update: bool) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let reference =
+        |t: SourceType| format!("#/components/schemas/{}", input_schema_name(t, update));
+    let refs: Vec<Value> = SourceType::ALL
+        .into_iter()
+        .map(|t| serde_json::json!({"$ref": reference(t)}))
+        .collect();
+    let mapping: Map<String, Value> = SourceType::ALL
+        .into_iter()
+        .map(|t| (t.as_str().to_owned(), reference(t).into()))
+        .collect();
+    let description = if update {
+        "The new state of a source: one schema per type, chosen by `type`. A secret field left \
+         out (or blank) keeps its stored value when the type stays the same; with a new type \
+         every required secret must be given (422 otherwise)."
+    } else {
+        "A source to create: one schema per type, chosen by `type`. Secret fields are \
+         write-only: encrypted at rest and never shown again."
+    };
+    serde_json::from_value(serde_json::json!({
+        "description": description,
+        "oneOf": refs,
+        "discriminator": {"propertyName": "type", "mapping": mapping},
+    }))
+    .expect("a valid schema")
+}
+
+/// The per-type schemas behind [`one_of`].
+fn per_type(
+    update: bool,
+    schemas: &mut Vec<(
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    )>,
+) {
+    for source_type in SourceType::ALL {
+        schemas.push((
+            input_schema_name(source_type, update),
+            serde_json::from_value(input_schema(source_type, update)).expect("a valid schema"),
+        ));
+    }
+}
+
+impl utoipa::PartialSchema for SourceInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        one_of(false)
+    }
+}
+
+impl ToSchema for SourceInput {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        per_type(false, schemas);
+    }
+}
+
+impl utoipa::PartialSchema for SourceUpdate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        one_of(true)
+    }
+}
+
+impl ToSchema for SourceUpdate {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        per_type(true, schemas);
+    }
 }
 
 /// A source as the API shows it.
@@ -198,7 +297,7 @@ async fn get_source(
     put, path = "/sources/{id}", tag = "sources",
     security(("bearer" = []), ("cookie" = [])),
     params(("id" = Uuid, Path, description = "Source id")),
-    request_body = SourceInput,
+    request_body = SourceUpdate,
     responses(
         (status = 200, description = "Updated", body = SourceView),
         (status = 400, description = "Malformed JSON or id", body = ErrorBody),

@@ -24,7 +24,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AskParams {
-    /// A host name, e.g. `mcp1.example.com`.
+    /// A host name, e.g. `mcp1.example.com`: required, 1 to 253 characters (letters, digits,
+    /// `.` and `-`). Anything else is not a pool domain: 404, or 422 when empty.
+    #[param(
+        required = true,
+        min_length = 1,
+        max_length = 253,
+        pattern = "^[A-Za-z0-9.-]+$"
+    )]
     domain: Option<String>,
 }
 
@@ -42,7 +49,7 @@ pub struct Allowed {
     responses(
         (status = 200, description = "A pool domain: a certificate may be obtained", body = Allowed),
         (status = 404, description = "Not a pool domain (or a wildcard name no server holds)", body = ErrorBody),
-        (status = 422, description = "`domain` missing", body = ErrorBody),
+        (status = 422, description = "`domain` missing, blank or longer than 253 bytes", body = ErrorBody),
     )
 )]
 async fn ask(

@@ -120,3 +120,135 @@ async fn the_interactive_docs_are_served(pool: PgPool) {
             .contains("swagger")
     );
 }
+
+/// The document states the rules the handlers apply, so a client (or a fuzzer) that follows
+/// it is not refused: ranges of `limit`/`offset`, lengths and patterns of names and passwords,
+/// the required `domain`, and one `source_metadata` schema per source type.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn the_openapi_document_states_the_rules_the_server_applies(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let doc: Value = app
+        .request(Method::GET, "/api/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let param = |path: &str, name: &str| -> Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} has {name}"))
+            .clone()
+    };
+    for path in [
+        "/api/v1/sources",
+        "/api/v1/mcp-servers",
+        "/api/v1/users",
+        "/api/v1/activity",
+        "/api/v1/mcp-servers/{id}/calls",
+    ] {
+        let limit = param(path, "limit");
+        assert_eq!(limit["schema"]["minimum"], 1, "{path}");
+        assert_eq!(limit["schema"]["maximum"], 200, "{path}");
+        assert_eq!(param(path, "offset")["schema"]["minimum"], 0, "{path}");
+    }
+    let tool = param("/api/v1/mcp-servers/{id}/calls", "tool");
+    assert_eq!(
+        tool["schema"]["enum"],
+        serde_json::json!(["search", "fetch"])
+    );
+    let domain = param("/api/v1/tls/ask", "domain");
+    assert_eq!(domain["required"], true);
+    assert_eq!(domain["schema"]["minLength"], 1);
+    assert_eq!(domain["schema"]["maxLength"], 253);
+    let summary_from = param("/api/v1/mcp-servers/{id}/calls/summary", "from");
+    assert!(
+        summary_from["description"]
+            .as_str()
+            .unwrap()
+            .contains("93 days")
+    );
+
+    let schemas = &doc["components"]["schemas"];
+    let password = &schemas["Credentials"]["properties"]["password"];
+    assert_eq!(password["minLength"], 8);
+    assert_eq!(password["maxLength"], 72);
+    assert_eq!(
+        schemas["Credentials"]["properties"]["email"]["format"],
+        "email"
+    );
+    assert_eq!(
+        schemas["PasswordChange"]["properties"]["new_password"]["maxLength"],
+        72
+    );
+    let key = &schemas["KeyInput"];
+    assert_eq!(key["additionalProperties"], false);
+    assert!(key["required"].as_array().unwrap().contains(&"name".into()));
+    assert_eq!(key["properties"]["name"]["maxLength"], 100);
+    assert!(
+        key["properties"]["expires_at"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("future")
+    );
+    let new_server = &schemas["NewServer"];
+    assert!(
+        new_server["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"name".into())
+    );
+    for name in [
+        &new_server["properties"]["name"],
+        &key["properties"]["name"],
+    ] {
+        let pattern = regex::Regex::new(name["pattern"].as_str().unwrap()).unwrap();
+        assert!(pattern.is_match("Sales research"));
+        assert!(
+            !pattern.is_match("a\u{7}b"),
+            "control characters are refused"
+        );
+        assert!(!pattern.is_match("   "), "a blank name is refused");
+    }
+
+    // Sources: one schema per type, chosen by `type`.
+    let create = &doc["paths"]["/api/v1/sources"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["$ref"];
+    let input = &schemas[create.as_str().unwrap().rsplit('/').next().unwrap()];
+    assert_eq!(input["oneOf"].as_array().unwrap().len(), 3);
+    assert_eq!(input["discriminator"]["propertyName"], "type");
+    for (name, required) in [
+        (
+            "OutlookSource",
+            vec!["tenant_id", "client_id", "client_secret", "user_id"],
+        ),
+        (
+            "BoxSource",
+            vec!["client_id", "client_secret", "subject_type", "subject_id"],
+        ),
+        (
+            "SnowflakeSource",
+            vec!["account_url", "pat", "search_service"],
+        ),
+    ] {
+        let schema = &schemas[name];
+        assert_eq!(schema["additionalProperties"], false, "{name}");
+        let metadata = &schema["properties"]["source_metadata"];
+        assert_eq!(metadata["additionalProperties"], false, "{name}");
+        let listed: Vec<&str> = metadata["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(listed, required, "{name}");
+    }
+    let subject =
+        &schemas["BoxSource"]["properties"]["source_metadata"]["properties"]["subject_id"];
+    let digits = regex::Regex::new(subject["pattern"].as_str().unwrap()).unwrap();
+    assert!(digits.is_match("42") && !digits.is_match("4x2"));
+}

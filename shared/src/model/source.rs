@@ -357,6 +357,123 @@ fn is_identifier(value: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
+/// White space as `str::trim` removes it (Unicode `White_Space`), as a regex class body.
+const WHITE_SPACE: &str = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+const GUID_PATTERN: &str =
+    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+const IDENTIFIER_PATTERN: &str = r"[A-Za-z_][A-Za-z0-9_$]{0,254}";
+
+impl SourceType {
+    /// A JSON schema of this type's `source_metadata`, stating the rules [`Self::validate`]
+    /// applies: required fields, one pattern and length per field kind (of the value as given;
+    /// the server trims white space first, and an optional field that is empty, blank or null
+    /// counts as left out), and no other field. Lengths count characters where the server
+    /// counts UTF-8 bytes (4,096 at most), which agree for ASCII. With `update`, secret fields
+    /// may be left out (the stored value stays when the type does).
+    pub fn metadata_schema(self, snowflake_suffixes: &[String], update: bool) -> Value {
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        for field in self.fields() {
+            let (pattern, max_length, description) = kind_schema(field.kind, snowflake_suffixes);
+            let mut schema = Map::new();
+            let description = match field.default {
+                Some(default) => format!("{description} Default `{default}`."),
+                None => description.to_owned(),
+            };
+            let description = if field.kind == Kind::Secret {
+                format!(
+                    "{description} Write-only: encrypted at rest and never shown again; on \
+                     update, leaving it out keeps the stored value (same type only)."
+                )
+            } else {
+                description
+            };
+            schema.insert("description".to_owned(), Value::String(description));
+            if field.required && !(update && field.kind == Kind::Secret) {
+                required.push(Value::String(field.name.to_owned()));
+                schema.insert("type".to_owned(), "string".into());
+                schema.insert("minLength".to_owned(), 1.into());
+                schema.insert("pattern".to_owned(), format!("^(?:{pattern})$").into());
+            } else {
+                schema.insert("type".to_owned(), serde_json::json!(["string", "null"]));
+                schema.insert(
+                    "pattern".to_owned(),
+                    format!("^(?:[{WHITE_SPACE}]*|{pattern})$").into(),
+                );
+            }
+            schema.insert("maxLength".to_owned(), max_length.into());
+            properties.insert(field.name.to_owned(), Value::Object(schema));
+        }
+        serde_json::json!({
+            "type": "object",
+            "description": format!("The settings of a {} source.", self.as_str()),
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false,
+        })
+    }
+}
+
+/// `(pattern without anchors, longest length, description)` of a field kind.
+fn kind_schema(kind: Kind, snowflake_suffixes: &[String]) -> (String, usize, &'static str) {
+    let no_control = r"\x00-\x1f\x7f-\x9f";
+    let (pattern, max) = match kind {
+        Kind::Guid => (GUID_PATTERN.to_owned(), 36),
+        Kind::Tenant => (
+            format!(
+                r"{GUID_PATTERN}|[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?)+"
+            ),
+            253,
+        ),
+        Kind::Mailbox => (
+            format!(r"{GUID_PATTERN}|[A-Za-z0-9@._+'-]*@[A-Za-z0-9@._+'-]*"),
+            320,
+        ),
+        Kind::Alphanumeric => ("[A-Za-z0-9]+".to_owned(), 128),
+        Kind::BoxSubjectType => ("enterprise|user".to_owned(), 10),
+        Kind::Digits => ("[0-9]+".to_owned(), 32),
+        Kind::SnowflakeUrl => {
+            let suffixes: Vec<String> = snowflake_suffixes
+                .iter()
+                .map(|s| regex_escape(&s.to_lowercase()))
+                .collect();
+            (
+                format!(
+                    r"https://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?:{})/?",
+                    suffixes.join("|")
+                ),
+                MAX_VALUE_LEN,
+            )
+        }
+        Kind::QualifiedName => (
+            format!(r"{IDENTIFIER_PATTERN}\.{IDENTIFIER_PATTERN}\.{IDENTIFIER_PATTERN}"),
+            767,
+        ),
+        Kind::Identifier => (IDENTIFIER_PATTERN.to_owned(), 255),
+        Kind::StageFile => (
+            format!(r"@[^{no_control}{WHITE_SPACE}']*\.ya?ml"),
+            MAX_VALUE_LEN,
+        ),
+        Kind::Secret => (
+            format!(r"[^{no_control}]*[^{no_control}{WHITE_SPACE}][^{no_control}]*"),
+            MAX_VALUE_LEN,
+        ),
+    };
+    (pattern, max, describe(kind))
+}
+
+/// Escapes the regex metacharacters of a literal (host suffixes: letters, digits, `.`, `-`).
+fn regex_escape(literal: &str) -> String {
+    let mut out = String::with_capacity(literal.len() * 2);
+    for c in literal.chars() {
+        if r"\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

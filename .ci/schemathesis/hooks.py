@@ -1,0 +1,91 @@
+"""Schemathesis hooks for `.ci/schemathesis/run`: the three rules of the control plane that a
+JSON schema cannot state. Each applies to positive (schema-valid) cases only, so what the
+document does state is still fuzzed as generated; negative cases are never touched.
+
+- `expires_at` of a new access key must lie after now and within five years;
+- `from` must not be after `to` (the call list, the activity log), and a summary window must
+  have `from` before `to`, at most 93 days apart;
+- a password counts UTF-8 bytes (8 to 72), the schema's lengths count characters; a positive
+  password over 72 bytes is cut to 72 bytes' worth of characters;
+- `PUT /sources/{id}` may leave a secret out only when the stored source has the same type; a
+  positive case gets every secret of its type filled in, as a type change needs.
+
+Every rule is also written in the operation's description in the OpenAPI document.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+
+# Secret fields by source type (shared/src/model/source.rs).
+SECRETS = {"outlook": ("client_secret",), "box": ("client_secret",), "snowflake": ("pat",)}
+
+
+def _positive(case):
+    meta = getattr(case, "meta", None)
+    if meta is None:
+        return True  # schema examples are meant to be valid
+    return meta.generation.mode.is_positive
+
+
+def _parse(value):
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def _iso(moment):
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _fit_password(value):
+    if not isinstance(value, str):
+        return value
+    while len(value.encode("utf-8")) > 72:
+        value = value[:-1]
+    return value
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    if not _positive(case):
+        return
+    method, path = case.operation.method.upper(), case.operation.path
+    now = datetime.now(timezone.utc)
+    body = case.body if isinstance(case.body, dict) else None
+    query = case.query if isinstance(case.query, dict) else None
+
+    if method == "POST" and path.endswith("/keys") and body and "expires_at" in body:
+        if body["expires_at"] is not None:
+            body["expires_at"] = _iso(now + timedelta(days=30))
+
+    if method == "GET" and query and (path.endswith("/calls") or path.endswith("/activity")):
+        start, end = _parse(query.get("from")), _parse(query.get("to"))
+        if start and end and start > end:
+            query["from"], query["to"] = query["to"], query["from"]
+
+    if method == "GET" and query and path.endswith("/calls/summary"):
+        start, end = _parse(query.get("from")), _parse(query.get("to"))
+        try:
+            if end and "from" in query:
+                query["from"] = _iso(end - timedelta(hours=1))
+            elif start and "to" not in query:
+                query["from"] = _iso(now - timedelta(hours=1))
+        except (OverflowError, ValueError):  # `to` at the very start of year 1
+            query["from"], query["to"] = _iso(now - timedelta(hours=1)), _iso(now)
+
+    if method == "PUT" and path == "/api/v1/sources/{id}" and body:
+        metadata = body.get("source_metadata")
+        for field in SECRETS.get(body.get("type"), ()):
+            if isinstance(metadata, dict) and not (metadata.get(field) or "").strip():
+                metadata[field] = "fuzz-secret"
+
+    if body and method in ("POST", "PUT"):
+        for field in ("password", "new_password"):
+            if field in body:
+                body[field] = _fit_password(body[field])
