@@ -39,7 +39,6 @@ const CACHE_MAX: usize = 100_000;
 const LEEWAY_SECS: i64 = 5;
 
 /// What a verified token said that is checked again on each request.
-#[derive(Clone)]
 struct Verified {
     kid: String,
     audience: String,
@@ -64,24 +63,22 @@ impl Verifier {
     /// The grant of `token` if it is a valid access token for `server` now.
     pub fn grant(&self, snapshot: &Snapshot, server: &ServedServer, token: &str) -> Option<Uuid> {
         let digest = access_key::hash(token);
-        let remembered = self
-            .verified
-            .read()
-            .expect("token cache lock")
-            .get(&digest)
-            .cloned();
-        let verified = match remembered {
-            Some(verified) => verified,
-            None => {
-                let verified = self.verify(snapshot, token)?;
-                let mut cache = self.verified.write().expect("token cache lock");
-                if cache.len() >= CACHE_MAX {
-                    cache.clear();
-                }
-                cache.insert(digest, verified.clone());
-                verified
-            }
-        };
+        // The usual case: a token seen before, checked under the read lock (no copy made).
+        if let Some(verified) = self.verified.read().expect("token cache lock").get(&digest) {
+            return Self::live(verified, snapshot, server);
+        }
+        let verified = self.verify(snapshot, token)?;
+        let grant = Self::live(&verified, snapshot, server);
+        let mut cache = self.verified.write().expect("token cache lock");
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(digest, verified);
+        grant
+    }
+
+    /// The grant of a verified token if it is still good for `server` now.
+    fn live(verified: &Verified, snapshot: &Snapshot, server: &ServedServer) -> Option<Uuid> {
         let live = verified.expires_at + LEEWAY_SECS > chrono::Utc::now().timestamp()
             && verified.audience == server.resource
             && snapshot.verifying_keys.get(&verified.kid).is_some()
