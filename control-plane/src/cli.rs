@@ -120,8 +120,8 @@ pub async fn set_role(pool: &PgPool, email: &str, admin: bool) -> anyhow::Result
     Ok(())
 }
 
-/// Re-seals every source secret that is not under the current key, in batches of 100 rows
-/// per transaction. Returns how many were re-sealed. The activity log records the run (and a
+/// Re-seals every source secret that is not under the current key, in batches of 1,000 rows
+/// per transaction (one statement each). Returns how many were re-sealed. The activity log records the run (and a
 /// run that failed part way, as a failure: the batches before the failure stay re-sealed).
 pub async fn rotate_secrets(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<u64> {
     let activity = Activity::cli(Action::SecretsRotate).detail("key_id", keyring.current().id());
@@ -147,18 +147,20 @@ async fn reseal_everything(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<(
     let mut total = 0;
     loop {
         let mut tx = pool.begin().await?;
-        let batch = sources::sealed_under_other_keys(&mut *tx, &current, 100).await?;
+        let batch = sources::sealed_under_other_keys(&mut *tx, &current, 1000).await?;
         if batch.is_empty() {
             break;
         }
+        let mut resealed = Vec::with_capacity(batch.len());
         for (id, sealed, key_id) in batch {
             let secrets = keyring
                 .open_source(id, &sealed, &key_id)
                 .with_context(|| format!("cannot decrypt the secrets of source {id}"))?;
-            let (resealed, new_key_id) = keyring.seal_source(id, &secrets);
-            sources::reseal(&mut *tx, id, &resealed, &new_key_id).await?;
-            total += 1;
+            let (sealed, new_key_id) = keyring.seal_source(id, &secrets);
+            resealed.push((id, sealed, new_key_id));
         }
+        sources::reseal_many(&mut *tx, &resealed).await?;
+        total += resealed.len() as u64;
         tx.commit().await?;
     }
     let keys = crate::oauth::signing::reseal_all(pool, keyring).await?;

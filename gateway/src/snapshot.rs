@@ -2,13 +2,17 @@
 //! sources and their decrypted credentials. A snapshot is immutable; a new one is built aside
 //! and swapped in atomically, so a request never sees a half-loaded state.
 //!
-//! It stays current through `LISTEN mcp_config` (the control plane's triggers name each
-//! changed server; only those are re-read), a full reload after every listener reconnect and
-//! on a timer. When Postgres is unreachable the last good snapshot keeps serving and is marked
+//! It stays current through `LISTEN mcp_config` (the control plane's triggers name the changed
+//! servers; only those are re-read), a full reload after every listener reconnect and on a
+//! timer. Every notification waiting is taken before each patch and queued newest first
+//! (see [`Pending`]): a burst of changes costs a few swaps and the newest change never waits
+//! behind the burst; a queue naming many servers (or everything) is one full reload instead.
+//! The host maps are persistent (structurally shared), so a patch costs what changed, not
+//! what is served. When Postgres is unreachable the last good snapshot keeps serving and is marked
 //! stale; loading is retried with backoff. Until a first snapshot has loaded, there is none.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -18,6 +22,7 @@ use std::{
 
 use arc_swap::ArcSwapOption;
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 use shared::{
@@ -33,8 +38,13 @@ use crate::sources::SourceError;
 
 /// Channel the control plane notifies on.
 pub const CHANNEL: &str = "mcp_config";
-/// The notification that the OAuth signing keys changed (others name a server id).
+/// The notification that the OAuth signing keys changed (others name servers).
 const SIGNING_KEYS_CHANGED: &str = "signing_keys";
+/// The notification that anything may have changed.
+const EVERYTHING_CHANGED: &str = "*";
+/// A batch naming more servers than this is applied as one full reload (one query for all,
+/// instead of a long `= any($1)` list and as many map updates).
+pub const FULL_RELOAD_AT: usize = 10_000;
 
 /// A source as the gateway serves it.
 #[derive(Debug)]
@@ -139,8 +149,9 @@ impl std::fmt::Debug for VerifyingKeys {
 /// One immutable configuration.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    by_host: HashMap<String, Arc<ServedServer>>,
-    host_of: HashMap<Uuid, String>,
+    // Persistent maps: a patched copy shares every untouched entry with its base.
+    by_host: imbl::HashMap<String, Arc<ServedServer>>,
+    host_of: imbl::HashMap<Uuid, String>,
     /// Public halves of the OAuth signing keys.
     pub verifying_keys: Arc<VerifyingKeys>,
     /// Increases with every swap.
@@ -345,6 +356,8 @@ impl Loader {
         mut grants: HashMap<Uuid, HashSet<Uuid>>,
     ) -> Vec<ServedServer> {
         let mut servers: Vec<ServedServer> = Vec::new();
+        // A source on many servers is decrypted and held once.
+        let mut built: HashMap<Uuid, Option<Arc<ServedSource>>> = HashMap::new();
         for row in rows {
             if servers.last().is_none_or(|s| s.id != row.server_id) {
                 servers.push(ServedServer {
@@ -361,8 +374,14 @@ impl Loader {
                 });
             }
             let server = servers.last_mut().expect("pushed above");
-            if let Some(source) = self.source(&row) {
-                server.sources.push(Arc::new(source));
+            let Some(source_id) = row.source_id else {
+                continue;
+            };
+            let source = built
+                .entry(source_id)
+                .or_insert_with(|| self.source(&row).map(Arc::new));
+            if let Some(source) = source {
+                server.sources.push(Arc::clone(source));
             }
         }
         servers
@@ -457,30 +476,48 @@ async fn follow(
     let mut listener = PgListener::connect_with(&loader.pool).await?;
     // Listening starts before the full load, so no change can fall between the two.
     listener.listen(CHANNEL).await?;
-    reload(store, loader).await?;
+    reload(store, loader, "connect").await?;
     let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + resync, resync);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pending = Pending::default();
     loop {
-        tokio::select! {
-            notification = listener.try_recv() => {
-                let Some(first) = notification? else {
-                    // The connection dropped; changes may have been missed.
-                    tracing::warn!("LISTEN connection lost; reconnecting and reloading");
-                    return Ok(());
-                };
-                // Apply a burst of changes as one swap.
-                let mut ids = vec![first.payload().to_owned()];
-                while ids.len() < 1000 {
-                    let Some(more) = listener.next_buffered() else { break };
-                    ids.push(more.payload().to_owned());
+        if pending.is_empty() {
+            tokio::select! {
+                notification = listener.try_recv() => match notification? {
+                    Some(notification) => pending.add(notification.payload()),
+                    None => return lost(),
+                },
+                _ = timer.tick() => {
+                    reload(store, loader, "resync").await?;
+                    continue;
                 }
-                apply(store, loader, &ids).await?;
             }
-            _ = timer.tick() => reload(store, loader).await?,
         }
+        // Everything already waiting joins the queue before the next patch, at its front.
+        while let Some(more) = listener.try_recv().now_or_never() {
+            match more? {
+                Some(notification) => pending.add(notification.payload()),
+                None => return lost(),
+            }
+        }
+        apply_next(store, loader, &mut pending).await?;
     }
 }
 
-async fn reload(store: &SnapshotStore, loader: &Loader) -> Result<(), sqlx::Error> {
+/// The listener's connection dropped: changes may have been missed, so the caller reconnects
+/// and reloads everything.
+fn lost() -> Result<(), sqlx::Error> {
+    tracing::warn!("LISTEN connection lost; reconnecting and reloading");
+    Ok(())
+}
+
+/// Loads everything; `reason` labels the reload in the metrics.
+async fn reload(
+    store: &SnapshotStore,
+    loader: &Loader,
+    reason: &'static str,
+) -> Result<(), sqlx::Error> {
+    metrics::counter!("config_full_reloads_total", "reason" => reason).increment(1);
     let started = Instant::now();
     let version = store.load().map_or(1, |s| s.version + 1);
     let snapshot = loader.full(version).await?;
@@ -494,28 +531,125 @@ async fn reload(store: &SnapshotStore, loader: &Loader) -> Result<(), sqlx::Erro
     Ok(())
 }
 
-async fn apply(
+/// Changes notified and not yet applied. A payload is `signing_keys`, `*` (anything), or
+/// server ids separated by commas; any of them may end in `@` and the milliseconds since the
+/// epoch of the transaction that sent it (for the lag metric).
+///
+/// Servers queue newest first and are applied [`PATCH_CHUNK`] at a time, so a change made
+/// during a long burst (a rotation re-sealing every source) waits for one chunk, not for the
+/// burst; a queue longer than [`full_reload_at`] is one full reload instead.
+#[derive(Debug, Default)]
+pub struct Pending {
+    order: VecDeque<Uuid>,
+    queued: HashSet<Uuid>,
+    everything: bool,
+    signing_keys: bool,
+    /// When the oldest change waiting was made (ms since the epoch), if it said.
+    oldest_ms: Option<i64>,
+}
+
+/// Servers re-read per patch at most.
+pub const PATCH_CHUNK: usize = 500;
+
+/// Past this many servers waiting (half of those served, at least [`FULL_RELOAD_AT`]), one
+/// full reload is cheaper than patches.
+fn full_reload_at(served: usize) -> usize {
+    FULL_RELOAD_AT.max(served / 2)
+}
+
+impl Pending {
+    /// Adds one notification's payload.
+    pub fn add(&mut self, payload: &str) {
+        let (body, at) = match payload.rsplit_once('@') {
+            Some((body, at)) => (body, at.parse::<i64>().ok()),
+            None => (payload, None),
+        };
+        if let Some(at) = at {
+            self.oldest_ms = Some(self.oldest_ms.map_or(at, |oldest| oldest.min(at)));
+        }
+        match body {
+            SIGNING_KEYS_CHANGED => self.signing_keys = true,
+            EVERYTHING_CHANGED => self.everything = true,
+            ids => {
+                for id in ids.split(',') {
+                    match id.parse() {
+                        Ok(id) => {
+                            if self.queued.insert(id) {
+                                self.order.push_front(id);
+                            }
+                        }
+                        Err(_) => {
+                            tracing::warn!("unreadable change notification; reloading everything");
+                            self.everything = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty() && !self.everything && !self.signing_keys
+    }
+
+    /// Whether what waits is better applied as one full reload.
+    pub fn needs_full_reload(&self, served: usize) -> bool {
+        self.everything || self.order.len() > full_reload_at(served)
+    }
+
+    /// The next servers to re-read, newest first.
+    fn take_chunk(&mut self) -> Vec<Uuid> {
+        let n = self.order.len().min(PATCH_CHUNK);
+        let chunk: Vec<Uuid> = self.order.drain(..n).collect();
+        for id in &chunk {
+            self.queued.remove(id);
+        }
+        chunk
+    }
+
+    fn clear(&mut self) {
+        let oldest_ms = self.oldest_ms;
+        *self = Self::default();
+        self.oldest_ms = oldest_ms;
+    }
+}
+
+/// Applies the next chunk of `pending` (or everything at once), then, if nothing is left,
+/// records how long the oldest change waited.
+async fn apply_next(
     store: &SnapshotStore,
     loader: &Loader,
-    payloads: &[String],
+    pending: &mut Pending,
 ) -> Result<(), sqlx::Error> {
-    let keys_changed = payloads.iter().any(|p| p == SIGNING_KEYS_CHANGED);
-    let named = payloads.iter().filter(|p| *p != SIGNING_KEYS_CHANGED);
-    let ids: Vec<Uuid> = named.clone().filter_map(|p| p.parse().ok()).collect();
-    let Some(base) = store.load() else {
-        return reload(store, loader).await;
-    };
-    if ids.len() != named.count() {
-        tracing::warn!("unreadable change notification; reloading everything");
-        return reload(store, loader).await;
+    match store.load() {
+        Some(base) if !pending.needs_full_reload(base.len()) => {
+            let ids = pending.take_chunk();
+            let keys_changed = std::mem::take(&mut pending.signing_keys);
+            metrics::histogram!("config_patch_servers").record(ids.len() as f64);
+            let next = loader.patch(&base, &ids, keys_changed).await?;
+            tracing::debug!(
+                changed = ids.len(),
+                waiting = pending.order.len(),
+                version = next.version,
+                "configuration updated"
+            );
+            store.publish(next);
+        }
+        _ => {
+            pending.clear();
+            reload(store, loader, "burst").await?;
+        }
     }
-    let next = loader.patch(&base, &ids, keys_changed).await?;
-    tracing::debug!(
-        changed = ids.len(),
-        version = next.version,
-        "configuration updated"
-    );
-    store.publish(next);
+    if pending.is_empty()
+        && let Some(oldest) = pending.oldest_ms.take()
+    {
+        let lag_ms = chrono::Utc::now()
+            .timestamp_millis()
+            .saturating_sub(oldest)
+            .max(0);
+        metrics::histogram!("config_notification_lag_seconds").record(lag_ms as f64 / 1000.0);
+    }
     Ok(())
 }
 
@@ -534,5 +668,60 @@ impl Backoff {
         let now = self.0;
         self.0 = (self.0 * 2).min(Duration::from_secs(10));
         now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "6f2c1c9e-3b7a-4d0e-9a51-0c8f3e2d1b4a";
+    const B: &str = "0b8e4f6a-9c2d-4e1f-8a3b-5d7c9e1f2a4b";
+
+    #[test]
+    fn payloads_queue_servers_newest_first_once_each() {
+        let mut pending = Pending::default();
+        pending.add(&format!("{A}@1000"));
+        pending.add(&format!("{B},{A}@900"));
+        assert_eq!(
+            pending.order,
+            [B.parse::<Uuid>().unwrap(), A.parse().unwrap()]
+        );
+        assert_eq!(pending.oldest_ms, Some(900));
+        assert!(!pending.needs_full_reload(0));
+        assert_eq!(pending.take_chunk().len(), 2);
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn old_payloads_keys_everything_and_garbage() {
+        let mut pending = Pending::default();
+        pending.add(A);
+        assert_eq!(pending.order.len(), 1);
+        assert_eq!(pending.oldest_ms, None);
+        pending.add("signing_keys@5");
+        assert!(pending.signing_keys && !pending.needs_full_reload(0));
+        pending.add("not-a-uuid");
+        assert!(
+            pending.needs_full_reload(0),
+            "unreadable: reload everything"
+        );
+        let mut pending = Pending::default();
+        pending.add("*@7");
+        assert!(pending.needs_full_reload(1_000_000));
+    }
+
+    #[test]
+    fn a_long_queue_is_one_full_reload() {
+        let mut pending = Pending::default();
+        for _ in 0..=FULL_RELOAD_AT {
+            pending.add(&Uuid::new_v4().to_string());
+        }
+        assert!(pending.needs_full_reload(100));
+        assert!(
+            !pending.needs_full_reload(4 * FULL_RELOAD_AT),
+            "under half of those served"
+        );
+        assert_eq!(pending.take_chunk().len(), PATCH_CHUNK);
     }
 }

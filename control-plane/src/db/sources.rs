@@ -160,19 +160,25 @@ pub async fn sealed_under_other_keys(
     .await
 }
 
-/// Stores re-sealed secrets.
-pub async fn reseal(
+/// Stores re-sealed secrets `(source id, sealed secrets, key id)` in one statement, so the
+/// change is announced to gateways once per hundred servers rather than once per source.
+pub async fn reseal_many(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    secrets: &[u8],
-    key_id: &str,
+    resealed: &[(Uuid, Vec<u8>, String)],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("update sources set secrets = $2, secrets_key_id = $3 where id = $1")
-        .bind(id)
-        .bind(secrets)
-        .bind(key_id)
-        .execute(db)
-        .await?;
+    let ids: Vec<Uuid> = resealed.iter().map(|r| r.0).collect();
+    let secrets: Vec<&[u8]> = resealed.iter().map(|r| r.1.as_slice()).collect();
+    let key_ids: Vec<&str> = resealed.iter().map(|r| r.2.as_str()).collect();
+    sqlx::query(
+        "update sources s set secrets = r.secrets, secrets_key_id = r.key_id \
+         from unnest($1::uuid[], $2::bytea[], $3::text[]) as r(id, secrets, key_id) \
+         where s.id = r.id",
+    )
+    .bind(ids)
+    .bind(secrets)
+    .bind(key_ids)
+    .execute(db)
+    .await?;
     Ok(())
 }
 

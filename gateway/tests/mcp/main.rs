@@ -5,6 +5,7 @@ mod access;
 mod all_sources;
 mod audit;
 mod box_files;
+mod burst;
 mod caps;
 mod fake;
 mod fanout;
