@@ -153,3 +153,57 @@ pub async fn purge_before(db: &PgPool, cutoff: DateTime<Utc>) -> Result<u64, sql
         }
     }
 }
+
+/// Calls of one time bucket by outcome.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BucketCounts {
+    pub start: DateTime<Utc>,
+    pub ok: i64,
+    pub partial: i64,
+    pub error: i64,
+}
+
+/// A server's calls in `[from, to)` counted per `bucket` (`hour` or `day`, UTC) and outcome;
+/// buckets without calls are left out (the caller fills them in). One index range scan.
+pub async fn series(
+    db: impl PgExecutor<'_>,
+    server_id: Uuid,
+    bucket: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<BucketCounts>, sqlx::Error> {
+    sqlx::query_as(
+        "select date_trunc($4, called_at, 'UTC') as start, \
+                count(*) filter (where status = 'ok') as ok, \
+                count(*) filter (where status = 'partial') as partial, \
+                count(*) filter (where status = 'error') as error \
+         from tool_calls where server_id = $1 and called_at >= $2 and called_at < $3 \
+         group by 1 order by 1",
+    )
+    .bind(server_id)
+    .bind(from)
+    .bind(to)
+    .bind(bucket)
+    .fetch_all(db)
+    .await
+}
+
+/// How many of a server's calls in `[from, to)` failed, per error class, most frequent first.
+pub async fn error_classes(
+    db: impl PgExecutor<'_>,
+    server_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "select error_class, count(*) from tool_calls \
+         where server_id = $1 and called_at >= $2 and called_at < $3 \
+           and error_class is not null \
+         group by error_class order by 2 desc, 1",
+    )
+    .bind(server_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}

@@ -7,6 +7,7 @@ mod account;
 mod activity;
 mod admin;
 mod browser;
+mod console;
 mod health;
 mod http_limits;
 mod isolation;
