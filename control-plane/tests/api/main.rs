@@ -8,6 +8,7 @@ mod activity;
 mod admin;
 mod browser;
 mod console;
+mod console_browser;
 mod health;
 mod http_limits;
 mod isolation;
