@@ -540,3 +540,65 @@ async fn every_console_page_carries_a_strict_policy_and_its_assets_are_served_he
     }
     let _ = box_source();
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn password_change_sign_out_and_account_deletion_work_through_the_forms(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let ada = Person::new(&app);
+    ada.sign_up("ada@example.com").await;
+    let wrong = ada
+        .post(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", "not it at all"),
+                ("new_password", "another good one"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(
+        wrong.html.contains(r#"id="current_password-error""#),
+        "{}",
+        wrong.html
+    );
+    let changed = ada
+        .post(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "another good one"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.html);
+    assert!(changed.html.contains("Password changed."));
+    // The new token replaced the cookie: still signed in.
+    assert_eq!(ada.get("/servers").await.status, StatusCode::OK);
+
+    let out = ada.post("/servers", "/signout", &[]).await;
+    assert_eq!(out.location.as_deref(), Some("/signin"));
+    assert_eq!(ada.get("/servers").await.status, StatusCode::SEE_OTHER);
+
+    let back = ada
+        .post(
+            "/signin",
+            "/signin",
+            &[
+                ("email", "ada@example.com"),
+                ("password", "another good one"),
+            ],
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER);
+    let confirm = ada.get("/account/delete").await;
+    assert!(confirm.html.contains("Delete your account?"));
+    let gone = ada.post("/account/delete", "/account/delete", &[]).await;
+    assert_eq!(gone.location.as_deref(), Some("/signin"));
+    let users: i64 = sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+}
