@@ -125,9 +125,11 @@ fn label_of(name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The inputs of `kind`: values from `values` except secrets, which are never filled in.
+/// The inputs of `kind`: values from `values` except secrets, which are never filled in. When
+/// editing, a secret may stay blank (the stored one is kept), so it is not required.
 fn inputs(
     kind: SourceType,
+    editing: bool,
     values: &Map<String, Value>,
     secrets: &BTreeMap<String, bool>,
     errors: &BTreeMap<String, String>,
@@ -147,12 +149,13 @@ fn inputs(
             },
             secret: f.secret,
             set: secrets.get(f.name).copied().unwrap_or(false),
-            required: f.required && !f.secret,
+            required: f.required && !(f.secret && editing),
             hint: match f.default {
                 Some(default) => format!("Optional; default {default}. It {}.", f.hint),
                 None if !f.required => format!("Optional. It {}.", f.hint),
                 None => format!("It {}.", f.hint),
-            },
+            }
+            .replace('`', ""),
             error: errors.get(f.name).cloned(),
         })
         .collect()
@@ -176,7 +179,7 @@ pub async fn new_page(session: Session, Query(query): Query<TypeQuery>) -> Resul
         nav: Some(session.nav.clone()),
         source_type: kind.as_str(),
         editing: None,
-        inputs: inputs(kind, &Map::new(), &BTreeMap::new(), &BTreeMap::new()),
+        inputs: inputs(kind, false, &Map::new(), &BTreeMap::new(), &BTreeMap::new()),
         error: None,
     };
     Ok(show(session.jar, &form))
@@ -231,7 +234,13 @@ fn refill(
         nav: Some(session.nav.clone()),
         source_type: kind.as_str(),
         editing,
-        inputs: inputs(kind, &metadata(kind, form), secrets, &errors),
+        inputs: inputs(
+            kind,
+            editing.is_some(),
+            &metadata(kind, form),
+            secrets,
+            &errors,
+        ),
         error: Some(reply.message()),
     };
     Ok(show_with(session.jar, reply.status, &page))
@@ -255,6 +264,7 @@ pub async fn edit_page(session: Session, Path(id): Path<String>) -> Result<Respo
         editing: Some(source.id),
         inputs: inputs(
             kind,
+            true,
             &source.source_metadata,
             &source.secrets,
             &BTreeMap::new(),
