@@ -110,13 +110,21 @@ pub async fn by_tool(
 }
 
 /// Per-source statistics of the upstream calls made for a server's tool calls in `[from, to)`.
+///
+/// PostgreSQL guesses 100 rows for every `json_array_elements` (calls name one to a few
+/// sources), so on a busy server the plan looks a hundred times dearer than it is and gets
+/// JIT-compiled: measured with 50,000 calls in the window, 280 ms of compiling before a query
+/// that runs in a fraction of that. JIT is turned off for this one query (in its own
+/// transaction, so nothing else on the connection is affected).
 pub async fn by_source(
-    db: impl PgExecutor<'_>,
+    db: &PgPool,
     server_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<GroupStats>, sqlx::Error> {
-    sqlx::query_as(
+    let mut tx = db.begin().await?;
+    sqlx::query("set local jit = off").execute(&mut *tx).await?;
+    let rows = sqlx::query_as(
         "select e->>'source_id' as name, min(e->>'type') as source_type, count(*) as calls, \
                 count(*) filter (where e->>'outcome' in ('error', 'timeout')) as errors, \
                 0::int8 as partial, \
@@ -130,8 +138,10 @@ pub async fn by_source(
     .bind(server_id)
     .bind(from)
     .bind(to)
-    .fetch_all(db)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// Deletes calls older than `cutoff`, a batch at a time (short transactions, no long locks);
