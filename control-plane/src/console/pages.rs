@@ -111,8 +111,6 @@ pub struct Confirm {
     pub action: String,
     pub button: String,
     pub cancel: String,
-    /// A password asked for before the action (account deletion).
-    pub ask_password: bool,
     pub error: Option<String>,
 }
 
@@ -126,7 +124,6 @@ impl Confirm {
             action,
             button: "Delete".into(),
             cancel,
-            ask_password: false,
             error: None,
         }
     }
