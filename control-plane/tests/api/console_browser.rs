@@ -148,6 +148,33 @@ async fn filter(browser: &Client, tool: &str, status: &str) {
     panic!("the filter did not apply");
 }
 
+/// From the top of the page the keyboard reaches the skip link, the brand link, then the
+/// form's inputs in order, each with a visible focus ring.
+async fn keyboard_reaches_the_form(browser: &Client) {
+    let tab = fantoccini::key::Key::Tab.to_string();
+    let body = browser.find(Locator::Css("body")).await.unwrap();
+    body.send_keys(&tab).await.expect("tab");
+    let first = browser.active_element().await.unwrap();
+    assert_eq!(first.attr("class").await.unwrap().as_deref(), Some("skip"));
+    let mut reached = Vec::new();
+    for _ in 0..4 {
+        let focused = browser.active_element().await.unwrap();
+        focused.send_keys(&tab).await.expect("tab");
+        let now = browser.active_element().await.unwrap();
+        reached.push(now.attr("id").await.unwrap().unwrap_or_default());
+        let ring = browser
+            .execute(
+                "return getComputedStyle(document.activeElement).outlineStyle",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_ne!(ring, json!("none"), "no focus ring on {reached:?}");
+    }
+    // The brand link (home), then the form in reading order.
+    assert_eq!(reached, ["", "email", "password", "signup"], "tab order");
+}
+
 /// Clicks and waits for the page at `expected` (a path, or a prefix ending in `*`).
 async fn click_to(browser: &Client, css: &str, expected: &str) {
     click(browser, css).await;
@@ -217,6 +244,7 @@ async fn walk(browser: &Client, origin: &str, pool: &PgPool) {
     check_page(browser, &axe, "signin").await;
     click_to(browser, "a[href='/signup']", "/signup").await;
     check_page(browser, &axe, "signup").await;
+    keyboard_reaches_the_form(browser).await;
     fill(browser, "#email", EMAIL).await;
     fill(browser, "#password", PASSWORD).await;
     click(browser, "#signup").await;
