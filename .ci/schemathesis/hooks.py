@@ -3,8 +3,8 @@ JSON schema cannot state. Each applies to positive (schema-valid) cases only, so
 document does state is still fuzzed as generated; negative cases are never touched.
 
 - `expires_at` of a new access key must lie after now and within five years;
-- `from` must not be after `to` (the call list, the activity log), and a summary window must
-  have `from` before `to`, at most 93 days apart;
+- `from` must not be after `to` (the call list, the activity log), and a summary or series
+  window must have `from` before `to`, at most 93 days apart;
 - a password counts UTF-8 bytes (8 to 72), the schema's lengths count characters; a positive
   password over 72 bytes is cut to 72 bytes' worth of characters;
 - `PUT /sources/{id}` may leave a secret out only when the stored source has the same type; a
@@ -69,7 +69,9 @@ def before_call(ctx, case, **kwargs):
         if start and end and start > end:
             query["from"], query["to"] = query["to"], query["from"]
 
-    if method == "GET" and query and path.endswith("/calls/summary"):
+    if method == "GET" and query and (
+        path.endswith("/calls/summary") or path.endswith("/calls/series")
+    ):
         start, end = _parse(query.get("from")), _parse(query.get("to"))
         try:
             if end and "from" in query:

@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod auth;
 pub mod cli;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod endpoints;
@@ -15,5 +16,6 @@ pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod web;
 
 pub use startup::Application;

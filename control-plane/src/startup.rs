@@ -173,6 +173,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         // OAuth endpoints serve browser-based agents (MCP Inspector) from any origin, without
         // credentials; the authorization pages are navigated to, never fetched.
         .merge(crate::oauth::router())
+        // The web console for people, on this origin (its own forms' guard, no CORS).
+        .merge(crate::console::router(&state))
         .fallback(no_route)
         .with_state(state)
         .layer(layers)

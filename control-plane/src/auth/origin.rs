@@ -45,7 +45,7 @@ fn uses_session_cookie(headers: &HeaderMap) -> bool {
 
 /// An absent `Origin` is allowed (non-browser clients; browsers always send it on cross-site
 /// writes). `Sec-Fetch-Site: cross-site` is refused whatever `Origin` says.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+pub(crate) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v == "cross-site")

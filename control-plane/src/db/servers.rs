@@ -346,3 +346,22 @@ pub async fn live_endpoints(
         .fetch_all(db)
         .await
 }
+
+/// Names of the user's servers that use a source, live ones first (the console's warning
+/// before a source is deleted).
+pub async fn using_source(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    source_id: Uuid,
+) -> Result<Vec<(String, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "select s.name, s.deleted_at is not null from mcp_servers s \
+         join mcp_server_sources l on l.server_id = s.id and l.user_id = s.user_id \
+         where l.source_id = $1 and s.user_id = $2 \
+         order by s.deleted_at is not null, s.name",
+    )
+    .bind(source_id)
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}

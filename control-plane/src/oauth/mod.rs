@@ -111,7 +111,6 @@ pub fn router() -> Router<AppState> {
             "/oauth/authorize",
             get(authorize::show).post(authorize::submit),
         )
-        .route("/assets/console.css", get(pages::stylesheet))
         .merge(for_agents)
 }
 

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod admin;
 pub mod auth;
+pub mod call_series;
 pub mod calls;
 pub mod grants;
 pub mod health;
@@ -28,6 +29,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(grants::router())
         .merge(calls::router())
+        .merge(call_series::router())
         .merge(activity::router())
         .merge(tls::router())
         .merge(health::api_router())

@@ -25,13 +25,13 @@ const AGENT: &str = "Browser Test Agent";
 const EMAIL: &str = "ada@example.com";
 
 /// A port that was free a moment ago.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
 }
 
 /// chromedriver and the browser profile, both gone when this is dropped (panics included).
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     profile: PathBuf,
     url: String,
@@ -46,7 +46,7 @@ impl Drop for Driver {
 }
 
 /// Starts chromedriver on a free port and waits until it answers.
-async fn start_chromedriver() -> Driver {
+pub(crate) async fn start_chromedriver() -> Driver {
     assert!(
         std::path::Path::new(CHROMEDRIVER).exists(),
         "{CHROMEDRIVER} is missing: the browser test needs Chromium and its WebDriver \
@@ -79,7 +79,7 @@ async fn start_chromedriver() -> Driver {
 }
 
 /// A headless Chromium session with its console log recorded.
-async fn open_browser(driver: &Driver) -> Client {
+pub(crate) async fn open_browser(driver: &Driver) -> Client {
     let profile = format!("--user-data-dir={}", driver.profile.display());
     let capabilities = json!({
         "goog:chromeOptions": {"args": [
@@ -102,7 +102,7 @@ async fn open_browser(driver: &Driver) -> Client {
 
 /// A chromedriver extension command: `POST /session/{id}/{0}` with the JSON body `{1}`.
 #[derive(Debug)]
-struct Chromium(&'static str, Value);
+pub(crate) struct Chromium(pub(crate) &'static str, pub(crate) Value);
 
 impl WebDriverCompatibleCommand for Chromium {
     fn endpoint(
@@ -123,7 +123,7 @@ impl WebDriverCompatibleCommand for Chromium {
 }
 
 /// Fails on a console error or CSP violation, or when the stylesheet did not apply.
-async fn assert_clean_page(browser: &Client, page: &str) {
+pub(crate) async fn assert_clean_page(browser: &Client, page: &str) {
     // chromedriver's log of the browser console since the last call.
     let log = Chromium("se/log", json!({"type": "browser"}));
     let log = browser.issue_cmd(log).await.expect("browser log");
@@ -147,7 +147,7 @@ async fn assert_clean_page(browser: &Client, page: &str) {
 }
 
 /// Makes the page's viewport `width` x `height` (a phone's below 600), whatever the window.
-async fn set_viewport(browser: &Client, width: u32, height: u32) {
+pub(crate) async fn set_viewport(browser: &Client, width: u32, height: u32) {
     let params = json!({"width": width, "height": height, "deviceScaleFactor": 1,
                         "mobile": width < 600});
     let cdp = json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": params});
@@ -156,7 +156,7 @@ async fn set_viewport(browser: &Client, width: u32, height: u32) {
 }
 
 /// Saves the page at desktop and phone sizes.
-async fn screenshots(browser: &Client, name: &str) {
+pub(crate) async fn screenshots(browser: &Client, name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot folder");
     for (label, width, height) in [("desktop", 1280, 800), ("phone", 390, 844)] {
@@ -168,7 +168,7 @@ async fn screenshots(browser: &Client, name: &str) {
 }
 
 /// The page's visible text.
-async fn page_text(browser: &Client) -> String {
+pub(crate) async fn page_text(browser: &Client) -> String {
     let body = browser.find(Locator::Css("body")).await.expect("body");
     body.text().await.expect("text")
 }

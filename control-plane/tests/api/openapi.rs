@@ -41,6 +41,7 @@ const ROUTES: &[&str] = &[
     "DELETE /api/v1/mcp-servers/{id}/grants/{grant_id}",
     "GET /api/v1/mcp-servers/{id}/calls",
     "GET /api/v1/mcp-servers/{id}/calls/summary",
+    "GET /api/v1/mcp-servers/{id}/calls/series",
     "GET /api/v1/activity",
     "GET /api/v1/tls/ask",
     "GET /healthz",

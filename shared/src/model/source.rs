@@ -51,6 +51,31 @@ impl SourceType {
     }
 }
 
+/// One field of a type's settings as a form shows it: its name, whether it is a secret
+/// (write-only), whether it is required, its default and what it must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub secret: bool,
+    pub required: bool,
+    pub default: Option<&'static str>,
+    /// What the value must look like, as a sentence fragment ("must be a numeric id").
+    pub hint: &'static str,
+}
+
+impl SourceType {
+    /// This type's fields, in documentation order (forms build themselves from this).
+    pub fn field_specs(self) -> impl Iterator<Item = FieldSpec> {
+        self.fields().iter().map(|f| FieldSpec {
+            name: f.name,
+            secret: f.kind == Kind::Secret,
+            required: f.required,
+            default: f.default,
+            hint: describe(f.kind),
+        })
+    }
+}
+
 /// What a field must look like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

@@ -1,0 +1,89 @@
+//! The web console at `/`: server-rendered pages for people, on the same origin as the API.
+//! Every page is a client of the REST API in process ([`api`]), so the console offers what the
+//! API offers and refuses what it refuses. Forms POST and redirect; each works without
+//! script; destructive actions ask first; every form carries an anti-forgery token and must
+//! come from this origin ([`crate::web::forms`]).
+
+pub mod account;
+pub mod admin;
+pub mod api;
+pub mod pages;
+pub mod servers;
+pub mod session;
+pub mod sources;
+pub mod usage;
+
+use axum::{
+    Extension, Router,
+    routing::{get, post},
+};
+
+use crate::state::AppState;
+
+/// The console's routes and its assets.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(account::home))
+        .route("/signin", get(account::sign_in_page).post(account::sign_in))
+        .route("/signup", get(account::sign_up_page).post(account::sign_up))
+        .route("/signout", post(account::sign_out))
+        .route("/account", get(account::account_page))
+        .route("/account/password", post(account::change_password))
+        .route(
+            "/account/delete",
+            get(account::delete_page).post(account::delete),
+        )
+        .merge(source_routes())
+        .merge(server_routes())
+        .route("/admin", get(admin::overview))
+        .route("/admin/servers/delete", get(admin::hard_delete_page))
+        .route("/admin/servers/{id}/delete", post(admin::hard_delete))
+        .layer(Extension(api::Api::new(state.clone())))
+        .merge(crate::web::assets::router())
+}
+
+fn source_routes() -> Router<AppState> {
+    Router::new()
+        .route("/sources", get(sources::list))
+        .route("/sources/new", get(sources::new_page).post(sources::create))
+        .route(
+            "/sources/{id}/edit",
+            get(sources::edit_page).post(sources::update),
+        )
+        .route(
+            "/sources/{id}/delete",
+            get(sources::delete_page).post(sources::delete),
+        )
+}
+
+fn server_routes() -> Router<AppState> {
+    Router::new()
+        .route("/servers", get(servers::list))
+        .route("/servers/new", get(servers::new_page).post(servers::create))
+        .route("/servers/{id}", get(servers::show_server))
+        .route("/servers/{id}/usage", get(usage::usage))
+        .route("/servers/{id}/rename", post(servers::rename))
+        .route("/servers/{id}/attach", post(servers::attach))
+        .route(
+            "/servers/{id}/sources/{source_id}/detach",
+            get(servers::detach_page).post(servers::detach),
+        )
+        .route(
+            "/servers/{id}/public",
+            get(servers::public_page).post(servers::toggle_public),
+        )
+        .route(
+            "/servers/{id}/delete",
+            get(servers::delete_page).post(servers::delete),
+        )
+        .route("/servers/{id}/restore", post(servers::restore))
+        .route("/servers/{id}/keys", post(servers::create_key))
+        .route(
+            "/servers/{id}/keys/{key_id}/revoke",
+            get(servers::revoke_page).post(servers::revoke),
+        )
+        .route(
+            "/servers/{id}/grants/{grant_id}/disconnect",
+            get(servers::disconnect_page).post(servers::disconnect),
+        )
+}

@@ -1,0 +1,345 @@
+//! Sources in the console: the list, one form per type that labels every field and marks
+//! secrets (shown as "set" or "not set", replaceable, never shown), and deletion after a
+//! warning that names the servers using the source.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query},
+    http::{Method, StatusCode},
+    response::Response,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use shared::model::SourceType;
+use uuid::Uuid;
+
+use crate::console::{
+    pages::{Confirm, Fail, Nav, done, segment, show, show_with},
+    session::{Form, Session},
+};
+
+/// A source as the API lists it.
+#[derive(Deserialize)]
+pub struct SourceItem {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub source_type: String,
+    pub source_metadata: Map<String, Value>,
+    pub secrets: BTreeMap<String, bool>,
+}
+
+impl SourceItem {
+    /// A short name for pickers and lists: the type and its identifying settings.
+    pub fn label(&self) -> String {
+        let id = ["user_id", "subject_id", "search_service", "client_id"]
+            .iter()
+            .find_map(|k| self.source_metadata.get(*k).and_then(Value::as_str));
+        match id {
+            Some(id) => format!("{} · {id}", self.source_type),
+            None => self.source_type.clone(),
+        }
+    }
+
+    /// `name = value` of the non-secret settings.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        self.source_metadata
+            .iter()
+            .map(|(k, v)| (label_of(k), v.as_str().unwrap_or_default().to_owned()))
+            .collect()
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SourcePage {
+    pub items: Vec<SourceItem>,
+    pub total: i64,
+}
+
+/// Up to 200 of the caller's sources (the API's largest page; the per-user default limit is
+/// 200 sources).
+pub async fn all(session: &Session) -> Result<SourcePage, Fail> {
+    Ok(session
+        .api
+        .get(&session.caller, "/sources?limit=200")
+        .await
+        .parse()?)
+}
+
+#[derive(Template)]
+#[template(path = "console/sources.html")]
+struct List {
+    nav: Option<Nav>,
+    sources: Vec<SourceItem>,
+    total: i64,
+    types: Vec<&'static str>,
+}
+
+/// `GET /sources`.
+pub async fn list(session: Session) -> Result<Response, Fail> {
+    let page = all(&session).await?;
+    let list = List {
+        nav: Some(session.nav.clone()),
+        sources: page.items,
+        total: page.total,
+        types: SourceType::ALL.iter().map(|t| t.as_str()).collect(),
+    };
+    Ok(show(session.jar, &list))
+}
+
+/// One input of a source form.
+struct Input {
+    name: &'static str,
+    label: String,
+    value: String,
+    secret: bool,
+    /// Secrets: whether a value is stored.
+    set: bool,
+    required: bool,
+    hint: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/source_form.html")]
+struct SourceForm {
+    nav: Option<Nav>,
+    source_type: &'static str,
+    /// Editing this source (creating one when none).
+    editing: Option<Uuid>,
+    inputs: Vec<Input>,
+    error: Option<String>,
+}
+
+fn label_of(name: &str) -> String {
+    let text = name.replace('_', " ");
+    let text = text
+        .replace(" id", " ID")
+        .replace(" url", " URL")
+        .replace("pat", "personal access token (PAT)");
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// The inputs of `kind`: values from `values` except secrets, which are never filled in. When
+/// editing, a secret may stay blank (the stored one is kept), so it is not required.
+fn inputs(
+    kind: SourceType,
+    editing: bool,
+    values: &Map<String, Value>,
+    secrets: &BTreeMap<String, bool>,
+    errors: &BTreeMap<String, String>,
+) -> Vec<Input> {
+    kind.field_specs()
+        .map(|f| Input {
+            name: f.name,
+            label: label_of(f.name),
+            value: if f.secret {
+                String::new()
+            } else {
+                values
+                    .get(f.name)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            },
+            secret: f.secret,
+            set: secrets.get(f.name).copied().unwrap_or(false),
+            required: f.required && !(f.secret && editing),
+            hint: match f.default {
+                Some(default) => format!("Optional; default {default}. It {}.", f.hint),
+                None if !f.required => format!("Optional. It {}.", f.hint),
+                None => format!("It {}.", f.hint),
+            }
+            .replace('`', ""),
+            error: errors.get(f.name).cloned(),
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+pub struct TypeQuery {
+    #[serde(rename = "type")]
+    source_type: Option<String>,
+}
+
+fn kind_of(name: &str) -> Result<SourceType, Fail> {
+    SourceType::parse(name)
+        .ok_or_else(|| Fail::new(StatusCode::NOT_FOUND, "There is no such source type."))
+}
+
+/// `GET /sources/new?type=box`.
+pub async fn new_page(session: Session, Query(query): Query<TypeQuery>) -> Result<Response, Fail> {
+    let kind = kind_of(query.source_type.as_deref().unwrap_or("box"))?;
+    let form = SourceForm {
+        nav: Some(session.nav.clone()),
+        source_type: kind.as_str(),
+        editing: None,
+        inputs: inputs(kind, false, &Map::new(), &BTreeMap::new(), &BTreeMap::new()),
+        error: None,
+    };
+    Ok(show(session.jar, &form))
+}
+
+/// The form's fields as the API's `source_metadata`: blank fields left out (a blank secret
+/// keeps the stored one).
+fn metadata(kind: SourceType, form: &Form) -> Map<String, Value> {
+    kind.field_specs()
+        .filter(|f| !form.get(f.name).trim().is_empty())
+        .map(|f| {
+            (
+                f.name.to_owned(),
+                Value::String(form.get(f.name).to_owned()),
+            )
+        })
+        .collect()
+}
+
+/// `POST /sources/new`.
+pub async fn create(session: Session, form: Form) -> Result<Response, Fail> {
+    let kind = kind_of(form.get("type"))?;
+    let body = json!({"type": kind.as_str(), "source_metadata": metadata(kind, &form)});
+    let reply = session
+        .api
+        .call(&session.caller, Method::POST, "/sources", Some(&body))
+        .await;
+    if reply.is_success() {
+        return Ok(done(session.jar, "/sources"));
+    }
+    refill(session, kind, None, &form, &BTreeMap::new(), reply)
+}
+
+/// The form again after the API refused it: the errors beside their fields, the values the
+/// person typed, secrets blank (never sent back to the browser).
+fn refill(
+    session: Session,
+    kind: SourceType,
+    editing: Option<Uuid>,
+    form: &Form,
+    secrets: &BTreeMap<String, bool>,
+    reply: crate::console::api::Reply,
+) -> Result<Response, Fail> {
+    if !matches!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
+    ) {
+        return Err(reply.into());
+    }
+    let errors = reply.field_errors();
+    let page = SourceForm {
+        nav: Some(session.nav.clone()),
+        source_type: kind.as_str(),
+        editing,
+        inputs: inputs(
+            kind,
+            editing.is_some(),
+            &metadata(kind, form),
+            secrets,
+            &errors,
+        ),
+        error: Some(reply.message()),
+    };
+    Ok(show_with(session.jar, reply.status, &page))
+}
+
+async fn one(session: &Session, id: &str) -> Result<SourceItem, Fail> {
+    Ok(session
+        .api
+        .get(&session.caller, &format!("/sources/{}", segment(id)))
+        .await
+        .parse()?)
+}
+
+/// `GET /sources/{id}/edit`.
+pub async fn edit_page(session: Session, Path(id): Path<String>) -> Result<Response, Fail> {
+    let source = one(&session, &id).await?;
+    let kind = kind_of(&source.source_type)?;
+    let form = SourceForm {
+        nav: Some(session.nav.clone()),
+        source_type: kind.as_str(),
+        editing: Some(source.id),
+        inputs: inputs(
+            kind,
+            true,
+            &source.source_metadata,
+            &source.secrets,
+            &BTreeMap::new(),
+        ),
+        error: None,
+    };
+    Ok(show(session.jar, &form))
+}
+
+/// `POST /sources/{id}/edit`: the new state; a blank secret keeps the stored one.
+pub async fn update(
+    session: Session,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, Fail> {
+    let source = one(&session, &id).await?;
+    let kind = kind_of(&source.source_type)?;
+    let body = json!({"type": kind.as_str(), "source_metadata": metadata(kind, &form)});
+    let path = format!("/sources/{}", source.id);
+    let reply = session
+        .api
+        .call(&session.caller, Method::PUT, &path, Some(&body))
+        .await;
+    if reply.is_success() {
+        return Ok(done(session.jar, "/sources"));
+    }
+    refill(
+        session,
+        kind,
+        Some(source.id),
+        &form,
+        &source.secrets,
+        reply,
+    )
+}
+
+/// `GET /sources/{id}/delete`: names the servers that lose this source.
+pub async fn delete_page(session: Session, Path(id): Path<String>) -> Result<Response, Fail> {
+    let source = one(&session, &id).await?;
+    let user = session.user_id;
+    let using = crate::db::servers::using_source(&session.state.pool, user, source.id)
+        .await
+        .map_err(|err| Fail::internal(&err.to_string()))?;
+    let warnings = using
+        .into_iter()
+        .map(|(name, deleted)| {
+            let deleted = if deleted { " (deleted)" } else { "" };
+            format!("The server “{name}”{deleted} uses it and will no longer search it.")
+        })
+        .collect();
+    let page = Confirm::new(
+        &session.nav,
+        format!("Delete the source {}?", source.label()),
+        format!("/sources/{}/delete", source.id),
+        "/sources".into(),
+    )
+    .message("Its settings and secrets are deleted for good.")
+    .warnings(warnings)
+    .button("Delete source");
+    Ok(show(session.jar, &page))
+}
+
+/// `POST /sources/{id}/delete`.
+pub async fn delete(
+    session: Session,
+    Path(id): Path<String>,
+    _form: Form,
+) -> Result<Response, Fail> {
+    let path = format!("/sources/{}", segment(&id));
+    let reply = session
+        .api
+        .call(&session.caller, Method::DELETE, &path, None)
+        .await;
+    if !reply.is_success() {
+        return Err(reply.into());
+    }
+    Ok(done(session.jar, "/sources"))
+}
