@@ -606,6 +606,7 @@ async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     let loader = Loader {
         pool: pool.clone(),
         keyring: Arc::new(keyring),
+        snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone().into(),
     };
     let before = rss_mb();
     let started = Instant::now();

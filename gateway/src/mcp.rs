@@ -12,6 +12,7 @@ use rmcp::{
     },
     service::RequestContext,
 };
+use shared::model::Tool as ToolName;
 use tracing::Instrument;
 
 use crate::{
@@ -107,11 +108,11 @@ impl ServerHandler for Gateway {
             match request.name.as_ref() {
                 "search" => {
                     let (result, report) = self.tools.search(&server, &args).await;
-                    Ok(("search", result, report, args.get("query")))
+                    Ok((ToolName::Search, result, report, args.get("query")))
                 }
                 "fetch" => {
                     let (result, report) = self.tools.fetch(&server, &args).await;
-                    Ok(("fetch", result, report, args.get("id")))
+                    Ok((ToolName::Fetch, result, report, args.get("id")))
                 }
                 other => Err(McpError::invalid_params(
                     format!("unknown tool: {other}"),
@@ -148,13 +149,12 @@ fn caller(extensions: &Extensions) -> Option<Caller> {
 
 /// The span of one tool call: host, server id, request id and tool name.
 fn call_span(extensions: &Extensions, server: &ServedServer, tool: &str) -> tracing::Span {
+    let parts = extensions.get::<http::request::Parts>();
     let header = |name: &str| {
-        extensions
-            .get::<http::request::Parts>()
+        parts
             .and_then(|parts| parts.headers.get(name))
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-")
-            .to_owned()
     };
     tracing::info_span!("tool_call", host = %header("host"), server_id = %server.id,
         request_id = %header("x-request-id"), tool = %tool)

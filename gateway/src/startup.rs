@@ -84,6 +84,7 @@ impl Application {
         let loader = Loader {
             pool: pool.clone(),
             keyring: Arc::new(settings.keyring()?),
+            snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone().into(),
         };
         let stop_audit = CancellationToken::new();
         let (audit, writer) = AuditLog::new(
@@ -337,7 +338,8 @@ fn router(
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
-                    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+                    // Borrowed: the span records the values as it is created (no copy per request).
+                    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(),
                         host = %header("host"), request_id = %header("x-request-id"), server_id = tracing::field::Empty)
                 })

@@ -6,6 +6,7 @@ mod all_sources;
 mod audit;
 mod box_files;
 mod caps;
+mod failure_classes;
 mod fake;
 mod fanout;
 mod handlers;

@@ -3,6 +3,7 @@
 pub mod calls;
 pub mod endpoint;
 pub mod source;
+pub mod source_config;
 
 pub use calls::{CallStatus, SourceOutcome, Tool, UpstreamErrorClass};
 pub use endpoint::{EndpointPool, PoolEntry, routing_key};
