@@ -21,6 +21,9 @@ const PER_REQUEST_CHATTER: [&str; 4] = ["rmcp", "hyper", "hyper_util", "h2"];
 /// Lines waiting for the writer thread at most (each a formatted line of a few hundred bytes).
 const QUEUED_LINES: usize = 64 * 1024;
 
+/// Bytes the writer thread gathers before writing.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// The writer thread's guard (dropping it flushes what is queued) and its drop counter.
 static WRITER: OnceLock<(ErrorCounter, Mutex<Option<WorkerGuard>>)> = OnceLock::new();
 
@@ -93,7 +96,9 @@ pub fn init_with(
         .lossy(true)
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("log-writer")
-        .finish(destination);
+        // The writer thread writes what is queued and flushes when the queue is empty: buffered,
+        // a burst of lines is one write instead of one system call a line.
+        .finish(std::io::BufWriter::with_capacity(WRITE_BUFFER, destination));
     let counter = writer.error_counter();
     // A second call (tests, embedding) keeps the first subscriber instead of panicking.
     if subscriber(format, level, writer).try_init().is_ok() {
