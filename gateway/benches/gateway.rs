@@ -471,6 +471,55 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// Closed-loop rounds of two sides alternating (A, B, B, A, A, B, ...: a drift of the machine's
+/// speed weighs on both alike): per side, each round's calls/s and machine CPU per call (µs),
+/// and every latency.
+#[derive(Default)]
+struct Rounds {
+    rates: [Vec<f64>; 2],
+    cpus: [Vec<f64>; 2],
+    latencies: [Vec<Duration>; 2],
+    length: Duration,
+}
+
+impl Rounds {
+    /// `rounds` rounds of `length` for each side, a side being a URL and a target.
+    async fn alternate(sides: [(&str, &Target); 2], rounds: usize, length: Duration) -> Self {
+        let mut measured = Self {
+            length,
+            ..Self::default()
+        };
+        for round in 0..rounds {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let (url, target) = sides[which];
+                let (rate, latencies, cpu) = closed_loop(url, target, length).await;
+                measured.rates[which].push(rate);
+                measured.latencies[which].extend(latencies);
+                measured.cpus[which].push(cpu.as_secs_f64() * 1e6);
+            }
+        }
+        measured
+    }
+
+    /// One side's medians, range of rates and latency percentiles, as a line's end.
+    fn summary(&mut self, which: usize) -> String {
+        let (rates, length) = (&self.rates[which], self.length);
+        let sorted = &mut self.latencies[which];
+        sorted.sort();
+        format!(
+            "{CONCURRENCY} concurrent clients, median of {} alternating rounds of {length:?}: {:.0} calls/s (rounds {:.0}–{:.0}), p50 {:.2} ms, p99 {:.2} ms, machine CPU {:.1} µs a call",
+            rates.len(),
+            median(rates),
+            rates.iter().copied().fold(f64::INFINITY, f64::min),
+            rates.iter().copied().fold(0.0, f64::max),
+            ms(percentile(sorted, 0.5)),
+            ms(percentile(sorted, 0.99)),
+            median(&self.cpus[which]),
+        )
+    }
+}
+
 /// The same server called with its access key and with an OAuth token, in alternating closed-loop
 /// rounds (key, token, token, key, key, token, ...: a drift of the machine's speed weighs on
 /// both alike). Prints the medians of each and the ratio token/key.
@@ -478,33 +527,15 @@ async fn key_against_token(gateway_url: &str, sources: usize, key: &Target, toke
     let (rounds, length) = comparison_rounds();
     // The token's first use pays its signature check; the gateway then remembers it verified.
     let _ = closed_loop(gateway_url, token, length / 2).await;
-    // Per credential (key, token): calls/s, latencies, machine CPU per call, of each round.
-    let mut rates: [Vec<f64>; 2] = Default::default();
-    let mut latencies: [Vec<Duration>; 2] = Default::default();
-    let mut cpus: [Vec<f64>; 2] = Default::default();
-    for round in 0..rounds {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for which in order {
-            let target = if which == 0 { key } else { token };
-            let (rate, measured, cpu) = closed_loop(gateway_url, target, length).await;
-            rates[which].push(rate);
-            latencies[which].extend(measured);
-            cpus[which].push(cpu.as_secs_f64() * 1e6);
-        }
-    }
+    let mut measured =
+        Rounds::alternate([(gateway_url, key), (gateway_url, token)], rounds, length).await;
     for (which, access) in ["with key", "with OAuth token"].into_iter().enumerate() {
-        let sorted = &mut latencies[which];
-        sorted.sort();
-        let low = rates[which].iter().copied().fold(f64::INFINITY, f64::min);
-        let high = rates[which].iter().copied().fold(0.0, f64::max);
         println!(
-            "search, {sources} source(s), {access}, {CONCURRENCY} concurrent clients, median of {rounds} alternating rounds of {length:?}: {:.0} calls/s (rounds {low:.0}–{high:.0}), p50 {:.2} ms, p99 {:.2} ms, machine CPU {:.1} µs a call",
-            median(&rates[which]),
-            ms(percentile(sorted, 0.5)),
-            ms(percentile(sorted, 0.99)),
-            median(&cpus[which]),
+            "search, {sources} source(s), {access}, {}",
+            measured.summary(which)
         );
     }
+    let (rates, cpus) = (&measured.rates, &measured.cpus);
     // Each round's token rate over the key rate of the same round (measured next to each other).
     let pairs: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(t, k)| t / k).collect();
     println!(
@@ -563,22 +594,8 @@ async fn against_bare_rmcp(gateway_url: &str, api: &Api) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = closed_loop(gateway_url, &gateway, length / 2).await;
     let _ = closed_loop(&bare_url, &bare, length / 2).await;
-    let mut rates: [Vec<f64>; 2] = Default::default();
-    let mut latencies: [Vec<Duration>; 2] = Default::default();
-    for round in 0..rounds * 2 {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for which in order {
-            let (url, target) = if which == 0 {
-                (gateway_url, &gateway)
-            } else {
-                (bare_url.as_str(), &bare)
-            };
-            let (rate, measured, _) = closed_loop(url, target, length).await;
-            rates[which].push(rate);
-            latencies[which].extend(measured);
-        }
-    }
-    let rounds = rounds * 2;
+    let sides = [(gateway_url, &gateway), (bare_url.as_str(), &bare)];
+    let mut measured = Rounds::alternate(sides, rounds * 2, length).await;
     for (which, what) in [
         "gateway (key, audit, metrics, default log level)",
         "bare rmcp",
@@ -586,17 +603,12 @@ async fn against_bare_rmcp(gateway_url: &str, api: &Api) {
     .into_iter()
     .enumerate()
     {
-        let sorted = &mut latencies[which];
-        sorted.sort();
         println!(
-            "baseline: search, 1 source, {what}, {CONCURRENCY} concurrent clients, median of {rounds} alternating rounds of {length:?}: {:.0} calls/s (rounds {:.0}–{:.0}), p50 {:.2} ms, p99 {:.2} ms",
-            median(&rates[which]),
-            rates[which].iter().copied().fold(f64::INFINITY, f64::min),
-            rates[which].iter().copied().fold(0.0, f64::max),
-            ms(percentile(sorted, 0.5)),
-            ms(percentile(sorted, 0.99)),
+            "baseline: search, 1 source, {what}, {}",
+            measured.summary(which)
         );
     }
+    let rates = &measured.rates;
     let pairs: Vec<f64> = rates[0].iter().zip(&rates[1]).map(|(g, b)| g / b).collect();
     println!(
         "baseline: gateway / bare rmcp: calls/s ×{:.3} (round by round ×{:.3}–×{:.3}; target ≥ ×0.8)",
