@@ -16,6 +16,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
     shared::telemetry::init(settings.log_format, &settings.log_level);
+    let result = run(cli, settings).await;
+    // Lines still queued for standard error are written before the process ends.
+    shared::telemetry::flush();
+    result
+}
+
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let pool = shared::db::pool(&settings)?;
 
     match cli.command.unwrap_or(Command::Serve) {

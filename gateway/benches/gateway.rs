@@ -9,9 +9,14 @@
 //!    server is also called with an OAuth access token (signed by the control plane for a grant
 //!    made in SQL, so no browser is needed), in rounds alternating with its access key
 //!    (key, token, token, key, ...), and the medians of both and their ratio are printed;
+//!    A bare rmcp server (the same `search` tool over the same in-process source, with no
+//!    routing, keys, audit or metrics) is measured in the same run, in rounds alternating with
+//!    the gateway, and the gateway's throughput is printed as a ratio of it (`baseline`);
 //! 2. the time from a control-plane write (REST) to the gateway serving it;
 //! 3. loading a snapshot of 100,000 servers: time and resident memory.
 //!
+//! Both daemons log as they do by default (`LOG_LEVEL`'s default, through the production
+//! subscriber) to a file in the temporary directory, removed at the end with the database.
 //! The load generator shares the machine (and its cores) with the gateway it measures.
 //! Run by `cargo test` (without `--bench`), it does a short smoke run of each part instead.
 
@@ -54,8 +59,8 @@ fn quick() -> bool {
 }
 
 /// Whether to run the part named `part`: every part unless names are given after `--`
-/// (`./dev bench -- throughput snapshot`). Parts: `throughput` (closed loop), `latency` (open
-/// loop), `propagation`, `snapshot`.
+/// (`./dev bench -- throughput snapshot`). Parts: `baseline` (against bare rmcp), `throughput`
+/// (closed loop), `latency` (open loop), `propagation`, `snapshot`.
 fn wanted(part: &str) -> bool {
     let named: Vec<String> = std::env::args()
         .skip(1)
@@ -92,6 +97,17 @@ struct Target {
 
 struct Instant3;
 
+/// What the in-process source answers: three hits at once.
+fn instant_hits(source_id: Uuid, query: &str) -> Vec<Hit> {
+    (1..=3)
+        .map(|n| Hit {
+            upstream_id: format!("{source_id}-{n}"),
+            title: format!("{query} {n}"),
+            url: format!("https://x.example/{n}"),
+        })
+        .collect()
+}
+
 impl SourceHandler for Instant3 {
     fn search<'a>(
         &'a self,
@@ -99,15 +115,7 @@ impl SourceHandler for Instant3 {
         query: &'a str,
         _: usize,
     ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
-        Box::pin(async move {
-            Ok((1..=3)
-                .map(|n| Hit {
-                    upstream_id: format!("{}-{n}", source.id),
-                    title: format!("{query} {n}"),
-                    url: format!("https://x.example/{n}"),
-                })
-                .collect())
-        })
+        Box::pin(async move { Ok(instant_hits(source.id, query)) })
     }
     fn fetch<'a>(
         &'a self,
@@ -138,18 +146,37 @@ fn settings(database_url: &str) -> Settings {
         max_servers_per_user: 1000,
         // The benchmark measures the check, not the default budget of 600 calls a minute.
         gateway_key_requests_per_minute: 100_000_000,
-        log_level: "warn".to_owned(),
         control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
         gateway_metrics_addr: "127.0.0.1:0".to_owned(),
         ..Settings::default()
     }
 }
 
+fn master_url() -> String {
+    std::env::var("DATABASE_URL").expect("DATABASE_URL (./dev bench sets it)")
+}
+
+fn database_name() -> String {
+    format!("gateway_bench_{}", std::process::id())
+}
+
+/// Drops the benchmark's database (connections still open are closed by the server).
+async fn drop_database() {
+    let mut conn = sqlx::PgConnection::connect(&master_url()).await.unwrap();
+    let name = database_name();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database if exists {name} with (force)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
 /// A fresh database next to the one `DATABASE_URL` names; returns its URL.
 async fn fresh_database() -> String {
-    let master = std::env::var("DATABASE_URL").expect("DATABASE_URL (./dev bench sets it)");
+    let master = master_url();
     let mut url = url::Url::parse(&master).unwrap();
-    let name = format!("gateway_bench_{}", std::process::id());
+    let name = database_name();
     let mut conn = sqlx::PgConnection::connect(&master).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "drop database if exists {name}"
@@ -444,6 +471,55 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// Closed-loop rounds of two sides alternating (A, B, B, A, A, B, ...: a drift of the machine's
+/// speed weighs on both alike): per side, each round's calls/s and machine CPU per call (µs),
+/// and every latency.
+#[derive(Default)]
+struct Rounds {
+    rates: [Vec<f64>; 2],
+    cpus: [Vec<f64>; 2],
+    latencies: [Vec<Duration>; 2],
+    length: Duration,
+}
+
+impl Rounds {
+    /// `rounds` rounds of `length` for each side, a side being a URL and a target.
+    async fn alternate(sides: [(&str, &Target); 2], rounds: usize, length: Duration) -> Self {
+        let mut measured = Self {
+            length,
+            ..Self::default()
+        };
+        for round in 0..rounds {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let (url, target) = sides[which];
+                let (rate, latencies, cpu) = closed_loop(url, target, length).await;
+                measured.rates[which].push(rate);
+                measured.latencies[which].extend(latencies);
+                measured.cpus[which].push(cpu.as_secs_f64() * 1e6);
+            }
+        }
+        measured
+    }
+
+    /// One side's medians, range of rates and latency percentiles, as a line's end.
+    fn summary(&mut self, which: usize) -> String {
+        let (rates, length) = (&self.rates[which], self.length);
+        let sorted = &mut self.latencies[which];
+        sorted.sort();
+        format!(
+            "{CONCURRENCY} concurrent clients, median of {} alternating rounds of {length:?}: {:.0} calls/s (rounds {:.0}–{:.0}), p50 {:.2} ms, p99 {:.2} ms, machine CPU {:.1} µs a call",
+            rates.len(),
+            median(rates),
+            rates.iter().copied().fold(f64::INFINITY, f64::min),
+            rates.iter().copied().fold(0.0, f64::max),
+            ms(percentile(sorted, 0.5)),
+            ms(percentile(sorted, 0.99)),
+            median(&self.cpus[which]),
+        )
+    }
+}
+
 /// The same server called with its access key and with an OAuth token, in alternating closed-loop
 /// rounds (key, token, token, key, key, token, ...: a drift of the machine's speed weighs on
 /// both alike). Prints the medians of each and the ratio token/key.
@@ -451,33 +527,15 @@ async fn key_against_token(gateway_url: &str, sources: usize, key: &Target, toke
     let (rounds, length) = comparison_rounds();
     // The token's first use pays its signature check; the gateway then remembers it verified.
     let _ = closed_loop(gateway_url, token, length / 2).await;
-    // Per credential (key, token): calls/s, latencies, machine CPU per call, of each round.
-    let mut rates: [Vec<f64>; 2] = Default::default();
-    let mut latencies: [Vec<Duration>; 2] = Default::default();
-    let mut cpus: [Vec<f64>; 2] = Default::default();
-    for round in 0..rounds {
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for which in order {
-            let target = if which == 0 { key } else { token };
-            let (rate, measured, cpu) = closed_loop(gateway_url, target, length).await;
-            rates[which].push(rate);
-            latencies[which].extend(measured);
-            cpus[which].push(cpu.as_secs_f64() * 1e6);
-        }
-    }
+    let mut measured =
+        Rounds::alternate([(gateway_url, key), (gateway_url, token)], rounds, length).await;
     for (which, access) in ["with key", "with OAuth token"].into_iter().enumerate() {
-        let sorted = &mut latencies[which];
-        sorted.sort();
-        let low = rates[which].iter().copied().fold(f64::INFINITY, f64::min);
-        let high = rates[which].iter().copied().fold(0.0, f64::max);
         println!(
-            "search, {sources} source(s), {access}, {CONCURRENCY} concurrent clients, median of {rounds} alternating rounds of {length:?}: {:.0} calls/s (rounds {low:.0}–{high:.0}), p50 {:.2} ms, p99 {:.2} ms, machine CPU {:.1} µs a call",
-            median(&rates[which]),
-            ms(percentile(sorted, 0.5)),
-            ms(percentile(sorted, 0.99)),
-            median(&cpus[which]),
+            "search, {sources} source(s), {access}, {}",
+            measured.summary(which)
         );
     }
+    let (rates, cpus) = (&measured.rates, &measured.cpus);
     // Each round's token rate over the key rate of the same round (measured next to each other).
     let pairs: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(t, k)| t / k).collect();
     println!(
@@ -519,6 +577,136 @@ async fn throughput(gateway_url: &str, api: &Api, pool: &PgPool, settings: &Sett
                 ms(percentile(&latencies, 0.99))
             );
         }
+    }
+}
+
+/// The gateway (one source, access key, audit, metrics, logging at the default level) against
+/// a bare rmcp server with the same tool over the same source, in alternating closed-loop rounds
+/// (gateway, bare, bare, gateway, ...). Prints the medians and the ratio gateway/bare.
+async fn against_bare_rmcp(gateway_url: &str, api: &Api) {
+    let (rounds, length) = comparison_rounds();
+    let gateway = server_with_sources(api, 1, false).await;
+    let bare = Target {
+        host: "bare.example.com".to_owned(),
+        key: None,
+    };
+    let bare_url = format!("http://127.0.0.1:{}/mcp", bare::spawn().await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = closed_loop(gateway_url, &gateway, length / 2).await;
+    let _ = closed_loop(&bare_url, &bare, length / 2).await;
+    let sides = [(gateway_url, &gateway), (bare_url.as_str(), &bare)];
+    let mut measured = Rounds::alternate(sides, rounds * 2, length).await;
+    for (which, what) in [
+        "gateway (key, audit, metrics, default log level)",
+        "bare rmcp",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        println!(
+            "baseline: search, 1 source, {what}, {}",
+            measured.summary(which)
+        );
+    }
+    let rates = &measured.rates;
+    let pairs: Vec<f64> = rates[0].iter().zip(&rates[1]).map(|(g, b)| g / b).collect();
+    println!(
+        "baseline: gateway / bare rmcp: calls/s ×{:.3} (round by round ×{:.3}–×{:.3}; target ≥ ×0.8)",
+        median(&rates[0]) / median(&rates[1]),
+        pairs.iter().copied().fold(f64::INFINITY, f64::min),
+        pairs.iter().copied().fold(0.0, f64::max),
+    );
+}
+
+/// The baseline: rmcp's streamable HTTP service configured as the gateway configures it
+/// (stateless, JSON responses), serving one `search` tool over [`instant_hits`], and nothing
+/// else.
+mod bare {
+    use rmcp::{
+        ErrorData, RoleServer, ServerHandler,
+        model::{
+            CallToolRequestParams, CallToolResponse, CallToolResult, ListToolsResult,
+            PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+        },
+        service::RequestContext,
+        transport::streamable_http_server::{
+            StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+        },
+    };
+    use serde_json::json;
+    use std::sync::Arc;
+    use uuid::Uuid;
+
+    #[derive(Clone)]
+    struct Bare {
+        source_id: Uuid,
+    }
+
+    fn search_tool() -> Tool {
+        gateway::tools::definitions()
+            .iter()
+            .find(|t| t.name == "search")
+            .cloned()
+            .expect("the gateway's search tool")
+    }
+
+    impl ServerHandler for Bare {
+        fn get_info(&self) -> ServerConfig {
+            ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        }
+
+        async fn list_tools(
+            &self,
+            _: Option<PaginatedRequestParams>,
+            _: RequestContext<RoleServer>,
+        ) -> Result<ListToolsResult, ErrorData> {
+            Ok(ListToolsResult::with_all_items(vec![search_tool()]))
+        }
+
+        fn get_tool(&self, name: &str) -> Option<Tool> {
+            (name == "search").then(search_tool)
+        }
+
+        async fn call_tool(
+            &self,
+            request: CallToolRequestParams,
+            _: RequestContext<RoleServer>,
+        ) -> Result<CallToolResponse, ErrorData> {
+            let args = request.arguments.unwrap_or_default();
+            let query = args
+                .get("query")
+                .and_then(|q| q.as_str())
+                .unwrap_or_default();
+            let results: Vec<_> = super::instant_hits(self.source_id, query)
+                .into_iter()
+                .map(|hit| {
+                    json!({"id": format!("box:{}:{}", self.source_id, hit.upstream_id),
+                        "title": hit.title, "url": hit.url})
+                })
+                .collect();
+            Ok(CallToolResult::structured(json!({"results": results})).into())
+        }
+    }
+
+    /// Serves the bare server on a port of its own; returns the port.
+    pub async fn spawn() -> u16 {
+        let handler = Bare {
+            source_id: Uuid::new_v4(),
+        };
+        let config = StreamableHttpServerConfig::default()
+            .disable_allowed_hosts()
+            .with_legacy_session_mode(false)
+            .with_json_response(true);
+        let service = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(NeverSessionManager::default()),
+            config,
+        );
+        let router = axum::Router::new().route_service("/mcp", service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        port
     }
 }
 
@@ -606,6 +794,7 @@ async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     let loader = Loader {
         pool: pool.clone(),
         keyring: Arc::new(keyring),
+        snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone().into(),
     };
     let before = rss_mb();
     let started = Instant::now();
@@ -623,8 +812,16 @@ async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     );
 }
 
+/// Where the daemons' log lines go during the run.
+fn log_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("gateway-bench-{}.log", std::process::id()))
+}
+
 #[tokio::main]
 async fn main() {
+    let log = std::fs::File::create(log_path()).unwrap();
+    let defaults = Settings::default();
+    shared::telemetry::init_with(defaults.log_format, &defaults.log_level, log);
     let database_url = fresh_database().await;
     let settings = settings(&database_url);
     let pool = PgPoolOptions::new()
@@ -672,6 +869,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    if wanted("baseline") {
+        against_bare_rmcp(&gateway_url, &api).await;
+    }
     if wanted("throughput") || wanted("latency") {
         throughput(&gateway_url, &api, &pool, &settings).await;
     }
@@ -681,4 +881,14 @@ async fn main() {
     if wanted("snapshot") {
         large_snapshot(&pool, &settings).await;
     }
+    pool.close().await;
+    drop_database().await;
+    shared::telemetry::flush();
+    let logged = std::fs::metadata(log_path()).map_or(0, |m| m.len());
+    println!(
+        "(logged {:.1} MB at the default level; {} lines dropped)",
+        logged as f64 / 1e6,
+        shared::telemetry::dropped_lines()
+    );
+    let _ = std::fs::remove_file(log_path());
 }

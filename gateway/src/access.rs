@@ -32,6 +32,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
+    context::CallContext,
     error::{Credential, HttpError},
     oauth::{Verifier, challenge, looks_like_jwt},
     snapshot::{ServedServer, SnapshotStore},
@@ -143,7 +144,13 @@ pub async fn require_key(
         access.usage.touch(id);
     }
     request.headers_mut().remove(header::AUTHORIZATION);
-    request.extensions_mut().insert(caller);
+    let context = CallContext {
+        request_id: request.headers().get("x-request-id").cloned(),
+        host: request.headers().get(header::HOST).cloned(),
+        server,
+        caller,
+    };
+    request.extensions_mut().insert(context);
     next.run(request).await
 }
 

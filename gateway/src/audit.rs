@@ -13,10 +13,13 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::model::{SourceOutcome, SourceType, Tool, UpstreamErrorClass};
 use sqlx::PgPool;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::{snapshot::ServedSource, sources::SourceError};
 
 /// Records stored per INSERT at most.
 const BATCH: usize = 1000;
@@ -26,35 +29,42 @@ const GATHER: Duration = Duration::from_millis(250);
 /// Longest argument kept, in characters.
 const MAX_ARGUMENT_CHARS: usize = 1000;
 
-/// How a tool call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Ok,
-    /// Some sources failed, the others answered.
-    Partial,
-    Error,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Partial => "partial",
-            Self::Error => "error",
-        }
-    }
-}
+/// How a tool call ended (the words are shared with the control plane's calls API).
+pub use shared::model::CallStatus as Status;
 
 /// One source's part in a call.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceCall {
     pub source_id: Uuid,
     #[serde(rename = "type")]
-    pub source_type: &'static str,
-    /// `ok`, `not_found`, `timeout` or `error`.
-    pub outcome: &'static str,
+    pub source_type: SourceType,
+    pub outcome: SourceOutcome,
+    /// Why the upstream call failed, by class; absent when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<UpstreamErrorClass>,
     pub latency_ms: u64,
     pub results: usize,
+}
+
+impl SourceCall {
+    /// The record of one source's call that ended with `outcome` after `latency`.
+    pub fn of<T>(
+        source: &ServedSource,
+        outcome: &Result<T, SourceError>,
+        latency: Duration,
+        results: usize,
+    ) -> Self {
+        Self {
+            source_id: source.id,
+            source_type: source.source_type,
+            outcome: outcome
+                .as_ref()
+                .map_or_else(SourceError::outcome, |_| SourceOutcome::Ok),
+            error_class: outcome.as_ref().err().map(SourceError::class),
+            latency_ms: latency.as_millis() as u64,
+            results,
+        }
+    }
 }
 
 /// What a tool reports about a call besides its result.
@@ -87,8 +97,7 @@ pub struct Record {
     pub key_id: Option<Uuid>,
     /// The OAuth grant the call came through.
     pub grant_id: Option<Uuid>,
-    /// `search` or `fetch`.
-    pub tool: &'static str,
+    pub tool: Tool,
     pub argument: String,
     pub duration_ms: u64,
     pub report: Report,
@@ -293,7 +302,7 @@ impl Columns {
             columns.key_id.push(record.key_id);
             columns.grant_id.push(record.grant_id);
             columns.called_at.push(record.called_at);
-            columns.tool.push(record.tool);
+            columns.tool.push(record.tool.as_str());
             // Postgres text cannot hold NUL.
             columns.argument.push(if record.argument.contains('\0') {
                 record.argument.replace('\0', "")

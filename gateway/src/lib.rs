@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod caps;
 pub mod client;
+pub mod context;
 pub mod error;
 pub mod fanout;
 pub mod ids;

@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let pool = shared::db::pool(&settings)?;
     let app = Application::build(&settings, pool, gateway::sources::registry(&settings)?).await?;
     tracing::info!(address = %settings.gateway_addr, port = app.port(), "gateway listening");
-    app.run_until_stopped(shared::shutdown::signal()).await?;
-    Ok(())
+    let stopped = app.run_until_stopped(shared::shutdown::signal()).await;
+    shared::telemetry::flush();
+    Ok(stopped?)
 }

@@ -12,11 +12,12 @@ use rmcp::{
     },
     service::RequestContext,
 };
+use shared::model::Tool as ToolName;
 use tracing::Instrument;
 
 use crate::{
-    access::Caller,
     audit::{self, AuditLog, Record},
+    context::CallContext,
     snapshot::ServedServer,
     tools::{self, Tools},
 };
@@ -28,12 +29,9 @@ pub struct Gateway {
     pub audit: AuditLog,
 }
 
-/// The server the routing middleware resolved for this request.
-fn served(extensions: &Extensions) -> Result<Arc<ServedServer>, McpError> {
-    extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Arc<ServedServer>>())
-        .cloned()
+/// The request's context, as the HTTP layers resolved it.
+fn context(extensions: &Extensions) -> Result<&CallContext, McpError> {
+    CallContext::of(extensions)
         .ok_or_else(|| McpError::internal_error("no MCP server is bound to this request", None))
 }
 
@@ -51,7 +49,7 @@ impl ServerHandler for Gateway {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        let server = served(&context.extensions)?;
+        let server = self::context(&context.extensions)?.server.clone();
         context.peer.set_peer_info(request.clone());
         let mut result = self.negotiate_initialize(&request)?;
         result.server_info = implementation(&server);
@@ -64,7 +62,7 @@ impl ServerHandler for Gateway {
         &self,
         context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, McpError> {
-        let server = served(&context.extensions)?;
+        let server = self::context(&context.extensions)?.server.clone();
         let info = self
             .get_info()
             .with_server_info(implementation(&server))
@@ -97,21 +95,20 @@ impl ServerHandler for Gateway {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let server = served(&context.extensions)?;
-        // rmcp may run this on a task of its own, where the HTTP request's span is not current:
-        // every line of a tool call gets its own span with the request's identifiers.
-        let span = call_span(&context.extensions, &server, &request.name);
+        let call = self::context(&context.extensions)?;
+        let (server, who) = (&call.server, call.caller);
+        let span = call.span(&request.name);
         let args = request.arguments.unwrap_or_default();
         let (called_at, started) = (chrono::Utc::now(), std::time::Instant::now());
         let (tool, result, report, argument) = async {
             match request.name.as_ref() {
                 "search" => {
-                    let (result, report) = self.tools.search(&server, &args).await;
-                    Ok(("search", result, report, args.get("query")))
+                    let (result, report) = self.tools.search(server, &args).await;
+                    Ok((ToolName::Search, result, report, args.get("query")))
                 }
                 "fetch" => {
-                    let (result, report) = self.tools.fetch(&server, &args).await;
-                    Ok(("fetch", result, report, args.get("id")))
+                    let (result, report) = self.tools.fetch(server, &args).await;
+                    Ok((ToolName::Fetch, result, report, args.get("id")))
                 }
                 other => Err(McpError::invalid_params(
                     format!("unknown tool: {other}"),
@@ -123,12 +120,11 @@ impl ServerHandler for Gateway {
         .await?;
         let elapsed = started.elapsed();
         crate::meters::tool_call(tool, report.status, elapsed);
-        let who = caller(&context.extensions);
         self.audit.record(Record {
             called_at,
             server_id: server.id,
-            key_id: who.and_then(|c| c.key_id),
-            grant_id: who.and_then(|c| c.grant_id),
+            key_id: who.key_id,
+            grant_id: who.grant_id,
             tool,
             argument: audit::argument(argument),
             duration_ms: elapsed.as_millis() as u64,
@@ -136,26 +132,4 @@ impl ServerHandler for Gateway {
         });
         Ok(result.into())
     }
-}
-
-/// The caller the access check attached to this request.
-fn caller(extensions: &Extensions) -> Option<Caller> {
-    extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Caller>())
-        .copied()
-}
-
-/// The span of one tool call: host, server id, request id and tool name.
-fn call_span(extensions: &Extensions, server: &ServedServer, tool: &str) -> tracing::Span {
-    let header = |name: &str| {
-        extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get(name))
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned()
-    };
-    tracing::info_span!("tool_call", host = %header("host"), server_id = %server.id,
-        request_id = %header("x-request-id"), tool = %tool)
 }

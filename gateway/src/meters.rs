@@ -5,13 +5,9 @@
 use std::{collections::HashMap, sync::LazyLock, time::Duration};
 
 use metrics::{Counter, Histogram};
-use shared::model::SourceType;
+use shared::model::{SourceOutcome, SourceType, Tool};
 
 use crate::audit::Status;
-
-const TOOLS: [&str; 2] = ["search", "fetch"];
-const STATUSES: [Status; 3] = [Status::Ok, Status::Partial, Status::Error];
-const UPSTREAM_OUTCOMES: [&str; 4] = ["ok", "not_found", "timeout", "error"];
 
 struct Meters {
     tool_calls: HashMap<(&'static str, &'static str), Counter>,
@@ -28,8 +24,8 @@ static METERS: LazyLock<Meters> = LazyLock::new(|| {
         upstream_calls: HashMap::new(),
         upstream_latency: HashMap::new(),
     };
-    for tool in TOOLS {
-        for status in STATUSES {
+    for tool in Tool::ALL.iter().map(|t| t.as_str()) {
+        for status in Status::ALL.iter().copied() {
             let counter =
                 metrics::counter!("tool_calls_total", "tool" => tool, "outcome" => status.as_str());
             meters.tool_calls.insert((tool, status.as_str()), counter);
@@ -38,7 +34,7 @@ static METERS: LazyLock<Meters> = LazyLock::new(|| {
         meters.tool_latency.insert(tool, histogram);
     }
     for source_type in SourceType::ALL.map(SourceType::as_str) {
-        for outcome in UPSTREAM_OUTCOMES {
+        for outcome in SourceOutcome::ALL.iter().map(|o| o.as_str()) {
             let counter = metrics::counter!("upstream_calls_total",
                 "source_type" => source_type, "outcome" => outcome);
             meters
@@ -53,19 +49,19 @@ static METERS: LazyLock<Meters> = LazyLock::new(|| {
 });
 
 /// Counts a tool call and records its duration.
-pub fn tool_call(tool: &str, status: Status, elapsed: Duration) {
-    if let Some(counter) = METERS.tool_calls.get(&(tool, status.as_str())) {
+pub fn tool_call(tool: Tool, status: Status, elapsed: Duration) {
+    if let Some(counter) = METERS.tool_calls.get(&(tool.as_str(), status.as_str())) {
         counter.increment(1);
     }
-    if let Some(histogram) = METERS.tool_latency.get(tool) {
+    if let Some(histogram) = METERS.tool_latency.get(tool.as_str()) {
         histogram.record(elapsed.as_secs_f64());
     }
 }
 
 /// Counts an upstream call and records its duration.
-pub fn upstream_call(source_type: SourceType, outcome: &str, elapsed: Duration) {
+pub fn upstream_call(source_type: SourceType, outcome: SourceOutcome, elapsed: Duration) {
     let source_type = source_type.as_str();
-    if let Some(counter) = METERS.upstream_calls.get(&(source_type, outcome)) {
+    if let Some(counter) = METERS.upstream_calls.get(&(source_type, outcome.as_str())) {
         counter.increment(1);
     }
     if let Some(histogram) = METERS.upstream_latency.get(source_type) {

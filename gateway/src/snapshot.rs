@@ -28,7 +28,10 @@ use serde_json::{Map, Value};
 use shared::{
     access_key::{self, KeyHash},
     crypto::Keyring,
-    model::SourceType,
+    model::{
+        SourceType,
+        source_config::{SourceConfig, describe_problems},
+    },
     oauth::canonical_resource,
 };
 use sqlx::{PgPool, postgres::PgListener};
@@ -46,39 +49,62 @@ const EVERYTHING_CHANGED: &str = "*";
 /// instead of a long `= any($1)` list and as many map updates).
 pub const FULL_RELOAD_AT: usize = 10_000;
 
-/// A source as the gateway serves it.
+/// A source as the gateway serves it: its configuration parsed once, when loaded.
 #[derive(Debug)]
 pub struct ServedSource {
     pub id: Uuid,
     pub source_type: SourceType,
-    /// Non-secret settings.
-    pub metadata: Map<String, Value>,
-    /// Decrypted secret fields; `Err` if they could not be decrypted (the source then fails
-    /// each call with a clear reason instead of taking the whole server down).
-    pub secrets: Result<Map<String, Value>, String>,
+    /// Ready to call, or why not (each call then fails with the reason instead of the whole
+    /// server going down).
+    pub config: Result<SourceConfig, Broken>,
+}
+
+/// Why a loaded source cannot be called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broken {
+    /// Its secrets were sealed with a key this gateway does not have.
+    Undecryptable,
+    /// Its stored settings break the rules (e.g. a Snowflake host no longer allowed).
+    Invalid(String),
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Undecryptable => f.write_str(
+                "its credentials cannot be decrypted by this gateway (check SECRETS_KEY / SECRETS_OLD_KEYS)",
+            ),
+            Self::Invalid(reason) => f.write_str(reason),
+        }
+    }
 }
 
 impl ServedSource {
-    /// A non-secret setting.
-    pub fn setting(&self, name: &str) -> Option<&str> {
-        self.metadata.get(name).and_then(Value::as_str)
+    /// Parses a source's stored settings and decrypted secrets (or the reason they could not
+    /// be decrypted) with the Snowflake hosts allowed by `snowflake_suffixes`.
+    pub fn parse(
+        id: Uuid,
+        source_type: SourceType,
+        metadata: &Map<String, Value>,
+        secrets: Result<Map<String, Value>, Broken>,
+        snowflake_suffixes: &[String],
+    ) -> Self {
+        let config = secrets.and_then(|secrets| {
+            SourceConfig::parse(source_type, metadata, &secrets, snowflake_suffixes)
+                .map_err(|problems| Broken::Invalid(describe_problems(&problems)))
+        });
+        Self {
+            id,
+            source_type,
+            config,
+        }
     }
 
-    /// A setting the source cannot work without.
-    pub fn required(&self, name: &str) -> Result<&str, SourceError> {
-        self.setting(name).ok_or_else(SourceError::incomplete)
-    }
-
-    /// A decrypted secret; if the secrets could not be decrypted, why.
-    pub fn secret(&self, name: &str) -> Result<&str, SourceError> {
-        let secrets = self
-            .secrets
+    /// The configuration, or why the source cannot be called.
+    pub fn ready(&self) -> Result<&SourceConfig, SourceError> {
+        self.config
             .as_ref()
-            .map_err(|reason| SourceError::Failed(reason.clone()))?;
-        secrets
-            .get(name)
-            .and_then(Value::as_str)
-            .ok_or_else(SourceError::incomplete)
+            .map_err(|broken| SourceError::Unusable(broken.to_string()))
     }
 }
 
@@ -242,6 +268,8 @@ fn now_ms() -> u64 {
 pub struct Loader {
     pub pool: PgPool,
     pub keyring: Arc<Keyring>,
+    /// `SNOWFLAKE_ALLOWED_HOST_SUFFIXES`: a source on another host loads as broken.
+    pub snowflake_suffixes: Arc<[String]>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -398,18 +426,25 @@ impl Loader {
             _ => Map::new(),
         };
         let secrets = match (&row.secrets, &row.secrets_key_id) {
-            (Some(sealed), Some(key_id)) => self.keyring.open_source(id, sealed, key_id).map_err(|err| {
-                tracing::error!(source_id = %id, error = %err, "cannot decrypt source secrets");
-                "its credentials cannot be decrypted by this gateway (check SECRETS_KEY / SECRETS_OLD_KEYS)".to_owned()
-            }),
+            (Some(sealed), Some(key_id)) => {
+                self.keyring.open_source(id, sealed, key_id).map_err(|err| {
+                    tracing::error!(source_id = %id, error = %err, "cannot decrypt source secrets");
+                    Broken::Undecryptable
+                })
+            }
             _ => Ok(Map::new()),
         };
-        Some(ServedSource {
+        let source = ServedSource::parse(
             id,
             source_type,
-            metadata,
+            &metadata,
             secrets,
-        })
+            &self.snowflake_suffixes,
+        );
+        if let Err(Broken::Invalid(reason)) = &source.config {
+            tracing::warn!(source_id = %id, %reason, "source settings are unusable; its calls fail with the reason");
+        }
+        Some(source)
     }
 
     /// A complete snapshot.

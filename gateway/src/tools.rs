@@ -145,13 +145,8 @@ impl Tools {
         let mut failures = Vec::new();
         let mut sources = Vec::with_capacity(outcomes.len());
         for (source, outcome, latency) in outcomes {
-            sources.push(SourceCall {
-                source_id: source.id,
-                source_type: source.source_type.as_str(),
-                outcome: outcome.as_ref().map_or_else(SourceError::outcome, |_| "ok"),
-                latency_ms: latency.as_millis() as u64,
-                results: outcome.as_ref().map_or(0, Vec::len),
-            });
+            let results = outcome.as_ref().map_or(0, Vec::len);
+            sources.push(SourceCall::of(source, &outcome, latency, results));
             match outcome {
                 Ok(hits) => lists.push(
                     hits.into_iter()
@@ -235,13 +230,12 @@ impl Tools {
             self.registry.fetch(source, parsed.upstream, deadline)
         })
         .await;
-        let call = SourceCall {
-            source_id: source.id,
-            source_type: source.source_type.as_str(),
-            outcome: outcome.as_ref().map_or_else(SourceError::outcome, |_| "ok"),
-            latency_ms: started.elapsed().as_millis() as u64,
-            results: usize::from(outcome.is_ok()),
-        };
+        let call = SourceCall::of(
+            source,
+            &outcome,
+            started.elapsed(),
+            usize::from(outcome.is_ok()),
+        );
         let report = |status, error_class| Report {
             status,
             error_class,

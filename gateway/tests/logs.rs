@@ -80,6 +80,49 @@ async fn log_lines_carry_host_server_and_request_id_and_no_secret(pool: PgPool) 
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_request_logs_one_access_line_and_no_library_chatter(pool: PgPool) {
+    let captured = captured();
+    let stack = spawn_stack(pool.clone(), pool, |_| {}).await;
+    let ada = stack.user("ada@example.com").await;
+    let good = stack.files(&ada, "1").await;
+    let (server_id, host) = stack.server(&ada, "s", &[&good]).await;
+    eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
+
+    let response = stack
+        .raw(&host, &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "q"}}}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    let logs = captured.contents();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|l| l.contains(&request_id))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let access: Vec<_> = lines.iter().filter(|l| l["target"] == "access").collect();
+    assert_eq!(access.len(), 1, "one access line per request:\n{logs}");
+    assert_eq!(access[0]["status"], 200, "{}", access[0]);
+    assert_eq!(
+        access[0]["span"]["server_id"],
+        server_id.as_str(),
+        "{}",
+        access[0]
+    );
+    // rmcp's `input stream terminated` and `serve finished` (INFO, every request) are off by
+    // default, even at the debug level this binary logs at.
+    let chatter: Vec<_> = logs
+        .lines()
+        .filter(|l| l.contains(r#""target":"rmcp"#) || l.contains(r#""target":"hyper"#))
+        .filter(|l| l.contains(r#""level":"INFO""#) || l.contains(r#""level":"DEBUG""#))
+        .collect();
+    assert!(chatter.is_empty(), "library chatter: {chatter:?}");
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn no_handler_logs_or_returns_a_credential_or_token(pool: PgPool) {
     let captured = captured();
     let fakes = Upstreams::start().await;

@@ -351,15 +351,11 @@ impl Settings {
             "CONTROL_PLANE_METRICS_ADDR",
             &self.control_plane_metrics_addr,
         )?;
-        if self
-            .snowflake_allowed_host_suffixes
-            .iter()
-            .any(|s| !s.starts_with('.') || s.len() < 4)
-        {
-            return Err(invalid(
-                "SNOWFLAKE_ALLOWED_HOST_SUFFIXES",
-                "entries must start with a dot, like .snowflakecomputing.com",
-            ));
+        self.validate_snowflake_suffixes()?;
+        // Only the control plane bounds a request's time (the gateway's calls are bounded by
+        // GATEWAY_SOURCE_TIMEOUT_MS).
+        if self.request_timeout_secs == 0 {
+            return Err(invalid("REQUEST_TIMEOUT_SECS", "must be at least 1"));
         }
         if !(60..=86_400).contains(&self.oauth_access_token_ttl_secs) {
             return Err(invalid(
@@ -451,6 +447,8 @@ impl Settings {
             return Err(invalid("GATEWAY_AUDIT_BUFFER", "must be at least 100"));
         }
         listen_address("GATEWAY_METRICS_ADDR", &self.gateway_metrics_addr)?;
+        // The gateway checks every Snowflake source's host against them when loading it.
+        self.validate_snowflake_suffixes()?;
         for (name, value) in [
             ("GRAPH_BASE_URL", &self.graph_base_url),
             ("MICROSOFT_LOGIN_URL", &self.microsoft_login_url),
@@ -478,6 +476,21 @@ impl Settings {
         Ok(())
     }
 
+    /// Both daemons read the suffixes: the control plane on input, the gateway at load.
+    fn validate_snowflake_suffixes(&self) -> Result<(), SettingsError> {
+        if self
+            .snowflake_allowed_host_suffixes
+            .iter()
+            .any(|s| !s.starts_with('.') || s.len() < 4)
+        {
+            return Err(invalid(
+                "SNOWFLAKE_ALLOWED_HOST_SUFFIXES",
+                "entries must start with a dot, like .snowflakecomputing.com",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_common(&self) -> Result<(), SettingsError> {
         if !is_origin(&self.control_plane_public_url) {
             return Err(invalid(
@@ -490,9 +503,6 @@ impl Settings {
         }
         if self.database_max_connections == 0 {
             return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
-        }
-        if self.request_timeout_secs == 0 {
-            return Err(invalid("REQUEST_TIMEOUT_SECS", "must be at least 1"));
         }
         if !(1..=600).contains(&self.http_header_timeout_secs) {
             return Err(invalid(
@@ -698,6 +708,32 @@ mod tests {
                 assert!(err.to_string().contains(name), "{err}");
                 jail.set_env(name, "https://ok.example");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn each_daemon_validates_what_it_reads() {
+        Jail::expect_with(|jail| {
+            jail.set_env("JWT_SECRET", "x".repeat(32));
+            jail.set_env("SECRETS_KEY", TEST_KEY);
+            // The gateway sends a Snowflake PAT only to hosts on these suffixes.
+            jail.set_env("SNOWFLAKE_ALLOWED_HOST_SUFFIXES", "com");
+            let err = Settings::load(None)
+                .unwrap()
+                .validate_gateway()
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("SNOWFLAKE_ALLOWED_HOST_SUFFIXES"),
+                "{err}"
+            );
+            jail.set_env("SNOWFLAKE_ALLOWED_HOST_SUFFIXES", ".snowflakecomputing.com");
+            // Only the control plane reads the request timeout.
+            jail.set_env("REQUEST_TIMEOUT_SECS", "0");
+            let settings = Settings::load(None).unwrap();
+            settings.validate_gateway().expect("not the gateway's");
+            let err = settings.validate_control_plane().unwrap_err();
+            assert!(err.to_string().contains("REQUEST_TIMEOUT_SECS"), "{err}");
             Ok(())
         });
     }

@@ -145,6 +145,8 @@ where
             let (handle, refresh) = (scrape_handle.clone(), refresh.clone());
             async move {
                 refresh().await;
+                metrics::counter!("log_lines_dropped_total")
+                    .absolute(crate::telemetry::dropped_lines());
                 handle.run_upkeep();
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -1,9 +1,49 @@
 //! Log output for both daemons: human-readable lines for a terminal or one JSON object per line
 //! for a log pipeline, filtered by `RUST_LOG` when set and by the `log_level` setting otherwise.
+//!
+//! Lines are formatted on the thread that logs and written by a thread of their own through a
+//! bounded queue: a request never waits for standard error (a slow terminal or a stalled log
+//! pipe used to stall every request thread). When the queue is full, lines are dropped and
+//! counted ([`dropped_lines`], exported as `log_lines_dropped_total`), never waited for.
 
+use std::sync::{Mutex, OnceLock};
+
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt,
 };
+
+/// Libraries that log at INFO for every request or connection (rmcp's `input stream
+/// terminated` and `serve finished`, hyper's connection handling): warnings only, unless the
+/// filter names them (`LOG_LEVEL=info,rmcp=info` brings rmcp's lines back).
+const PER_REQUEST_CHATTER: [&str; 4] = ["rmcp", "hyper", "hyper_util", "h2"];
+
+/// Lines waiting for the writer thread at most (each a formatted line of a few hundred bytes).
+const QUEUED_LINES: usize = 64 * 1024;
+
+/// Bytes the writer thread gathers before writing.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// The writer thread's guard (dropping it flushes what is queued) and its drop counter.
+static WRITER: OnceLock<(ErrorCounter, Mutex<Option<WorkerGuard>>)> = OnceLock::new();
+
+/// The filter: `RUST_LOG` if set and valid, else `level`, after the quiet defaults for the
+/// libraries' per-request chatter (a later directive for the same target replaces an earlier one,
+/// so naming a library in the filter overrides its default).
+fn filter(level: &str) -> EnvFilter {
+    let given = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| EnvFilter::try_new(v).is_ok())
+        .unwrap_or_else(|| level.to_owned());
+    let mut directives: Vec<String> = PER_REQUEST_CHATTER
+        .iter()
+        .map(|target| format!("{target}=warn"))
+        .collect();
+    directives.push(given);
+    EnvFilter::try_new(directives.join(","))
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
 
 use crate::LogFormat;
 
@@ -18,10 +58,7 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     // RUST_LOG wins so an operator can turn on one module's debug output without a config change.
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(filter(level));
     match format {
         LogFormat::Human => Box::new(
             registry.with(
@@ -42,10 +79,45 @@ where
     }
 }
 
-/// Installs the global subscriber writing to standard error.
+/// Installs the global subscriber writing to standard error through the bounded queue (see
+/// the module's documentation). Call [`flush`] before the process exits.
 pub fn init(format: LogFormat, level: &str) {
+    init_with(format, level, std::io::stderr());
+}
+
+/// [`init`] writing to `destination` instead of standard error (the benchmark logs to a file
+/// at the daemons' default level).
+pub fn init_with(
+    format: LogFormat,
+    level: &str,
+    destination: impl std::io::Write + Send + 'static,
+) {
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("log-writer")
+        // The writer thread writes what is queued and flushes when the queue is empty: buffered,
+        // a burst of lines is one write instead of one system call a line.
+        .finish(std::io::BufWriter::with_capacity(WRITE_BUFFER, destination));
+    let counter = writer.error_counter();
     // A second call (tests, embedding) keeps the first subscriber instead of panicking.
-    let _ = subscriber(format, level, std::io::stderr).try_init();
+    if subscriber(format, level, writer).try_init().is_ok() {
+        let _ = WRITER.set((counter, Mutex::new(Some(guard))));
+    }
+}
+
+/// Writes out the lines still queued (the daemons call it last, before exiting).
+pub fn flush() {
+    if let Some((_, guard)) = WRITER.get() {
+        drop(guard.lock().map(|mut g| g.take()));
+    }
+}
+
+/// Log lines dropped since start because the writer could not keep up.
+pub fn dropped_lines() -> u64 {
+    WRITER
+        .get()
+        .map_or(0, |(counter, _)| counter.dropped_lines() as u64)
 }
 
 /// An in-memory log destination: hand it to [`subscriber`] to see exactly what the daemons

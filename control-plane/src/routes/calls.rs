@@ -6,6 +6,7 @@ use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::model::{CallStatus, Tool};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -217,14 +218,14 @@ async fn list_calls(
     if params
         .tool
         .as_deref()
-        .is_some_and(|t| !matches!(t, "search" | "fetch"))
+        .is_some_and(|t| Tool::parse(t).is_none())
     {
         fields.push(FieldError::new("tool", "must be `search` or `fetch`"));
     }
     if params
         .status
         .as_deref()
-        .is_some_and(|s| !matches!(s, "ok" | "partial" | "error"))
+        .is_some_and(|s| CallStatus::parse(s).is_none())
     {
         fields.push(FieldError::new(
             "status",

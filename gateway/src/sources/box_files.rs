@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use reqwest::{StatusCode, header};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use shared::model::source_config::SourceConfig;
 use url::Url;
 
 use crate::{
@@ -55,11 +57,14 @@ struct Account<'a> {
 }
 
 fn account(source: &ServedSource) -> Result<Account<'_>, SourceError> {
+    let SourceConfig::Box(config) = source.ready()? else {
+        return Err(SourceError::wrong_type());
+    };
     Ok(Account {
-        client_id: source.required("client_id")?,
-        secret: source.secret("client_secret")?,
-        subject_type: source.required("subject_type")?,
-        subject_id: source.required("subject_id")?,
+        client_id: &config.client_id,
+        secret: config.client_secret.expose_secret(),
+        subject_type: &config.subject_type,
+        subject_id: &config.subject_id,
     })
 }
 
@@ -139,7 +144,7 @@ impl BoxFiles {
         rep_hints: bool,
     ) -> Result<reqwest::Response, SourceError> {
         if !self.is_box_url(url) {
-            return Err(SourceError::Failed(
+            return Err(SourceError::BadResponse(
                 "Box pointed to a host outside Box; not followed".to_owned(),
             ));
         }
@@ -193,9 +198,9 @@ impl BoxFiles {
                 .append_pair("offset", &offset.to_string())
                 .append_pair("fields", SEARCH_FIELDS);
             let page = self.get_json(source, &account, &url, false).await?;
-            let entries = page["entries"]
-                .as_array()
-                .ok_or_else(|| SourceError::Failed("Box answered without `entries`".to_owned()))?;
+            let entries = page["entries"].as_array().ok_or_else(|| {
+                SourceError::BadResponse("Box answered without `entries`".to_owned())
+            })?;
             hits.extend(entries.iter().filter_map(hit));
             offset += entries.len();
             // `total_count` is approximate: stop on an empty page too.
@@ -249,7 +254,7 @@ impl BoxFiles {
         if is_plain_text(name) {
             return self.content(source, account, id).await;
         }
-        Err(SourceError::Failed(
+        Err(SourceError::BadResponse(
             "Box has no text for this file (no extracted_text representation)".to_owned(),
         ))
     }
@@ -297,7 +302,7 @@ impl BoxFiles {
                     };
                 }
                 "pending" | "none" => {
-                    return Err(SourceError::Failed(
+                    return Err(SourceError::BadResponse(
                         "Box is still extracting the text; try again shortly".to_owned(),
                     ));
                 }
@@ -344,7 +349,9 @@ impl BoxFiles {
                         .and_then(|v| url.join(v).ok())
                         .filter(|u| self.is_box_url(u))
                         .ok_or_else(|| {
-                            SourceError::Failed("Box download link is not a Box host".to_owned())
+                            SourceError::BadResponse(
+                                "Box download link is not a Box host".to_owned(),
+                            )
                         })?;
                     let download = upstream::send(|| self.http.get(location.clone())).await?;
                     if !download.status().is_success() {
@@ -357,14 +364,14 @@ impl BoxFiles {
                 _ => return Err(upstream::failure(response, "Box download").await),
             }
         }
-        Err(SourceError::Failed(
+        Err(SourceError::BadResponse(
             "Box is still preparing the download; try again shortly".to_owned(),
         ))
     }
 }
 
 fn bad_representation() -> SourceError {
-    SourceError::Failed("Box answered a malformed representation".to_owned())
+    SourceError::BadResponse("Box answered a malformed representation".to_owned())
 }
 
 fn is_plain_text(name: &str) -> bool {

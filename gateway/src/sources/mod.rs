@@ -5,7 +5,7 @@
 use std::{collections::HashMap, fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use serde_json::Value;
-use shared::model::SourceType;
+use shared::model::{SourceOutcome, SourceType, UpstreamErrorClass};
 
 use crate::snapshot::ServedSource;
 
@@ -35,8 +35,8 @@ pub struct Document {
     pub metadata: Value,
 }
 
-/// Why a source call failed: a short reason safe to show an agent and log (never a secret,
-/// token or upstream body).
+/// Why a source call failed, by class: a short reason safe to show an agent and log (never a
+/// secret, token or upstream body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceError {
     /// The item does not exist (fetch).
@@ -45,22 +45,45 @@ pub enum SourceError {
     TimedOut(Duration),
     /// The upstream's answer was longer than this many bytes; reading stopped there.
     TooLarge(usize),
-    /// Anything else, e.g. `authentication failed (invalid_client)`.
-    Failed(String),
+    /// The upstream refused the source's credentials, e.g. `authentication failed
+    /// (invalid_client)`.
+    Authentication(String),
+    /// The upstream still asked us to slow down after the retries.
+    Throttled(String),
+    /// No connection to the upstream.
+    Unreachable(String),
+    /// An answer we cannot use (an error status, malformed JSON, a missing field).
+    BadResponse(String),
+    /// The source cannot be called as configured (nothing was sent).
+    Unusable(String),
 }
 
 impl SourceError {
-    /// A source whose settings lack something it needs.
-    pub fn incomplete() -> Self {
-        Self::Failed("source settings are incomplete".to_owned())
+    /// A handler was handed a source of another type (the registry maps types to handlers,
+    /// so this is a wiring mistake, reported rather than panicked on).
+    pub fn wrong_type() -> Self {
+        Self::Unusable("source settings are of another type".to_owned())
     }
 
     /// The outcome's name in metrics and the audit log.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> SourceOutcome {
         match self {
-            Self::NotFound => "not_found",
-            Self::TimedOut(_) => "timeout",
-            Self::TooLarge(_) | Self::Failed(_) => "error",
+            Self::NotFound => SourceOutcome::NotFound,
+            Self::TimedOut(_) => SourceOutcome::Timeout,
+            _ => SourceOutcome::Error,
+        }
+    }
+
+    /// The class recorded in the audit log.
+    pub fn class(&self) -> UpstreamErrorClass {
+        match self {
+            Self::NotFound => UpstreamErrorClass::NotFound,
+            Self::TimedOut(_) => UpstreamErrorClass::Timeout,
+            Self::TooLarge(_) | Self::BadResponse(_) => UpstreamErrorClass::BadResponse,
+            Self::Authentication(_) => UpstreamErrorClass::Authentication,
+            Self::Throttled(_) => UpstreamErrorClass::Throttled,
+            Self::Unreachable(_) => UpstreamErrorClass::Unreachable,
+            Self::Unusable(_) => UpstreamErrorClass::Configuration,
         }
     }
 }
@@ -80,7 +103,11 @@ impl fmt::Display for SourceError {
                 "upstream answer too large (over {} KiB); not read further",
                 limit / 1024
             ),
-            Self::Failed(reason) => f.write_str(reason),
+            Self::Authentication(reason)
+            | Self::Throttled(reason)
+            | Self::Unreachable(reason)
+            | Self::BadResponse(reason)
+            | Self::Unusable(reason) => f.write_str(reason),
         }
     }
 }
@@ -151,7 +178,7 @@ impl Registry {
 
     fn handler(&self, source_type: SourceType) -> Result<&Arc<dyn SourceHandler>, SourceError> {
         self.handlers.get(&source_type).ok_or_else(|| {
-            SourceError::Failed(format!(
+            SourceError::Unusable(format!(
                 "{} sources are not supported by this gateway yet",
                 source_type.as_str()
             ))
@@ -167,7 +194,7 @@ impl Registry {
         deadline: Duration,
     ) -> Result<Vec<Hit>, SourceError> {
         let handler = self.handler(source.source_type)?;
-        usable(source)?;
+        source.ready()?;
         measured(source, deadline, handler.search(source, query, limit)).await
     }
 
@@ -179,7 +206,7 @@ impl Registry {
         deadline: Duration,
     ) -> Result<Document, SourceError> {
         let handler = self.handler(source.source_type)?;
-        usable(source)?;
+        source.ready()?;
         measured(source, deadline, handler.fetch(source, upstream_id)).await
     }
 }
@@ -195,7 +222,9 @@ async fn measured<T>(
         Ok(result) => result,
         Err(_) => Err(SourceError::TimedOut(deadline)),
     };
-    let outcome = result.as_ref().map_or_else(SourceError::outcome, |_| "ok");
+    let outcome = result
+        .as_ref()
+        .map_or_else(SourceError::outcome, |_| SourceOutcome::Ok);
     crate::meters::upstream_call(source.source_type, outcome, started.elapsed());
     result
 }
@@ -212,7 +241,6 @@ pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
         box_files::BoxFiles::new(http.clone(), &settings.box_api_url, &settings.box_token_url)?;
     let snowflake = snowflake::Snowflake::new(
         http,
-        settings.snowflake_allowed_host_suffixes.clone(),
         &settings.snowflake_base_url,
         Arc::new(settings.keyring()?),
     )?;
@@ -220,15 +248,6 @@ pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
         .with(SourceType::Outlook, Arc::new(outlook))
         .with(SourceType::Box, Arc::new(files))
         .with(SourceType::Snowflake, Arc::new(snowflake)))
-}
-
-/// A source whose credentials could not be decrypted fails with the reason.
-fn usable(source: &ServedSource) -> Result<(), SourceError> {
-    source
-        .secrets
-        .as_ref()
-        .map(|_| ())
-        .map_err(|reason| SourceError::Failed(reason.clone()))
 }
 
 /// Interleaves per-source result lists (first of each, then second of each, ...) so that no

@@ -6,7 +6,9 @@
 //! cached token and retries once.
 
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use shared::model::source_config::SourceConfig;
 use url::Url;
 
 use crate::{
@@ -40,11 +42,14 @@ struct Mailbox<'a> {
 }
 
 fn mailbox(source: &ServedSource) -> Result<Mailbox<'_>, SourceError> {
+    let SourceConfig::Outlook(config) = source.ready()? else {
+        return Err(SourceError::wrong_type());
+    };
     Ok(Mailbox {
-        tenant: source.required("tenant_id")?,
-        client_id: source.required("client_id")?,
-        secret: source.secret("client_secret")?,
-        user: source.required("user_id")?,
+        tenant: &config.tenant_id,
+        client_id: &config.client_id,
+        secret: config.client_secret.expose_secret(),
+        user: &config.user_id,
     })
 }
 
@@ -157,9 +162,9 @@ impl Outlook {
         let mut hits = Vec::new();
         for _ in 0..MAX_PAGES {
             let page = self.get(source, &mailbox, &url, false).await?;
-            let messages = page["value"]
-                .as_array()
-                .ok_or_else(|| SourceError::Failed("Graph answered without `value`".to_owned()))?;
+            let messages = page["value"].as_array().ok_or_else(|| {
+                SourceError::BadResponse("Graph answered without `value`".to_owned())
+            })?;
             hits.extend(messages.iter().filter_map(hit));
             match page["@odata.nextLink"]
                 .as_str()

@@ -14,9 +14,10 @@ use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use shared::{crypto::Keyring, model::source::check_snowflake_url};
+use shared::{crypto::Keyring, model::source_config::SourceConfig};
 use url::Url;
 
 use crate::{
@@ -41,7 +42,6 @@ const STATEMENT_TIMEOUT_SECS: u64 = 60;
 /// The `snowflake` handler.
 pub struct Snowflake {
     http: reqwest::Client,
-    allowed_suffixes: Vec<String>,
     /// Where calls go instead of each account URL (a forward proxy or an offline fake).
     base_override: Option<Url>,
     keyring: Arc<Keyring>,
@@ -101,11 +101,10 @@ fn as_text(value: Option<&Value>) -> Option<String> {
 }
 
 impl Snowflake {
-    /// A handler accepting account hosts with one of `allowed_suffixes`; `base_override`
-    /// (empty: none) receives every call instead of the account URL.
+    /// A handler; `base_override` (empty: none) receives every call instead of the account
+    /// URL. Account hosts are checked against the allowed suffixes when a source is loaded.
     pub fn new(
         http: reqwest::Client,
-        allowed_suffixes: Vec<String>,
         base_override: &str,
         keyring: Arc<Keyring>,
     ) -> Result<Self, url::ParseError> {
@@ -115,44 +114,30 @@ impl Snowflake {
         };
         Ok(Self {
             http,
-            allowed_suffixes,
             base_override,
             keyring,
         })
     }
 
     fn account<'s>(&self, source: &'s ServedSource) -> Result<Account<'s>, SourceError> {
-        let pat = source.secret("pat")?;
-        let account_url = source.required("account_url")?;
-        // Checked again here: the allowed suffixes may have changed since the source was saved.
-        check_snowflake_url(account_url, &self.allowed_suffixes)
-            .map_err(|why| SourceError::Failed(format!("account_url {why}")))?;
-        let base = match &self.base_override {
-            Some(base) => base.clone(),
-            None => Url::parse(account_url).map_err(|_| SourceError::incomplete())?,
+        let SourceConfig::Snowflake(config) = source.ready()? else {
+            return Err(SourceError::wrong_type());
         };
-        let mut service = source.required("search_service")?.split('.');
-        let (Some(database), Some(schema), Some(service), None) = (
-            service.next(),
-            service.next(),
-            service.next(),
-            service.next(),
-        ) else {
-            return Err(SourceError::incomplete());
-        };
+        // The host was checked against the allowed suffixes when the source was loaded.
+        let base = self.base_override.as_ref().unwrap_or(&config.account_url);
         Ok(Account {
-            base,
-            pat,
-            database,
-            schema,
-            service,
-            id_column: source.setting("id_column").unwrap_or("ID"),
-            title_column: source.setting("title_column").unwrap_or("TITLE"),
-            text_column: source.setting("text_column").unwrap_or("CHUNK"),
-            url_column: source.setting("url_column"),
-            semantic_model: source.setting("semantic_model_file"),
-            warehouse: source.setting("warehouse"),
-            role: source.setting("role"),
+            base: base.clone(),
+            pat: config.pat.expose_secret(),
+            database: &config.database,
+            schema: &config.schema,
+            service: &config.service,
+            id_column: &config.id_column,
+            title_column: &config.title_column,
+            text_column: &config.text_column,
+            url_column: config.url_column.as_deref(),
+            semantic_model: config.semantic_model_file.as_deref(),
+            warehouse: config.warehouse.as_deref(),
+            role: config.role.as_deref(),
         })
     }
 
@@ -230,7 +215,7 @@ impl Snowflake {
             .post_json(account, &url, &body, "Cortex Search")
             .await?;
         let results = answer["results"].as_array().ok_or_else(|| {
-            SourceError::Failed("Cortex Search answered without `results`".to_owned())
+            SourceError::BadResponse("Cortex Search answered without `results`".to_owned())
         })?;
         Ok(results
             .iter()
@@ -323,7 +308,7 @@ impl Snowflake {
             .post_json(account, &url, &body, "Cortex Analyst")
             .await?;
         let content = reply["message"]["content"].as_array().ok_or_else(|| {
-            SourceError::Failed("Cortex Analyst answered without `message.content`".to_owned())
+            SourceError::BadResponse("Cortex Analyst answered without `message.content`".to_owned())
         })?;
         let mut answer = Answer {
             question: question.to_owned(),
@@ -470,7 +455,7 @@ impl Snowflake {
         sql: &str,
     ) -> Result<StatementResult, SourceError> {
         sql::check_read_only(sql).map_err(|refusal| {
-            SourceError::Failed(format!("Cortex Analyst proposed {refusal}; not run"))
+            SourceError::BadResponse(format!("Cortex Analyst proposed {refusal}; not run"))
         })?;
         // Snowflake itself refuses a request whose text holds more statements than this, so a
         // statement the check above missed still cannot run a second one.
@@ -496,7 +481,7 @@ impl Snowflake {
             let handle = statement_handle(&pending)?;
             polls += 1;
             if polls > MAX_POLLS {
-                return Err(SourceError::Failed(
+                return Err(SourceError::BadResponse(
                     "Snowflake statement still running".to_owned(),
                 ));
             }
@@ -564,14 +549,14 @@ fn statement_handle(answer: &Value) -> Result<&str, SourceError> {
                 && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
         .ok_or_else(|| {
-            SourceError::Failed("Snowflake answered without a statement handle".to_owned())
+            SourceError::BadResponse("Snowflake answered without a statement handle".to_owned())
         })
 }
 
 fn rows_of(answer: &Value) -> Result<Vec<Vec<Option<String>>>, SourceError> {
     let data = answer["data"]
         .as_array()
-        .ok_or_else(|| SourceError::Failed("Snowflake answered without `data`".to_owned()))?;
+        .ok_or_else(|| SourceError::BadResponse("Snowflake answered without `data`".to_owned()))?;
     Ok(data
         .iter()
         .map(|row| {

@@ -125,7 +125,7 @@ pub async fn client_credentials(
     if !response.status().is_success() {
         let body = error_body(response).await;
         let code = body["error"].as_str().filter(|c| is_code(c));
-        return Err(SourceError::Failed(format!(
+        return Err(SourceError::Authentication(format!(
             "authentication failed ({})",
             code.unwrap_or("no reason given")
         )));
@@ -133,7 +133,7 @@ pub async fn client_credentials(
     let body: Value = json(response).await?;
     match (body["access_token"].as_str(), body["expires_in"].as_u64()) {
         (Some(token), Some(expires_in)) => Ok(Token::new(token.to_owned(), expires_in)),
-        _ => Err(SourceError::Failed(
+        _ => Err(SourceError::Authentication(
             "authentication failed (no token in the answer)".to_owned(),
         )),
     }
@@ -213,7 +213,7 @@ fn transport_error(err: &reqwest::Error) -> SourceError {
     } else {
         "request failed"
     };
-    SourceError::Failed(format!("upstream unreachable ({what})"))
+    SourceError::Unreachable(format!("upstream unreachable ({what})"))
 }
 
 /// The body of a response as text, at most `max_bytes` of it (cut at a character boundary);
@@ -277,7 +277,7 @@ pub async fn bytes_capped(
 pub async fn json<T: DeserializeOwned>(response: Response) -> Result<T, SourceError> {
     let bytes = bytes_capped(response, MAX_JSON_BYTES).await?;
     serde_json::from_slice(&bytes)
-        .map_err(|_| SourceError::Failed("upstream answered malformed JSON".to_owned()))
+        .map_err(|_| SourceError::BadResponse("upstream answered malformed JSON".to_owned()))
 }
 
 /// An error answer's JSON, or `null` when it is not JSON or too long to be worth reading.
@@ -301,11 +301,11 @@ pub async fn failure(response: Response, what: &str) -> SourceError {
     let detail = code.map(|c| format!(" ({c})")).unwrap_or_default();
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            SourceError::Failed(format!("{what} refused: HTTP {}{detail}", status.as_u16()))
+            SourceError::Authentication(format!("{what} refused: HTTP {}{detail}", status.as_u16()))
         }
-        StatusCode::TOO_MANY_REQUESTS => SourceError::Failed(format!(
+        StatusCode::TOO_MANY_REQUESTS => SourceError::Throttled(format!(
             "{what} throttled: still HTTP 429 after retries{detail}"
         )),
-        _ => SourceError::Failed(format!("{what} failed: HTTP {}{detail}", status.as_u16())),
+        _ => SourceError::BadResponse(format!("{what} failed: HTTP {}{detail}", status.as_u16())),
     }
 }

@@ -12,7 +12,9 @@ use gateway::{
     snapshot::ServedSource,
     sources::{BoxFuture, Document, Hit, SourceError, SourceHandler},
 };
+use secrecy::ExposeSecret;
 use serde_json::json;
+use shared::model::source_config::{BoxConfig, SourceConfig};
 
 pub struct FakeFiles;
 
@@ -20,25 +22,25 @@ pub struct FakeFiles;
 /// proves the gateway decrypted it.
 pub const SECRET: &str = "box-secret";
 
+/// The source's Box settings (the fake serves `box` sources only).
+fn config(source: &ServedSource) -> Result<&BoxConfig, SourceError> {
+    match source.ready()? {
+        SourceConfig::Box(config) => Ok(config),
+        _ => Err(SourceError::wrong_type()),
+    }
+}
+
 fn subject(source: &ServedSource) -> String {
-    source
-        .metadata
-        .get("subject_id")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned()
+    config(source).map_or_else(|_| String::new(), |c| c.subject_id.clone())
 }
 
 fn check_secret(source: &ServedSource) -> Result<(), SourceError> {
-    let secrets = source
-        .secrets
-        .as_ref()
-        .map_err(|e| SourceError::Failed(e.clone()))?;
-    match secrets.get("client_secret").and_then(|v| v.as_str()) {
-        Some(SECRET) => Ok(()),
-        _ => Err(SourceError::Failed(
+    if config(source)?.client_secret.expose_secret() == SECRET {
+        Ok(())
+    } else {
+        Err(SourceError::Authentication(
             "authentication failed (invalid_client)".to_owned(),
-        )),
+        ))
     }
 }
 
@@ -83,7 +85,9 @@ impl SourceHandler for FakeFiles {
             check_secret(source)?;
             let subject = subject(source);
             match subject.as_str() {
-                "500" => Err(SourceError::Failed("upstream error (HTTP 500)".to_owned())),
+                "500" => Err(SourceError::BadResponse(
+                    "upstream error (HTTP 500)".to_owned(),
+                )),
                 "999" => {
                     tokio::time::sleep(Duration::from_secs(30)).await;
                     Ok(Vec::new())

@@ -7,14 +7,16 @@ use gateway::{snapshot::ServedSource, sources::Registry};
 use serde_json::Value;
 use shared::model::SourceType;
 
-/// A source as the snapshot would serve it, with a fresh id.
+/// A source as the snapshot would serve it (parsed with the default Snowflake host suffixes),
+/// with a fresh id.
 pub fn served(source_type: SourceType, metadata: &Value, secrets: &Value) -> ServedSource {
-    ServedSource {
-        id: uuid::Uuid::new_v4(),
+    ServedSource::parse(
+        uuid::Uuid::new_v4(),
         source_type,
-        metadata: metadata.as_object().expect("an object").clone(),
-        secrets: Ok(secrets.as_object().expect("an object").clone()),
-    }
+        metadata.as_object().expect("an object"),
+        Ok(secrets.as_object().expect("an object").clone()),
+        &shared::Settings::default().snowflake_allowed_host_suffixes,
+    )
 }
 
 /// The reason a search failed (panics if it succeeded).

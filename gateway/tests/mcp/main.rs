@@ -7,6 +7,7 @@ mod audit;
 mod box_files;
 mod burst;
 mod caps;
+mod failure_classes;
 mod fake;
 mod fanout;
 mod handlers;

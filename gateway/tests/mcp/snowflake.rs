@@ -52,7 +52,6 @@ fn keyring() -> Arc<Keyring> {
 fn registry(fake: &MockServer) -> Registry {
     let snowflake = Snowflake::new(
         upstream::client(Duration::from_secs(2)),
-        vec![".snowflakecomputing.com".to_owned()],
         &fake.uri(),
         keyring(),
     )

@@ -1,8 +1,11 @@
 //! Types both daemons agree on: source types and their metadata, and the endpoint pool.
 
+pub mod calls;
 pub mod endpoint;
 pub mod source;
+pub mod source_config;
 
+pub use calls::{CallStatus, SourceOutcome, Tool, UpstreamErrorClass};
 pub use endpoint::{EndpointPool, PoolEntry, routing_key};
 pub use source::{FieldProblem, SourceType, ValidatedMetadata};
 

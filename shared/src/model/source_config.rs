@@ -1,0 +1,205 @@
+//! Each source type's settings as one typed value, parsed once by the rules of
+//! [`SourceType::validate`] (which also fills in the documented defaults): the control plane
+//! validates with them, the gateway parses a loaded source into one. Secrets are
+//! [`SecretString`]s, so formatting a configuration with `{:?}` shows none.
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::source::{FieldProblem, SourceType, ValidatedMetadata};
+
+/// A Microsoft Graph mailbox (`outlook`).
+#[derive(Debug, Clone)]
+pub struct OutlookConfig {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Mailbox GUID or user principal name.
+    pub user_id: String,
+}
+
+/// A Box account (`box`), client-credentials grant.
+#[derive(Debug, Clone)]
+pub struct BoxConfig {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// `enterprise` or `user`.
+    pub subject_type: String,
+    pub subject_id: String,
+}
+
+/// A Snowflake Cortex Search service (`snowflake`), with Cortex Analyst when a semantic model
+/// is set.
+#[derive(Debug, Clone)]
+pub struct SnowflakeConfig {
+    /// `https://<account host>`, the host on an allowed suffix.
+    pub account_url: Url,
+    pub pat: SecretString,
+    /// `search_service` split: `DATABASE.SCHEMA.SERVICE`.
+    pub database: String,
+    pub schema: String,
+    pub service: String,
+    pub id_column: String,
+    pub title_column: String,
+    pub text_column: String,
+    pub url_column: Option<String>,
+    pub semantic_model_file: Option<String>,
+    pub warehouse: Option<String>,
+    pub role: Option<String>,
+}
+
+/// One source's configuration: a closed set, one variant per source type.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Outlook(OutlookConfig),
+    Box(BoxConfig),
+    /// Boxed: far larger than the others.
+    Snowflake(Box<SnowflakeConfig>),
+}
+
+impl SourceConfig {
+    /// Parses a source's stored settings (`metadata`) and decrypted `secrets` by the rules the
+    /// control plane applies to input, with the Snowflake hosts allowed now.
+    pub fn parse(
+        source_type: SourceType,
+        metadata: &Map<String, Value>,
+        secrets: &Map<String, Value>,
+        snowflake_suffixes: &[String],
+    ) -> Result<Self, Vec<FieldProblem>> {
+        let validated = source_type.validate(metadata, secrets, snowflake_suffixes)?;
+        Ok(Self::from_validated(source_type, &validated))
+    }
+
+    /// The typed form of metadata that passed [`SourceType::validate`].
+    pub fn from_validated(source_type: SourceType, validated: &ValidatedMetadata) -> Self {
+        let fields = Fields(validated);
+        match source_type {
+            SourceType::Outlook => Self::Outlook(OutlookConfig {
+                tenant_id: fields.text("tenant_id"),
+                client_id: fields.text("client_id"),
+                client_secret: fields.secret("client_secret"),
+                user_id: fields.text("user_id"),
+            }),
+            SourceType::Box => Self::Box(BoxConfig {
+                client_id: fields.text("client_id"),
+                client_secret: fields.secret("client_secret"),
+                subject_type: fields.text("subject_type"),
+                subject_id: fields.text("subject_id"),
+            }),
+            SourceType::Snowflake => {
+                let service = fields.text("search_service");
+                let mut parts = service.splitn(3, '.').map(str::to_owned);
+                Self::Snowflake(Box::new(SnowflakeConfig {
+                    account_url: Url::parse(&fields.text("account_url"))
+                        .expect("validated as an https URL"),
+                    pat: fields.secret("pat"),
+                    database: parts.next().unwrap_or_default(),
+                    schema: parts.next().unwrap_or_default(),
+                    service: parts.next().unwrap_or_default(),
+                    id_column: fields.text("id_column"),
+                    title_column: fields.text("title_column"),
+                    text_column: fields.text("text_column"),
+                    url_column: fields.optional("url_column"),
+                    semantic_model_file: fields.optional("semantic_model_file"),
+                    warehouse: fields.optional("warehouse"),
+                    role: fields.optional("role"),
+                }))
+            }
+        }
+    }
+
+    /// The type this configuration is of.
+    pub fn source_type(&self) -> SourceType {
+        match self {
+            Self::Outlook(_) => SourceType::Outlook,
+            Self::Box(_) => SourceType::Box,
+            Self::Snowflake(_) => SourceType::Snowflake,
+        }
+    }
+}
+
+/// Reads validated fields (required ones are present: validation said so).
+struct Fields<'a>(&'a ValidatedMetadata);
+
+impl Fields<'_> {
+    fn optional(&self, name: &str) -> Option<String> {
+        self.0
+            .public
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    fn text(&self, name: &str) -> String {
+        self.optional(name).unwrap_or_default()
+    }
+
+    fn secret(&self, name: &str) -> SecretString {
+        let value = self.0.secrets.get(name).and_then(Value::as_str);
+        SecretString::from(value.unwrap_or_default().to_owned())
+    }
+}
+
+/// Problems as one sentence (`account_url host must end with …; pat is required`).
+pub fn describe_problems(problems: &[FieldProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| {
+            let field = p.field.strip_prefix("source_metadata.").unwrap_or(&p.field);
+            format!("{field} {}", p.message)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+
+    fn object(value: &Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn snowflake_settings_parse_once_with_defaults_and_hide_the_pat() {
+        let suffixes = [".snowflakecomputing.com".to_owned()];
+        let config = SourceConfig::parse(
+            SourceType::Snowflake,
+            &object(
+                &json!({"account_url": "https://acme.snowflakecomputing.com",
+                "search_service": "DOCS.PUBLIC.SEARCH"}),
+            ),
+            &object(&json!({"pat": "pat-value"})),
+            &suffixes,
+        )
+        .unwrap();
+        let SourceConfig::Snowflake(snowflake) = &config else {
+            panic!("{config:?}")
+        };
+        assert_eq!(
+            (snowflake.id_column.as_str(), snowflake.text_column.as_str()),
+            ("ID", "CHUNK")
+        );
+        assert_eq!(snowflake.service, "SEARCH");
+        assert_eq!(snowflake.pat.expose_secret(), "pat-value");
+        assert!(!format!("{config:?}").contains("pat-value"));
+    }
+
+    #[test]
+    fn a_host_off_the_allowed_suffixes_is_a_problem_named_by_field() {
+        let problems = SourceConfig::parse(
+            SourceType::Snowflake,
+            &object(&json!({"account_url": "https://evil.example", "search_service": "A.B.C"})),
+            &object(&json!({"pat": "p"})),
+            &[".snowflakecomputing.com".to_owned()],
+        )
+        .unwrap_err();
+        assert!(
+            describe_problems(&problems).starts_with("account_url host must end with"),
+            "{problems:?}"
+        );
+    }
+}
