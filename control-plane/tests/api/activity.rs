@@ -835,7 +835,13 @@ async fn records_past_retention_are_purged_and_retention_must_be_positive(pool: 
         .await
         .unwrap();
 
-    assert_eq!(purged, 1);
+    // The daemon's own housekeeping may have purged it a moment before: either way, it is gone.
+    assert!(purged <= 1, "{purged}");
+    let left: i64 = sqlx::query_scalar("select count(*) from activity where action = 'signup'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the record past retention is purged");
     assert_eq!(actions(&activity(&app, &token, "").await), ["signin"]);
     assert_eq!(test_settings().activity_retention_days, 90);
     let mut settings = test_settings();
