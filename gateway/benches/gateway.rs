@@ -19,6 +19,8 @@
 //! subscriber) to a file in the temporary directory, removed at the end with the database.
 //! The load generator shares the machine (and its cores) with the gateway it measures.
 //! Run by `cargo test` (without `--bench`), it does a short smoke run of each part instead.
+//! Parts, for `./dev bench -- <part>...`: `baseline` (against bare rmcp), `throughput` (closed
+//! loop), `latency` (open loop), `propagation`, `snapshot`.
 
 // A benchmark reports on standard output.
 #![allow(clippy::print_stdout)]
@@ -42,8 +44,12 @@ use shared::{
     model::SourceType,
     oauth::{AccessClaims, SCOPE, canonical_resource},
 };
-use sqlx::{Connection, PgPool, postgres::PgPoolOptions};
+use sqlx::{PgPool, postgres::PgPoolOptions};
 use uuid::Uuid;
+
+mod support;
+
+use support::{drop_database, fresh_database, ms, percentile, quick, rss_mb, wanted};
 
 // The allocator the gateway daemon runs with (see `src/main.rs`).
 #[global_allocator]
@@ -51,23 +57,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SECRETS_KEY: &str = "YmVuY2gtc2VjcmV0cy1rZXktb2YtMzItYnl0ZXMhISE=";
 const CONCURRENCY: usize = 32;
-
-/// A smoke run: `cargo test` runs this binary without `--bench`.
-fn quick() -> bool {
-    static QUICK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *QUICK.get_or_init(|| !std::env::args().any(|a| a == "--bench"))
-}
-
-/// Whether to run the part named `part`: every part unless names are given after `--`
-/// (`./dev bench -- throughput snapshot`). Parts: `baseline` (against bare rmcp), `throughput`
-/// (closed loop), `latency` (open loop), `propagation`, `snapshot`.
-fn wanted(part: &str) -> bool {
-    let named: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    named.is_empty() || named.iter().any(|n| n == part)
-}
 
 /// How long each measurement runs.
 fn run_time() -> Duration {
@@ -150,57 +139,6 @@ fn settings(database_url: &str) -> Settings {
         gateway_metrics_addr: "127.0.0.1:0".to_owned(),
         ..Settings::default()
     }
-}
-
-fn master_url() -> String {
-    std::env::var("DATABASE_URL").expect("DATABASE_URL (./dev bench sets it)")
-}
-
-fn database_name() -> String {
-    format!("gateway_bench_{}", std::process::id())
-}
-
-/// Drops the benchmark's database (connections still open are closed by the server).
-async fn drop_database() {
-    let mut conn = sqlx::PgConnection::connect(&master_url()).await.unwrap();
-    let name = database_name();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "drop database if exists {name} with (force)"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-}
-
-/// A fresh database next to the one `DATABASE_URL` names; returns its URL.
-async fn fresh_database() -> String {
-    let master = master_url();
-    let mut url = url::Url::parse(&master).unwrap();
-    let name = database_name();
-    let mut conn = sqlx::PgConnection::connect(&master).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "drop database if exists {name}"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 struct Api {
@@ -742,16 +680,6 @@ async fn propagation(api: &Api, store: &Arc<gateway::snapshot::SnapshotStore>) {
         ms(percentile(&delays, 0.99)),
         ms(delays[delays.len() - 1])
     );
-}
-
-fn rss_mb() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4096.0 / 1_048_576.0
 }
 
 async fn large_snapshot(pool: &PgPool, settings: &Settings) {

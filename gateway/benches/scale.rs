@@ -25,28 +25,18 @@ use gateway::{snapshot::SnapshotStore, sources::Registry};
 use secrecy::SecretString;
 use serde_json::json;
 use shared::{Settings, crypto::Keyring};
-use sqlx::{Connection, PgPool, postgres::PgPoolOptions};
+use sqlx::{PgPool, postgres::PgPoolOptions};
 use uuid::Uuid;
+
+mod support;
+
+use support::{drop_database, fresh_database, ms, percentile, quick, rss_mb, wanted};
 
 // The allocator the gateway daemon runs with (see `src/main.rs`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SECRETS_KEY: &str = "YmVuY2gtc2VjcmV0cy1rZXktb2YtMzItYnl0ZXMhISE=";
-
-/// A smoke run: `cargo test` runs this binary without `--bench`.
-fn quick() -> bool {
-    !std::env::args().any(|a| a == "--bench")
-}
-
-/// Whether to run `part`: every part unless names are given after `--`.
-fn wanted(part: &str) -> bool {
-    let named: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    named.is_empty() || named.iter().any(|n| n == part)
-}
 
 fn settings(database_url: &str) -> Settings {
     Settings {
@@ -58,50 +48,6 @@ fn settings(database_url: &str) -> Settings {
         gateway_metrics_addr: String::new(),
         ..Settings::default()
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn rss_mb() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4096.0 / 1_048_576.0
-}
-
-/// A database of its own beside `DATABASE_URL`'s: `(its URL, a connection string to drop it
-/// from)`.
-async fn fresh_database() -> (String, String) {
-    let master = std::env::var("DATABASE_URL").expect("DATABASE_URL (./dev bench sets it)");
-    let name = format!("gateway_scale_{}", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(&master).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&master).unwrap();
-    url.set_path(&name);
-    (url.to_string(), master)
-}
-
-async fn drop_database(database_url: &str, master: &str) {
-    let name = url::Url::parse(database_url).unwrap().path()[1..].to_owned();
-    let mut conn = sqlx::PgConnection::connect(master).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "drop database if exists {name} with (force)"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
 }
 
 /// Writes `count` servers named `<prefix><n>`, each with a `box` source of its own, in
@@ -295,7 +241,7 @@ async fn burst(settings: &Settings, pool: &PgPool, user: Uuid) {
 
 #[tokio::main]
 async fn main() {
-    let (database_url, master) = fresh_database().await;
+    let database_url = fresh_database().await;
     let settings = settings(&database_url);
     let pool = PgPoolOptions::new()
         .max_connections(10)
@@ -319,5 +265,5 @@ async fn main() {
         burst(&settings, &pool, user).await;
     }
     pool.close().await;
-    drop_database(&database_url, &master).await;
+    drop_database().await;
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::console::{
-    pages::{Confirm, Fail, Nav, done, segment, show},
+    pages::{Confirm, Fail, Nav, segment, show},
     servers::when,
     session::{Form, Session},
 };
@@ -129,12 +129,5 @@ pub async fn hard_delete(
     _form: Form,
 ) -> Result<Response, Fail> {
     let path = format!("/admin/mcp-servers/{}", segment(&id));
-    let reply = session
-        .api
-        .call(&session.caller, Method::DELETE, &path, None)
-        .await;
-    if !reply.is_success() {
-        return Err(reply.into());
-    }
-    Ok(done(session.jar, "/admin"))
+    session.act(Method::DELETE, &path, "/admin").await
 }

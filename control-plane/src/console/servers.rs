@@ -265,14 +265,9 @@ pub async fn attach(
         segment(&id),
         segment(form.get("source_id"))
     );
-    let reply = session
-        .api
-        .call(&session.caller, Method::PUT, &path, None)
-        .await;
-    if !reply.is_success() {
-        return Err(reply.into());
-    }
-    Ok(done(session.jar, &format!("/servers/{}", segment(&id))))
+    session
+        .act(Method::PUT, &path, &format!("/servers/{}", segment(&id)))
+        .await
 }
 
 /// `GET /servers/{id}/sources/{source_id}/detach`: asks first.
@@ -306,14 +301,9 @@ pub async fn detach(
         segment(&id),
         segment(&source_id)
     );
-    let reply = session
-        .api
-        .call(&session.caller, Method::DELETE, &path, None)
-        .await;
-    if !reply.is_success() {
-        return Err(reply.into());
-    }
-    Ok(done(session.jar, &format!("/servers/{}", segment(&id))))
+    session
+        .act(Method::DELETE, &path, &format!("/servers/{}", segment(&id)))
+        .await
 }
 
 /// `GET /servers/{id}/public`: making a server public (or private again) asks first.
@@ -387,14 +377,7 @@ pub async fn delete(
     _form: Form,
 ) -> Result<Response, Fail> {
     let path = format!("/mcp-servers/{}", segment(&id));
-    let reply = session
-        .api
-        .call(&session.caller, Method::DELETE, &path, None)
-        .await;
-    if !reply.is_success() {
-        return Err(reply.into());
-    }
-    Ok(done(session.jar, "/servers"))
+    session.act(Method::DELETE, &path, "/servers").await
 }
 
 /// `POST /servers/{id}/restore`: not destructive, so no question.
@@ -404,14 +387,9 @@ pub async fn restore(
     _form: Form,
 ) -> Result<Response, Fail> {
     let path = format!("/mcp-servers/{}/restore", segment(&id));
-    let reply = session
-        .api
-        .call(&session.caller, Method::POST, &path, None)
-        .await;
-    if !reply.is_success() {
-        return Err(reply.into());
-    }
-    Ok(done(session.jar, &format!("/servers/{}", segment(&id))))
+    session
+        .act(Method::POST, &path, &format!("/servers/{}", segment(&id)))
+        .await
 }
 
 /// `POST /servers/{id}/keys`: the new key is shown on this answer and never again (the page
@@ -469,14 +447,9 @@ pub async fn revoke(
     _form: Form,
 ) -> Result<Response, Fail> {
     let path = format!("/mcp-servers/{}/keys/{}", segment(&id), segment(&key_id));
-    let reply = session
-        .api
-        .call(&session.caller, Method::DELETE, &path, None)
-        .await;
-    if !reply.is_success() {
-        return Err(reply.into());
-    }
-    Ok(done(session.jar, &format!("/servers/{}", segment(&id))))
+    session
+        .act(Method::DELETE, &path, &format!("/servers/{}", segment(&id)))
+        .await
 }
 
 /// `GET /servers/{id}/grants/{grant_id}/disconnect`: asks first.
@@ -513,14 +486,9 @@ pub async fn disconnect(
         segment(&id),
         segment(&grant_id)
     );
-    let reply = session
-        .api
-        .call(&session.caller, Method::DELETE, &path, None)
-        .await;
-    if !reply.is_success() {
-        return Err(reply.into());
-    }
-    Ok(done(session.jar, &format!("/servers/{}", segment(&id))))
+    session
+        .act(Method::DELETE, &path, &format!("/servers/{}", segment(&id)))
+        .await
 }
 
 /// A time as people read it.

@@ -40,6 +40,23 @@ pub struct Session {
     pub state: AppState,
 }
 
+impl Session {
+    /// Sends a body-less write (attach, detach, delete, restore, revoke...) to the API and,
+    /// when it succeeds, redirects to `then`; a refusal is shown as the API worded it.
+    pub async fn act(
+        self,
+        method: axum::http::Method,
+        api_path: &str,
+        then: &str,
+    ) -> Result<Response, Fail> {
+        let reply = self.api.call(&self.caller, method, api_path, None).await;
+        if !reply.is_success() {
+            return Err(reply.into());
+        }
+        Ok(crate::console::pages::done(self.jar, then))
+    }
+}
+
 /// Anyone's request (sign-in, sign-up).
 pub struct Visitor {
     pub api: Api,

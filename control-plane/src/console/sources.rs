@@ -334,12 +334,5 @@ pub async fn delete(
     _form: Form,
 ) -> Result<Response, Fail> {
     let path = format!("/sources/{}", segment(&id));
-    let reply = session
-        .api
-        .call(&session.caller, Method::DELETE, &path, None)
-        .await;
-    if !reply.is_success() {
-        return Err(reply.into());
-    }
-    Ok(done(session.jar, "/sources"))
+    session.act(Method::DELETE, &path, "/sources").await
 }
