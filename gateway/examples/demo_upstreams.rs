@@ -168,6 +168,15 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
+fn graph_unauthorized() -> Response {
+    let message = "Access token is empty.";
+    graph_error(
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+        message,
+    )
+}
+
 async fn graph_token() -> Json<Value> {
     Json(
         json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
@@ -206,12 +215,7 @@ async fn graph_search(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     if !authorized(&headers) {
-        let message = "Access token is empty.";
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            message,
-        );
+        return graph_unauthorized();
     }
     let query = words(params.get("$search").map_or("", String::as_str));
     let value: Vec<Value> = MAILBOX
@@ -227,12 +231,7 @@ async fn graph_message(
     Path((mailbox, id)): Path<(String, String)>,
 ) -> Response {
     if !authorized(&headers) {
-        let message = "Access token is empty.";
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            message,
-        );
+        return graph_unauthorized();
     }
     match MAILBOX.iter().find(|m| m.id == id) {
         Some(message) => Json(graph_message_json(message, &mailbox, true)).into_response(),

@@ -12,13 +12,10 @@ use uuid::Uuid;
 use crate::{
     auth::AuthUser,
     db::{calls, servers},
-    error::{ApiError, ErrorBody, FieldError},
+    error::{ApiError, ErrorBody},
     extract::{Path, Query},
     state::AppState,
 };
-
-/// Longest window, as for the summary.
-const MAX_WINDOW_DAYS: i64 = 93;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(call_series))
@@ -128,14 +125,7 @@ async fn call_series(
     Query(params): Query<SeriesParams>,
 ) -> Result<axum::Json<CallSeries>, ApiError> {
     let bucket = params.bucket.unwrap_or_default();
-    let to = params.to.unwrap_or_else(Utc::now);
-    let from = params.from.unwrap_or(to - bucket.default_window());
-    if from >= to || to - from > Duration::days(MAX_WINDOW_DAYS) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "from",
-            format!("must be before `to`, at most {MAX_WINDOW_DAYS} days earlier"),
-        )]));
-    }
+    let (from, to) = super::calls::window(params.from, params.to, bucket.default_window())?;
     if !servers::owns(&state.pool, caller.user.id, id, true).await? {
         return Err(ApiError::not_found());
     }

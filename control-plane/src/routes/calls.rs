@@ -23,8 +23,26 @@ use crate::{
     state::AppState,
 };
 
-/// Longest summary window.
+/// Longest window of a summary or series.
 const MAX_WINDOW_DAYS: i64 = 93;
+
+/// The `[from, to)` window a summary or series covers: `to` defaults to now, `from` to
+/// `default_length` before it; `from` must be before `to` and at most 93 days earlier.
+pub fn window(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    default_length: Duration,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let to = to.unwrap_or_else(Utc::now);
+    let from = from.unwrap_or(to - default_length);
+    if from >= to || to - from > Duration::days(MAX_WINDOW_DAYS) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "from",
+            format!("must be before `to`, at most {MAX_WINDOW_DAYS} days earlier"),
+        )]));
+    }
+    Ok((from, to))
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -277,14 +295,7 @@ async fn summarize_calls(
     Path(id): Path<Uuid>,
     Query(params): Query<SummaryParams>,
 ) -> Result<axum::Json<CallSummary>, ApiError> {
-    let to = params.to.unwrap_or_else(Utc::now);
-    let from = params.from.unwrap_or(to - Duration::hours(24));
-    if from >= to || to - from > Duration::days(MAX_WINDOW_DAYS) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "from",
-            format!("must be before `to`, at most {MAX_WINDOW_DAYS} days earlier"),
-        )]));
-    }
+    let (from, to) = window(params.from, params.to, Duration::hours(24))?;
     if !servers::owns(&state.pool, caller.user.id, id, true).await? {
         return Err(ApiError::not_found());
     }
