@@ -152,14 +152,24 @@ async fn after_rotating_a_hundred_thousand_secrets_a_new_server_is_served_within
 
     // The command runs on a thread and runtime of its own, as its own process would.
     let started = Instant::now();
-    let cli_pool = pool.clone();
+    // With a pool of its own: connections belong to the runtime that opened them, and ones
+    // opened there would be dead in the daemons' pool once that runtime is gone.
+    let options = pool.connect_options().as_ref().clone();
     let rotated = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let keyring = Keyring::new(key(NEW_KEY), vec![key(SECRETS_KEY)]);
-        runtime.block_on(control_plane::cli::rotate_secrets(&cli_pool, &keyring))
+        runtime.block_on(async {
+            let cli_pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with(options)
+                .await?;
+            let rotated = control_plane::cli::rotate_secrets(&cli_pool, &keyring).await;
+            cli_pool.close().await;
+            rotated
+        })
     });
     let rotated = tokio::task::spawn_blocking(move || rotated.join().unwrap())
         .await
