@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use shared::Settings;
+use shared::{Settings, model::SourceRules};
 use sqlx::PgPool;
 
 use shared::crypto::Keyring;
@@ -22,7 +22,7 @@ pub struct HandlerConfig {
     pub signup_enabled: bool,
     pub trust_forwarded_for: bool,
     pub cors_allowed_origins: Vec<String>,
-    pub snowflake_allowed_host_suffixes: Vec<String>,
+    pub source_rules: SourceRules,
     pub audit_retention_days: u32,
     pub max_sources_per_user: u32,
     pub activity_retention_days: u32,
@@ -36,7 +36,7 @@ impl HandlerConfig {
             signup_enabled: settings.signup_enabled,
             trust_forwarded_for: settings.trust_forwarded_for,
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
-            snowflake_allowed_host_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
+            source_rules: SourceRules::from_settings(settings),
             audit_retention_days: settings.audit_retention_days,
             max_sources_per_user: settings.max_sources_per_user,
             activity_retention_days: settings.activity_retention_days,

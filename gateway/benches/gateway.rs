@@ -41,7 +41,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
     Settings,
-    model::SourceType,
+    model::{SourceRules, SourceType},
     oauth::{AccessClaims, SCOPE, canonical_resource},
 };
 use sqlx::{PgPool, postgres::PgPoolOptions};
@@ -722,7 +722,7 @@ async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     let loader = Loader {
         pool: pool.clone(),
         keyring: Arc::new(keyring),
-        snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone().into(),
+        rules: Arc::new(SourceRules::from_settings(settings)),
     };
     let before = rss_mb();
     let started = Instant::now();

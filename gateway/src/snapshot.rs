@@ -29,7 +29,7 @@ use shared::{
     access_key::{self, KeyHash},
     crypto::Keyring,
     model::{
-        SourceType,
+        SourceRules, SourceType,
         source_config::{SourceConfig, describe_problems},
     },
     oauth::canonical_resource,
@@ -81,16 +81,16 @@ impl std::fmt::Display for Broken {
 
 impl ServedSource {
     /// Parses a source's stored settings and decrypted secrets (or the reason they could not
-    /// be decrypted) with the Snowflake hosts allowed by `snowflake_suffixes`.
+    /// be decrypted) by the deployment's source `rules`.
     pub fn parse(
         id: Uuid,
         source_type: SourceType,
         metadata: &Map<String, Value>,
         secrets: Result<Map<String, Value>, Broken>,
-        snowflake_suffixes: &[String],
+        rules: &SourceRules,
     ) -> Self {
         let config = secrets.and_then(|secrets| {
-            SourceConfig::parse(source_type, metadata, &secrets, snowflake_suffixes)
+            SourceConfig::parse(source_type, metadata, &secrets, rules)
                 .map_err(|problems| Broken::Invalid(describe_problems(&problems)))
         });
         Self {
@@ -268,8 +268,8 @@ fn now_ms() -> u64 {
 pub struct Loader {
     pub pool: PgPool,
     pub keyring: Arc<Keyring>,
-    /// `SNOWFLAKE_ALLOWED_HOST_SUFFIXES`: a source on another host loads as broken.
-    pub snowflake_suffixes: Arc<[String]>,
+    /// The deployment's source rules: a source they refuse loads as broken.
+    pub rules: Arc<SourceRules>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -294,21 +294,84 @@ struct KeyRow {
     expires_at: Option<DateTime<Utc>>,
 }
 
+/// The gateway's reads of the configuration. Those that read servers come in two forms, for
+/// every live server and for a list of them (`$1`): one statement with `$1 is null or id =
+/// any($1)` gets a generic plan after a few runs that scans every server, so each patch would
+/// cost O(servers) instead of O(changed).
+mod sql {
+    #[derive(Clone, Copy)]
+    pub struct Scoped {
+        pub all: &'static str,
+        pub some: &'static str,
+    }
+
+    /// `$select` filtered by `$where_clause` (and, for `some`, by `$id = any($1)`), then `$rest`.
+    macro_rules! scoped {
+        ($select:literal, $where_clause:literal, $id:literal, $rest:literal) => {
+            Scoped {
+                all: concat!($select, " where ", $where_clause, $rest),
+                some: concat!(
+                    $select,
+                    " where ",
+                    $where_clause,
+                    " and ",
+                    $id,
+                    " = any($1)",
+                    $rest
+                ),
+            }
+        };
+    }
+
+    pub const SERVERS: Scoped = scoped!(
+        "select s.id as server_id, s.name, s.endpoint, s.endpoint_host, s.public, \
+                src.id as source_id, src.type as source_type, src.source_metadata, src.secrets, \
+                src.secrets_key_id \
+         from mcp_servers s \
+         left join mcp_server_sources l on l.server_id = s.id \
+         left join sources src on src.id = l.source_id",
+        "s.deleted_at is null",
+        "s.id",
+        " order by s.id, l.created_at, l.source_id"
+    );
+
+    pub const KEYS: Scoped = scoped!(
+        "select k.server_id, k.id, k.key_hash, k.expires_at from mcp_server_keys k \
+         join mcp_servers s on s.id = k.server_id",
+        "k.revoked_at is null and s.deleted_at is null",
+        "k.server_id",
+        ""
+    );
+
+    pub const GRANTS: Scoped = scoped!(
+        "select g.server_id, g.id from oauth_grants g join mcp_servers s on s.id = g.server_id",
+        "s.deleted_at is null",
+        "g.server_id",
+        ""
+    );
+
+    /// The public halves of the signing keys (the gateway's role can read no more).
+    pub const VERIFYING_KEYS: &str = "select kid, public_key from oauth_signing_keys";
+}
+
+/// `query` over every live server, or only those in `ids`.
+fn scoped<'a, O>(
+    query: sql::Scoped,
+    ids: Option<&'a [Uuid]>,
+) -> sqlx::query::QueryAs<'a, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    match ids {
+        None => sqlx::query_as(query.all),
+        Some(ids) => sqlx::query_as(query.some).bind(ids),
+    }
+}
+
 impl Loader {
     /// Every live server, or only those in `ids` (deleted ones are simply absent).
     async fn servers(&self, ids: Option<&[Uuid]>) -> Result<Vec<ServedServer>, sqlx::Error> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "select s.id as server_id, s.name, s.endpoint, s.endpoint_host, s.public, \
-                    src.id as source_id, src.type as source_type, src.source_metadata, src.secrets, src.secrets_key_id \
-             from mcp_servers s \
-             left join mcp_server_sources l on l.server_id = s.id \
-             left join sources src on src.id = l.source_id \
-             where s.deleted_at is null and ($1::uuid[] is null or s.id = any($1)) \
-             order by s.id, l.created_at, l.source_id",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<Row> = scoped(sql::SERVERS, ids).fetch_all(&self.pool).await?;
         let keys = self.keys(ids).await?;
         let grants = self.grants(ids).await?;
         Ok(self.assemble(rows, keys, grants))
@@ -319,14 +382,7 @@ impl Loader {
         &self,
         ids: Option<&[Uuid]>,
     ) -> Result<HashMap<Uuid, HashSet<Uuid>>, sqlx::Error> {
-        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "select g.server_id, g.id from oauth_grants g \
-             join mcp_servers s on s.id = g.server_id \
-             where s.deleted_at is null and ($1::uuid[] is null or g.server_id = any($1))",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(Uuid, Uuid)> = scoped(sql::GRANTS, ids).fetch_all(&self.pool).await?;
         let mut grants: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
         for (server_id, id) in rows {
             grants.entry(server_id).or_default().insert(id);
@@ -336,10 +392,9 @@ impl Loader {
 
     /// The public halves of the OAuth signing keys (the gateway's role can read no more).
     async fn verifying_keys(&self) -> Result<VerifyingKeys, sqlx::Error> {
-        let rows: Vec<(String, Vec<u8>)> =
-            sqlx::query_as("select kid, public_key from oauth_signing_keys")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(sql::VERIFYING_KEYS)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(VerifyingKeys(
             rows.into_iter()
                 .filter(|(_, public)| public.len() == 32)
@@ -354,15 +409,7 @@ impl Loader {
         &self,
         ids: Option<&[Uuid]>,
     ) -> Result<HashMap<Uuid, Vec<ServedKey>>, sqlx::Error> {
-        let rows: Vec<KeyRow> = sqlx::query_as(
-            "select k.server_id, k.id, k.key_hash, k.expires_at from mcp_server_keys k \
-             join mcp_servers s on s.id = k.server_id \
-             where k.revoked_at is null and s.deleted_at is null \
-               and ($1::uuid[] is null or k.server_id = any($1))",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<KeyRow> = scoped(sql::KEYS, ids).fetch_all(&self.pool).await?;
         let mut keys: HashMap<Uuid, Vec<ServedKey>> = HashMap::new();
         for row in rows {
             let Ok(hash) = KeyHash::try_from(row.key_hash.as_slice()) else {
@@ -434,13 +481,7 @@ impl Loader {
             }
             _ => Ok(Map::new()),
         };
-        let source = ServedSource::parse(
-            id,
-            source_type,
-            &metadata,
-            secrets,
-            &self.snowflake_suffixes,
-        );
+        let source = ServedSource::parse(id, source_type, &metadata, secrets, &self.rules);
         if let Err(Broken::Invalid(reason)) = &source.config {
             tracing::warn!(source_id = %id, %reason, "source settings are unusable; its calls fail with the reason");
         }

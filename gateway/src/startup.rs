@@ -18,7 +18,7 @@ use rmcp::transport::streamable_http_server::{
     session::{local::LocalSessionManager, never::NeverSessionManager},
 };
 use serde_json::json;
-use shared::Settings;
+use shared::{Settings, model::SourceRules};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -84,7 +84,7 @@ impl Application {
         let loader = Loader {
             pool: pool.clone(),
             keyring: Arc::new(settings.keyring()?),
-            snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone().into(),
+            rules: Arc::new(SourceRules::from_settings(settings)),
         };
         let stop_audit = CancellationToken::new();
         let (audit, writer) = AuditLog::new(

@@ -7,7 +7,7 @@ use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::model::SourceType;
+use shared::model::{SourceRules, SourceType};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -54,13 +54,13 @@ fn input_schema_name(source_type: SourceType, update: bool) -> String {
 /// from them). Snowflake URLs are shown with the default host suffix; a deployment that sets
 /// `SNOWFLAKE_ALLOWED_HOST_SUFFIXES` accepts its own.
 fn input_schema(source_type: SourceType, update: bool) -> Value {
-    let suffixes = [".snowflakecomputing.com".to_owned()];
+    let rules = SourceRules::from_settings(&shared::Settings::default());
     serde_json::json!({
         "type": "object",
         "description": format!("A {} source.", source_type.as_str()),
         "properties": {
             "type": {"type": "string", "enum": [source_type.as_str()]},
-            "source_metadata": source_type.metadata_schema(&suffixes, update),
+            "source_metadata": source_type.metadata_schema(&rules, update),
         },
         "required": ["type", "source_metadata"],
         "additionalProperties": false,
@@ -400,7 +400,7 @@ fn validate_and_seal(
     stored: &Map<String, Value>,
 ) -> Result<(Value, Vec<u8>, String), ApiError> {
     let valid = source_type
-        .validate(input, stored, &state.config.snowflake_allowed_host_suffixes)
+        .validate(input, stored, &state.config.source_rules)
         .map_err(|problems| {
             ApiError::validation(
                 problems

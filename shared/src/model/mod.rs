@@ -7,7 +7,7 @@ pub mod source_config;
 
 pub use calls::{CallStatus, SourceOutcome, Tool, UpstreamErrorClass};
 pub use endpoint::{EndpointPool, PoolEntry, routing_key};
-pub use source::{FieldProblem, SourceType, ValidatedMetadata};
+pub use source::{FieldProblem, SourceRules, SourceType, ValidatedMetadata};
 
 /// Most sources one MCP server may have: the control plane refuses more, and the gateway
 /// searches no more than this many (one search costs an upstream call per source).

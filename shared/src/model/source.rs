@@ -179,6 +179,24 @@ pub struct ValidatedMetadata {
     pub secrets: Map<String, Value>,
 }
 
+/// The deployment's rules a source's settings are checked against: where a source may send its
+/// credentials or connect. The control plane applies them to input and the gateway again at
+/// load, so a source that leaves the allowed set stops being served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceRules {
+    /// `SNOWFLAKE_ALLOWED_HOST_SUFFIXES`: the hosts a Snowflake account URL may name.
+    pub snowflake_suffixes: Vec<String>,
+}
+
+impl SourceRules {
+    /// The rules the deployment's settings give.
+    pub fn from_settings(settings: &crate::Settings) -> Self {
+        Self {
+            snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
+        }
+    }
+}
+
 impl SourceType {
     /// Validates `input` for this type. A secret field left out keeps its value from
     /// `stored_secrets` (an update that does not repeat the secret). Every problem is reported,
@@ -187,7 +205,7 @@ impl SourceType {
         self,
         input: &Map<String, Value>,
         stored_secrets: &Map<String, Value>,
-        snowflake_suffixes: &[String],
+        rules: &SourceRules,
     ) -> Result<ValidatedMetadata, Vec<FieldProblem>> {
         let fields = self.fields();
         let mut problems = Vec::new();
@@ -249,7 +267,7 @@ impl SourceType {
                     field.name,
                     &format!("must be at most {MAX_VALUE_LEN} characters"),
                 ));
-            } else if let Err(message) = check(field.kind, &value, snowflake_suffixes) {
+            } else if let Err(message) = check(field.kind, &value, rules) {
                 problems.push(problem(field.name, &message));
             } else if field.kind == Kind::Secret {
                 out.secrets
@@ -276,7 +294,7 @@ fn normalise(kind: Kind, value: String) -> String {
     }
 }
 
-fn check(kind: Kind, value: &str, snowflake_suffixes: &[String]) -> Result<(), String> {
+fn check(kind: Kind, value: &str, rules: &SourceRules) -> Result<(), String> {
     let ok = match kind {
         Kind::Guid => is_guid(value),
         Kind::Tenant => is_guid(value) || is_domain(value),
@@ -292,7 +310,7 @@ fn check(kind: Kind, value: &str, snowflake_suffixes: &[String]) -> Result<(), S
         }
         Kind::BoxSubjectType => matches!(value, "enterprise" | "user"),
         Kind::Digits => value.len() <= 32 && value.chars().all(|c| c.is_ascii_digit()),
-        Kind::SnowflakeUrl => return check_snowflake_url(value, snowflake_suffixes),
+        Kind::SnowflakeUrl => return check_snowflake_url(value, &rules.snowflake_suffixes),
         Kind::QualifiedName => value.split('.').count() == 3 && value.split('.').all(is_identifier),
         Kind::Identifier => is_identifier(value),
         Kind::StageFile => {
@@ -395,11 +413,11 @@ impl SourceType {
     /// counts as left out), and no other field. Lengths count characters where the server
     /// counts UTF-8 bytes (4,096 at most), which agree for ASCII. With `update`, secret fields
     /// may be left out (the stored value stays when the type does).
-    pub fn metadata_schema(self, snowflake_suffixes: &[String], update: bool) -> Value {
+    pub fn metadata_schema(self, rules: &SourceRules, update: bool) -> Value {
         let mut properties = Map::new();
         let mut required = Vec::new();
         for field in self.fields() {
-            let (pattern, max_length, description) = kind_schema(field.kind, snowflake_suffixes);
+            let (pattern, max_length, description) = kind_schema(field.kind, rules);
             let mut schema = Map::new();
             let description = match field.default {
                 Some(default) => format!("{description} Default `{default}`."),
@@ -440,7 +458,7 @@ impl SourceType {
 }
 
 /// `(pattern without anchors, longest length, description)` of a field kind.
-fn kind_schema(kind: Kind, snowflake_suffixes: &[String]) -> (String, usize, &'static str) {
+fn kind_schema(kind: Kind, rules: &SourceRules) -> (String, usize, &'static str) {
     let no_control = r"\x00-\x1f\x7f-\x9f";
     let (pattern, max) = match kind {
         Kind::Guid => (GUID_PATTERN.to_owned(), 36),
@@ -458,7 +476,8 @@ fn kind_schema(kind: Kind, snowflake_suffixes: &[String]) -> (String, usize, &'s
         Kind::BoxSubjectType => ("enterprise|user".to_owned(), 10),
         Kind::Digits => ("[0-9]+".to_owned(), 32),
         Kind::SnowflakeUrl => {
-            let suffixes: Vec<String> = snowflake_suffixes
+            let suffixes: Vec<String> = rules
+                .snowflake_suffixes
                 .iter()
                 .map(|s| regex_escape(&s.to_lowercase()))
                 .collect();
@@ -510,8 +529,10 @@ mod tests {
             other => panic!("not an object: {other}"),
         }
     }
-    fn suffixes() -> Vec<String> {
-        vec![".snowflakecomputing.com".to_owned()]
+    fn suffixes() -> SourceRules {
+        SourceRules {
+            snowflake_suffixes: vec![".snowflakecomputing.com".to_owned()],
+        }
     }
 
     #[test]

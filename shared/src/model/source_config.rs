@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::source::{FieldProblem, SourceType, ValidatedMetadata};
+use super::source::{FieldProblem, SourceRules, SourceType, ValidatedMetadata};
 
 /// A Microsoft Graph mailbox (`outlook`).
 #[derive(Debug, Clone)]
@@ -65,9 +65,9 @@ impl SourceConfig {
         source_type: SourceType,
         metadata: &Map<String, Value>,
         secrets: &Map<String, Value>,
-        snowflake_suffixes: &[String],
+        rules: &SourceRules,
     ) -> Result<Self, Vec<FieldProblem>> {
-        let validated = source_type.validate(metadata, secrets, snowflake_suffixes)?;
+        let validated = source_type.validate(metadata, secrets, rules)?;
         Ok(Self::from_validated(source_type, &validated))
     }
 
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn snowflake_settings_parse_once_with_defaults_and_hide_the_pat() {
-        let suffixes = [".snowflakecomputing.com".to_owned()];
+        let suffixes = SourceRules::from_settings(&crate::Settings::default());
         let config = SourceConfig::parse(
             SourceType::Snowflake,
             &object(
@@ -194,7 +194,7 @@ mod tests {
             SourceType::Snowflake,
             &object(&json!({"account_url": "https://evil.example", "search_service": "A.B.C"})),
             &object(&json!({"pat": "p"})),
-            &[".snowflakecomputing.com".to_owned()],
+            &SourceRules::from_settings(&crate::Settings::default()),
         )
         .unwrap_err();
         assert!(
