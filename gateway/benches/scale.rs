@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 mod support;
 
-use support::{drop_database, fresh_database, ms, percentile, quick, rss_mb, wanted};
+use support::{drop_database, fresh_database, ms, percentile, process_cpu, quick, rss_mb, wanted};
 
 // The allocator the gateway daemon runs with (see `src/main.rs`).
 #[global_allocator]
@@ -165,13 +165,14 @@ async fn scale(settings: &Settings, pool: &PgPool, user: Uuid) {
         "scale: wrote {servers} servers with one source each in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let before = rss_mb();
+    let (before, cpu) = (rss_mb(), process_cpu());
     let (gateway, load) = gateway(settings, pool).await;
     let store = Arc::clone(&gateway.store);
     println!(
-        "scale: first snapshot of {} servers loaded in {:.2} s; resident memory {:.0} MB (+{:.0} MB)",
+        "scale: first snapshot of {} servers loaded in {:.2} s ({:.2} s of the gateway's CPU); resident memory {:.0} MB (+{:.0} MB)",
         store.load().unwrap().len(),
         load.as_secs_f64(),
+        (process_cpu() - cpu).as_secs_f64(),
         rss_mb(),
         rss_mb() - before
     );

@@ -80,7 +80,7 @@ impl Verifier {
     /// The grant of a verified token if it is still good for `server` now.
     fn live(verified: &Verified, snapshot: &Snapshot, server: &ServedServer) -> Option<Uuid> {
         let live = verified.expires_at + LEEWAY_SECS > chrono::Utc::now().timestamp()
-            && verified.audience == server.resource
+            && verified.audience == server.resource()
             && snapshot.verifying_keys.get(&verified.kid).is_some()
             && server.grants.contains(&verified.grant_id);
         live.then_some(verified.grant_id)

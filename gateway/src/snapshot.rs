@@ -14,7 +14,7 @@
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -34,7 +34,7 @@ use shared::{
     },
     oauth::canonical_resource,
 };
-use sqlx::{PgPool, postgres::PgListener};
+use sqlx::{PgConnection, PgPool, postgres::PgListener};
 use uuid::Uuid;
 
 use crate::sources::SourceError;
@@ -122,14 +122,15 @@ pub struct ServedKey {
 pub struct ServedServer {
     pub id: Uuid,
     pub name: String,
-    /// Routing key.
-    pub host: String,
+    /// Routing key (the same text as the snapshot's key for it).
+    pub host: Arc<str>,
     /// `scheme://host[:port]`, the server's own origin.
     pub endpoint: String,
     /// Answers agents without a key.
     pub public: bool,
-    /// The server's `mcp_url` in canonical form: the audience its OAuth tokens must name.
-    pub resource: String,
+    /// The canonical `mcp_url`, worked out on first use: only OAuth calls need it, and a
+    /// million URL parses would add a second to every full load.
+    resource: OnceLock<String>,
     pub keys: Vec<ServedKey>,
     /// Live OAuth grants; a token is accepted only while its grant is here.
     pub grants: HashSet<Uuid>,
@@ -147,6 +148,13 @@ impl ServedServer {
             }
         }
         found
+    }
+
+    /// The server's `mcp_url` in canonical form: the audience its OAuth tokens must name.
+    pub fn resource(&self) -> &str {
+        self.resource.get_or_init(|| {
+            canonical_resource(&format!("{}/mcp", self.endpoint)).unwrap_or_default()
+        })
     }
 
     /// The source with this id, if this server has it.
@@ -176,8 +184,8 @@ impl std::fmt::Debug for VerifyingKeys {
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     // Persistent maps: a patched copy shares every untouched entry with its base.
-    by_host: imbl::HashMap<String, Arc<ServedServer>>,
-    host_of: imbl::HashMap<Uuid, String>,
+    by_host: imbl::HashMap<Arc<str>, Arc<ServedServer>>,
+    host_of: imbl::HashMap<Uuid, Arc<str>>,
     /// Public halves of the OAuth signing keys.
     pub verifying_keys: Arc<VerifyingKeys>,
     /// Increases with every swap.
@@ -208,8 +216,9 @@ impl Snapshot {
             tracing::error!(host = %server.host, server_id = %server.id, "two live servers on one host; keeping the first");
             return;
         }
-        self.host_of.insert(server.id, server.host.clone());
-        self.by_host.insert(server.host.clone(), Arc::new(server));
+        self.host_of.insert(server.id, Arc::clone(&server.host));
+        self.by_host
+            .insert(Arc::clone(&server.host), Arc::new(server));
     }
 
     fn remove(&mut self, id: Uuid) {
@@ -350,6 +359,9 @@ mod sql {
         ""
     );
 
+    pub const CONSISTENT_READ: &str = "begin isolation level repeatable read, read only";
+    pub const NO_JIT: &str = "set local jit = off";
+
     /// The public halves of the signing keys (the gateway's role can read no more).
     pub const VERIFYING_KEYS: &str = "select kid, public_key from oauth_signing_keys";
 }
@@ -370,19 +382,29 @@ where
 
 impl Loader {
     /// Every live server, or only those in `ids` (deleted ones are simply absent).
-    async fn servers(&self, ids: Option<&[Uuid]>) -> Result<Vec<ServedServer>, sqlx::Error> {
-        let rows: Vec<Row> = scoped(sql::SERVERS, ids).fetch_all(&self.pool).await?;
-        let keys = self.keys(ids).await?;
-        let grants = self.grants(ids).await?;
-        Ok(self.assemble(rows, keys, grants))
+    async fn servers(
+        &self,
+        db: &mut PgConnection,
+        ids: Option<&[Uuid]>,
+    ) -> Result<Vec<ServedServer>, sqlx::Error> {
+        let rows: Vec<Row> = scoped(sql::SERVERS, ids).fetch_all(&mut *db).await?;
+        let keys = Self::keys(db, ids).await?;
+        let grants = Self::grants(db, ids).await?;
+        let (keyring, rules) = (Arc::clone(&self.keyring), Arc::clone(&self.rules));
+        // CPU work (a full load decrypts and parses every source): off the async workers.
+        Ok(
+            tokio::task::spawn_blocking(move || assemble(rows, keys, grants, &keyring, &rules))
+                .await
+                .expect("assembling servers does not panic"),
+        )
     }
 
     /// Live OAuth grants of live servers (all, or those in `ids`), by server.
     async fn grants(
-        &self,
+        db: &mut PgConnection,
         ids: Option<&[Uuid]>,
     ) -> Result<HashMap<Uuid, HashSet<Uuid>>, sqlx::Error> {
-        let rows: Vec<(Uuid, Uuid)> = scoped(sql::GRANTS, ids).fetch_all(&self.pool).await?;
+        let rows: Vec<(Uuid, Uuid)> = scoped(sql::GRANTS, ids).fetch_all(db).await?;
         let mut grants: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
         for (server_id, id) in rows {
             grants.entry(server_id).or_default().insert(id);
@@ -391,10 +413,9 @@ impl Loader {
     }
 
     /// The public halves of the OAuth signing keys (the gateway's role can read no more).
-    async fn verifying_keys(&self) -> Result<VerifyingKeys, sqlx::Error> {
-        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(sql::VERIFYING_KEYS)
-            .fetch_all(&self.pool)
-            .await?;
+    async fn verifying_keys(db: &mut PgConnection) -> Result<VerifyingKeys, sqlx::Error> {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as(sql::VERIFYING_KEYS).fetch_all(db).await?;
         Ok(VerifyingKeys(
             rows.into_iter()
                 .filter(|(_, public)| public.len() == 32)
@@ -406,10 +427,10 @@ impl Loader {
     /// Unrevoked keys of live servers (all, or those in `ids`), by server. Expired ones are
     /// loaded too: expiry is checked on each request, so a key stops working on the second.
     async fn keys(
-        &self,
+        db: &mut PgConnection,
         ids: Option<&[Uuid]>,
     ) -> Result<HashMap<Uuid, Vec<ServedKey>>, sqlx::Error> {
-        let rows: Vec<KeyRow> = scoped(sql::KEYS, ids).fetch_all(&self.pool).await?;
+        let rows: Vec<KeyRow> = scoped(sql::KEYS, ids).fetch_all(db).await?;
         let mut keys: HashMap<Uuid, Vec<ServedKey>> = HashMap::new();
         for row in rows {
             let Ok(hash) = KeyHash::try_from(row.key_hash.as_slice()) else {
@@ -424,81 +445,32 @@ impl Loader {
         Ok(keys)
     }
 
-    fn assemble(
-        &self,
-        rows: Vec<Row>,
-        mut keys: HashMap<Uuid, Vec<ServedKey>>,
-        mut grants: HashMap<Uuid, HashSet<Uuid>>,
-    ) -> Vec<ServedServer> {
-        let mut servers: Vec<ServedServer> = Vec::new();
-        // A source on many servers is decrypted and held once.
-        let mut built: HashMap<Uuid, Option<Arc<ServedSource>>> = HashMap::new();
-        for row in rows {
-            if servers.last().is_none_or(|s| s.id != row.server_id) {
-                servers.push(ServedServer {
-                    id: row.server_id,
-                    name: row.name.clone(),
-                    host: row.endpoint_host.clone(),
-                    endpoint: row.endpoint.clone(),
-                    public: row.public,
-                    resource: canonical_resource(&format!("{}/mcp", row.endpoint))
-                        .unwrap_or_default(),
-                    keys: keys.remove(&row.server_id).unwrap_or_default(),
-                    grants: grants.remove(&row.server_id).unwrap_or_default(),
-                    sources: Vec::new(),
-                });
-            }
-            let server = servers.last_mut().expect("pushed above");
-            let Some(source_id) = row.source_id else {
-                continue;
-            };
-            let source = built
-                .entry(source_id)
-                .or_insert_with(|| self.source(&row).map(Arc::new));
-            if let Some(source) = source {
-                server.sources.push(Arc::clone(source));
-            }
-        }
-        servers
-    }
-
-    fn source(&self, row: &Row) -> Option<ServedSource> {
-        let id = row.source_id?;
-        let Some(source_type) = row.source_type.as_deref().and_then(SourceType::parse) else {
-            tracing::error!(source_id = %id, "unknown source type in the database; skipped");
-            return None;
-        };
-        let metadata = match &row.source_metadata {
-            Some(Value::Object(map)) => map.clone(),
-            _ => Map::new(),
-        };
-        let secrets = match (&row.secrets, &row.secrets_key_id) {
-            (Some(sealed), Some(key_id)) => {
-                self.keyring.open_source(id, sealed, key_id).map_err(|err| {
-                    tracing::error!(source_id = %id, error = %err, "cannot decrypt source secrets");
-                    Broken::Undecryptable
-                })
-            }
-            _ => Ok(Map::new()),
-        };
-        let source = ServedSource::parse(id, source_type, &metadata, secrets, &self.rules);
-        if let Err(Broken::Invalid(reason)) = &source.config {
-            tracing::warn!(source_id = %id, %reason, "source settings are unusable; its calls fail with the reason");
-        }
-        Some(source)
-    }
-
     /// A complete snapshot.
     pub async fn full(&self, version: u64) -> Result<Snapshot, sqlx::Error> {
+        let mut db = self.reading().await?;
         let mut snapshot = Snapshot {
             version,
-            verifying_keys: Arc::new(self.verifying_keys().await?),
+            verifying_keys: Arc::new(Self::verifying_keys(&mut db).await?),
             ..Snapshot::default()
         };
-        for server in self.servers(None).await? {
-            snapshot.insert(server);
-        }
-        Ok(snapshot)
+        let servers = self.servers(&mut db, None).await?;
+        db.commit().await?;
+        Ok(tokio::task::spawn_blocking(move || {
+            for server in servers {
+                snapshot.insert(server);
+            }
+            snapshot
+        })
+        .await
+        .expect("inserting servers does not panic"))
+    }
+
+    /// A transaction that reads one consistent state (servers, keys and grants as of one
+    /// moment), without JIT: compiling the plan of a full load costs more than it saves.
+    async fn reading(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut db = self.pool.begin_with(sql::CONSISTENT_READ).await?;
+        sqlx::query(sql::NO_JIT).execute(&mut *db).await?;
+        Ok(db)
     }
 
     /// `base` with the servers in `ids` re-read (added, changed or removed), and the signing
@@ -509,12 +481,14 @@ impl Loader {
         ids: &[Uuid],
         keys_changed: bool,
     ) -> Result<Snapshot, sqlx::Error> {
-        let fresh = self.servers(Some(ids)).await?;
+        let mut db = self.reading().await?;
+        let fresh = self.servers(&mut db, Some(ids)).await?;
         let mut next = base.clone();
         next.version = base.version + 1;
         if keys_changed {
-            next.verifying_keys = Arc::new(self.verifying_keys().await?);
+            next.verifying_keys = Arc::new(Self::verifying_keys(&mut db).await?);
         }
+        db.commit().await?;
         for id in ids {
             next.remove(*id);
         }
@@ -523,6 +497,105 @@ impl Loader {
         }
         Ok(next)
     }
+}
+
+/// Servers from their rows (ordered by server), with their keys and grants.
+fn assemble(
+    mut rows: Vec<Row>,
+    mut keys: HashMap<Uuid, Vec<ServedKey>>,
+    mut grants: HashMap<Uuid, HashSet<Uuid>>,
+    keyring: &Keyring,
+    rules: &SourceRules,
+) -> Vec<ServedServer> {
+    let sources = parse_sources(&mut rows, keyring, rules);
+    let mut servers: Vec<ServedServer> = Vec::new();
+    for mut row in rows {
+        if servers.last().is_none_or(|s| s.id != row.server_id) {
+            servers.push(ServedServer {
+                id: row.server_id,
+                name: std::mem::take(&mut row.name),
+                host: Arc::from(row.endpoint_host.as_str()),
+                endpoint: std::mem::take(&mut row.endpoint),
+                public: row.public,
+                resource: OnceLock::new(),
+                keys: keys.remove(&row.server_id).unwrap_or_default(),
+                grants: grants.remove(&row.server_id).unwrap_or_default(),
+                sources: Vec::new(),
+            });
+        }
+        let server = servers.last_mut().expect("pushed above");
+        if let Some(Some(source)) = row.source_id.and_then(|id| sources.get(&id)) {
+            server.sources.push(Arc::clone(source));
+        }
+    }
+    servers
+}
+
+/// Sources parsed on one thread below this many, on every core above.
+const PARALLEL_PARSE_AT: usize = 4096;
+
+/// Each distinct source of `rows` decrypted and parsed once (a source on many servers is held
+/// once), by id; `None` for one that cannot be served at all. A full load is mostly this work,
+/// so a large one is spread over every core.
+fn parse_sources(
+    rows: &mut [Row],
+    keyring: &Keyring,
+    rules: &SourceRules,
+) -> HashMap<Uuid, Option<Arc<ServedSource>>> {
+    let mut seen = HashSet::new();
+    let mut firsts: Vec<&mut Row> = rows
+        .iter_mut()
+        .filter(|row| row.source_id.is_some_and(|id| seen.insert(id)))
+        .collect();
+    let parse = |chunk: &mut [&mut Row]| -> Vec<(Uuid, Option<Arc<ServedSource>>)> {
+        chunk
+            .iter_mut()
+            .filter_map(|row| {
+                let id = row.source_id?;
+                Some((id, source(row, keyring, rules).map(Arc::new)))
+            })
+            .collect()
+    };
+    if firsts.len() < PARALLEL_PARSE_AT {
+        return parse(&mut firsts).into_iter().collect();
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = firsts.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = firsts
+            .chunks_mut(chunk)
+            .map(|part| scope.spawn(|| parse(part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("parsing sources does not panic"))
+            .collect()
+    })
+}
+
+/// The source of a row, taking its settings out of it.
+fn source(row: &mut Row, keyring: &Keyring, rules: &SourceRules) -> Option<ServedSource> {
+    let id = row.source_id?;
+    let Some(source_type) = row.source_type.as_deref().and_then(SourceType::parse) else {
+        tracing::error!(source_id = %id, "unknown source type in the database; skipped");
+        return None;
+    };
+    let metadata = match row.source_metadata.take() {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let secrets = match (&row.secrets, &row.secrets_key_id) {
+        (Some(sealed), Some(key_id)) => keyring.open_source(id, sealed, key_id).map_err(|err| {
+            tracing::error!(source_id = %id, error = %err, "cannot decrypt source secrets");
+            Broken::Undecryptable
+        }),
+        _ => Ok(Map::new()),
+    };
+    let source = ServedSource::parse(id, source_type, &metadata, secrets, rules);
+    if let Err(Broken::Invalid(reason)) = &source.config {
+        tracing::warn!(source_id = %id, %reason, "source settings are unusable; its calls fail with the reason");
+    }
+    Some(source)
 }
 
 /// Keeps `store` current until the process ends: first load (retrying), then LISTEN.
