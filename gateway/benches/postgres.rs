@@ -5,9 +5,10 @@
 //! README recommends, then measures the handler's `search` (the statement, its round trip and
 //! the result mapping; the gateway's own cost per call is what `gateway`'s parts measure) one
 //! call at a time: p50/p99 per call for a rare term, a common term (about 1% of the rows
-//! match and are ranked) and a two-word query, then 4 callers at once. Prints the
-//! `EXPLAIN ANALYZE` plan of each query shape. Run by `cargo test` (without `--bench`), it
-//! does a smoke run on 10,000 rows. Part: `postgres`.
+//! match; the first 1,000 are ranked), a two-word query and a phrase that nearly every row
+//! matches, then `fetch` by id, then 4 callers at once. Prints the `EXPLAIN ANALYZE` plan of
+//! each query. Run by `cargo test` (without `--bench`), it does a smoke run on 10,000 rows.
+//! Part: `postgres`.
 
 // A benchmark reports on standard output.
 #![allow(clippy::print_stdout)]
@@ -112,9 +113,9 @@ async fn main() {
 
     for (label, query) in [
         ("rare term (1 row)", "r777777"),
-        ("common term (~1% of rows, all ranked)", "word42"),
+        ("common term (~1% of rows match; 1,000 ranked)", "word42"),
         ("two words (AND)", "word42 word17"),
-        ("phrase (websearch syntax)", "\"quarterly review\" -word3"),
+        ("phrase matching ~99% of rows (websearch syntax)", "\"quarterly review\" -word3"),
     ] {
         let mut times = Vec::with_capacity(calls());
         let mut found = 0;

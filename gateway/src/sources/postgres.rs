@@ -58,6 +58,8 @@ const TITLE_CHARS: usize = 512;
 const TEXT_CHARS: usize = 600_000;
 /// Longest metadata value read, in characters.
 const METADATA_VALUE_CHARS: usize = 4096;
+/// Matches of one table ranked at most, per search.
+const CANDIDATES: usize = 1000;
 /// The text search configuration: `simple` stems nothing, so it suits any language; the
 /// README's index uses the same one (it must, to be used).
 const TS_CONFIG: &str = "simple";
@@ -379,13 +381,18 @@ fn document(table: &Table) -> String {
     format!("to_tsvector('{TS_CONFIG}', {})", columns.join(" || ' ' || "))
 }
 
-/// The statement that searches one table: `$1` the query, `$2` the limit.
+/// The statement that searches one table: `$1` the query, `$2` the limit. The matches are
+/// ranked among the first [`CANDIDATES`] the index yields: ranking re-reads each row's text,
+/// so a query matching much of a large table would otherwise cost a pass over all of it.
 pub fn search_sql(table: &Table) -> String {
     let document = document(table);
     format!(
-        "select {id}::text, left({title}::text, {TITLE_CHARS}) from {relation} \
-         where {document} @@ websearch_to_tsquery('{TS_CONFIG}', $1) and {id} is not null \
-         order by ts_rank({document}, websearch_to_tsquery('{TS_CONFIG}', $1)) desc limit $2",
+        "select id, title from (\
+           select {id}::text as id, left({title}::text, {TITLE_CHARS}) as title, {document} as document \
+           from {relation} \
+           where {document} @@ websearch_to_tsquery('{TS_CONFIG}', $1) and {id} is not null \
+           limit {CANDIDATES}) as matches \
+         order by ts_rank(document, websearch_to_tsquery('{TS_CONFIG}', $1)) desc limit $2",
         id = quote(&table.id_column),
         title = quote(&table.title_column),
         relation = relation(table),
@@ -600,6 +607,7 @@ mod tests {
         assert!(sql.contains(r#"from "public"."Docs""#), "{sql}");
         assert!(sql.contains("websearch_to_tsquery('simple', $1)"), "{sql}");
         assert!(sql.ends_with("limit $2"), "{sql}");
+        assert!(sql.contains("limit 1000) as matches"), "{sql}");
         let sql = fetch_sql(&table(), "bigint");
         assert!(sql.contains(r#"r."id" = $1::text::bigint"#), "{sql}");
         assert!(index_sql(&table()).contains(&document(&table())));
