@@ -67,19 +67,23 @@ async fn main() {
     let url = fresh_database().await;
     let mut conn = PgConnection::connect(&url).await.unwrap();
     let started = Instant::now();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(BUILD.replace("$1::bigint", &rows().to_string())))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(
+        BUILD.replace("$1::bigint", &rows().to_string()),
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
     let filled = started.elapsed();
     let table_json = json!({"table": "public.docs", "id_column": "id", "title_column": "title",
         "text_columns": ["title", "body"], "url_template": "https://intranet.example.com/docs/{id}"});
     let table = parse_tables(Some(&json!([table_json]))).remove(0);
     let index = gateway::sources::postgres::index_sql(&table);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{index}; analyze public.docs;")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "{index}; analyze public.docs;"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
     println!(
         "postgres: {} rows filled in {:.1} s, index ({index}) built and analysed in {:.1} s",
         rows(),
@@ -101,7 +105,10 @@ async fn main() {
         Uuid::new_v4(),
         SourceType::Postgres,
         metadata.as_object().unwrap(),
-        Ok(json!({"password": "unused-with-trust-auth"}).as_object().unwrap().clone()),
+        Ok(json!({"password": "unused-with-trust-auth"})
+            .as_object()
+            .unwrap()
+            .clone()),
         &rules,
     );
     let registry = Registry::default().with(
@@ -115,13 +122,19 @@ async fn main() {
         ("rare term (1 row)", "r777777"),
         ("common term (~1% of rows match; 1,000 ranked)", "word42"),
         ("two words (AND)", "word42 word17"),
-        ("phrase matching ~99% of rows (websearch syntax)", "\"quarterly review\" -word3"),
+        (
+            "phrase matching ~99% of rows (websearch syntax)",
+            "\"quarterly review\" -word3",
+        ),
     ] {
         let mut times = Vec::with_capacity(calls());
         let mut found = 0;
         for _ in 0..calls() {
             let t = Instant::now();
-            let hits = registry.search(&source, query, 10, DEADLINE).await.expect("search");
+            let hits = registry
+                .search(&source, query, 10, DEADLINE)
+                .await
+                .expect("search");
             times.push(t.elapsed());
             found = hits.len();
         }
@@ -189,7 +202,10 @@ async fn main() {
             let mut times = Vec::new();
             for _ in 0..calls() / 4 {
                 let t = Instant::now();
-                registry.search(&source, "word42", 10, DEADLINE).await.expect("search");
+                registry
+                    .search(&source, "word42", 10, DEADLINE)
+                    .await
+                    .expect("search");
                 times.push(t.elapsed());
             }
             times

@@ -33,9 +33,15 @@ pub struct SourceItem {
 impl SourceItem {
     /// A short name for pickers and lists: the type and its identifying settings.
     pub fn label(&self) -> String {
-        let id = ["user_id", "subject_id", "search_service", "database", "client_id"]
-            .iter()
-            .find_map(|k| self.source_metadata.get(*k).and_then(Value::as_str));
+        let id = [
+            "user_id",
+            "subject_id",
+            "search_service",
+            "database",
+            "client_id",
+        ]
+        .iter()
+        .find_map(|k| self.source_metadata.get(*k).and_then(Value::as_str));
         match id {
             Some(id) => format!("{} · {id}", self.source_type),
             None => self.source_type.clone(),
@@ -226,8 +232,9 @@ fn metadata(kind: SourceType, form: &Form) -> Map<String, Value> {
         .map(|f| {
             let text = form.get(f.name);
             let value = match f.shape {
-                FieldShape::Json => serde_json::from_str(text)
-                    .unwrap_or_else(|_| Value::String(text.to_owned())),
+                FieldShape::Json => {
+                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+                }
                 FieldShape::Text | FieldShape::Number => Value::String(text.to_owned()),
             };
             (f.name.to_owned(), value)

@@ -220,7 +220,8 @@ async fn a_postgres_source_with_its_tables_is_made_and_edited_through_the_form(p
     ada.sign_up("ada@example.com").await;
     let form = ada.get("/sources/new?type=postgres").await;
     assert!(
-        form.html.contains(r#"<textarea id="f-tables" name="tables""#),
+        form.html
+            .contains(r#"<textarea id="f-tables" name="tables""#),
         "the tables are a JSON text area: {}",
         form.html
     );
@@ -261,8 +262,16 @@ async fn a_postgres_source_with_its_tables_is_made_and_edited_through_the_form(p
     let id = Regex::new(r"/sources/([0-9a-f-]{36})/edit").unwrap();
     let id = id.captures(&list.html).expect("the source")[1].to_owned();
     let edit = ada.get(&format!("/sources/{id}/edit")).await;
-    assert!(edit.html.contains(r#"value="6543""#), "the port: {}", edit.html);
-    assert!(edit.html.contains("public.tickets"), "the tables: {}", edit.html);
+    assert!(
+        edit.html.contains(r#"value="6543""#),
+        "the port: {}",
+        edit.html
+    );
+    assert!(
+        edit.html.contains("public.tickets"),
+        "the tables: {}",
+        edit.html
+    );
     assert!(!edit.html.contains("pg-secret-4711"));
 }
 

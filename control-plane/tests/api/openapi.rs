@@ -259,12 +259,19 @@ async fn the_openapi_document_states_the_rules_the_server_applies(pool: PgPool) 
     // The structured `postgres` fields keep their whole schema through the document.
     let postgres = &schemas["PostgresSource"]["properties"]["source_metadata"]["properties"];
     assert_eq!(postgres["port"]["maximum"], 65535);
-    assert_eq!(postgres["port"]["type"], serde_json::json!(["integer", "string", "null"]));
+    assert_eq!(
+        postgres["port"]["type"],
+        serde_json::json!(["integer", "string", "null"])
+    );
     let tables = &postgres["tables"];
-    assert_eq!((tables["minItems"].as_u64(), tables["maxItems"].as_u64()), (Some(1), Some(20)));
+    assert_eq!(
+        (tables["minItems"].as_u64(), tables["maxItems"].as_u64()),
+        (Some(1), Some(20))
+    );
     let table = &tables["items"];
     assert_eq!(table["additionalProperties"], false);
     assert_eq!(table["properties"]["text_columns"]["maxItems"], 16);
-    let qualified = regex::Regex::new(table["properties"]["table"]["pattern"].as_str().unwrap()).unwrap();
+    let qualified =
+        regex::Regex::new(table["properties"]["table"]["pattern"].as_str().unwrap()).unwrap();
     assert!(qualified.is_match("public.docs") && !qualified.is_match("docs; drop"));
 }

@@ -42,28 +42,44 @@ async fn a_postgres_source_keeps_its_port_as_a_number_and_never_shows_its_passwo
     let app = app(pool.clone()).await;
     let token = app.user_token("ada@example.com").await;
     let created = app
-        .send_json(Method::POST, "/api/v1/sources", &token, &source("DB.internal.example", "require"))
+        .send_json(
+            Method::POST,
+            "/api/v1/sources",
+            &token,
+            &source("DB.internal.example", "require"),
+        )
         .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let created: Value = created.json().await.unwrap();
     let metadata = &created["source_metadata"];
     assert_eq!(metadata["host"], "db.internal.example");
     assert_eq!(metadata["port"], 6543);
-    assert_eq!(metadata["tables"][0]["text_columns"], json!(["subject", "body"]));
+    assert_eq!(
+        metadata["tables"][0]["text_columns"],
+        json!(["subject", "body"])
+    );
     assert_eq!(created["secrets"], json!({"password": true}));
     assert!(!created.to_string().contains(PASSWORD));
     let stored: String = sqlx::query_scalar("select source_metadata::text from sources")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert!(!stored.contains(PASSWORD), "the password is only in the sealed secrets");
+    assert!(
+        !stored.contains(PASSWORD),
+        "the password is only in the sealed secrets"
+    );
 
     // Defaults: port 5432, sslmode require; a private address inside a listed block, with
     // weak TLS where that address is listed for it.
     let mut body = source("10.0.0.5", "disable");
-    body["source_metadata"].as_object_mut().unwrap().remove("port");
+    body["source_metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("port");
     let id = app.source(&token, &body).await;
-    let fetched = app.json(Method::GET, &format!("/api/v1/sources/{id}"), &token).await;
+    let fetched = app
+        .json(Method::GET, &format!("/api/v1/sources/{id}"), &token)
+        .await;
     assert_eq!(fetched["source_metadata"]["port"], 5432);
     assert_eq!(fetched["source_metadata"]["sslmode"], "disable");
 }
@@ -84,7 +100,12 @@ async fn every_bad_postgres_field_is_named_and_nothing_is_stored(pool: PgPool) {
     let response = app
         .send_json(Method::POST, "/api/v1/sources", &token, &body)
         .await;
-    let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let error = assert_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(
         fields(&error),
         [
@@ -103,9 +124,19 @@ async fn every_bad_postgres_field_is_named_and_nothing_is_stored(pool: PgPool) {
     );
     // Weak TLS for a host not listed for it; the sslmode is named.
     let response = app
-        .send_json(Method::POST, "/api/v1/sources", &token, &source("db.internal.example", "prefer"))
+        .send_json(
+            Method::POST,
+            "/api/v1/sources",
+            &token,
+            &source("db.internal.example", "prefer"),
+        )
         .await;
-    let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let error = assert_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(fields(&error), ["source_metadata.sslmode"]);
     assert_eq!(snapshot(&pool).await, before, "nothing stored");
 }
@@ -114,15 +145,32 @@ async fn every_bad_postgres_field_is_named_and_nothing_is_stored(pool: PgPool) {
 async fn by_default_no_postgres_host_is_allowed(pool: PgPool) {
     let app = spawn_app(pool).await;
     let token = app.user_token("ada@example.com").await;
-    for host in ["db.example.com", "127.0.0.1", "localhost", "169.254.169.254", "8.8.8.8"] {
+    for host in [
+        "db.example.com",
+        "127.0.0.1",
+        "localhost",
+        "169.254.169.254",
+        "8.8.8.8",
+    ] {
         let response = app
-            .send_json(Method::POST, "/api/v1/sources", &token, &source(host, "require"))
+            .send_json(
+                Method::POST,
+                "/api/v1/sources",
+                &token,
+                &source(host, "require"),
+            )
             .await;
-        let error =
-            assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let error = assert_error(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
         assert_eq!(fields(&error), ["source_metadata.host"], "{host}");
         assert!(
-            error.to_string().contains("POSTGRES_ALLOWED_HOSTS lists none"),
+            error
+                .to_string()
+                .contains("POSTGRES_ALLOWED_HOSTS lists none"),
             "{error}"
         );
     }

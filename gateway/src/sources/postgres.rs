@@ -157,12 +157,15 @@ impl Postgres {
             Failure::Source(error) => error,
             Failure::Table(error) => in_table(&table.qualified(), error),
         };
-        let id_type = id_type(&pooled, table).await.map_err(failed)?.ok_or_else(|| {
-            SourceError::Unusable(format!(
-                "table {}: the table or its id column does not exist",
-                table.qualified()
-            ))
-        })?;
+        let id_type = id_type(&pooled, table)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| {
+                SourceError::Unusable(format!(
+                    "table {}: the table or its id column does not exist",
+                    table.qualified()
+                ))
+            })?;
         let row: Option<(Option<String>, Option<String>, Option<Value>)> =
             // Audited: the text is built from validated, quoted identifiers and the id
             // column's type as the catalog names it (format_type quotes what needs it).
@@ -179,7 +182,9 @@ impl Postgres {
         };
         metadata.insert("table".to_owned(), table.qualified().into());
         Ok(Document {
-            title: title.filter(|t| !t.is_empty()).unwrap_or_else(|| row_id.clone()),
+            title: title
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| row_id.clone()),
             text: text.unwrap_or_default(),
             url: url_of(table, &row_id),
             metadata: Value::Object(metadata),
@@ -194,10 +199,14 @@ impl Postgres {
         config: &PostgresConfig,
     ) -> Result<Arc<Pooled>, SourceError> {
         let fingerprint = fingerprint(config);
-        if let Some(pooled) = self.pools.lock().expect("pools lock").get(&source_id) {
-            if pooled.fingerprint == fingerprint {
-                return Ok(pooled.clone());
-            }
+        let cached = |pools: &HashMap<Uuid, Arc<Pooled>>| {
+            pools
+                .get(&source_id)
+                .filter(|p| p.fingerprint == fingerprint)
+                .cloned()
+        };
+        if let Some(pooled) = cached(&self.pools.lock().expect("pools lock")) {
+            return Ok(pooled);
         }
         let address = self.address(&config.host, config.port).await?;
         let pool = PgPoolOptions::new()
@@ -209,9 +218,9 @@ impl Postgres {
             .connect_lazy_with(session_options(config, address, self.statement_timeout));
         let (replaced, pooled) = {
             let mut pools = self.pools.lock().expect("pools lock");
-            if let Some(pooled) = pools.get(&source_id).filter(|p| p.fingerprint == fingerprint) {
+            if let Some(pooled) = cached(&pools) {
                 // Another call made one meanwhile; ours has no connection yet.
-                return Ok(pooled.clone());
+                return Ok(pooled);
             }
             let pooled = Arc::new(Pooled {
                 fingerprint,
@@ -378,7 +387,10 @@ fn document(table: &Table) -> String {
         .iter()
         .map(|c| format!("coalesce({}::text, '')", quote(c)))
         .collect();
-    format!("to_tsvector('{TS_CONFIG}', {})", columns.join(" || ' ' || "))
+    format!(
+        "to_tsvector('{TS_CONFIG}', {})",
+        columns.join(" || ' ' || ")
+    )
 }
 
 /// The statement that searches one table: `$1` the query, `$2` the limit. The matches are
@@ -464,11 +476,12 @@ async fn search_table(
     limit: usize,
 ) -> Result<Vec<Hit>, sqlx::Error> {
     // Audited: the text is built from validated, quoted identifiers only.
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(search_sql(table)))
-        .bind(query)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(search_sql(table)))
+            .bind(query)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await?;
     Ok(rows
         .into_iter()
         .map(|(row_id, title)| Hit {
@@ -477,7 +490,9 @@ async fn search_table(
                 table.qualified(),
                 utf8_percent_encode(&row_id, ROW_ID)
             ),
-            title: title.filter(|t| !t.is_empty()).unwrap_or_else(|| row_id.clone()),
+            title: title
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| row_id.clone()),
             url: url_of(table, &row_id),
         })
         .collect())
@@ -533,7 +548,9 @@ fn classify(err: &sqlx::Error, statement_timeout: Duration) -> Failure {
                 "42501" => Table(SourceError::Unusable(
                     "permission denied (the source's role may not read it)".to_owned(),
                 )),
-                "42P01" | "3F000" => Table(SourceError::Unusable("table does not exist".to_owned())),
+                "42P01" | "3F000" => {
+                    Table(SourceError::Unusable("table does not exist".to_owned()))
+                }
                 "42703" => Table(SourceError::Unusable(
                     "a configured column does not exist".to_owned(),
                 )),
@@ -615,23 +632,28 @@ mod tests {
 
     #[test]
     fn ids_round_trip_any_row_id() {
-        let config_tables = vec![table()];
+        let config = PostgresConfig {
+            host: "db.example.com".to_owned(),
+            port: 5432,
+            database: "crm".to_owned(),
+            user: "reader".to_owned(),
+            password: secrecy::SecretString::from("pw".to_owned()),
+            sslmode: SslMode::Require,
+            tables: vec![table()],
+        };
         for row_id in ["42", "a/b c", "'; drop table x; --", "ünï\\code%2F", "x:y"] {
-            let encoded = format!(
-                "public.Docs/{}",
-                utf8_percent_encode(row_id, ROW_ID)
-            );
-            let found = config_tables
-                .iter()
-                .find(|t| encoded.starts_with(&t.qualified()))
-                .unwrap();
-            assert_eq!(found.qualified(), "public.Docs");
-            let (_, encoded_id) = encoded.split_once('/').unwrap();
-            assert!(!encoded_id.contains('/'));
-            assert_eq!(
-                percent_decode_str(encoded_id).decode_utf8().unwrap(),
-                row_id
-            );
+            let upstream = format!("public.Docs/{}", utf8_percent_encode(row_id, ROW_ID));
+            let (table, decoded) = parse_id(&config, &upstream).expect("parses");
+            assert_eq!(table.qualified(), "public.Docs");
+            assert_eq!(decoded, row_id);
+        }
+        for unknown in [
+            "public.docs/1",
+            "public.Users/1",
+            "public.Docs/",
+            "public.Docs/a%00b",
+        ] {
+            assert!(parse_id(&config, unknown).is_none(), "{unknown}");
         }
     }
 }

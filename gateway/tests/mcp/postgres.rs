@@ -185,31 +185,66 @@ async fn search_and_fetch_read_two_tables_and_nothing_else(pool: PgPool) {
     let found = results(&call(&client, "search", json!({"query": "invoice"})).await);
     let found_ids = ids(&found);
     let prefix = format!("postgres:{source}:");
-    assert!(found_ids.contains(&format!("{prefix}public.docs/1")), "{found_ids:?}");
-    assert!(found_ids.contains(&format!("{prefix}public.docs/2")), "{found_ids:?}");
-    assert!(found_ids.contains(&format!("{prefix}public.tickets/T-1")), "{found_ids:?}");
+    assert!(
+        found_ids.contains(&format!("{prefix}public.docs/1")),
+        "{found_ids:?}"
+    );
+    assert!(
+        found_ids.contains(&format!("{prefix}public.docs/2")),
+        "{found_ids:?}"
+    );
+    assert!(
+        found_ids.contains(&format!("{prefix}public.tickets/T-1")),
+        "{found_ids:?}"
+    );
     assert!(found_ids.iter().all(|id| !id.contains("public.users")));
-    let first = found.iter().find(|r| r["id"] == format!("{prefix}public.docs/1")).unwrap();
+    let first = found
+        .iter()
+        .find(|r| r["id"] == format!("{prefix}public.docs/1"))
+        .unwrap();
     assert_eq!(first["title"], "Invoice policy");
     assert_eq!(first["url"], "https://intranet.example.com/docs/1");
 
-    let doc = call(&client, "fetch", json!({"id": format!("{prefix}public.tickets/T-1")})).await;
+    let doc = call(
+        &client,
+        "fetch",
+        json!({"id": format!("{prefix}public.tickets/T-1")}),
+    )
+    .await;
     let doc = doc.structured_content.expect("a document");
     assert_eq!(doc["title"], "Invoice missing");
-    assert_eq!(doc["text"], "Invoice missing\n\nCustomer says the invoice never arrived.");
+    assert_eq!(
+        doc["text"],
+        "Invoice missing\n\nCustomer says the invoice never arrived."
+    );
     assert_eq!(doc["url"], "https://crm.example.com/t/T-1");
     assert_eq!(doc["metadata"]["status"], "open");
     assert_eq!(doc["metadata"]["code"], "T-1");
     assert_eq!(doc["metadata"]["table"], "public.tickets");
-    assert!(doc["metadata"].get("description").is_none(), "text columns are the text");
+    assert!(
+        doc["metadata"].get("description").is_none(),
+        "text columns are the text"
+    );
 
     // The configured table the role cannot read: a clear tool error naming it.
-    let denied = call(&client, "fetch", json!({"id": format!("{prefix}public.users/1")})).await;
+    let denied = call(
+        &client,
+        "fetch",
+        json!({"id": format!("{prefix}public.users/1")}),
+    )
+    .await;
     let message = error_text(&denied);
-    assert!(message.contains("table public.users: permission denied"), "{message}");
+    assert!(
+        message.contains("table public.users: permission denied"),
+        "{message}"
+    );
     assert!(!message.contains("invoice-hash-secret"));
     // Tables that are not configured are not there at all, whatever the id says.
-    for other in ["public.sessions/1", "public.archive/1", "pg_catalog.pg_authid/1"] {
+    for other in [
+        "public.sessions/1",
+        "public.archive/1",
+        "pg_catalog.pg_authid/1",
+    ] {
         let refused = call(&client, "fetch", json!({"id": format!("{prefix}{other}")})).await;
         assert!(error_text(&refused).contains("No item"), "{other}");
     }
@@ -218,11 +253,17 @@ async fn search_and_fetch_read_two_tables_and_nothing_else(pool: PgPool) {
         .source(&ada, company.source(&[table("public.users", "email")]))
         .await;
     let (_, users_host) = stack.server(&ada, "users", &[&only_users]).await;
-    eventually(Duration::from_secs(2), "served", || stack.serves(&users_host)).await;
+    eventually(Duration::from_secs(2), "served", || {
+        stack.serves(&users_host)
+    })
+    .await;
     let users_client = stack.client(&users_host).await;
     let refused = call(&users_client, "search", json!({"query": "ada"})).await;
     let message = error_text(&refused);
-    assert!(message.contains("table public.users: permission denied"), "{message}");
+    assert!(
+        message.contains("table public.users: permission denied"),
+        "{message}"
+    );
 
     // The role itself, on a session like the source's, reads none of the other tables.
     let session = session(&company, Duration::from_secs(2)).await;
@@ -244,7 +285,9 @@ async fn search_and_fetch_read_two_tables_and_nothing_else(pool: PgPool) {
 async fn session(company: &Company, statement_timeout: Duration) -> PgPool {
     let config = shared::model::source_config::SourceConfig::parse(
         SourceType::Postgres,
-        company.source(&[docs()])["source_metadata"].as_object().unwrap(),
+        company.source(&[docs()])["source_metadata"]
+            .as_object()
+            .unwrap(),
         json!({"password": PASSWORD}).as_object().unwrap(),
         &rules(),
     )
@@ -284,7 +327,9 @@ async fn agent_input_never_changes_the_sql_that_runs(pool: PgPool) {
     let company = Company::create(&pool).await;
     let stack = stack(&pool, 3000).await;
     let ada = stack.user("ada@example.com").await;
-    let source = stack.source(&ada, company.source(&[docs(), tickets()])).await;
+    let source = stack
+        .source(&ada, company.source(&[docs(), tickets()]))
+        .await;
     let (_, host) = stack.server(&ada, "db", &[&source]).await;
     eventually(Duration::from_secs(2), "served", || stack.serves(&host)).await;
     let client = stack.client(&host).await;
@@ -404,15 +449,25 @@ async fn sessions_are_read_only_and_slow_statements_are_cut_without_holding_up_o
     let slow = stack.source(&ada, company.source(&[slow_table])).await;
     let (_, host) = stack.server(&ada, "db", &[&fast, &slow]).await;
     let (_, slow_host) = stack.server(&ada, "slow", &[&slow]).await;
-    eventually(Duration::from_secs(2), "served", || stack.serves(&slow_host)).await;
+    eventually(Duration::from_secs(2), "served", || {
+        stack.serves(&slow_host)
+    })
+    .await;
     let client = stack.client(&host).await;
 
     let started = std::time::Instant::now();
     let found = results(&call(&client, "search", json!({"query": "policy"})).await);
     let took = started.elapsed();
     assert!(!found.is_empty());
-    assert!(found.iter().all(|r| r["id"].as_str().unwrap().contains(&fast)));
-    assert!(took < Duration::from_millis(1900), "the fast source was not held up: {took:?}");
+    assert!(
+        found
+            .iter()
+            .all(|r| r["id"].as_str().unwrap().contains(&fast))
+    );
+    assert!(
+        took < Duration::from_millis(1900),
+        "the fast source was not held up: {took:?}"
+    );
 
     // Alone, the slow source fails with the server's statement timeout (1,600 ms of the
     // 2,000 ms deadline), not the gateway's.
@@ -427,16 +482,20 @@ async fn sessions_are_read_only_and_slow_statements_are_cut_without_holding_up_o
         "cut by the statement timeout, before the deadline: {took:?}"
     );
     // The server stopped the statement itself (pg_sleep(5) would otherwise run for seconds).
-    eventually(Duration::from_millis(500), "no statement left running", || async {
-        let running: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where usename = $1 and state = 'active'",
-        )
-        .bind(&company.role)
-        .fetch_one(&company.admin)
-        .await
-        .unwrap();
-        running == 0
-    })
+    eventually(
+        Duration::from_millis(500),
+        "no statement left running",
+        || async {
+            let running: i64 = sqlx::query_scalar(
+                "select count(*) from pg_stat_activity where usename = $1 and state = 'active'",
+            )
+            .bind(&company.role)
+            .fetch_one(&company.admin)
+            .await
+            .unwrap();
+            running == 0
+        },
+    )
     .await;
     client.cancel().await.unwrap();
     slow_client.cancel().await.unwrap();
@@ -475,13 +534,19 @@ async fn hosts_outside_the_allowed_set_are_refused_and_stop_being_served(pool: P
     eventually(Duration::from_secs(2), "served", || stack.serves(&host)).await;
     let client = stack.client(&host).await;
     results(&call(&client, "search", json!({"query": "policy"})).await);
-    assert!(company.connections().await >= 1, "the pool holds a connection");
+    assert!(
+        company.connections().await >= 1,
+        "the pool holds a connection"
+    );
 
     // The source leaves the server: its pool is closed.
     let (status, _) = stack
         .call(
             Method::DELETE,
-            &format!("/mcp-servers/{}/sources/{source}", server_id(&stack, &ada, "db").await),
+            &format!(
+                "/mcp-servers/{}/sources/{source}",
+                server_id(&stack, &ada, "db").await
+            ),
             &ada,
             None,
         )
@@ -511,7 +576,10 @@ async fn hosts_outside_the_allowed_set_are_refused_and_stop_being_served(pool: P
     let task = tokio::spawn(gw.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    eventually(Duration::from_secs(2), "served again", || stack.serves(&again)).await;
+    eventually(Duration::from_secs(2), "served again", || {
+        stack.serves(&again)
+    })
+    .await;
     let client = stack.client(&again).await;
     let refused = call(&client, "search", json!({"query": "policy"})).await;
     let message = error_text(&refused);

@@ -123,9 +123,8 @@ pub fn port(value: Option<&Value>) -> Result<u16, &'static str> {
             .map(|f| f as u16)
             .ok_or(WRONG),
         Some(Value::String(s)) => {
-            let digits = s.len() <= 5
-                && s.chars().all(|c| c.is_ascii_digit())
-                && !s.starts_with('0');
+            let digits =
+                s.len() <= 5 && s.chars().all(|c| c.is_ascii_digit()) && !s.starts_with('0');
             match s.parse::<u16>() {
                 Ok(port) if digits && port > 0 => Ok(port),
                 _ => Err(WRONG),
@@ -166,7 +165,9 @@ impl Table {
     /// Reads a table from its stored (validated) form.
     fn from_value(value: &Value) -> Option<Self> {
         let text = |key: &str| value.get(key)?.as_str().map(str::to_owned);
-        let (schema, name) = text("table")?.split_once('.').map(|(s, n)| (s.to_owned(), n.to_owned()))?;
+        let (schema, name) = text("table")?
+            .split_once('.')
+            .map(|(s, n)| (s.to_owned(), n.to_owned()))?;
         Some(Self {
             schema,
             name,
@@ -202,7 +203,10 @@ const TABLE_KEYS: [&str; 5] = [
 /// Checks `tables` and returns its stored form, or every problem as `(path after the field
 /// name, message)`, e.g. `("[1].text_columns", "…")`.
 pub fn tables(value: &Value) -> Result<Value, Vec<(String, String)>> {
-    let Some(list) = value.as_array().filter(|l| (1..=MAX_TABLES).contains(&l.len())) else {
+    let Some(list) = value
+        .as_array()
+        .filter(|l| (1..=MAX_TABLES).contains(&l.len()))
+    else {
         return Err(vec![(
             String::new(),
             format!("must be an array of 1 to {MAX_TABLES} tables"),
@@ -241,7 +245,10 @@ fn table(entry: &Map<String, Value>) -> Result<Value, Vec<(String, String)>> {
         if !TABLE_KEYS.contains(&key.as_str()) {
             problems.push((
                 key.clone(),
-                format!("is not a table setting (expected: {})", TABLE_KEYS.join(", ")),
+                format!(
+                    "is not a table setting (expected: {})",
+                    TABLE_KEYS.join(", ")
+                ),
             ));
         }
     }
@@ -266,7 +273,9 @@ fn table(entry: &Map<String, Value>) -> Result<Value, Vec<(String, String)>> {
     let text_columns = match entry.get("text_columns") {
         Some(Value::Array(columns))
             if (1..=MAX_TEXT_COLUMNS).contains(&columns.len())
-                && columns.iter().all(|c| c.as_str().is_some_and(is_identifier)) =>
+                && columns
+                    .iter()
+                    .all(|c| c.as_str().is_some_and(is_identifier)) =>
         {
             Some(columns.clone())
         }
@@ -396,7 +405,14 @@ mod tests {
         assert_eq!(port(None), Ok(5432));
         assert_eq!(port(Some(&json!(6543))), Ok(6543));
         assert_eq!(port(Some(&json!("6543"))), Ok(6543));
-        for bad in [json!(0), json!(65536), json!("065"), json!(" 5432"), json!(1.5), json!(true)] {
+        for bad in [
+            json!(0),
+            json!(65536),
+            json!("065"),
+            json!(" 5432"),
+            json!(1.5),
+            json!(true),
+        ] {
             assert!(port(Some(&bad)).is_err(), "{bad}");
         }
     }
@@ -411,7 +427,13 @@ mod tests {
         let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
-            ["[1].extra", "[1].table", "[1].id_column", "[1].title_column", "[1].text_columns"]
+            [
+                "[1].extra",
+                "[1].table",
+                "[1].id_column",
+                "[1].title_column",
+                "[1].text_columns"
+            ]
         );
         assert!(tables(&json!([])).is_err());
         assert!(tables(&json!("public.docs")).is_err());

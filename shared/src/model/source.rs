@@ -290,12 +290,12 @@ impl SourceType {
                     Ok(value) => {
                         out.public.insert(field.name.to_owned(), value);
                     }
-                    Err(found) => problems.extend(found.into_iter().map(|(path, message)| {
-                        FieldProblem {
+                    Err(found) => {
+                        problems.extend(found.into_iter().map(|(path, message)| FieldProblem {
                             field: format!("source_metadata.{}{path}", field.name),
                             message,
-                        }
-                    })),
+                        }));
+                    }
                 }
                 continue;
             }
@@ -471,9 +471,7 @@ fn describe(kind: Kind) -> &'static str {
         }
         Kind::StageFile => "must be a staged YAML file such as @DB.SCHEMA.STAGE/models/sales.yaml",
         Kind::Secret => "must not contain control characters",
-        Kind::PgHost => {
-            "must be a host name or IP address listed in POSTGRES_ALLOWED_HOSTS"
-        }
+        Kind::PgHost => "must be a host name or IP address listed in POSTGRES_ALLOWED_HOSTS",
         Kind::Port => "must be a port number from 1 to 65535",
         Kind::PgName => {
             "must be a database or role name (letters, digits, _, $, . and -; at most 63)"

@@ -244,9 +244,11 @@ mod tests {
             postgres_insecure_hosts: local,
             ..SourceRules::default()
         };
-        let metadata = object(&json!({"host": "127.0.0.1", "port": "6543", "database": "crm",
+        let metadata = object(
+            &json!({"host": "127.0.0.1", "port": "6543", "database": "crm",
             "user": "reader", "sslmode": "disable", "tables": [{"table": "public.tickets",
-            "id_column": "id", "title_column": "subject", "text_columns": ["subject", "body"]}]}));
+            "id_column": "id", "title_column": "subject", "text_columns": ["subject", "body"]}]}),
+        );
         let validated = SourceType::Postgres
             .validate(&metadata, &object(&json!({"password": "pw-value"})), &rules)
             .unwrap();
