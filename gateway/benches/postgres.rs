@@ -59,6 +59,32 @@ from generate_series(1, $1::bigint) as i,
      (select array_agg('word' || n) as w from generate_series(1, 200) as n) as words;
 ";
 
+/// `p50 …, p99 … (n calls)` of the call times.
+fn summary(times: &mut [Duration]) -> String {
+    times.sort();
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms ({} calls)",
+        ms(percentile(times, 0.5)),
+        ms(percentile(times, 0.99)),
+        times.len()
+    )
+}
+
+/// `explain analyze` of a statement (the benchmark's own SQL).
+fn explain(sql: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("explain (analyze, costs off) {sql}"))
+}
+
+/// Prints a plan (not in a smoke run).
+fn show(plan: &[(String,)]) {
+    if !quick() {
+        println!("  plan:");
+        for (line,) in plan {
+            println!("    {line}");
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     if !wanted("postgres") {
@@ -138,28 +164,17 @@ async fn main() {
             times.push(t.elapsed());
             found = hits.len();
         }
-        times.sort();
         println!(
-            "postgres search, {label}: p50 {:.2} ms, p99 {:.2} ms ({} calls, {found} results)",
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.99)),
-            times.len()
+            "postgres search, {label}: {} ({found} results)",
+            summary(&mut times)
         );
-        let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "explain (analyze, costs off) {}",
-            gateway::sources::postgres::search_sql(&table)
-        )))
-        .bind(query)
-        .bind(10_i64)
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-        if !quick() {
-            println!("  plan:");
-            for (line,) in plan {
-                println!("    {line}");
-            }
-        }
+        let plan = sqlx::query_as(explain(&gateway::sources::postgres::search_sql(&table)))
+            .bind(query)
+            .bind(10_i64)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        show(&plan);
     }
 
     // fetch: one row by id (the id column's own type, so its primary key index serves it).
@@ -170,28 +185,16 @@ async fn main() {
         registry.fetch(&source, &id, DEADLINE).await.expect("fetch");
         times.push(t.elapsed());
     }
-    times.sort();
-    println!(
-        "postgres fetch by id: p50 {:.2} ms, p99 {:.2} ms ({} calls)",
-        ms(percentile(&times, 0.5)),
-        ms(percentile(&times, 0.99)),
-        times.len()
-    );
-    let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "explain (analyze, costs off) {}",
-        gateway::sources::postgres::fetch_sql(&table, "bigint")
+    println!("postgres fetch by id: {}", summary(&mut times));
+    let plan = sqlx::query_as(explain(&gateway::sources::postgres::fetch_sql(
+        &table, "bigint",
     )))
     .bind("777")
     .bind(vec!["title".to_owned(), "body".to_owned()])
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    if !quick() {
-        println!("  plan:");
-        for (line,) in plan {
-            println!("    {line}");
-        }
-    }
+    show(&plan);
 
     // Four callers at once (the pool's size), the common term.
     let started = Instant::now();
@@ -215,12 +218,10 @@ async fn main() {
     for task in tasks {
         times.extend(task.await.unwrap());
     }
-    times.sort();
+    let rate = times.len() as f64 / started.elapsed().as_secs_f64();
     println!(
-        "postgres search, common term, 4 callers: p50 {:.2} ms, p99 {:.2} ms, {:.0} calls/s",
-        ms(percentile(&times, 0.5)),
-        ms(percentile(&times, 0.99)),
-        times.len() as f64 / started.elapsed().as_secs_f64()
+        "postgres search, common term, 4 callers: {}, {rate:.0} calls/s",
+        summary(&mut times)
     );
     conn.close().await.unwrap();
     registry.retain(&std::collections::HashSet::new());

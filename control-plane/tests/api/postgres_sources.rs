@@ -29,6 +29,19 @@ fn fields(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The error body of a `POST /sources` that must be refused with 422.
+async fn refused(app: &crate::helpers::TestApp, token: &str, body: &Value) -> Value {
+    let response = app
+        .send_json(Method::POST, "/api/v1/sources", token, body)
+        .await;
+    assert_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await
+}
+
 async fn app(pool: PgPool) -> crate::helpers::TestApp {
     spawn_app_with(pool, |s| {
         s.postgres_allowed_hosts = vec!["db.internal.example".to_owned(), "10.0.0.0/24".to_owned()];
@@ -97,15 +110,7 @@ async fn every_bad_postgres_field_is_named_and_nothing_is_stored(pool: PgPool) {
             {"table": "tickets", "id_column": "id\"; drop table x; --", "title_column": "t",
              "text_columns": [], "url_template": "javascript:alert(1)", "where": "1=1"},
             "public.users"]}});
-    let response = app
-        .send_json(Method::POST, "/api/v1/sources", &token, &body)
-        .await;
-    let error = assert_error(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await;
+    let error = refused(&app, &token, &body).await;
     assert_eq!(
         fields(&error),
         [
@@ -123,20 +128,7 @@ async fn every_bad_postgres_field_is_named_and_nothing_is_stored(pool: PgPool) {
         ]
     );
     // Weak TLS for a host not listed for it; the sslmode is named.
-    let response = app
-        .send_json(
-            Method::POST,
-            "/api/v1/sources",
-            &token,
-            &source("db.internal.example", "prefer"),
-        )
-        .await;
-    let error = assert_error(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await;
+    let error = refused(&app, &token, &source("db.internal.example", "prefer")).await;
     assert_eq!(fields(&error), ["source_metadata.sslmode"]);
     assert_eq!(snapshot(&pool).await, before, "nothing stored");
 }
@@ -152,20 +144,7 @@ async fn by_default_no_postgres_host_is_allowed(pool: PgPool) {
         "169.254.169.254",
         "8.8.8.8",
     ] {
-        let response = app
-            .send_json(
-                Method::POST,
-                "/api/v1/sources",
-                &token,
-                &source(host, "require"),
-            )
-            .await;
-        let error = assert_error(
-            response,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        )
-        .await;
+        let error = refused(&app, &token, &source(host, "require")).await;
         assert_eq!(fields(&error), ["source_metadata.host"], "{host}");
         assert!(
             error

@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Map, Value, json};
 
+use super::source::is_dns_name;
 use crate::egress::is_public;
 
 /// Most tables one source may search.
@@ -91,16 +92,7 @@ pub fn is_host(value: &str) -> bool {
 }
 
 fn is_host_name(value: &str) -> bool {
-    let value = value.strip_suffix('.').unwrap_or(value);
-    !value.is_empty()
-        && value.len() <= 253
-        && value.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
+    is_dns_name(value.strip_suffix('.').unwrap_or(value))
 }
 
 /// A host, as the schema states it (names and IPv4/IPv6 literals).

@@ -515,8 +515,12 @@ fn is_guid(value: &str) -> bool {
 }
 
 fn is_domain(value: &str) -> bool {
+    value.contains('.') && is_dns_name(value)
+}
+
+/// One or more DNS labels (letters, digits, inner `-`), at most 253 characters in all.
+pub(super) fn is_dns_name(value: &str) -> bool {
     value.len() <= 253
-        && value.contains('.')
         && value.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
