@@ -605,3 +605,31 @@ async fn server_id(stack: &Stack, token: &str, name: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_listed_name_that_resolves_to_an_unlisted_private_address_is_not_followed(pool: PgPool) {
+    // `localhost` is listed, its address is not: the name passes at creation, the connection
+    // is refused when the gateway resolves it (as a name whose DNS answer turned internal).
+    let stack = spawn_real_stack(pool.clone(), |s| {
+        s.postgres_allowed_hosts = vec!["localhost".to_owned()];
+        s.postgres_allow_insecure_hosts = vec!["localhost".to_owned()];
+    })
+    .await;
+    let ada = stack.user("ada@example.com").await;
+    let body = json!({"type": "postgres", "source_metadata": {
+        "host": "localhost", "database": "postgres", "user": "postgres",
+        "password": PASSWORD, "sslmode": "disable", "tables": [docs()]}});
+    let source = stack.source(&ada, body).await;
+    let (_, host) = stack.server(&ada, "db", &[&source]).await;
+    eventually(Duration::from_secs(2), "served", || stack.serves(&host)).await;
+    let client = stack.client(&host).await;
+    let refused = call(&client, "search", json!({"query": "policy"})).await;
+    let message = error_text(&refused);
+    assert!(
+        message.contains(
+            "host localhost resolves to an address POSTGRES_ALLOWED_HOSTS does not allow"
+        ),
+        "{message}"
+    );
+    client.cancel().await.unwrap();
+}

@@ -308,7 +308,7 @@ const QUALIFIED_HINT: &str =
     "must be schema.table, two plain identifiers (letters, digits, _ and $; at most 63 each)";
 const TEXT_COLUMNS_HINT: &str =
     "must be an array of 1 to 16 plain identifiers (letters, digits, _ and $; at most 63 each)";
-const URL_TEMPLATE_HINT: &str = "must be an http(s) URL of at most 2048 printable ASCII characters containing {id}, e.g. https://crm.example.com/tickets/{id}";
+const URL_TEMPLATE_HINT: &str = "must be an http(s) URL of at most 2048 characters (letters, digits and -._~:/?#@!$&'()*+,;=%) containing {id}, e.g. https://crm.example.com/tickets/{id}";
 
 /// What `tables` must look like, in a sentence (forms show it).
 pub const TABLES_HINT: &str = "must be a JSON array of 1 to 20 tables, each {\"table\": \"schema.table\", \"id_column\", \"title_column\", \"text_columns\": [...], \"url_template\" (optional, with {id})}";
@@ -326,14 +326,28 @@ fn is_qualified(value: &str) -> bool {
         .is_some_and(|(schema, table)| is_identifier(schema) && is_identifier(table))
 }
 
+/// Characters a URL template may hold besides `{id}`: RFC 3986's unreserved and reserved
+/// characters and `%`, without `[` and `]` (an IPv6 host is not worth the ambiguity).
+const URL_CHARS: &str = "-._~:/?#@!$&'()*+,;=%";
+
 fn is_url_template(value: &str) -> bool {
+    let Some(rest) = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+    else {
+        return false;
+    };
     value.len() <= MAX_URL_TEMPLATE
-        && (value.starts_with("http://") || value.starts_with("https://"))
         && value.contains(ID_PLACEHOLDER)
-        && value.chars().all(|c| c.is_ascii_graphic())
+        && rest
+            .split(ID_PLACEHOLDER)
+            .flat_map(str::chars)
+            .all(|c| c.is_ascii_alphanumeric() || URL_CHARS.contains(c))
 }
 
 const IDENTIFIER_PATTERN: &str = r"[A-Za-z_][A-Za-z0-9_$]{0,62}";
+/// One character of a URL template, or `{id}`, as the schema states it ([`URL_CHARS`]).
+const URL_PART: &str = r"(?:[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]|\{id\})";
 
 /// The schema of `tables`.
 pub fn tables_schema() -> Value {
@@ -352,7 +366,7 @@ pub fn tables_schema() -> Value {
                 "text_columns": {"type": "array", "minItems": 1, "maxItems": MAX_TEXT_COLUMNS,
                     "items": {"type": "string", "pattern": identifier}},
                 "url_template": {"type": ["string", "null"], "maxLength": MAX_URL_TEMPLATE,
-                    "pattern": r"^https?://[!-~]*\{id\}[!-~]*$"},
+                    "pattern": format!("^https?://{URL_PART}*\\{{id\\}}{URL_PART}*$")},
             },
             "required": ["table", "id_column", "title_column", "text_columns"],
             "additionalProperties": false,
@@ -429,6 +443,26 @@ mod tests {
         );
         assert!(tables(&json!([])).is_err());
         assert!(tables(&json!("public.docs")).is_err());
+    }
+
+    #[test]
+    fn url_templates_are_plain_urls_with_the_placeholder() {
+        for good in [
+            "https://x.example/t/{id}",
+            "http://x.example/?a={id}&b=%20{id}",
+        ] {
+            assert!(is_url_template(good), "{good}");
+        }
+        for bad in [
+            "https://x.example/t/",
+            "ftp://x.example/{id}",
+            "http://[{id}",
+            "https://x.example/{id} ",
+            "https://x.example/{i}{id}",
+            "javascript:alert({id})",
+        ] {
+            assert!(!is_url_template(bad), "{bad}");
+        }
     }
 
     #[test]
