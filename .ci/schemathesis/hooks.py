@@ -8,7 +8,10 @@ document does state is still fuzzed as generated; negative cases are never touch
 - a password counts UTF-8 bytes (8 to 72), the schema's lengths count characters; a positive
   password over 72 bytes is cut to 72 bytes' worth of characters;
 - `PUT /sources/{id}` may leave a secret out only when the stored source has the same type; a
-  positive case gets every secret of its type filled in, as a type change needs.
+  positive case gets every secret of its type filled in, as a type change needs;
+- a `postgres` source's `host` must be one the deployment allows (`POSTGRES_ALLOWED_HOSTS`,
+  which `run` sets to `db.example.com`, as it sets `POSTGRES_ALLOW_INSECURE_HOSTS`); a positive
+  case gets that host.
 
 Every rule is also written in the operation's description in the OpenAPI document.
 """
@@ -19,7 +22,14 @@ import schemathesis
 
 
 # Secret fields by source type (shared/src/model/source.rs).
-SECRETS = {"outlook": ("client_secret",), "box": ("client_secret",), "snowflake": ("pat",)}
+SECRETS = {
+    "outlook": ("client_secret",),
+    "box": ("client_secret",),
+    "snowflake": ("pat",),
+    "postgres": ("password",),
+}
+# The host `run` allows for `postgres` sources.
+POSTGRES_HOST = "db.example.com"
 
 
 def _positive(case):
@@ -86,6 +96,11 @@ def before_call(ctx, case, **kwargs):
         for field in SECRETS.get(body.get("type"), ()):
             if isinstance(metadata, dict) and not (metadata.get(field) or "").strip():
                 metadata[field] = "fuzz-secret"
+
+    if method in ("POST", "PUT") and path.startswith("/api/v1/sources") and body:
+        metadata = body.get("source_metadata")
+        if body.get("type") == "postgres" and isinstance(metadata, dict):
+            metadata["host"] = POSTGRES_HOST
 
     if body and method in ("POST", "PUT"):
         for field in ("password", "new_password"):

@@ -198,6 +198,11 @@ impl Snapshot {
         self.by_host.get(host)
     }
 
+    /// Every server served.
+    pub fn servers(&self) -> impl Iterator<Item = &Arc<ServedServer>> {
+        self.by_host.values()
+    }
+
     /// How many servers are served.
     pub fn len(&self) -> usize {
         self.by_host.len()

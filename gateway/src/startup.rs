@@ -62,6 +62,9 @@ pub struct Application {
     usage: Arc<Usage>,
     access: Access,
     keeper: tokio::task::JoinHandle<()>,
+    /// Tells the source handlers which sources are served ([`crate::sources::retain_served`]).
+    retainer: tokio::task::JoinHandle<()>,
+    registry: Registry,
     cancel: CancellationToken,
     /// How long calls in flight may take to finish after the stop signal.
     grace: Duration,
@@ -111,8 +114,12 @@ impl Application {
         ));
         let cancel = CancellationToken::new();
         let draining = Draining::default();
+        let retainer = tokio::spawn(crate::sources::retain_served(
+            store.clone(),
+            registry.clone(),
+        ));
         let tools = Arc::new(Tools {
-            registry,
+            registry: registry.clone(),
             source_timeout: Duration::from_millis(settings.gateway_source_timeout_ms),
             max_results: settings.gateway_max_results,
             slots: UpstreamSlots::new(settings.gateway_upstream_calls_per_server),
@@ -160,6 +167,8 @@ impl Application {
             usage,
             access,
             keeper,
+            retainer,
+            registry,
             cancel,
             grace,
             header_timeout: Duration::from_secs(settings.http_header_timeout_secs),
@@ -240,6 +249,9 @@ impl Application {
             shared::serve::serve(self.listener, self.router, self.header_timeout, stopping).await;
         self.cancel.cancel();
         self.keeper.abort();
+        self.retainer.abort();
+        // Connections a handler keeps (database pools) are closed.
+        self.registry.retain(&std::collections::HashSet::new());
         forget.abort();
         usage_flush.abort();
         if let Some(metrics) = metrics {

@@ -114,6 +114,15 @@ pub struct Settings {
     /// Host suffixes a Snowflake `account_url` must end with.
     #[serde(deserialize_with = "comma_list")]
     pub snowflake_allowed_host_suffixes: Vec<String>,
+    /// Hosts a `postgres` source may connect to: names, IP addresses, CIDR blocks. Empty: no
+    /// `postgres` source can be created (a database host is a way into the operator's
+    /// network, so the operator opts in). Loopback, private and link-local addresses a name
+    /// resolves to are refused unless an entry covers them.
+    #[serde(deserialize_with = "comma_list")]
+    pub postgres_allowed_hosts: Vec<String>,
+    /// Hosts a `postgres` source may reach without TLS (`sslmode` `disable` or `prefer`).
+    #[serde(deserialize_with = "comma_list")]
+    pub postgres_allow_insecure_hosts: Vec<String>,
 
     // --- OAuth (the control plane issues, the gateways verify) -------------------------------
     /// The control plane's public origin: the OAuth issuer, and where agents' browsers are
@@ -214,6 +223,8 @@ impl Default for Settings {
             max_sources_per_user: 200,
             fixed_endpoints_per_user: 2,
             snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
+            postgres_allowed_hosts: Vec::new(),
+            postgres_allow_insecure_hosts: Vec::new(),
             audit_retention_days: 30,
             activity_retention_days: 90,
             control_plane_public_url: "http://127.0.0.1:8080".to_owned(),
@@ -352,6 +363,7 @@ impl Settings {
             &self.control_plane_metrics_addr,
         )?;
         self.validate_snowflake_suffixes()?;
+        self.validate_postgres_hosts()?;
         // Only the control plane bounds a request's time (the gateway's calls are bounded by
         // GATEWAY_SOURCE_TIMEOUT_MS).
         if self.request_timeout_secs == 0 {
@@ -449,6 +461,7 @@ impl Settings {
         listen_address("GATEWAY_METRICS_ADDR", &self.gateway_metrics_addr)?;
         // The gateway checks every Snowflake source's host against them when loading it.
         self.validate_snowflake_suffixes()?;
+        self.validate_postgres_hosts()?;
         for (name, value) in [
             ("GRAPH_BASE_URL", &self.graph_base_url),
             ("MICROSOFT_LOGIN_URL", &self.microsoft_login_url),
@@ -487,6 +500,22 @@ impl Settings {
                 "SNOWFLAKE_ALLOWED_HOST_SUFFIXES",
                 "entries must start with a dot, like .snowflakecomputing.com",
             ));
+        }
+        Ok(())
+    }
+
+    /// Both daemons read the host lists: the control plane on input, the gateway at load and
+    /// at connect time.
+    fn validate_postgres_hosts(&self) -> Result<(), SettingsError> {
+        for (name, entries) in [
+            ("POSTGRES_ALLOWED_HOSTS", &self.postgres_allowed_hosts),
+            (
+                "POSTGRES_ALLOW_INSECURE_HOSTS",
+                &self.postgres_allow_insecure_hosts,
+            ),
+        ] {
+            crate::model::postgres::HostList::parse(entries)
+                .map_err(|problem| invalid(name, &problem))?;
         }
         Ok(())
     }

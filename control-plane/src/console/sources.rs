@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use shared::model::SourceType;
+use shared::model::{SourceType, source::FieldShape};
 use uuid::Uuid;
 
 use crate::console::{
@@ -33,9 +33,15 @@ pub struct SourceItem {
 impl SourceItem {
     /// A short name for pickers and lists: the type and its identifying settings.
     pub fn label(&self) -> String {
-        let id = ["user_id", "subject_id", "search_service", "client_id"]
-            .iter()
-            .find_map(|k| self.source_metadata.get(*k).and_then(Value::as_str));
+        let id = [
+            "user_id",
+            "subject_id",
+            "search_service",
+            "database",
+            "client_id",
+        ]
+        .iter()
+        .find_map(|k| self.source_metadata.get(*k).and_then(Value::as_str));
         match id {
             Some(id) => format!("{} · {id}", self.source_type),
             None => self.source_type.clone(),
@@ -46,7 +52,7 @@ impl SourceItem {
     pub fn settings(&self) -> Vec<(String, String)> {
         self.source_metadata
             .iter()
-            .map(|(k, v)| (label_of(k), v.as_str().unwrap_or_default().to_owned()))
+            .map(|(k, v)| (label_of(k), shown(v, false)))
             .collect()
     }
 }
@@ -88,6 +94,36 @@ pub async fn list(session: Session) -> Result<Response, Fail> {
     Ok(show(session.jar, &list))
 }
 
+/// A stored value as a form or list shows it: strings as they are, anything else (a port,
+/// a table list) as JSON.
+fn shown(value: &Value, pretty: bool) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other if pretty => serde_json::to_string_pretty(other).unwrap_or_default(),
+        other => other.to_string(),
+    }
+}
+
+/// The API's problems with `name` and the parts inside it (`tables[1].text_columns`), as
+/// one sentence.
+fn errors_of(name: &str, errors: &BTreeMap<String, String>) -> Option<String> {
+    let found: Vec<String> = errors
+        .iter()
+        .filter_map(|(field, message)| {
+            let inner = field.strip_prefix(name)?;
+            if inner.is_empty() {
+                Some(message.clone())
+            } else if inner.starts_with('[') || inner.starts_with('.') {
+                Some(format!("{inner}: {message}"))
+            } else {
+                None
+            }
+        })
+        .collect();
+    (!found.is_empty()).then(|| found.join("; "))
+}
+
 /// One input of a source form.
 struct Input {
     name: &'static str,
@@ -99,6 +135,8 @@ struct Input {
     required: bool,
     hint: String,
     error: Option<String>,
+    /// A text area (the JSON of a structured field).
+    multiline: bool,
 }
 
 #[derive(Template)]
@@ -143,9 +181,8 @@ fn inputs(
             } else {
                 values
                     .get(f.name)
-                    .and_then(Value::as_str)
+                    .map(|v| shown(v, true))
                     .unwrap_or_default()
-                    .to_owned()
             },
             secret: f.secret,
             set: secrets.get(f.name).copied().unwrap_or(false),
@@ -156,7 +193,8 @@ fn inputs(
                 None => format!("It {}.", f.hint),
             }
             .replace('`', ""),
-            error: errors.get(f.name).cloned(),
+            error: errors_of(f.name, errors),
+            multiline: f.shape == FieldShape::Json,
         })
         .collect()
 }
@@ -186,15 +224,20 @@ pub async fn new_page(session: Session, Query(query): Query<TypeQuery>) -> Resul
 }
 
 /// The form's fields as the API's `source_metadata`: blank fields left out (a blank secret
-/// keeps the stored one).
+/// keeps the stored one). A structured field's text is sent as the JSON it holds (as text
+/// when it is not JSON, for the API to say what is wrong).
 fn metadata(kind: SourceType, form: &Form) -> Map<String, Value> {
     kind.field_specs()
         .filter(|f| !form.get(f.name).trim().is_empty())
         .map(|f| {
-            (
-                f.name.to_owned(),
-                Value::String(form.get(f.name).to_owned()),
-            )
+            let text = form.get(f.name);
+            let value = match f.shape {
+                FieldShape::Json => {
+                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+                }
+                FieldShape::Text | FieldShape::Number => Value::String(text.to_owned()),
+            };
+            (f.name.to_owned(), value)
         })
         .collect()
 }

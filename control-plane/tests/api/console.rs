@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, TestApp, box_source, outlook, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, box_source, outlook, spawn_app, spawn_app_with};
 
 /// A person's browser: its own cookies, redirects not followed (the tests check them).
 pub struct Person {
@@ -208,6 +208,71 @@ async fn validation_errors_appear_beside_the_field_they_name(pool: PgPool) {
         .await;
     assert_eq!(blank.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(blank.html.contains(r#"id="name-error""#), "{}", blank.html);
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_postgres_source_with_its_tables_is_made_and_edited_through_the_form(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.postgres_allowed_hosts = vec!["db.internal.example".to_owned()];
+    })
+    .await;
+    let ada = Person::new(&app);
+    ada.sign_up("ada@example.com").await;
+    let form = ada.get("/sources/new?type=postgres").await;
+    assert!(
+        form.html
+            .contains(r#"<textarea id="f-tables" name="tables""#),
+        "the tables are a JSON text area: {}",
+        form.html
+    );
+    let fields = |tables: &'static str| {
+        [
+            ("type", "postgres"),
+            ("host", "db.internal.example"),
+            ("port", "6543"),
+            ("database", "crm"),
+            ("user", "agent_reader"),
+            ("password", "pg-secret-4711"),
+            ("tables", tables),
+        ]
+    };
+    let refused = ada
+        .post(
+            "/sources/new?type=postgres",
+            "/sources/new",
+            &fields(r#"[{"table": "public.tickets", "id_column": "id", "title_column": "subject", "text_columns": []}]"#),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.html.contains(r#"<p class="field-error" id="f-tables-error">Tables [0].text_columns: must be an array"#),
+        "the error is beside the tables: {}",
+        refused.html
+    );
+    let made = ada
+        .post(
+            "/sources/new?type=postgres",
+            "/sources/new",
+            &fields(r#"[{"table": "public.tickets", "id_column": "id", "title_column": "subject", "text_columns": ["subject", "body"]}]"#),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.html);
+    let list = ada.get("/sources").await;
+    assert!(list.html.contains("postgres · crm"), "{}", list.html);
+    let id = Regex::new(r"/sources/([0-9a-f-]{36})/edit").unwrap();
+    let id = id.captures(&list.html).expect("the source")[1].to_owned();
+    let edit = ada.get(&format!("/sources/{id}/edit")).await;
+    assert!(
+        edit.html.contains(r#"value="6543""#),
+        "the port: {}",
+        edit.html
+    );
+    assert!(
+        edit.html.contains("public.tickets"),
+        "the tables: {}",
+        edit.html
+    );
+    assert!(!edit.html.contains("pg-secret-4711"));
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

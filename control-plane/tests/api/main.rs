@@ -21,6 +21,7 @@ mod migrations;
 mod notify;
 mod openapi;
 mod origin;
+mod postgres_sources;
 mod rate_limit;
 mod servers;
 mod sources;

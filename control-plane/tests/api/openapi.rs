@@ -220,7 +220,7 @@ async fn the_openapi_document_states_the_rules_the_server_applies(pool: PgPool) 
     let create = &doc["paths"]["/api/v1/sources"]["post"]["requestBody"]["content"]["application/json"]
         ["schema"]["$ref"];
     let input = &schemas[create.as_str().unwrap().rsplit('/').next().unwrap()];
-    assert_eq!(input["oneOf"].as_array().unwrap().len(), 3);
+    assert_eq!(input["oneOf"].as_array().unwrap().len(), 4);
     assert_eq!(input["discriminator"]["propertyName"], "type");
     for (name, required) in [
         (
@@ -234,6 +234,10 @@ async fn the_openapi_document_states_the_rules_the_server_applies(pool: PgPool) 
         (
             "SnowflakeSource",
             vec!["account_url", "pat", "search_service"],
+        ),
+        (
+            "PostgresSource",
+            vec!["host", "database", "user", "password", "tables"],
         ),
     ] {
         let schema = &schemas[name];
@@ -252,4 +256,22 @@ async fn the_openapi_document_states_the_rules_the_server_applies(pool: PgPool) 
         &schemas["BoxSource"]["properties"]["source_metadata"]["properties"]["subject_id"];
     let digits = regex::Regex::new(subject["pattern"].as_str().unwrap()).unwrap();
     assert!(digits.is_match("42") && !digits.is_match("4x2"));
+    // The structured `postgres` fields keep their whole schema through the document.
+    let postgres = &schemas["PostgresSource"]["properties"]["source_metadata"]["properties"];
+    assert_eq!(postgres["port"]["maximum"], 65535);
+    assert_eq!(
+        postgres["port"]["type"],
+        serde_json::json!(["integer", "string", "null"])
+    );
+    let tables = &postgres["tables"];
+    assert_eq!(
+        (tables["minItems"].as_u64(), tables["maxItems"].as_u64()),
+        (Some(1), Some(20))
+    );
+    let table = &tables["items"];
+    assert_eq!(table["additionalProperties"], false);
+    assert_eq!(table["properties"]["text_columns"]["maxItems"], 16);
+    let qualified =
+        regex::Regex::new(table["properties"]["table"]["pattern"].as_str().unwrap()).unwrap();
+    assert!(qualified.is_match("public.docs") && !qualified.is_match("docs; drop"));
 }

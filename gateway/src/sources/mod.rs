@@ -2,15 +2,25 @@
 //! fan-out of a search over a server's sources: concurrent, each under a deadline, merged
 //! fairly, capped.
 
-use std::{collections::HashMap, fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::Duration,
+};
 
 use serde_json::Value;
 use shared::model::{SourceOutcome, SourceType, UpstreamErrorClass};
 
-use crate::snapshot::ServedSource;
+use uuid::Uuid;
+
+use crate::snapshot::{ServedSource, SnapshotStore};
 
 pub mod box_files;
 pub mod outlook;
+pub mod postgres;
 pub mod snowflake;
 pub mod upstream;
 
@@ -128,6 +138,10 @@ pub trait SourceHandler: Send + Sync {
         source: &'a ServedSource,
         upstream_id: &'a str,
     ) -> BoxFuture<'a, Result<Document, SourceError>>;
+
+    /// Told the ids of the sources served (and usable) after the snapshot changed, so a
+    /// handler that keeps something per source (connections) lets go of the others.
+    fn retain(&self, _live: &HashSet<Uuid>) {}
 }
 
 /// Implements [`SourceHandler`] for a handler type with two inherent async methods,
@@ -183,6 +197,13 @@ impl Registry {
                 source_type.as_str()
             ))
         })
+    }
+
+    /// Tells every handler which sources are served now ([`SourceHandler::retain`]).
+    pub fn retain(&self, live: &HashSet<Uuid>) {
+        for handler in self.handlers.values() {
+            handler.retain(live);
+        }
     }
 
     /// Calls `search` on one source, under `deadline`.
@@ -244,10 +265,42 @@ pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
         &settings.snowflake_base_url,
         Arc::new(settings.keyring()?),
     )?;
+    let postgres = postgres::Postgres::new(
+        shared::model::SourceRules::from_settings(settings).postgres_hosts,
+        Duration::from_millis(settings.gateway_source_timeout_ms),
+    );
     Ok(Registry::default()
         .with(SourceType::Outlook, Arc::new(outlook))
         .with(SourceType::Box, Arc::new(files))
-        .with(SourceType::Snowflake, Arc::new(snowflake)))
+        .with(SourceType::Snowflake, Arc::new(snowflake))
+        .with(SourceType::Postgres, Arc::new(postgres)))
+}
+
+/// How often the snapshot is checked for a change that may have removed sources.
+const RETAIN_EVERY: Duration = Duration::from_secs(1);
+
+/// Tells the handlers which sources are served whenever the snapshot changed (checked every
+/// second: one atomic load when nothing changed), until the task is stopped.
+pub async fn retain_served(store: Arc<SnapshotStore>, registry: Registry) {
+    let mut seen = None;
+    let mut tick = tokio::time::interval(RETAIN_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(snapshot) = store.load() else {
+            continue;
+        };
+        if seen == Some(snapshot.version) {
+            continue;
+        }
+        seen = Some(snapshot.version);
+        let live: HashSet<Uuid> = snapshot
+            .servers()
+            .flat_map(|server| server.sources.iter())
+            .filter(|source| source.config.is_ok())
+            .map(|source| source.id)
+            .collect();
+        registry.retain(&live);
+    }
 }
 
 /// Interleaves per-source result lists (first of each, then second of each, ...) so that no

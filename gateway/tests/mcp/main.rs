@@ -21,6 +21,7 @@ mod oauth_flow;
 mod oauth_refusals;
 mod outage;
 mod outlook;
+mod postgres;
 mod propagation;
 mod protocol;
 mod rolling_restart;

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::postgres::{self, HostList};
+
 /// A kind of upstream the gateway can search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -14,11 +16,13 @@ pub enum SourceType {
     Box,
     /// Snowflake Cortex Search (and Analyst).
     Snowflake,
+    /// A PostgreSQL database, read through a least-privilege role.
+    Postgres,
 }
 
 impl SourceType {
     /// Every type, in documentation order.
-    pub const ALL: [SourceType; 3] = [Self::Outlook, Self::Box, Self::Snowflake];
+    pub const ALL: [SourceType; 4] = [Self::Outlook, Self::Box, Self::Snowflake, Self::Postgres];
 
     /// The name used in the API, the database and result ids.
     pub fn as_str(self) -> &'static str {
@@ -26,6 +30,7 @@ impl SourceType {
             Self::Outlook => "outlook",
             Self::Box => "box",
             Self::Snowflake => "snowflake",
+            Self::Postgres => "postgres",
         }
     }
 
@@ -39,6 +44,7 @@ impl SourceType {
             Self::Outlook => OUTLOOK,
             Self::Box => BOX,
             Self::Snowflake => SNOWFLAKE,
+            Self::Postgres => POSTGRES,
         }
     }
 
@@ -61,6 +67,19 @@ pub struct FieldSpec {
     pub default: Option<&'static str>,
     /// What the value must look like, as a sentence fragment ("must be a numeric id").
     pub hint: &'static str,
+    /// The JSON value it takes.
+    pub shape: FieldShape,
+}
+
+/// The JSON value a field takes: forms send text, and JSON for [`FieldShape::Json`] fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldShape {
+    /// A string.
+    Text,
+    /// A number, or a string of digits.
+    Number,
+    /// A JSON array or object (a form's text area holds its JSON).
+    Json,
 }
 
 impl SourceType {
@@ -72,6 +91,11 @@ impl SourceType {
             required: f.required,
             default: f.default,
             hint: describe(f.kind),
+            shape: match f.kind {
+                Kind::Port => FieldShape::Number,
+                Kind::PgTables => FieldShape::Json,
+                _ => FieldShape::Text,
+            },
         })
     }
 }
@@ -101,6 +125,16 @@ enum Kind {
     StageFile,
     /// Write-only; encrypted at rest.
     Secret,
+    /// A database host (name or IP address) listed in `POSTGRES_ALLOWED_HOSTS`.
+    PgHost,
+    /// A port, 1 to 65535: a number or a string of digits (stored as a number).
+    Port,
+    /// A PostgreSQL database or role name (a startup parameter, never SQL).
+    PgName,
+    /// `disable`, `prefer` or `require`.
+    SslMode,
+    /// The `postgres` tables: an array of objects (see [`super::postgres`]).
+    PgTables,
 }
 
 struct Field {
@@ -159,6 +193,15 @@ const SNOWFLAKE: &[Field] = &[
     opt("warehouse", Kind::Identifier),
     opt("role", Kind::Identifier),
 ];
+const POSTGRES: &[Field] = &[
+    req("host", Kind::PgHost),
+    def("port", Kind::Port, "5432"),
+    req("database", Kind::PgName),
+    req("user", Kind::PgName),
+    req("password", Kind::Secret),
+    def("sslmode", Kind::SslMode, "require"),
+    req("tables", Kind::PgTables),
+];
 
 /// Longest accepted value of any field.
 const MAX_VALUE_LEN: usize = 4096;
@@ -186,13 +229,23 @@ pub struct ValidatedMetadata {
 pub struct SourceRules {
     /// `SNOWFLAKE_ALLOWED_HOST_SUFFIXES`: the hosts a Snowflake account URL may name.
     pub snowflake_suffixes: Vec<String>,
+    /// `POSTGRES_ALLOWED_HOSTS`: the hosts a `postgres` source may connect to.
+    pub postgres_hosts: HostList,
+    /// `POSTGRES_ALLOW_INSECURE_HOSTS`: the hosts a `postgres` source may reach without TLS
+    /// (`sslmode` `disable` or `prefer`).
+    pub postgres_insecure_hosts: HostList,
 }
 
 impl SourceRules {
     /// The rules the deployment's settings give.
     pub fn from_settings(settings: &crate::Settings) -> Self {
+        // Settings are validated when loaded, so the lists parse; a list that did not would
+        // allow nothing.
+        let hosts = |entries: &[String]| HostList::parse(entries).unwrap_or_default();
         Self {
             snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
+            postgres_hosts: hosts(&settings.postgres_allowed_hosts),
+            postgres_insecure_hosts: hosts(&settings.postgres_allow_insecure_hosts),
         }
     }
 }
@@ -232,6 +285,20 @@ impl SourceType {
             }
         }
         for field in fields {
+            if let Some(checked) = structured(field, input.get(field.name)) {
+                match checked {
+                    Ok(value) => {
+                        out.public.insert(field.name.to_owned(), value);
+                    }
+                    Err(found) => {
+                        problems.extend(found.into_iter().map(|(path, message)| FieldProblem {
+                            field: format!("source_metadata.{}{path}", field.name),
+                            message,
+                        }));
+                    }
+                }
+                continue;
+            }
             let value = match input.get(field.name) {
                 Some(Value::String(s)) => Some(s.trim().to_owned()),
                 Some(Value::Null) | None => None,
@@ -279,6 +346,9 @@ impl SourceType {
                 );
             }
         }
+        if self == Self::Postgres {
+            problems.extend(weak_tls_problem(&out.public, rules));
+        }
         if problems.is_empty() {
             Ok(out)
         } else {
@@ -287,9 +357,45 @@ impl SourceType {
     }
 }
 
+/// The checked value of a field that is not a flat string (`port`, `tables`), or its problems
+/// as `(path after the field name, message)`; `None` for flat string fields.
+#[allow(clippy::type_complexity)]
+fn structured(
+    field: &Field,
+    value: Option<&Value>,
+) -> Option<Result<Value, Vec<(String, String)>>> {
+    match field.kind {
+        Kind::Port => Some(
+            postgres::port(value)
+                .map(Value::from)
+                .map_err(|message| vec![(String::new(), message.to_owned())]),
+        ),
+        Kind::PgTables => Some(match value {
+            None | Some(Value::Null) => Err(vec![(String::new(), "is required".to_owned())]),
+            Some(tables) => postgres::tables(tables),
+        }),
+        _ => None,
+    }
+}
+
+/// `sslmode` `disable` or `prefer` for a host `POSTGRES_ALLOW_INSECURE_HOSTS` does not list.
+fn weak_tls_problem(public: &Map<String, Value>, rules: &SourceRules) -> Option<FieldProblem> {
+    let sslmode = public.get("sslmode").and_then(Value::as_str)?;
+    let host = public.get("host").and_then(Value::as_str)?;
+    (sslmode != "require" && !rules.postgres_insecure_hosts.allows_host(host)).then(|| {
+        FieldProblem {
+            field: "source_metadata.sslmode".to_owned(),
+            message: "must be `require` for this host (`disable` and `prefer` only for hosts \
+                      listed in POSTGRES_ALLOW_INSECURE_HOSTS)"
+                .to_owned(),
+        }
+    })
+}
+
 fn normalise(kind: Kind, value: String) -> String {
     match kind {
         Kind::SnowflakeUrl | Kind::Tenant => value.trim_end_matches('/').to_lowercase(),
+        Kind::PgHost => postgres::normal_host(&value),
         _ => value,
     }
 }
@@ -322,6 +428,26 @@ fn check(kind: Kind, value: &str, rules: &SourceRules) -> Result<(), String> {
                 && (value.ends_with(".yaml") || value.ends_with(".yml"))
         }
         Kind::Secret => !value.chars().any(char::is_control),
+        Kind::PgHost if postgres::is_host(value) => {
+            if rules.postgres_hosts.allows_host(value) {
+                true
+            } else {
+                return Err(format!(
+                    "is not a host this deployment allows (POSTGRES_ALLOWED_HOSTS{}): a \
+                     database host is a way into the operator's network",
+                    if rules.postgres_hosts.is_empty() {
+                        " lists none"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        Kind::PgHost => false,
+        Kind::PgName => is_pg_name(value),
+        Kind::SslMode => matches!(value, "disable" | "prefer" | "require"),
+        // Checked by `structured`.
+        Kind::Port | Kind::PgTables => true,
     };
     if ok {
         Ok(())
@@ -345,6 +471,13 @@ fn describe(kind: Kind) -> &'static str {
         }
         Kind::StageFile => "must be a staged YAML file such as @DB.SCHEMA.STAGE/models/sales.yaml",
         Kind::Secret => "must not contain control characters",
+        Kind::PgHost => "must be a host name or IP address listed in POSTGRES_ALLOWED_HOSTS",
+        Kind::Port => "must be a port number from 1 to 65535",
+        Kind::PgName => {
+            "must be a database or role name (letters, digits, _, $, . and -; at most 63)"
+        }
+        Kind::SslMode => "must be `require`, or `disable`/`prefer` for hosts allowed to skip TLS",
+        Kind::PgTables => postgres::TABLES_HINT,
     }
 }
 
@@ -382,8 +515,12 @@ fn is_guid(value: &str) -> bool {
 }
 
 fn is_domain(value: &str) -> bool {
+    value.contains('.') && is_dns_name(value)
+}
+
+/// One or more DNS labels (letters, digits, inner `-`), at most 253 characters in all.
+pub(super) fn is_dns_name(value: &str) -> bool {
     value.len() <= 253
-        && value.contains('.')
         && value.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -391,6 +528,13 @@ fn is_domain(value: &str) -> bool {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
+}
+
+fn is_pg_name(value: &str) -> bool {
+    (1..=63).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_$.-".contains(c))
 }
 
 fn is_identifier(value: &str) -> bool {
@@ -417,6 +561,13 @@ impl SourceType {
         let mut properties = Map::new();
         let mut required = Vec::new();
         for field in self.fields() {
+            if let Some(schema) = structured_schema(field.kind) {
+                if field.required {
+                    required.push(Value::String(field.name.to_owned()));
+                }
+                properties.insert(field.name.to_owned(), schema);
+                continue;
+            }
             let (pattern, max_length, description) = kind_schema(field.kind, rules);
             let mut schema = Map::new();
             let description = match field.default {
@@ -454,6 +605,15 @@ impl SourceType {
             "required": required,
             "additionalProperties": false,
         })
+    }
+}
+
+/// The schema of a field that is not a flat string.
+fn structured_schema(kind: Kind) -> Option<Value> {
+    match kind {
+        Kind::Port => Some(postgres::port_schema()),
+        Kind::PgTables => Some(postgres::tables_schema()),
+        _ => None,
     }
 }
 
@@ -502,6 +662,11 @@ fn kind_schema(kind: Kind, rules: &SourceRules) -> (String, usize, &'static str)
             format!(r"[^{no_control}]*[^{no_control}{WHITE_SPACE}][^{no_control}]*"),
             MAX_VALUE_LEN,
         ),
+        Kind::PgHost => (postgres::HOST_PATTERN.to_owned(), 254),
+        Kind::PgName => (r"[A-Za-z0-9_$.-]{1,63}".to_owned(), 63),
+        Kind::SslMode => ("disable|prefer|require".to_owned(), 7),
+        // Never asked: `structured_schema` answers for these.
+        Kind::Port | Kind::PgTables => (String::new(), 0),
     };
     (pattern, max, describe(kind))
 }
@@ -532,6 +697,7 @@ mod tests {
     fn suffixes() -> SourceRules {
         SourceRules {
             snowflake_suffixes: vec![".snowflakecomputing.com".to_owned()],
+            ..SourceRules::default()
         }
     }
 

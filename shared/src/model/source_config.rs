@@ -7,7 +7,10 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::source::{FieldProblem, SourceRules, SourceType, ValidatedMetadata};
+use super::{
+    postgres::{self, Table},
+    source::{FieldProblem, SourceRules, SourceType, ValidatedMetadata},
+};
 
 /// A Microsoft Graph mailbox (`outlook`).
 #[derive(Debug, Clone)]
@@ -49,6 +52,31 @@ pub struct SnowflakeConfig {
     pub role: Option<String>,
 }
 
+/// A PostgreSQL database (`postgres`), read through a least-privilege role.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// A host name or IP address, lowercase; allowed by `POSTGRES_ALLOWED_HOSTS`.
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: SecretString,
+    pub sslmode: SslMode,
+    /// The tables searched, in the configured order.
+    pub tables: Vec<Table>,
+}
+
+/// How a `postgres` source uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SslMode {
+    /// Never (hosts in `POSTGRES_ALLOW_INSECURE_HOSTS` only).
+    Disable,
+    /// When the server offers it (hosts in `POSTGRES_ALLOW_INSECURE_HOSTS` only).
+    Prefer,
+    /// Always (the default).
+    Require,
+}
+
 /// One source's configuration: a closed set, one variant per source type.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
@@ -56,6 +84,7 @@ pub enum SourceConfig {
     Box(BoxConfig),
     /// Boxed: far larger than the others.
     Snowflake(Box<SnowflakeConfig>),
+    Postgres(Box<PostgresConfig>),
 }
 
 impl SourceConfig {
@@ -106,6 +135,24 @@ impl SourceConfig {
                     role: fields.optional("role"),
                 }))
             }
+            SourceType::Postgres => Self::Postgres(Box::new(PostgresConfig {
+                host: fields.text("host"),
+                port: validated
+                    .public
+                    .get("port")
+                    .and_then(Value::as_u64)
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(postgres::DEFAULT_PORT),
+                database: fields.text("database"),
+                user: fields.text("user"),
+                password: fields.secret("password"),
+                sslmode: match fields.text("sslmode").as_str() {
+                    "disable" => SslMode::Disable,
+                    "prefer" => SslMode::Prefer,
+                    _ => SslMode::Require,
+                },
+                tables: postgres::parse_tables(validated.public.get("tables")),
+            })),
         }
     }
 
@@ -115,6 +162,7 @@ impl SourceConfig {
             Self::Outlook(_) => SourceType::Outlook,
             Self::Box(_) => SourceType::Box,
             Self::Snowflake(_) => SourceType::Snowflake,
+            Self::Postgres(_) => SourceType::Postgres,
         }
     }
 }
@@ -186,6 +234,52 @@ mod tests {
         assert_eq!(snowflake.service, "SEARCH");
         assert_eq!(snowflake.pat.expose_secret(), "pat-value");
         assert!(!format!("{config:?}").contains("pat-value"));
+    }
+
+    #[test]
+    fn postgres_settings_parse_with_the_port_as_a_number_and_hide_the_password() {
+        let local = postgres::HostList::parse(&["127.0.0.1".to_owned()]).unwrap();
+        let rules = SourceRules {
+            postgres_hosts: local.clone(),
+            postgres_insecure_hosts: local,
+            ..SourceRules::default()
+        };
+        let metadata = object(
+            &json!({"host": "127.0.0.1", "port": "6543", "database": "crm",
+            "user": "reader", "sslmode": "disable", "tables": [{"table": "public.tickets",
+            "id_column": "id", "title_column": "subject", "text_columns": ["subject", "body"]}]}),
+        );
+        let validated = SourceType::Postgres
+            .validate(&metadata, &object(&json!({"password": "pw-value"})), &rules)
+            .unwrap();
+        assert_eq!(validated.public["port"], 6543, "stored as a number");
+        let SourceConfig::Postgres(config) =
+            SourceConfig::from_validated(SourceType::Postgres, &validated)
+        else {
+            panic!("a postgres config")
+        };
+        assert_eq!((config.port, config.sslmode), (6543, SslMode::Disable));
+        assert_eq!(config.tables[0].qualified(), "public.tickets");
+        assert_eq!(config.password.expose_secret(), "pw-value");
+        assert!(!format!("{config:?}").contains("pw-value"));
+
+        let mut elsewhere = metadata.clone();
+        elsewhere.insert("host".into(), json!("10.0.0.5"));
+        let problems = SourceType::Postgres
+            .validate(&elsewhere, &object(&json!({"password": "p"})), &rules)
+            .unwrap_err();
+        assert_eq!(problems[0].field, "source_metadata.host");
+        let mut weak = metadata;
+        weak.insert("host".into(), json!("db.example.com"));
+        let rules = SourceRules {
+            postgres_hosts: postgres::HostList::parse(&["db.example.com".to_owned()]).unwrap(),
+            ..rules
+        };
+        let problems = SourceType::Postgres
+            .validate(&weak, &object(&json!({"password": "p"})), &rules)
+            .unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["source_metadata.sslmode"]);
     }
 
     #[test]

@@ -1,0 +1,659 @@
+//! PostgreSQL databases read through a least-privilege role (`postgres`).
+//!
+//! search: each configured table is searched with full-text search over its text columns
+//! (`websearch_to_tsquery('simple', query)`, so agents' natural queries work, ranked by
+//! `ts_rank`), the tables concurrently, each for a fair share of the results, merged taking
+//! turns. fetch: one row by id, its text the configured text columns, every other column as
+//! metadata (each value cut to a few KiB in the database).
+//!
+//! The agent's query and ids only ever travel as bind parameters: the SQL text of every
+//! statement is built from the validated source settings alone (identifiers quoted), see
+//! [`search_sql`] and [`fetch_sql`].
+//!
+//! Sessions: read-only (`default_transaction_read_only`) with a statement timeout below the
+//! source deadline, both set as connection options, so no statement can run without them.
+//! Each source gets a small pool per gateway, connected lazily to an address checked against
+//! `POSTGRES_ALLOWED_HOSTS` when the pool is made (the name is resolved once, so a later DNS
+//! answer cannot move the pool elsewhere). Pools are kept by source id with a fingerprint of
+//! the connection settings (a changed setting gets a new pool) and closed when the source
+//! leaves the snapshot ([`SourceHandler::retain`]).
+//!
+//! Result ids: `postgres:<source uuid>:<schema.table>/<row id, percent-encoded>`.
+
+use std::{
+    collections::{HashMap, HashSet},
+    hash::{Hash, Hasher},
+    net::IpAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use shared::model::{
+    postgres::{HostList, Table, row_url},
+    source_config::{PostgresConfig, SourceConfig, SslMode},
+};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
+};
+use uuid::Uuid;
+
+use crate::{
+    snapshot::ServedSource,
+    sources::{BoxFuture, Document, Hit, SourceError, SourceHandler, merge_fairly},
+};
+
+/// Connections per source per gateway: a search over many tables shares them.
+const POOL_SIZE: u32 = 4;
+/// An idle connection is closed after this long.
+const IDLE: Duration = Duration::from_secs(60);
+/// A connection is replaced after this long (picks up server-side role changes).
+const LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Longest title read, in characters (the tools cut it further, in bytes).
+const TITLE_CHARS: usize = 512;
+/// Longest text read, in characters: more than the tools keep, so a cut text is marked cut.
+const TEXT_CHARS: usize = 600_000;
+/// Longest metadata value read, in characters.
+const METADATA_VALUE_CHARS: usize = 4096;
+/// Matches of one table ranked at most, per search.
+const CANDIDATES: usize = 1000;
+/// The text search configuration: `simple` stems nothing, so it suits any language; the
+/// README's index uses the same one (it must, to be used).
+const TS_CONFIG: &str = "simple";
+
+/// Row ids are percent-encoded in result ids: everything but unreserved characters.
+const ROW_ID: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The `postgres` handler.
+pub struct Postgres {
+    /// `POSTGRES_ALLOWED_HOSTS`: the addresses connections may go to.
+    hosts: HostList,
+    /// Set on every session, below the source deadline, so the server stops a slow statement
+    /// itself rather than running on after the gateway gave up on it.
+    statement_timeout: Duration,
+    pools: Mutex<HashMap<Uuid, Arc<Pooled>>>,
+}
+
+struct Pooled {
+    /// Of the connection settings the pool was made with.
+    fingerprint: u64,
+    pool: PgPool,
+    /// The type of each table's id column (`schema.table` → `bigint`), read from the catalog
+    /// on the first fetch, so a fetch compares the id in the column's own type (its index
+    /// serves it) rather than as text.
+    id_types: Mutex<HashMap<String, String>>,
+}
+
+impl Postgres {
+    /// A handler connecting where `hosts` allow, with statements cut after a share of the
+    /// source deadline.
+    pub fn new(hosts: HostList, source_timeout: Duration) -> Self {
+        Self {
+            hosts,
+            statement_timeout: statement_timeout(source_timeout),
+            pools: Mutex::default(),
+        }
+    }
+
+    /// How many sources have a pool now.
+    pub fn pools(&self) -> usize {
+        self.pools.lock().expect("pools lock").len()
+    }
+
+    async fn search(
+        &self,
+        source: &ServedSource,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Hit>, SourceError> {
+        let config = config(source)?;
+        let pool = self.pool(source.id, config).await?.pool.clone();
+        // NUL cannot travel in a text parameter and means nothing in a query.
+        let query = query.replace('\0', " ");
+        let tables = distinct(&config.tables);
+        let share = limit.div_ceil(tables.len().max(1)).max(1);
+        let searches = tables
+            .iter()
+            .map(|table| search_table(&pool, table, &query, share));
+        let outcomes = futures::future::join_all(searches).await;
+
+        let mut lists = Vec::with_capacity(outcomes.len());
+        let mut failures = Vec::new();
+        for (table, outcome) in tables.iter().zip(outcomes) {
+            match outcome.map_err(|err| classify(&err, self.statement_timeout)) {
+                Ok(hits) => lists.push(hits),
+                // Connecting failed: the same for every table, so said once.
+                Err(Failure::Source(error)) => return Err(error),
+                Err(Failure::Table(error)) => failures.push((table.qualified(), error)),
+            }
+        }
+        if lists.is_empty() {
+            return Err(all_tables_failed(failures));
+        }
+        for (table, error) in &failures {
+            tracing::warn!(source_id = %source.id, table = %table, %error, "table search failed; the other tables' results are returned");
+        }
+        Ok(merge_fairly(lists, limit))
+    }
+
+    async fn fetch(
+        &self,
+        source: &ServedSource,
+        upstream_id: &str,
+    ) -> Result<Document, SourceError> {
+        let config = config(source)?;
+        let (table, row_id) = parse_id(config, upstream_id).ok_or(SourceError::NotFound)?;
+        let pooled = self.pool(source.id, config).await?;
+        let failed = |err: sqlx::Error| match classify(&err, self.statement_timeout) {
+            // An id the column's type cannot hold (class 22, data exception) names no row.
+            _ if is_data_exception(&err) => SourceError::NotFound,
+            Failure::Source(error) => error,
+            Failure::Table(error) => in_table(&table.qualified(), error),
+        };
+        let id_type = id_type(&pooled, table)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| {
+                SourceError::Unusable(format!(
+                    "table {}: the table or its id column does not exist",
+                    table.qualified()
+                ))
+            })?;
+        let row: Option<(Option<String>, Option<String>, Option<Value>)> =
+            // Audited: the text is built from validated, quoted identifiers and the id
+            // column's type as the catalog names it (format_type quotes what needs it).
+            sqlx::query_as(sqlx::AssertSqlSafe(fetch_sql(table, &id_type)))
+                .bind(&row_id)
+                .bind(&table.text_columns)
+                .fetch_optional(&pooled.pool)
+                .await
+                .map_err(failed)?;
+        let (title, text, metadata) = row.ok_or(SourceError::NotFound)?;
+        let mut metadata = match metadata {
+            Some(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        metadata.insert("table".to_owned(), table.qualified().into());
+        Ok(Document {
+            title: title
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| row_id.clone()),
+            text: text.unwrap_or_default(),
+            url: url_of(table, &row_id),
+            metadata: Value::Object(metadata),
+        })
+    }
+
+    /// The source's pool: the one made for these connection settings, or a new one (the
+    /// host resolved and checked now).
+    async fn pool(
+        &self,
+        source_id: Uuid,
+        config: &PostgresConfig,
+    ) -> Result<Arc<Pooled>, SourceError> {
+        let fingerprint = fingerprint(config);
+        let cached = |pools: &HashMap<Uuid, Arc<Pooled>>| {
+            pools
+                .get(&source_id)
+                .filter(|p| p.fingerprint == fingerprint)
+                .cloned()
+        };
+        if let Some(pooled) = cached(&self.pools.lock().expect("pools lock")) {
+            return Ok(pooled);
+        }
+        let address = self.address(&config.host, config.port).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .min_connections(0)
+            .idle_timeout(IDLE)
+            .max_lifetime(LIFETIME)
+            .acquire_timeout(self.statement_timeout)
+            .connect_lazy_with(session_options(config, address, self.statement_timeout));
+        let (replaced, pooled) = {
+            let mut pools = self.pools.lock().expect("pools lock");
+            if let Some(pooled) = cached(&pools) {
+                // Another call made one meanwhile; ours has no connection yet.
+                return Ok(pooled);
+            }
+            let pooled = Arc::new(Pooled {
+                fingerprint,
+                pool,
+                id_types: Mutex::default(),
+            });
+            (pools.insert(source_id, pooled.clone()), pooled)
+        };
+        if let Some(old) = replaced {
+            close(old.pool.clone());
+        }
+        Ok(pooled)
+    }
+
+    /// The first address `host` resolves to that `POSTGRES_ALLOWED_HOSTS` allows (public, or
+    /// in a listed block): checked here, at connect time, not only as written at creation.
+    async fn address(&self, host: &str, port: u16) -> Result<IpAddr, SourceError> {
+        let unresolved = || SourceError::Unreachable(format!("cannot resolve host {host}"));
+        let addresses = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| unresolved())?;
+        let mut seen = false;
+        for address in addresses {
+            seen = true;
+            if self.hosts.allows_address(address.ip()) {
+                return Ok(address.ip());
+            }
+        }
+        if seen {
+            Err(SourceError::Unusable(format!(
+                "host {host} resolves to an address POSTGRES_ALLOWED_HOSTS does not allow \
+                 (loopback, private and link-local addresses must be listed)"
+            )))
+        } else {
+            Err(unresolved())
+        }
+    }
+}
+
+impl SourceHandler for Postgres {
+    fn search<'a>(
+        &'a self,
+        source: &'a ServedSource,
+        query: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
+        Box::pin(Postgres::search(self, source, query, limit))
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        source: &'a ServedSource,
+        upstream_id: &'a str,
+    ) -> BoxFuture<'a, Result<Document, SourceError>> {
+        Box::pin(Postgres::fetch(self, source, upstream_id))
+    }
+
+    /// Closes the pools of sources no longer served.
+    fn retain(&self, live: &HashSet<Uuid>) {
+        let gone: Vec<Arc<Pooled>> = self
+            .pools
+            .lock()
+            .expect("pools lock")
+            .extract_if(|id, _| !live.contains(id))
+            .map(|(_, pooled)| pooled)
+            .collect();
+        for pooled in gone {
+            close(pooled.pool.clone());
+        }
+    }
+}
+
+/// Closes a pool in the background: connections in use finish their statement first.
+fn close(pool: PgPool) {
+    tokio::spawn(async move { pool.close().await });
+}
+
+/// The statement timeout for a source deadline: four fifths of it, so the server's own
+/// cancellation (a typed error) normally comes before the gateway's deadline.
+pub fn statement_timeout(source_timeout: Duration) -> Duration {
+    (source_timeout * 4 / 5).max(Duration::from_millis(50))
+}
+
+fn config(source: &ServedSource) -> Result<&PostgresConfig, SourceError> {
+    match source.ready()? {
+        SourceConfig::Postgres(config) => Ok(config),
+        _ => Err(SourceError::wrong_type()),
+    }
+}
+
+/// A table listed twice is searched once, with its first settings.
+fn distinct(tables: &[Table]) -> Vec<&Table> {
+    let mut seen = HashSet::new();
+    tables
+        .iter()
+        .filter(|t| seen.insert((t.schema.as_str(), t.name.as_str())))
+        .collect()
+}
+
+/// The connection options of a source's sessions, to `address` (already checked): read-only
+/// and with the statement timeout as session defaults, so they hold for every statement.
+pub fn session_options(
+    config: &PostgresConfig,
+    address: IpAddr,
+    statement_timeout: Duration,
+) -> PgConnectOptions {
+    PgConnectOptions::new_without_pgpass()
+        .host(&address.to_string())
+        .port(config.port)
+        .database(&config.database)
+        .username(&config.user)
+        .password(config.password.expose_secret())
+        .ssl_mode(match config.sslmode {
+            SslMode::Disable => PgSslMode::Disable,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require => PgSslMode::Require,
+        })
+        .application_name("mcp-gateway")
+        .options([
+            ("default_transaction_read_only", "on".to_owned()),
+            (
+                "statement_timeout",
+                format!("{}ms", statement_timeout.as_millis()),
+            ),
+            (
+                "idle_in_transaction_session_timeout",
+                format!("{}ms", statement_timeout.as_millis()),
+            ),
+        ])
+}
+
+/// Of the settings a pool is made with (the password included: a new one needs new
+/// connections). Kept in memory only.
+fn fingerprint(config: &PostgresConfig) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        &config.host,
+        config.port,
+        &config.database,
+        &config.user,
+        config.password.expose_secret(),
+        config.sslmode,
+    )
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+/// `"name"`, with quotes inside doubled (validated identifiers have none; this is the rule
+/// anyway).
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+fn relation(table: &Table) -> String {
+    format!("{}.{}", quote(&table.schema), quote(&table.name))
+}
+
+/// The searched document of a row: its text columns joined with spaces. Written with
+/// immutable operators only (`||`, `coalesce`), so an expression index on the same text
+/// (see [`index_sql`]) can serve the search.
+fn document(table: &Table) -> String {
+    let columns: Vec<String> = table
+        .text_columns
+        .iter()
+        .map(|c| format!("coalesce({}::text, '')", quote(c)))
+        .collect();
+    format!(
+        "to_tsvector('{TS_CONFIG}', {})",
+        columns.join(" || ' ' || ")
+    )
+}
+
+/// The statement that searches one table: `$1` the query, `$2` the limit. The matches are
+/// ranked among the first [`CANDIDATES`] the index yields: ranking re-reads each row's text,
+/// so a query matching much of a large table would otherwise cost a pass over all of it.
+pub fn search_sql(table: &Table) -> String {
+    let document = document(table);
+    format!(
+        "select id, title from (\
+           select {id}::text as id, left({title}::text, {TITLE_CHARS}) as title, {document} as document \
+           from {relation} \
+           where {document} @@ websearch_to_tsquery('{TS_CONFIG}', $1) and {id} is not null \
+           limit {CANDIDATES}) as matches \
+         order by ts_rank(document, websearch_to_tsquery('{TS_CONFIG}', $1)) desc limit $2",
+        id = quote(&table.id_column),
+        title = quote(&table.title_column),
+        relation = relation(table),
+    )
+}
+
+/// The type of a table's id column as the catalog writes it (`bigint`, `text`,
+/// `character varying(20)`), remembered per pool; `None` when the table or column is missing.
+async fn id_type(pooled: &Pooled, table: &Table) -> Result<Option<String>, sqlx::Error> {
+    let name = table.qualified();
+    if let Some(known) = pooled.id_types.lock().expect("id types lock").get(&name) {
+        return Ok(Some(known.clone()));
+    }
+    let found: Option<String> = sqlx::query_scalar(
+        "select format_type(a.atttypid, a.atttypmod) from pg_attribute a \
+         where a.attrelid = to_regclass($1) and a.attname = $2 and a.attnum > 0 \
+           and not a.attisdropped",
+    )
+    .bind(relation(table))
+    .bind(&table.id_column)
+    .fetch_optional(&pooled.pool)
+    .await?;
+    if let Some(found) = &found {
+        pooled
+            .id_types
+            .lock()
+            .expect("id types lock")
+            .insert(name, found.clone());
+    }
+    Ok(found)
+}
+
+/// The statement that reads one row: `$1` the row id (as text, cast to the id column's type
+/// `id_type`, so the column's index serves it), `$2` the text columns (left out of the
+/// metadata). Title, text and metadata values are cut in the database, so a huge row is never
+/// read whole.
+pub fn fetch_sql(table: &Table, id_type: &str) -> String {
+    let text: Vec<String> = table
+        .text_columns
+        .iter()
+        .map(|c| format!("r.{}::text", quote(c)))
+        .collect();
+    format!(
+        "select left(r.{title}::text, {TITLE_CHARS}), left(concat_ws(E'\\n\\n', {text}), {TEXT_CHARS}), \
+         (select jsonb_object_agg(key, case when length(value::text) > {METADATA_VALUE_CHARS} \
+            then to_jsonb(left(value::text, {METADATA_VALUE_CHARS}) || '…') else value end) \
+          from jsonb_each(to_jsonb(r) - $2::text[])) \
+         from {relation} r where r.{id} = $1::text::{id_type} limit 1",
+        title = quote(&table.title_column),
+        text = text.join(", "),
+        id = quote(&table.id_column),
+        relation = relation(table),
+    )
+}
+
+/// The index that makes [`search_sql`] fast on a large table (the README recommends it).
+pub fn index_sql(table: &Table) -> String {
+    format!(
+        "create index on {} using gin (({}))",
+        relation(table),
+        document(table)
+    )
+}
+
+async fn search_table(
+    pool: &PgPool,
+    table: &Table,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<Hit>, sqlx::Error> {
+    // Audited: the text is built from validated, quoted identifiers only.
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(search_sql(table)))
+            .bind(query)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(row_id, title)| Hit {
+            upstream_id: format!(
+                "{}/{}",
+                table.qualified(),
+                utf8_percent_encode(&row_id, ROW_ID)
+            ),
+            title: title
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| row_id.clone()),
+            url: url_of(table, &row_id),
+        })
+        .collect())
+}
+
+fn url_of(table: &Table, row_id: &str) -> String {
+    table
+        .url_template
+        .as_deref()
+        .map(|template| row_url(template, row_id))
+        .unwrap_or_default()
+}
+
+/// The table and row id of `schema.table/<percent-encoded id>`; `None` when the table is not
+/// one of the source's or the id does not decode.
+fn parse_id<'a>(config: &'a PostgresConfig, upstream_id: &str) -> Option<(&'a Table, String)> {
+    let (name, encoded) = upstream_id.split_once('/')?;
+    let table = config.tables.iter().find(|t| t.qualified() == name)?;
+    let row_id = percent_decode_str(encoded).decode_utf8().ok()?.into_owned();
+    // A text value cannot hold NUL; such an id names no row.
+    (!row_id.is_empty() && !row_id.contains('\0')).then_some((table, row_id))
+}
+
+/// Whether a failure concerns the whole source (connecting) or one table.
+enum Failure {
+    Source(SourceError),
+    Table(SourceError),
+}
+
+fn is_data_exception(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")))
+}
+
+/// A database error as a short, typed reason. The server's own message is never passed on:
+/// it can quote values (a row's content, a setting).
+fn classify(err: &sqlx::Error, statement_timeout: Duration) -> Failure {
+    use Failure::{Source, Table};
+    match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.as_ref() {
+                "28P01" | "28000" => Source(SourceError::Authentication(
+                    "authentication failed (check user and password)".to_owned(),
+                )),
+                "3D000" => Source(SourceError::Unusable("database does not exist".to_owned())),
+                "53300" => Source(SourceError::Throttled(
+                    "the server has too many connections".to_owned(),
+                )),
+                "57P01" | "57P02" | "57P03" => Source(SourceError::Unreachable(
+                    "the server is shutting down or starting".to_owned(),
+                )),
+                "57014" => Table(SourceError::TimedOut(statement_timeout)),
+                "42501" => Table(SourceError::Unusable(
+                    "permission denied (the source's role may not read it)".to_owned(),
+                )),
+                "42P01" | "3F000" => {
+                    Table(SourceError::Unusable("table does not exist".to_owned()))
+                }
+                "42703" => Table(SourceError::Unusable(
+                    "a configured column does not exist".to_owned(),
+                )),
+                "42883" | "42804" => Table(SourceError::Unusable(
+                    "a configured column cannot be read as text".to_owned(),
+                )),
+                _ => Table(SourceError::BadResponse(format!(
+                    "database error (SQLSTATE {code})"
+                ))),
+            }
+        }
+        sqlx::Error::Io(_) => Source(SourceError::Unreachable(
+            "cannot connect to the database server".to_owned(),
+        )),
+        sqlx::Error::Tls(_) => Source(SourceError::Unreachable(
+            "TLS with the database server failed (check sslmode)".to_owned(),
+        )),
+        sqlx::Error::PoolTimedOut => Source(SourceError::TimedOut(statement_timeout)),
+        sqlx::Error::PoolClosed => Source(SourceError::Unreachable(
+            "the source's connections are closing".to_owned(),
+        )),
+        _ => Source(SourceError::BadResponse(
+            "unexpected answer from the database server".to_owned(),
+        )),
+    }
+}
+
+/// A table's failure, the table named.
+fn in_table(table: &str, error: SourceError) -> SourceError {
+    match error {
+        SourceError::Unusable(reason) => SourceError::Unusable(format!("table {table}: {reason}")),
+        SourceError::BadResponse(reason) => {
+            SourceError::BadResponse(format!("table {table}: {reason}"))
+        }
+        other => other,
+    }
+}
+
+/// Every table failed: the first failure's class, every table's reason.
+fn all_tables_failed(failures: Vec<(String, SourceError)>) -> SourceError {
+    let reasons = failures
+        .iter()
+        .map(|(table, error)| format!("table {table}: {error}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    match failures.into_iter().next() {
+        Some((_, SourceError::Unusable(_))) | None => SourceError::Unusable(reasons),
+        Some((_, SourceError::TimedOut(after))) => SourceError::TimedOut(after),
+        Some(_) => SourceError::BadResponse(reasons),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        Table {
+            schema: "public".to_owned(),
+            name: "Docs".to_owned(),
+            id_column: "id".to_owned(),
+            title_column: "title".to_owned(),
+            text_columns: vec!["title".to_owned(), "body".to_owned()],
+            url_template: Some("https://x.example/d/{id}".to_owned()),
+        }
+    }
+
+    #[test]
+    fn statements_quote_identifiers_and_take_input_as_parameters() {
+        let sql = search_sql(&table());
+        assert!(sql.contains(r#"from "public"."Docs""#), "{sql}");
+        assert!(sql.contains("websearch_to_tsquery('simple', $1)"), "{sql}");
+        assert!(sql.ends_with("limit $2"), "{sql}");
+        assert!(sql.contains("limit 1000) as matches"), "{sql}");
+        let sql = fetch_sql(&table(), "bigint");
+        assert!(sql.contains(r#"r."id" = $1::text::bigint"#), "{sql}");
+        assert!(index_sql(&table()).contains(&document(&table())));
+    }
+
+    #[test]
+    fn ids_round_trip_any_row_id() {
+        let config = PostgresConfig {
+            host: "db.example.com".to_owned(),
+            port: 5432,
+            database: "crm".to_owned(),
+            user: "reader".to_owned(),
+            password: secrecy::SecretString::from("pw".to_owned()),
+            sslmode: SslMode::Require,
+            tables: vec![table()],
+        };
+        for row_id in ["42", "a/b c", "'; drop table x; --", "ünï\\code%2F", "x:y"] {
+            let upstream = format!("public.Docs/{}", utf8_percent_encode(row_id, ROW_ID));
+            let (table, decoded) = parse_id(&config, &upstream).expect("parses");
+            assert_eq!(table.qualified(), "public.Docs");
+            assert_eq!(decoded, row_id);
+        }
+        for unknown in [
+            "public.docs/1",
+            "public.Users/1",
+            "public.Docs/",
+            "public.Docs/a%00b",
+        ] {
+            assert!(parse_id(&config, unknown).is_none(), "{unknown}");
+        }
+    }
+}
