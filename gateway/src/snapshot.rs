@@ -213,6 +213,40 @@ impl Snapshot {
         self.by_host.is_empty()
     }
 
+    /// A snapshot of `servers` (all different), its two maps built side by side.
+    fn of(version: u64, verifying_keys: VerifyingKeys, servers: Vec<ServedServer>) -> Self {
+        let servers: Vec<Arc<ServedServer>> = servers.into_iter().map(Arc::new).collect();
+        let (by_host, host_of) = std::thread::scope(|scope| {
+            let host_of = scope.spawn(|| {
+                servers
+                    .iter()
+                    .map(|server| (server.id, Arc::clone(&server.host)))
+                    .collect::<imbl::HashMap<_, _>>()
+            });
+            let mut by_host = imbl::HashMap::new();
+            let mut second_on_host = Vec::new();
+            for server in &servers {
+                if by_host.contains_key(&server.host) {
+                    second_on_host.push(server.id);
+                } else {
+                    by_host.insert(Arc::clone(&server.host), Arc::clone(server));
+                }
+            }
+            let mut host_of = host_of.join().expect("mapping ids does not panic");
+            for id in second_on_host {
+                tracing::error!(server_id = %id, "two live servers on one host; keeping the first");
+                host_of.remove(&id);
+            }
+            (by_host, host_of)
+        });
+        Self {
+            by_host,
+            host_of,
+            verifying_keys: Arc::new(verifying_keys),
+            version,
+        }
+    }
+
     fn insert(&mut self, server: ServedServer) {
         self.remove(server.id);
         // Should the database ever hand one host to two servers, the first stays (the partial
@@ -295,7 +329,8 @@ struct Row {
     public: bool,
     source_id: Option<Uuid>,
     source_type: Option<String>,
-    source_metadata: Option<Value>,
+    /// As text: parsed with the rest of the source, on every core (see [`parse_sources`]).
+    source_metadata: Option<String>,
     secrets: Option<Vec<u8>>,
     secrets_key_id: Option<String>,
 }
@@ -339,7 +374,7 @@ mod sql {
 
     pub const SERVERS: Scoped = scoped!(
         "select s.id as server_id, s.name, s.endpoint, s.endpoint_host, s.public, \
-                src.id as source_id, src.type as source_type, src.source_metadata, src.secrets, \
+                src.id as source_id, src.type as source_type, src.source_metadata::text as source_metadata, src.secrets, \
                 src.secrets_key_id \
          from mcp_servers s \
          left join mcp_server_sources l on l.server_id = s.id \
@@ -453,21 +488,14 @@ impl Loader {
     /// A complete snapshot.
     pub async fn full(&self, version: u64) -> Result<Snapshot, sqlx::Error> {
         let mut db = self.reading().await?;
-        let mut snapshot = Snapshot {
-            version,
-            verifying_keys: Arc::new(Self::verifying_keys(&mut db).await?),
-            ..Snapshot::default()
-        };
+        let verifying_keys = Self::verifying_keys(&mut db).await?;
         let servers = self.servers(&mut db, None).await?;
         db.commit().await?;
-        Ok(tokio::task::spawn_blocking(move || {
-            for server in servers {
-                snapshot.insert(server);
-            }
-            snapshot
-        })
-        .await
-        .expect("inserting servers does not panic"))
+        Ok(
+            tokio::task::spawn_blocking(move || Snapshot::of(version, verifying_keys, servers))
+                .await
+                .expect("building a snapshot does not panic"),
+        )
     }
 
     /// A transaction that reads one consistent state (servers, keys and grants as of one
@@ -585,10 +613,11 @@ fn source(row: &mut Row, keyring: &Keyring, rules: &SourceRules) -> Option<Serve
         tracing::error!(source_id = %id, "unknown source type in the database; skipped");
         return None;
     };
-    let metadata = match row.source_metadata.take() {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
+    let metadata = row
+        .source_metadata
+        .take()
+        .and_then(|text| serde_json::from_str::<Map<String, Value>>(&text).ok())
+        .unwrap_or_default();
     let secrets = match (&row.secrets, &row.secrets_key_id) {
         (Some(sealed), Some(key_id)) => keyring.open_source(id, sealed, key_id).map_err(|err| {
             tracing::error!(source_id = %id, error = %err, "cannot decrypt source secrets");
@@ -702,8 +731,9 @@ pub struct Pending {
     oldest_ms: Option<i64>,
 }
 
-/// Servers re-read per patch at most.
-pub const PATCH_CHUNK: usize = 500;
+/// Servers re-read per patch at most: a patch of this many takes tens of milliseconds, and
+/// fewer, larger patches drain a burst sooner than many small ones.
+pub const PATCH_CHUNK: usize = 2_000;
 
 /// Past this many servers waiting (half of those served, at least [`FULL_RELOAD_AT`]), one
 /// full reload is cheaper than patches.
