@@ -10,6 +10,7 @@ use shared::model::{SourceOutcome, SourceType, UpstreamErrorClass};
 use crate::snapshot::ServedSource;
 
 pub mod box_files;
+pub mod mcp;
 pub mod outlook;
 pub mod snowflake;
 pub mod upstream;
@@ -239,6 +240,11 @@ pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
     )?;
     let files =
         box_files::BoxFiles::new(http.clone(), &settings.box_api_url, &settings.box_token_url)?;
+    let rules = shared::model::SourceRules::from_settings(settings);
+    let mcp = mcp::Mcp::new(
+        Duration::from_secs(settings.upstream_connect_timeout_secs),
+        &rules.mcp_allowed_hosts,
+    )?;
     let snowflake = snowflake::Snowflake::new(
         http,
         &settings.snowflake_base_url,
@@ -247,7 +253,8 @@ pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
     Ok(Registry::default()
         .with(SourceType::Outlook, Arc::new(outlook))
         .with(SourceType::Box, Arc::new(files))
-        .with(SourceType::Snowflake, Arc::new(snowflake)))
+        .with(SourceType::Snowflake, Arc::new(snowflake))
+        .with(SourceType::Mcp, Arc::new(mcp)))
 }
 
 /// Interleaves per-source result lists (first of each, then second of each, ...) so that no

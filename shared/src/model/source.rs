@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::mcp_source;
+
 /// A kind of upstream the gateway can search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -14,11 +16,13 @@ pub enum SourceType {
     Box,
     /// Snowflake Cortex Search (and Analyst).
     Snowflake,
+    /// A remote MCP server's search and fetch tools, over streamable HTTP.
+    Mcp,
 }
 
 impl SourceType {
     /// Every type, in documentation order.
-    pub const ALL: [SourceType; 3] = [Self::Outlook, Self::Box, Self::Snowflake];
+    pub const ALL: [SourceType; 4] = [Self::Outlook, Self::Box, Self::Snowflake, Self::Mcp];
 
     /// The name used in the API, the database and result ids.
     pub fn as_str(self) -> &'static str {
@@ -26,6 +30,7 @@ impl SourceType {
             Self::Outlook => "outlook",
             Self::Box => "box",
             Self::Snowflake => "snowflake",
+            Self::Mcp => "mcp",
         }
     }
 
@@ -39,6 +44,7 @@ impl SourceType {
             Self::Outlook => OUTLOOK,
             Self::Box => BOX,
             Self::Snowflake => SNOWFLAKE,
+            Self::Mcp => MCP,
         }
     }
 
@@ -101,6 +107,16 @@ enum Kind {
     StageFile,
     /// Write-only; encrypted at rest.
     Secret,
+    /// The http(s) URL of a remote MCP server's streamable HTTP endpoint (see [`mcp_source`]).
+    McpUrl,
+    /// How the gateway authenticates to a remote MCP server: `none`, `bearer` or `header`.
+    McpAuth,
+    /// An HTTP header name the gateway may set (not a reserved one).
+    HeaderName,
+    /// Write-only like [`Kind::Secret`], and sent as an HTTP header value: printable ASCII.
+    HeaderSecret,
+    /// An MCP tool name: 1 to 128 of letters, digits, `_`, `-` and `.`.
+    ToolName,
 }
 
 struct Field {
@@ -159,6 +175,15 @@ const SNOWFLAKE: &[Field] = &[
     opt("warehouse", Kind::Identifier),
     opt("role", Kind::Identifier),
 ];
+const MCP: &[Field] = &[
+    req("url", Kind::McpUrl),
+    def("auth", Kind::McpAuth, "none"),
+    opt("token", Kind::HeaderSecret),
+    opt("header_name", Kind::HeaderName),
+    opt("header_value", Kind::HeaderSecret),
+    def("search_tool", Kind::ToolName, "search"),
+    def("fetch_tool", Kind::ToolName, "fetch"),
+];
 
 /// Longest accepted value of any field.
 const MAX_VALUE_LEN: usize = 4096;
@@ -186,6 +211,9 @@ pub struct ValidatedMetadata {
 pub struct SourceRules {
     /// `SNOWFLAKE_ALLOWED_HOST_SUFFIXES`: the hosts a Snowflake account URL may name.
     pub snowflake_suffixes: Vec<String>,
+    /// `MCP_ALLOWED_HOSTS` (lowercase): the hosts a remote MCP server's URL may name beyond
+    /// public DNS names, over http too, and at any address they resolve to.
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl SourceRules {
@@ -193,6 +221,12 @@ impl SourceRules {
     pub fn from_settings(settings: &crate::Settings) -> Self {
         Self {
             snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
+            mcp_allowed_hosts: settings
+                .mcp_allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
         }
     }
 }
@@ -219,7 +253,9 @@ impl SourceType {
         };
 
         for key in input.keys() {
-            if !fields.iter().any(|f| f.name == key) {
+            if self == Self::Mcp && mcp_source::STDIO_FIELDS.contains(&key.as_str()) {
+                problems.push(problem(key, mcp_source::STDIO_REFUSED));
+            } else if !fields.iter().any(|f| f.name == key) {
                 let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
                 problems.push(problem(
                     key,
@@ -242,7 +278,7 @@ impl SourceType {
             };
             let value = match (value, field.kind) {
                 (Some(v), _) if !v.is_empty() => v,
-                (_, Kind::Secret) => match stored_secrets.get(field.name) {
+                (_, Kind::Secret | Kind::HeaderSecret) => match stored_secrets.get(field.name) {
                     Some(stored) => {
                         out.secrets.insert(field.name.to_owned(), stored.clone());
                         continue;
@@ -269,7 +305,7 @@ impl SourceType {
                 ));
             } else if let Err(message) = check(field.kind, &value, rules) {
                 problems.push(problem(field.name, &message));
-            } else if field.kind == Kind::Secret {
+            } else if matches!(field.kind, Kind::Secret | Kind::HeaderSecret) {
                 out.secrets
                     .insert(field.name.to_owned(), Value::String(value));
             } else {
@@ -278,6 +314,9 @@ impl SourceType {
                     Value::String(normalise(field.kind, value)),
                 );
             }
+        }
+        if self == Self::Mcp {
+            mcp_source::check_auth(input, &mut out, &mut problems);
         }
         if problems.is_empty() {
             Ok(out)
@@ -290,6 +329,7 @@ impl SourceType {
 fn normalise(kind: Kind, value: String) -> String {
     match kind {
         Kind::SnowflakeUrl | Kind::Tenant => value.trim_end_matches('/').to_lowercase(),
+        Kind::McpUrl => mcp_source::normalise_url(value),
         _ => value,
     }
 }
@@ -322,6 +362,16 @@ fn check(kind: Kind, value: &str, rules: &SourceRules) -> Result<(), String> {
                 && (value.ends_with(".yaml") || value.ends_with(".yml"))
         }
         Kind::Secret => !value.chars().any(char::is_control),
+        Kind::McpUrl => return mcp_source::check_url(value, &rules.mcp_allowed_hosts),
+        Kind::McpAuth => mcp_source::AUTH_KINDS.contains(&value),
+        Kind::HeaderName => return mcp_source::check_header_name(value),
+        Kind::HeaderSecret => value.bytes().all(|b| (0x20..0x7f).contains(&b)),
+        Kind::ToolName => {
+            value.len() <= 128
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        }
     };
     if ok {
         Ok(())
@@ -345,6 +395,11 @@ fn describe(kind: Kind) -> &'static str {
         }
         Kind::StageFile => "must be a staged YAML file such as @DB.SCHEMA.STAGE/models/sales.yaml",
         Kind::Secret => "must not contain control characters",
+        Kind::McpUrl => mcp_source::URL_HINT,
+        Kind::McpAuth => "must be `none`, `bearer` (with `token`) or `header` (with `header_name` and `header_value`)",
+        Kind::HeaderName => mcp_source::HEADER_NAME_HINT,
+        Kind::HeaderSecret => "must be printable ASCII (it is sent as an HTTP header value)",
+        Kind::ToolName => "must be an MCP tool name: 1 to 128 letters, digits, `_`, `-` or `.`",
     }
 }
 
@@ -423,7 +478,7 @@ impl SourceType {
                 Some(default) => format!("{description} Default `{default}`."),
                 None => description.to_owned(),
             };
-            let description = if field.kind == Kind::Secret {
+            let description = if matches!(field.kind, Kind::Secret | Kind::HeaderSecret) {
                 format!(
                     "{description} Write-only: encrypted at rest and never shown again; on \
                      update, leaving it out keeps the stored value (same type only)."
@@ -432,7 +487,7 @@ impl SourceType {
                 description
             };
             schema.insert("description".to_owned(), Value::String(description));
-            if field.required && !(update && field.kind == Kind::Secret) {
+            if field.required && !(update && matches!(field.kind, Kind::Secret | Kind::HeaderSecret)) {
                 required.push(Value::String(field.name.to_owned()));
                 schema.insert("type".to_owned(), "string".into());
                 schema.insert("minLength".to_owned(), 1.into());
@@ -447,9 +502,13 @@ impl SourceType {
             schema.insert("maxLength".to_owned(), max_length.into());
             properties.insert(field.name.to_owned(), Value::Object(schema));
         }
+        let notes = match self {
+            Self::Mcp => mcp_source::SCHEMA_NOTES,
+            _ => "",
+        };
         serde_json::json!({
             "type": "object",
-            "description": format!("The settings of a {} source.", self.as_str()),
+            "description": format!("The settings of a {} source.{notes}", self.as_str()),
             "properties": properties,
             "required": required,
             "additionalProperties": false,
@@ -502,12 +561,23 @@ fn kind_schema(kind: Kind, rules: &SourceRules) -> (String, usize, &'static str)
             format!(r"[^{no_control}]*[^{no_control}{WHITE_SPACE}][^{no_control}]*"),
             MAX_VALUE_LEN,
         ),
+        Kind::McpUrl => (
+            mcp_source::url_pattern(&rules.mcp_allowed_hosts),
+            MAX_VALUE_LEN,
+        ),
+        Kind::McpAuth => (mcp_source::AUTH_KINDS.join("|"), 6),
+        Kind::HeaderName => (mcp_source::HEADER_NAME_PATTERN.to_owned(), 64),
+        Kind::HeaderSecret => (
+            format!(r"[{WHITE_SPACE}]*[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?[{WHITE_SPACE}]*"),
+            MAX_VALUE_LEN,
+        ),
+        Kind::ToolName => ("[A-Za-z0-9_.-]{1,128}".to_owned(), 128),
     };
     (pattern, max, describe(kind))
 }
 
 /// Escapes the regex metacharacters of a literal (host suffixes: letters, digits, `.`, `-`).
-fn regex_escape(literal: &str) -> String {
+pub(super) fn regex_escape(literal: &str) -> String {
     let mut out = String::with_capacity(literal.len() * 2);
     for c in literal.chars() {
         if r"\.+*?()|[]{}^$".contains(c) {
