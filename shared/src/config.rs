@@ -503,7 +503,9 @@ impl Settings {
             if !ok {
                 return Err(invalid(
                     "MCP_ALLOWED_HOSTS",
-                    &format!("{host:?} is not a host name or IP address (IPv6 in brackets, no port)"),
+                    &format!(
+                        "{host:?} is not a host name or IP address (IPv6 in brackets, no port)"
+                    ),
                 ));
             }
         }

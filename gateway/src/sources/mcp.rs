@@ -193,10 +193,7 @@ impl Mcp {
         arguments: JsonObject,
     ) -> Result<CallToolResult, SourceError> {
         let slot = self.slot(source.id, fingerprint(source.id, config));
-        let client = slot
-            .client
-            .get_or_try_init(|| self.connect(config))
-            .await?;
+        let client = slot.client.get_or_try_init(|| self.connect(config)).await?;
         let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         match client.call_tool_once(params).await {
             Ok(CallToolResponse::Complete(result)) => Ok(result),

@@ -86,7 +86,10 @@ fn is_tail_char(c: char) -> bool {
 
 /// Checks a remote MCP server URL against the grammar above and `allowed_hosts`.
 pub fn check_url(value: &str, allowed_hosts: &[String]) -> Result<(), String> {
-    let (https, rest) = match (value.strip_prefix("https://"), value.strip_prefix("http://")) {
+    let (https, rest) = match (
+        value.strip_prefix("https://"),
+        value.strip_prefix("http://"),
+    ) {
         (Some(rest), _) => (true, rest),
         (None, Some(rest)) => (false, rest),
         _ => return Err(URL_HINT.to_owned()),
@@ -100,9 +103,7 @@ pub fn check_url(value: &str, allowed_hosts: &[String]) -> Result<(), String> {
     }
     let (host, port) = split_port(authority);
     if let Some(port) = port
-        && !(port.len() <= 5
-            && !port.starts_with('0')
-            && port.parse::<u16>().is_ok_and(|p| p > 0))
+        && !(port.len() <= 5 && !port.starts_with('0') && port.parse::<u16>().is_ok_and(|p| p > 0))
     {
         return Err("must have a port between 1 and 65535, if any".to_owned());
     }
@@ -169,10 +170,7 @@ pub fn url_pattern(allowed_hosts: &[String]) -> String {
         return public;
     }
     let listed: Vec<String> = allowed_hosts.iter().map(|h| any_case(h)).collect();
-    format!(
-        "{public}|https?://(?:{}){PORT}?{TAIL}?",
-        listed.join("|")
-    )
+    format!("{public}|https?://(?:{}){PORT}?{TAIL}?", listed.join("|"))
 }
 
 /// A literal as a pattern matching it in any letter case.
@@ -306,7 +304,15 @@ mod tests {
     #[test]
     fn reserved_and_malformed_header_names_are_refused() {
         assert_eq!(check_header_name("X-Api-Key"), Ok(()));
-        for bad in ["Host", "authorization", "Content-Length", "Mcp-Session-Id", "a b", "é", ""] {
+        for bad in [
+            "Host",
+            "authorization",
+            "Content-Length",
+            "Mcp-Session-Id",
+            "a b",
+            "é",
+            "",
+        ] {
             assert!(check_header_name(bad).is_err(), "{bad}");
         }
     }

@@ -396,7 +396,9 @@ fn describe(kind: Kind) -> &'static str {
         Kind::StageFile => "must be a staged YAML file such as @DB.SCHEMA.STAGE/models/sales.yaml",
         Kind::Secret => "must not contain control characters",
         Kind::McpUrl => mcp_source::URL_HINT,
-        Kind::McpAuth => "must be `none`, `bearer` (with `token`) or `header` (with `header_name` and `header_value`)",
+        Kind::McpAuth => {
+            "must be `none`, `bearer` (with `token`) or `header` (with `header_name` and `header_value`)"
+        }
         Kind::HeaderName => mcp_source::HEADER_NAME_HINT,
         Kind::HeaderSecret => "must be printable ASCII (it is sent as an HTTP header value)",
         Kind::ToolName => "must be an MCP tool name: 1 to 128 letters, digits, `_`, `-` or `.`",
@@ -487,7 +489,9 @@ impl SourceType {
                 description
             };
             schema.insert("description".to_owned(), Value::String(description));
-            if field.required && !(update && matches!(field.kind, Kind::Secret | Kind::HeaderSecret)) {
+            if field.required
+                && !(update && matches!(field.kind, Kind::Secret | Kind::HeaderSecret))
+            {
                 required.push(Value::String(field.name.to_owned()));
                 schema.insert("type".to_owned(), "string".into());
                 schema.insert("minLength".to_owned(), 1.into());
@@ -602,6 +606,7 @@ mod tests {
     fn suffixes() -> SourceRules {
         SourceRules {
             snowflake_suffixes: vec![".snowflakecomputing.com".to_owned()],
+            mcp_allowed_hosts: vec!["127.0.0.1".to_owned()],
         }
     }
 
@@ -693,5 +698,60 @@ mod tests {
             .validate(&m, &Map::new(), &suffixes())
             .unwrap_err();
         assert_eq!(problems.len(), 3);
+    }
+
+    #[test]
+    fn mcp_auth_fields_follow_the_auth_kind() {
+        let with = |v: Value| SourceType::Mcp.validate(&map(v), &Map::new(), &suffixes());
+        let ok =
+            with(json!({"url": "https://MCP.example.com/mcp", "auth": "bearer", "token": "t0k"}))
+                .unwrap();
+        assert_eq!(ok.public["url"], "https://mcp.example.com/mcp");
+        assert_eq!(ok.public["search_tool"], "search");
+        assert_eq!(ok.secrets["token"], "t0k");
+        let fields = |v: Value| -> Vec<String> {
+            with(v).unwrap_err().into_iter().map(|p| p.field).collect()
+        };
+        assert_eq!(
+            fields(
+                json!({"url": "https://m.example.com", "auth": "header", "header_name": "Host"})
+            ),
+            [
+                "source_metadata.header_name",
+                "source_metadata.header_value"
+            ]
+        );
+        assert_eq!(
+            fields(json!({"url": "https://m.example.com", "token": "t"})),
+            ["source_metadata.token"]
+        );
+        // A stored secret of another auth kind is dropped, not refused.
+        let stored = map(json!({"token": "old"}));
+        let ok = SourceType::Mcp
+            .validate(
+                &map(json!({"url": "http://127.0.0.1:9/mcp"})),
+                &stored,
+                &suffixes(),
+            )
+            .unwrap();
+        assert!(ok.secrets.is_empty());
+    }
+
+    #[test]
+    fn stdio_configurations_and_private_urls_are_refused_with_the_reason() {
+        let problems = SourceType::Mcp
+            .validate(
+                &map(json!({"command": "/bin/sh", "url": "https://10.0.0.8/mcp"})),
+                &Map::new(),
+                &suffixes(),
+            )
+            .unwrap_err();
+        assert_eq!(problems[0].field, "source_metadata.command");
+        assert!(
+            problems[0]
+                .message
+                .contains("never starts a user-given command")
+        );
+        assert_eq!(problems[1].field, "source_metadata.url");
     }
 }

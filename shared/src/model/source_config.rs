@@ -67,7 +67,10 @@ pub enum McpAuth {
     /// `Authorization: Bearer <token>`.
     Bearer(SecretString),
     /// One header of the user's choice, e.g. `X-Api-Key`.
-    Header { name: String, value: SecretString },
+    Header {
+        name: String,
+        value: SecretString,
+    },
 }
 
 /// One source's configuration: a closed set, one variant per source type.

@@ -31,9 +31,9 @@ pub fn handshake(error: &ClientInitializeError) -> SourceError {
 pub fn call(error: &ServiceError) -> SourceError {
     match error {
         ServiceError::TransportSend(error) => transport(error),
-        ServiceError::TransportClosed => SourceError::Unreachable(
-            "the connection to the remote MCP server closed".to_owned(),
-        ),
+        ServiceError::TransportClosed => {
+            SourceError::Unreachable("the connection to the remote MCP server closed".to_owned())
+        }
         _ => SourceError::BadResponse(
             "the remote MCP server answered something unexpected".to_owned(),
         ),
@@ -46,11 +46,13 @@ pub async fn refused_call(
     tool: &str,
     error: &ErrorData,
 ) -> SourceError {
-    if matches!(error.code, ErrorCode::METHOD_NOT_FOUND | ErrorCode::INVALID_PARAMS)
-        && client
-            .list_all_tools()
-            .await
-            .is_ok_and(|tools| !tools.iter().any(|t| t.name == tool))
+    if matches!(
+        error.code,
+        ErrorCode::METHOD_NOT_FOUND | ErrorCode::INVALID_PARAMS
+    ) && client
+        .list_all_tools()
+        .await
+        .is_ok_and(|tools| !tools.iter().any(|t| t.name == tool))
     {
         return SourceError::BadResponse(format!("the remote MCP server has no `{tool}` tool"));
     }
@@ -91,12 +93,21 @@ fn streamable(error: &StreamableHttpError<reqwest::Error>) -> SourceError {
             "the remote MCP server sent an unreadable event stream (or an event over 8 MiB)"
                 .to_owned(),
         ),
+        // rmcp writes a failed status first (`HTTP 401 Unauthorized: <body>`); only the
+        // code is kept.
+        StreamableHttpError::UnexpectedServerResponse(text)
+            if let Some(code) = text
+                .strip_prefix("HTTP ")
+                .and_then(|t| t.get(..3))
+                .and_then(|c| c.parse::<u16>().ok()) =>
+        {
+            status(code)
+        }
         StreamableHttpError::UnexpectedContentType(_)
         | StreamableHttpError::UnexpectedServerResponse(_)
         | StreamableHttpError::Deserialize(_)
         | StreamableHttpError::MissingSessionIdInResponse => SourceError::BadResponse(
-            "the remote MCP server's answer is not MCP over streamable HTTP (check url)"
-                .to_owned(),
+            "the remote MCP server's answer is not MCP over streamable HTTP (check url)".to_owned(),
         ),
         _ => SourceError::Unreachable("the remote MCP server could not be reached".to_owned()),
     }
@@ -128,9 +139,9 @@ fn status(code: u16) -> SourceError {
         300..=399 => SourceError::BadResponse(format!(
             "the remote MCP server answered a redirect (HTTP {code}); redirects are not followed"
         )),
-        404 => SourceError::BadResponse(
-            "no MCP endpoint at the configured url (HTTP 404)".to_owned(),
-        ),
+        404 => {
+            SourceError::BadResponse("no MCP endpoint at the configured url (HTTP 404)".to_owned())
+        }
         _ => SourceError::BadResponse(format!("the remote MCP server answered HTTP {code}")),
     }
 }

@@ -141,14 +141,20 @@ mod tests {
         assert_eq!(structured[1].upstream_id, "7");
         assert_eq!(structured[1].url, "", "only http(s) links pass");
         assert_eq!(
-            hits("search", CallToolResult::structured(answer), 1).unwrap().len(),
+            hits("search", CallToolResult::structured(answer), 1)
+                .unwrap()
+                .len(),
             1
         );
     }
 
     #[test]
     fn a_result_without_id_or_title_fails_the_call() {
-        for item in [json!({"title": "x"}), json!({"id": "", "title": "x"}), json!({"id": "1"})] {
+        for item in [
+            json!({"title": "x"}),
+            json!({"id": "", "title": "x"}),
+            json!({"id": "1"}),
+        ] {
             let answer = CallToolResult::structured(json!({"results": [item]}));
             assert!(matches!(
                 hits("search", answer, 10),
