@@ -9,6 +9,9 @@ document does state is still fuzzed as generated; negative cases are never touch
   password over 72 bytes is cut to 72 bytes' worth of characters;
 - `PUT /sources/{id}` may leave a secret out only when the stored source has the same type; a
   positive case gets every secret of its type filled in, as a type change needs.
+- an `mcp` source's credential fields follow its `auth` (`bearer`: `token`; `header`:
+  `header_name`, not a reserved header, and `header_value`; others refused): a positive case
+  gets the fields its `auth` needs and loses the others.
 
 Every rule is also written in the operation's description in the OpenAPI document.
 """
@@ -20,6 +23,27 @@ import schemathesis
 
 # Secret fields by source type (shared/src/model/source.rs).
 SECRETS = {"outlook": ("client_secret",), "box": ("client_secret",), "snowflake": ("pat",)}
+
+# The fields each `auth` of an `mcp` source needs, with a valid value (shared/src/model/mcp_source.rs).
+MCP_AUTH = {
+    "bearer": {"token": "fuzz-token"},
+    "header": {"header_name": "X-Api-Key", "header_value": "fuzz-value"},
+}
+MCP_CREDENTIALS = ("token", "header_name", "header_value")
+
+
+def _fit_mcp_auth(body):
+    metadata = body.get("source_metadata")
+    if body.get("type") != "mcp" or not isinstance(metadata, dict):
+        return
+    auth = metadata.get("auth")
+    auth = auth.strip() if isinstance(auth, str) else ""
+    needed = MCP_AUTH.get(auth, {})
+    for field in MCP_CREDENTIALS:
+        if field in needed:
+            metadata[field] = needed[field]
+        else:
+            metadata.pop(field, None)
 
 
 def _positive(case):
@@ -86,6 +110,12 @@ def before_call(ctx, case, **kwargs):
         for field in SECRETS.get(body.get("type"), ()):
             if isinstance(metadata, dict) and not (metadata.get(field) or "").strip():
                 metadata[field] = "fuzz-secret"
+
+    if body and method in ("POST", "PUT") and path == "/api/v1/sources" or (
+        method == "PUT" and path == "/api/v1/sources/{id}"
+    ):
+        if body:
+            _fit_mcp_auth(body)
 
     if body and method in ("POST", "PUT"):
         for field in ("password", "new_password"):

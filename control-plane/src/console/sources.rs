@@ -33,9 +33,15 @@ pub struct SourceItem {
 impl SourceItem {
     /// A short name for pickers and lists: the type and its identifying settings.
     pub fn label(&self) -> String {
-        let id = ["user_id", "subject_id", "search_service", "client_id"]
-            .iter()
-            .find_map(|k| self.source_metadata.get(*k).and_then(Value::as_str));
+        let id = [
+            "user_id",
+            "subject_id",
+            "search_service",
+            "client_id",
+            "url",
+        ]
+        .iter()
+        .find_map(|k| self.source_metadata.get(*k).and_then(Value::as_str));
         match id {
             Some(id) => format!("{} · {id}", self.source_type),
             None => self.source_type.clone(),
@@ -113,6 +119,9 @@ struct SourceForm {
 }
 
 fn label_of(name: &str) -> String {
+    if name == "url" {
+        return "URL".to_owned();
+    }
     let text = name.replace('_', " ");
     let text = text
         .replace(" id", " ID")

@@ -253,7 +253,7 @@ async fn observe(behaviour: Arc<Behaviour>, request: Request, next: Next) -> Res
         .await
 }
 
-fn mcp_source(url: &str, auth: Value) -> Value {
+fn mcp_source(url: &str, auth: &Value) -> Value {
     let mut metadata = json!({"url": url});
     metadata
         .as_object_mut()
@@ -308,8 +308,10 @@ async fn remote_servers_of_both_eras_are_federated_with_only_their_own_credentia
     let bearer = json!({"auth": "bearer", "token": TOKEN});
     let header =
         json!({"auth": "header", "header_name": "X-Api-Key", "header_value": HEADER_VALUE});
-    let first = stack.source(&ada, mcp_source(&stateless.url, bearer)).await;
-    let second = stack.source(&ada, mcp_source(&sessions.url, header)).await;
+    let first = stack
+        .source(&ada, mcp_source(&stateless.url, &bearer))
+        .await;
+    let second = stack.source(&ada, mcp_source(&sessions.url, &header)).await;
     let files = stack.source(&ada, upstreams::box_source()).await;
     let host = served(&stack, &ada, "federated", &[&first, &second, &files]).await;
     let client = stack.client(&host).await;
@@ -327,7 +329,7 @@ async fn remote_servers_of_both_eras_are_federated_with_only_their_own_credentia
         .collect();
     // Merged fairly: one of each source in turn, then the second of each remote server.
     assert_eq!(ids.len(), 5, "{ids:?}");
-    let source_of = |id: &str| id.splitn(3, ':').nth(1).unwrap().to_owned();
+    let source_of = |id: &str| id.split(':').nth(1).unwrap().to_owned();
     let round: HashSet<String> = ids[..3].iter().map(|id| source_of(id)).collect();
     assert_eq!(
         round,
@@ -457,7 +459,7 @@ async fn failing_upstreams_are_clear_tool_errors_and_audited_by_class(pool: PgPo
                 .unavailable
                 .store(true, Ordering::Relaxed);
         }
-        let source = stack.source(&ada, mcp_source(&upstream.url, auth)).await;
+        let source = stack.source(&ada, mcp_source(&upstream.url, &auth)).await;
         let host = served(&stack, &ada, &format!("s{n}"), &[&source]).await;
         let client = stack.client(&host).await;
         let found = call(&client, "search", json!({"query": "budget"})).await;
@@ -470,7 +472,7 @@ async fn failing_upstreams_are_clear_tool_errors_and_audited_by_class(pool: PgPo
     // An upstream without `fetch`: a fetch says what is missing.
     let upstream = Upstream::start(Answers::NoFetch, false, Behaviour::default()).await;
     let source = stack
-        .source(&ada, mcp_source(&upstream.url, json!({})))
+        .source(&ada, mcp_source(&upstream.url, &json!({})))
         .await;
     let (server_id, host) = stack.server(&ada, "nofetch", &[&source]).await;
     eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
@@ -509,7 +511,7 @@ async fn an_expired_upstream_session_is_renewed_and_the_call_retried(pool: PgPoo
     let upstream = Upstream::start(Answers::Good, true, Behaviour::default()).await;
     let ada = stack.user("ada@example.com").await;
     let source = stack
-        .source(&ada, mcp_source(&upstream.url, json!({})))
+        .source(&ada, mcp_source(&upstream.url, &json!({})))
         .await;
     let host = served(&stack, &ada, "sessions", &[&source]).await;
     let client = stack.client(&host).await;
