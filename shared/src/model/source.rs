@@ -569,13 +569,14 @@ fn kind_schema(kind: Kind, rules: &SourceRules) -> (String, usize, &'static str)
             mcp_source::url_pattern(&rules.mcp_allowed_hosts),
             MAX_VALUE_LEN,
         ),
-        Kind::McpAuth => (mcp_source::AUTH_KINDS.join("|"), 6),
-        Kind::HeaderName => (mcp_source::HEADER_NAME_PATTERN.to_owned(), 64),
+        // The patterns bound these lengths; a blank value (left out) may be longer.
+        Kind::McpAuth => (mcp_source::AUTH_KINDS.join("|"), MAX_VALUE_LEN),
+        Kind::HeaderName => (mcp_source::HEADER_NAME_PATTERN.to_owned(), MAX_VALUE_LEN),
         Kind::HeaderSecret => (
             format!(r"[{WHITE_SPACE}]*[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?[{WHITE_SPACE}]*"),
             MAX_VALUE_LEN,
         ),
-        Kind::ToolName => ("[A-Za-z0-9_.-]{1,128}".to_owned(), 128),
+        Kind::ToolName => ("[A-Za-z0-9_.-]{1,128}".to_owned(), MAX_VALUE_LEN),
     };
     (pattern, max, describe(kind))
 }
