@@ -12,6 +12,9 @@ document does state is still fuzzed as generated; negative cases are never touch
 - a `postgres` source's `host` must be one the deployment allows (`POSTGRES_ALLOWED_HOSTS`,
   which `run` sets to `db.example.com`, as it sets `POSTGRES_ALLOW_INSECURE_HOSTS`); a positive
   case gets that host.
+- an `mcp` source's credential fields follow its `auth` (`bearer`: `token`; `header`:
+  `header_name`, not a reserved header, and `header_value`; others refused): a positive case
+  gets the fields its `auth` needs and loses the others.
 
 Every rule is also written in the operation's description in the OpenAPI document.
 """
@@ -30,6 +33,27 @@ SECRETS = {
 }
 # The host `run` allows for `postgres` sources.
 POSTGRES_HOST = "db.example.com"
+
+# The fields each `auth` of an `mcp` source needs, with a valid value (shared/src/model/mcp_source.rs).
+MCP_AUTH = {
+    "bearer": {"token": "fuzz-token"},
+    "header": {"header_name": "X-Api-Key", "header_value": "fuzz-value"},
+}
+MCP_CREDENTIALS = ("token", "header_name", "header_value")
+
+
+def _fit_mcp_auth(body):
+    metadata = body.get("source_metadata")
+    if body.get("type") != "mcp" or not isinstance(metadata, dict):
+        return
+    auth = metadata.get("auth")
+    auth = auth.strip() if isinstance(auth, str) else ""
+    needed = MCP_AUTH.get(auth, {})
+    for field in MCP_CREDENTIALS:
+        if field in needed:
+            metadata[field] = needed[field]
+        else:
+            metadata.pop(field, None)
 
 
 def _positive(case):
@@ -101,6 +125,11 @@ def before_call(ctx, case, **kwargs):
         metadata = body.get("source_metadata")
         if body.get("type") == "postgres" and isinstance(metadata, dict):
             metadata["host"] = POSTGRES_HOST
+    if body and method in ("POST", "PUT") and path == "/api/v1/sources" or (
+        method == "PUT" and path == "/api/v1/sources/{id}"
+    ):
+        if body:
+            _fit_mcp_auth(body)
 
     if body and method in ("POST", "PUT"):
         for field in ("password", "new_password"):

@@ -19,8 +19,12 @@
 //! subscriber) to a file in the temporary directory, removed at the end with the database.
 //! The load generator shares the machine (and its cores) with the gateway it measures.
 //! Run by `cargo test` (without `--bench`), it does a short smoke run of each part instead.
+//! 4. `search` over one federated remote MCP server (an `mcp` source; the instant upstream is
+//!    the bare rmcp server of `baseline`, on loopback), in rounds alternating with the 1-source
+//!    in-process server (`federated`).
+//!
 //! Parts, for `./dev bench -- <part>...`: `baseline` (against bare rmcp), `throughput` (closed
-//! loop), `latency` (open loop), `propagation`, `snapshot`.
+//! loop), `latency` (open loop), `federated`, `propagation`, `snapshot`.
 
 // A benchmark reports on standard output.
 #![allow(clippy::print_stdout)]
@@ -137,6 +141,8 @@ fn settings(database_url: &str) -> Settings {
         gateway_key_requests_per_minute: 100_000_000,
         control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
         gateway_metrics_addr: "127.0.0.1:0".to_owned(),
+        // The federated part's upstream listens on loopback.
+        mcp_allowed_hosts: vec!["127.0.0.1".to_owned()],
         ..Settings::default()
     }
 }
@@ -648,6 +654,58 @@ mod bare {
     }
 }
 
+/// `search` over one remote MCP server (the gateway as its client, over loopback HTTP) against
+/// one in-process source, in alternating closed-loop rounds. Prints both and the ratio.
+async fn federated(gateway_url: &str, api: &Api) {
+    let (rounds, length) = comparison_rounds();
+    let port = bare::spawn().await;
+    let source = api
+        .post(
+            "/sources",
+            json!({"type": "mcp", "source_metadata": {"url": format!("http://127.0.0.1:{port}/mcp")}}),
+        )
+        .await;
+    let server = api
+        .post(
+            "/mcp-servers",
+            json!({"name": "federated", "source_ids": [source["id"]]}),
+        )
+        .await;
+    let id = server["id"].as_str().unwrap();
+    let key = api
+        .post(&format!("/mcp-servers/{id}/keys"), json!({"name": "bench"}))
+        .await;
+    let remote = Target {
+        host: server["endpoint"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("https://")
+            .to_owned(),
+        key: Some(key["key"].as_str().unwrap().to_owned()),
+    };
+    let local = server_with_sources(api, 1, false).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Warm up: the first call connects and negotiates with the upstream.
+    let _ = closed_loop(gateway_url, &remote, length / 2).await;
+    let mut measured = Rounds::alternate(
+        [(gateway_url, &remote), (gateway_url, &local)],
+        rounds,
+        length,
+    )
+    .await;
+    for (which, what) in ["1 remote MCP source (mcp)", "1 in-process source"]
+        .into_iter()
+        .enumerate()
+    {
+        println!("federated: search, {what}, {}", measured.summary(which));
+    }
+    let rates = &measured.rates;
+    println!(
+        "federated: remote / in-process: calls/s ×{:.3}",
+        median(&rates[0]) / median(&rates[1]),
+    );
+}
+
 async fn propagation(api: &Api, store: &Arc<gateway::snapshot::SnapshotStore>) {
     let mut delays = Vec::new();
     let writes = if quick() { 5 } else { 50 };
@@ -764,7 +822,11 @@ async fn main() {
         .unwrap();
     let api_base = format!("http://127.0.0.1:{}/api/v1", cp.port());
     tokio::spawn(cp.run_until_stopped(std::future::pending()));
-    let registry = Registry::default().with(SourceType::Box, Arc::new(Instant3));
+    let mcp = gateway::sources::mcp::Mcp::new(Duration::from_secs(5), &settings.mcp_allowed_hosts)
+        .unwrap();
+    let registry = Registry::default()
+        .with(SourceType::Box, Arc::new(Instant3))
+        .with(SourceType::Mcp, Arc::new(mcp));
     let gw = gateway::Application::build(&settings, pool.clone(), registry)
         .await
         .unwrap();
@@ -802,6 +864,9 @@ async fn main() {
     }
     if wanted("throughput") || wanted("latency") {
         throughput(&gateway_url, &api, &pool, &settings).await;
+    }
+    if wanted("federated") {
+        federated(&gateway_url, &api).await;
     }
     if wanted("propagation") {
         propagation(&api, &store).await;

@@ -123,6 +123,11 @@ pub struct Settings {
     /// Hosts a `postgres` source may reach without TLS (`sslmode` `disable` or `prefer`).
     #[serde(deserialize_with = "comma_list")]
     pub postgres_allow_insecure_hosts: Vec<String>,
+    /// Hosts a remote MCP server (`mcp` source) may be reached at beyond public DNS names over
+    /// https: these may be IP literals or single-label names, use plain http and resolve to
+    /// loopback, private or link-local addresses. Empty by default.
+    #[serde(deserialize_with = "comma_list")]
+    pub mcp_allowed_hosts: Vec<String>,
 
     // --- OAuth (the control plane issues, the gateways verify) -------------------------------
     /// The control plane's public origin: the OAuth issuer, and where agents' browsers are
@@ -225,6 +230,7 @@ impl Default for Settings {
             snowflake_allowed_host_suffixes: vec![".snowflakecomputing.com".to_owned()],
             postgres_allowed_hosts: Vec::new(),
             postgres_allow_insecure_hosts: Vec::new(),
+            mcp_allowed_hosts: Vec::new(),
             audit_retention_days: 30,
             activity_retention_days: 90,
             control_plane_public_url: "http://127.0.0.1:8080".to_owned(),
@@ -364,6 +370,7 @@ impl Settings {
         )?;
         self.validate_snowflake_suffixes()?;
         self.validate_postgres_hosts()?;
+        self.validate_mcp_allowed_hosts()?;
         // Only the control plane bounds a request's time (the gateway's calls are bounded by
         // GATEWAY_SOURCE_TIMEOUT_MS).
         if self.request_timeout_secs == 0 {
@@ -462,6 +469,7 @@ impl Settings {
         // The gateway checks every Snowflake source's host against them when loading it.
         self.validate_snowflake_suffixes()?;
         self.validate_postgres_hosts()?;
+        self.validate_mcp_allowed_hosts()?;
         for (name, value) in [
             ("GRAPH_BASE_URL", &self.graph_base_url),
             ("MICROSOFT_LOGIN_URL", &self.microsoft_login_url),
@@ -483,6 +491,34 @@ impl Settings {
                 return Err(invalid(
                     "GATEWAY_ALLOWED_ORIGINS",
                     &format!("{origin:?} is not an origin such as https://chatgpt.com"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Both daemons read the list: the control plane on input, the gateway at load and when
+    /// it connects. Entries are host names or IP addresses (IPv6 in brackets), no ports.
+    fn validate_mcp_allowed_hosts(&self) -> Result<(), SettingsError> {
+        for host in &self.mcp_allowed_hosts {
+            let host = host.trim();
+            let ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                v6.parse::<std::net::Ipv6Addr>().is_ok()
+            } else {
+                !host.is_empty()
+                    && host.len() <= 253
+                    && host.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    })
+            };
+            if !ok {
+                return Err(invalid(
+                    "MCP_ALLOWED_HOSTS",
+                    &format!(
+                        "{host:?} is not a host name or IP address (IPv6 in brackets, no port)"
+                    ),
                 ));
             }
         }
@@ -757,6 +793,16 @@ mod tests {
                 "{err}"
             );
             jail.set_env("SNOWFLAKE_ALLOWED_HOST_SUFFIXES", ".snowflakecomputing.com");
+            // Remote MCP servers may be reached only at hosts, not URLs or ports.
+            for bad in ["127.0.0.1:8080", "http://intranet", "::1"] {
+                jail.set_env("MCP_ALLOWED_HOSTS", bad);
+                let err = Settings::load(None)
+                    .unwrap()
+                    .validate_gateway()
+                    .unwrap_err();
+                assert!(err.to_string().contains("MCP_ALLOWED_HOSTS"), "{err}");
+            }
+            jail.set_env("MCP_ALLOWED_HOSTS", "127.0.0.1, localhost,[::1]");
             // Only the control plane reads the request timeout.
             jail.set_env("REQUEST_TIMEOUT_SECS", "0");
             let settings = Settings::load(None).unwrap();

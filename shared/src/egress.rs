@@ -1,9 +1,40 @@
 //! Egress rules for addresses a user can make the product connect to (client metadata
-//! documents today; databases and remote MCP servers next). Such a URL is a way into the
-//! operator's network (SSRF): only public addresses are reached unless the host is listed by
-//! a deployment setting.
+//! documents, remote MCP servers; databases next). Such a URL is a way into the operator's
+//! network (SSRF): only public addresses are reached unless the host is listed by a deployment
+//! setting.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// A `reqwest` resolver that keeps public addresses only, except for listed hosts (lowercase).
+/// The addresses it returns are the ones connected to, so a DNS answer that changes between a
+/// check and the connection gains nothing. IP literals never reach a resolver: callers judge
+/// them before sending.
+pub struct PublicOnly {
+    pub allow: Arc<[String]>,
+}
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let listed = self.allow.contains(&host);
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|addr| listed || is_public(addr.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err("no public address".into());
+            }
+            let addrs: Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
 
 /// Whether `ip` is a public unicast address: not loopback, private, link-local, shared
 /// (CGNAT), unique-local, multicast, documentation, benchmarking or unspecified. IPv4-mapped

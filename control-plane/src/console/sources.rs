@@ -39,6 +39,7 @@ impl SourceItem {
             "search_service",
             "database",
             "client_id",
+            "url",
         ]
         .iter()
         .find_map(|k| self.source_metadata.get(*k).and_then(Value::as_str));
@@ -151,6 +152,9 @@ struct SourceForm {
 }
 
 fn label_of(name: &str) -> String {
+    if name == "url" {
+        return "URL".to_owned();
+    }
     let text = name.replace('_', " ");
     let text = text
         .replace(" id", " ID")

@@ -15,14 +15,13 @@
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::Value;
-use shared::egress::is_public;
+use shared::egress::{PublicOnly, is_public};
 
 use crate::oauth::clients::{Client, check_redirect_uris, clean_name};
 
@@ -211,27 +210,4 @@ fn parse(url: &str, body: &[u8]) -> Result<Client, String> {
         redirect_uris,
         from_document: true,
     })
-}
-
-/// A resolver that keeps public addresses only, except for listed hosts.
-struct PublicOnly {
-    allow: Arc<[String]>,
-}
-
-impl Resolve for PublicOnly {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_ascii_lowercase();
-        let listed = self.allow.contains(&host);
-        Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|addr| listed || is_public(addr.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err("no public address".into());
-            }
-            let addrs: Addrs = Box::new(found.into_iter());
-            Ok(addrs)
-        })
-    }
 }

@@ -178,6 +178,53 @@ async fn a_new_user_signs_up_and_builds_a_server_through_the_forms(pool: PgPool)
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_remote_mcp_server_is_added_through_the_form_without_showing_its_token(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let ada = Person::new(&app);
+    ada.sign_up("ada@example.com").await;
+    let form = ada.get("/sources/new?type=mcp").await;
+    assert!(form.html.contains(r#"name="search_tool""#), "{}", form.html);
+    let page = ada
+        .post(
+            "/sources/new?type=mcp",
+            "/sources/new",
+            &[
+                ("type", "mcp"),
+                ("url", "https://mcp.vendor.example/mcp"),
+                ("auth", "bearer"),
+                ("token", "console-mcp-token"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
+    let list = ada.get("/sources").await;
+    assert!(
+        list.html.contains("mcp · https://mcp.vendor.example/mcp"),
+        "{}",
+        list.html
+    );
+    assert!(!list.html.contains("console-mcp-token"));
+
+    let refused = ada
+        .post(
+            "/sources/new?type=mcp",
+            "/sources/new",
+            &[
+                ("type", "mcp"),
+                ("url", "http://10.0.0.1/mcp"),
+                ("auth", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.html.contains(r#"id="f-url-error""#),
+        "{}",
+        refused.html
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn validation_errors_appear_beside_the_field_they_name(pool: PgPool) {
     let app = spawn_app(pool).await;
     let ada = Person::new(&app);

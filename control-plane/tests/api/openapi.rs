@@ -220,7 +220,7 @@ async fn the_openapi_document_states_the_rules_the_server_applies(pool: PgPool) 
     let create = &doc["paths"]["/api/v1/sources"]["post"]["requestBody"]["content"]["application/json"]
         ["schema"]["$ref"];
     let input = &schemas[create.as_str().unwrap().rsplit('/').next().unwrap()];
-    assert_eq!(input["oneOf"].as_array().unwrap().len(), 4);
+    assert_eq!(input["oneOf"].as_array().unwrap().len(), 5);
     assert_eq!(input["discriminator"]["propertyName"], "type");
     for (name, required) in [
         (
@@ -239,6 +239,7 @@ async fn the_openapi_document_states_the_rules_the_server_applies(pool: PgPool) 
             "PostgresSource",
             vec!["host", "database", "user", "password", "tables"],
         ),
+        ("McpSource", vec!["url"]),
     ] {
         let schema = &schemas[name];
         assert_eq!(schema["additionalProperties"], false, "{name}");
@@ -274,4 +275,16 @@ async fn the_openapi_document_states_the_rules_the_server_applies(pool: PgPool) 
     let qualified =
         regex::Regex::new(table["properties"]["table"]["pattern"].as_str().unwrap()).unwrap();
     assert!(qualified.is_match("public.docs") && !qualified.is_match("docs; drop"));
+    // A remote MCP server's URL: https on a public name only (the default MCP_ALLOWED_HOSTS).
+    let url = &schemas["McpSource"]["properties"]["source_metadata"]["properties"]["url"];
+    let url = regex::Regex::new(url["pattern"].as_str().unwrap()).unwrap();
+    assert!(url.is_match("https://mcp.example.com/mcp?team=a"));
+    for refused in [
+        "http://mcp.example.com/mcp",
+        "https://127.0.0.1/mcp",
+        "https://localhost/mcp",
+        "https://u:p@mcp.example.com/",
+    ] {
+        assert!(!url.is_match(refused), "{refused}");
+    }
 }

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::snapshot::{ServedSource, SnapshotStore};
 
 pub mod box_files;
+pub mod mcp;
 pub mod outlook;
 pub mod postgres;
 pub mod snowflake;
@@ -142,6 +143,12 @@ pub trait SourceHandler: Send + Sync {
     /// Told the ids of the sources served (and usable) after the snapshot changed, so a
     /// handler that keeps something per source (connections) lets go of the others.
     fn retain(&self, _live: &HashSet<Uuid>) {}
+
+    /// Whether the handler keeps anything per source now (then [`Self::retain`] is worth the
+    /// walk over every served server that works out the live set).
+    fn holds_any(&self) -> bool {
+        false
+    }
 }
 
 /// Implements [`SourceHandler`] for a handler type with two inherent async methods,
@@ -206,6 +213,11 @@ impl Registry {
         }
     }
 
+    /// Whether any handler keeps something per source.
+    pub fn holds_any(&self) -> bool {
+        self.handlers.values().any(|handler| handler.holds_any())
+    }
+
     /// Calls `search` on one source, under `deadline`.
     pub async fn search(
         &self,
@@ -260,27 +272,35 @@ pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
     )?;
     let files =
         box_files::BoxFiles::new(http.clone(), &settings.box_api_url, &settings.box_token_url)?;
+    let rules = shared::model::SourceRules::from_settings(settings);
+    let mcp = mcp::Mcp::new(
+        Duration::from_secs(settings.upstream_connect_timeout_secs),
+        &rules.mcp_allowed_hosts,
+    )?;
     let snowflake = snowflake::Snowflake::new(
         http,
         &settings.snowflake_base_url,
         Arc::new(settings.keyring()?),
     )?;
     let postgres = postgres::Postgres::new(
-        shared::model::SourceRules::from_settings(settings).postgres_hosts,
+        rules.postgres_hosts,
         Duration::from_millis(settings.gateway_source_timeout_ms),
     );
     Ok(Registry::default()
         .with(SourceType::Outlook, Arc::new(outlook))
         .with(SourceType::Box, Arc::new(files))
         .with(SourceType::Snowflake, Arc::new(snowflake))
-        .with(SourceType::Postgres, Arc::new(postgres)))
+        .with(SourceType::Postgres, Arc::new(postgres))
+        .with(SourceType::Mcp, Arc::new(mcp)))
 }
 
 /// How often the snapshot is checked for a change that may have removed sources.
 const RETAIN_EVERY: Duration = Duration::from_secs(1);
 
 /// Tells the handlers which sources are served whenever the snapshot changed (checked every
-/// second: one atomic load when nothing changed), until the task is stopped.
+/// second: one atomic load when nothing changed), until the task is stopped. The walk over
+/// every served server (a million in a large deployment) runs only while some handler holds
+/// something, and off the async workers.
 pub async fn retain_served(store: Arc<SnapshotStore>, registry: Registry) {
     let mut seen = None;
     let mut tick = tokio::time::interval(RETAIN_EVERY);
@@ -289,17 +309,21 @@ pub async fn retain_served(store: Arc<SnapshotStore>, registry: Registry) {
         let Some(snapshot) = store.load() else {
             continue;
         };
-        if seen == Some(snapshot.version) {
+        if seen == Some(snapshot.version) || !registry.holds_any() {
             continue;
         }
         seen = Some(snapshot.version);
-        let live: HashSet<Uuid> = snapshot
-            .servers()
-            .flat_map(|server| server.sources.iter())
-            .filter(|source| source.config.is_ok())
-            .map(|source| source.id)
-            .collect();
-        registry.retain(&live);
+        let walk = tokio::task::spawn_blocking(move || {
+            snapshot
+                .servers()
+                .flat_map(|server| server.sources.iter())
+                .filter(|source| source.config.is_ok())
+                .map(|source| source.id)
+                .collect::<HashSet<Uuid>>()
+        });
+        if let Ok(live) = walk.await {
+            registry.retain(&live);
+        }
     }
 }
 

@@ -278,6 +278,10 @@ impl SourceHandler for Postgres {
         Box::pin(Postgres::fetch(self, source, upstream_id))
     }
 
+    fn holds_any(&self) -> bool {
+        self.pools() > 0
+    }
+
     /// Closes the pools of sources no longer served.
     fn retain(&self, live: &HashSet<Uuid>) {
         let gone: Vec<Arc<Pooled>> = self

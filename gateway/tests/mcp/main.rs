@@ -16,6 +16,7 @@ mod http_limits;
 
 mod least_privilege;
 mod lifecycle;
+mod mcp_source;
 mod oauth;
 mod oauth_flow;
 mod oauth_refusals;

@@ -2,6 +2,7 @@
 
 pub mod calls;
 pub mod endpoint;
+pub mod mcp_source;
 pub mod postgres;
 pub mod source;
 pub mod source_config;

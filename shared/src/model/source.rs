@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::mcp_source;
 use super::postgres::{self, HostList};
 
 /// A kind of upstream the gateway can search.
@@ -18,11 +19,19 @@ pub enum SourceType {
     Snowflake,
     /// A PostgreSQL database, read through a least-privilege role.
     Postgres,
+    /// A remote MCP server's search and fetch tools, over streamable HTTP.
+    Mcp,
 }
 
 impl SourceType {
     /// Every type, in documentation order.
-    pub const ALL: [SourceType; 4] = [Self::Outlook, Self::Box, Self::Snowflake, Self::Postgres];
+    pub const ALL: [SourceType; 5] = [
+        Self::Outlook,
+        Self::Box,
+        Self::Snowflake,
+        Self::Postgres,
+        Self::Mcp,
+    ];
 
     /// The name used in the API, the database and result ids.
     pub fn as_str(self) -> &'static str {
@@ -31,6 +40,7 @@ impl SourceType {
             Self::Box => "box",
             Self::Snowflake => "snowflake",
             Self::Postgres => "postgres",
+            Self::Mcp => "mcp",
         }
     }
 
@@ -45,6 +55,7 @@ impl SourceType {
             Self::Box => BOX,
             Self::Snowflake => SNOWFLAKE,
             Self::Postgres => POSTGRES,
+            Self::Mcp => MCP,
         }
     }
 
@@ -135,6 +146,16 @@ enum Kind {
     SslMode,
     /// The `postgres` tables: an array of objects (see [`super::postgres`]).
     PgTables,
+    /// The http(s) URL of a remote MCP server's streamable HTTP endpoint (see [`mcp_source`]).
+    McpUrl,
+    /// How the gateway authenticates to a remote MCP server: `none`, `bearer` or `header`.
+    McpAuth,
+    /// An HTTP header name the gateway may set (not a reserved one).
+    HeaderName,
+    /// Write-only like [`Kind::Secret`], and sent as an HTTP header value: printable ASCII.
+    HeaderSecret,
+    /// An MCP tool name: 1 to 128 of letters, digits, `_`, `-` and `.`.
+    ToolName,
 }
 
 struct Field {
@@ -202,6 +223,15 @@ const POSTGRES: &[Field] = &[
     def("sslmode", Kind::SslMode, "require"),
     req("tables", Kind::PgTables),
 ];
+const MCP: &[Field] = &[
+    req("url", Kind::McpUrl),
+    def("auth", Kind::McpAuth, "none"),
+    opt("token", Kind::HeaderSecret),
+    opt("header_name", Kind::HeaderName),
+    opt("header_value", Kind::HeaderSecret),
+    def("search_tool", Kind::ToolName, "search"),
+    def("fetch_tool", Kind::ToolName, "fetch"),
+];
 
 /// Longest accepted value of any field.
 const MAX_VALUE_LEN: usize = 4096;
@@ -234,6 +264,9 @@ pub struct SourceRules {
     /// `POSTGRES_ALLOW_INSECURE_HOSTS`: the hosts a `postgres` source may reach without TLS
     /// (`sslmode` `disable` or `prefer`).
     pub postgres_insecure_hosts: HostList,
+    /// `MCP_ALLOWED_HOSTS` (lowercase): the hosts a remote MCP server's URL may name beyond
+    /// public DNS names, over http too, and at any address they resolve to.
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl SourceRules {
@@ -246,6 +279,12 @@ impl SourceRules {
             snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
             postgres_hosts: hosts(&settings.postgres_allowed_hosts),
             postgres_insecure_hosts: hosts(&settings.postgres_allow_insecure_hosts),
+            mcp_allowed_hosts: settings
+                .mcp_allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
         }
     }
 }
@@ -272,7 +311,9 @@ impl SourceType {
         };
 
         for key in input.keys() {
-            if !fields.iter().any(|f| f.name == key) {
+            if self == Self::Mcp && mcp_source::STDIO_FIELDS.contains(&key.as_str()) {
+                problems.push(problem(key, mcp_source::STDIO_REFUSED));
+            } else if !fields.iter().any(|f| f.name == key) {
                 let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
                 problems.push(problem(
                     key,
@@ -309,7 +350,7 @@ impl SourceType {
             };
             let value = match (value, field.kind) {
                 (Some(v), _) if !v.is_empty() => v,
-                (_, Kind::Secret) => match stored_secrets.get(field.name) {
+                (_, Kind::Secret | Kind::HeaderSecret) => match stored_secrets.get(field.name) {
                     Some(stored) => {
                         out.secrets.insert(field.name.to_owned(), stored.clone());
                         continue;
@@ -336,7 +377,7 @@ impl SourceType {
                 ));
             } else if let Err(message) = check(field.kind, &value, rules) {
                 problems.push(problem(field.name, &message));
-            } else if field.kind == Kind::Secret {
+            } else if matches!(field.kind, Kind::Secret | Kind::HeaderSecret) {
                 out.secrets
                     .insert(field.name.to_owned(), Value::String(value));
             } else {
@@ -348,6 +389,9 @@ impl SourceType {
         }
         if self == Self::Postgres {
             problems.extend(weak_tls_problem(&out.public, rules));
+        }
+        if self == Self::Mcp {
+            mcp_source::check_auth(input, &mut out, &mut problems);
         }
         if problems.is_empty() {
             Ok(out)
@@ -396,6 +440,7 @@ fn normalise(kind: Kind, value: String) -> String {
     match kind {
         Kind::SnowflakeUrl | Kind::Tenant => value.trim_end_matches('/').to_lowercase(),
         Kind::PgHost => postgres::normal_host(&value),
+        Kind::McpUrl => mcp_source::normalise_url(value),
         _ => value,
     }
 }
@@ -448,6 +493,16 @@ fn check(kind: Kind, value: &str, rules: &SourceRules) -> Result<(), String> {
         Kind::SslMode => matches!(value, "disable" | "prefer" | "require"),
         // Checked by `structured`.
         Kind::Port | Kind::PgTables => true,
+        Kind::McpUrl => return mcp_source::check_url(value, &rules.mcp_allowed_hosts),
+        Kind::McpAuth => mcp_source::AUTH_KINDS.contains(&value),
+        Kind::HeaderName => return mcp_source::check_header_name(value),
+        Kind::HeaderSecret => value.bytes().all(|b| (0x20..0x7f).contains(&b)),
+        Kind::ToolName => {
+            value.len() <= 128
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        }
     };
     if ok {
         Ok(())
@@ -478,6 +533,13 @@ fn describe(kind: Kind) -> &'static str {
         }
         Kind::SslMode => "must be `require`, or `disable`/`prefer` for hosts allowed to skip TLS",
         Kind::PgTables => postgres::TABLES_HINT,
+        Kind::McpUrl => mcp_source::URL_HINT,
+        Kind::McpAuth => {
+            "must be `none`, `bearer` (with `token`) or `header` (with `header_name` and `header_value`)"
+        }
+        Kind::HeaderName => mcp_source::HEADER_NAME_HINT,
+        Kind::HeaderSecret => "must be printable ASCII (it is sent as an HTTP header value)",
+        Kind::ToolName => "must be an MCP tool name: 1 to 128 letters, digits, `_`, `-` or `.`",
     }
 }
 
@@ -574,7 +636,7 @@ impl SourceType {
                 Some(default) => format!("{description} Default `{default}`."),
                 None => description.to_owned(),
             };
-            let description = if field.kind == Kind::Secret {
+            let description = if matches!(field.kind, Kind::Secret | Kind::HeaderSecret) {
                 format!(
                     "{description} Write-only: encrypted at rest and never shown again; on \
                      update, leaving it out keeps the stored value (same type only)."
@@ -583,7 +645,9 @@ impl SourceType {
                 description
             };
             schema.insert("description".to_owned(), Value::String(description));
-            if field.required && !(update && field.kind == Kind::Secret) {
+            if field.required
+                && !(update && matches!(field.kind, Kind::Secret | Kind::HeaderSecret))
+            {
                 required.push(Value::String(field.name.to_owned()));
                 schema.insert("type".to_owned(), "string".into());
                 schema.insert("minLength".to_owned(), 1.into());
@@ -598,9 +662,13 @@ impl SourceType {
             schema.insert("maxLength".to_owned(), max_length.into());
             properties.insert(field.name.to_owned(), Value::Object(schema));
         }
+        let notes = match self {
+            Self::Mcp => mcp_source::SCHEMA_NOTES,
+            _ => "",
+        };
         serde_json::json!({
             "type": "object",
-            "description": format!("The settings of a {} source.", self.as_str()),
+            "description": format!("The settings of a {} source.{notes}", self.as_str()),
             "properties": properties,
             "required": required,
             "additionalProperties": false,
@@ -667,12 +735,24 @@ fn kind_schema(kind: Kind, rules: &SourceRules) -> (String, usize, &'static str)
         Kind::SslMode => ("disable|prefer|require".to_owned(), 7),
         // Never asked: `structured_schema` answers for these.
         Kind::Port | Kind::PgTables => (String::new(), 0),
+        Kind::McpUrl => (
+            mcp_source::url_pattern(&rules.mcp_allowed_hosts),
+            MAX_VALUE_LEN,
+        ),
+        // The patterns bound these lengths; a blank value (left out) may be longer.
+        Kind::McpAuth => (mcp_source::AUTH_KINDS.join("|"), MAX_VALUE_LEN),
+        Kind::HeaderName => (mcp_source::HEADER_NAME_PATTERN.to_owned(), MAX_VALUE_LEN),
+        Kind::HeaderSecret => (
+            format!(r"[{WHITE_SPACE}]*[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?[{WHITE_SPACE}]*"),
+            MAX_VALUE_LEN,
+        ),
+        Kind::ToolName => ("[A-Za-z0-9_.-]{1,128}".to_owned(), MAX_VALUE_LEN),
     };
     (pattern, max, describe(kind))
 }
 
 /// Escapes the regex metacharacters of a literal (host suffixes: letters, digits, `.`, `-`).
-fn regex_escape(literal: &str) -> String {
+pub(super) fn regex_escape(literal: &str) -> String {
     let mut out = String::with_capacity(literal.len() * 2);
     for c in literal.chars() {
         if r"\.+*?()|[]{}^$".contains(c) {
@@ -697,6 +777,7 @@ mod tests {
     fn suffixes() -> SourceRules {
         SourceRules {
             snowflake_suffixes: vec![".snowflakecomputing.com".to_owned()],
+            mcp_allowed_hosts: vec!["127.0.0.1".to_owned()],
             ..SourceRules::default()
         }
     }
@@ -789,5 +870,60 @@ mod tests {
             .validate(&m, &Map::new(), &suffixes())
             .unwrap_err();
         assert_eq!(problems.len(), 3);
+    }
+
+    #[test]
+    fn mcp_auth_fields_follow_the_auth_kind() {
+        let with = |v: Value| SourceType::Mcp.validate(&map(v), &Map::new(), &suffixes());
+        let ok =
+            with(json!({"url": "https://MCP.example.com/mcp", "auth": "bearer", "token": "t0k"}))
+                .unwrap();
+        assert_eq!(ok.public["url"], "https://mcp.example.com/mcp");
+        assert_eq!(ok.public["search_tool"], "search");
+        assert_eq!(ok.secrets["token"], "t0k");
+        let fields = |v: Value| -> Vec<String> {
+            with(v).unwrap_err().into_iter().map(|p| p.field).collect()
+        };
+        assert_eq!(
+            fields(
+                json!({"url": "https://m.example.com", "auth": "header", "header_name": "Host"})
+            ),
+            [
+                "source_metadata.header_name",
+                "source_metadata.header_value"
+            ]
+        );
+        assert_eq!(
+            fields(json!({"url": "https://m.example.com", "token": "t"})),
+            ["source_metadata.token"]
+        );
+        // A stored secret of another auth kind is dropped, not refused.
+        let stored = map(json!({"token": "old"}));
+        let ok = SourceType::Mcp
+            .validate(
+                &map(json!({"url": "http://127.0.0.1:9/mcp"})),
+                &stored,
+                &suffixes(),
+            )
+            .unwrap();
+        assert!(ok.secrets.is_empty());
+    }
+
+    #[test]
+    fn stdio_configurations_and_private_urls_are_refused_with_the_reason() {
+        let problems = SourceType::Mcp
+            .validate(
+                &map(json!({"command": "/bin/sh", "url": "https://10.0.0.8/mcp"})),
+                &Map::new(),
+                &suffixes(),
+            )
+            .unwrap_err();
+        assert_eq!(problems[0].field, "source_metadata.command");
+        assert!(
+            problems[0]
+                .message
+                .contains("never starts a user-given command")
+        );
+        assert_eq!(problems[1].field, "source_metadata.url");
     }
 }

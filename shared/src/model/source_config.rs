@@ -77,6 +77,30 @@ pub enum SslMode {
     Require,
 }
 
+/// A remote MCP server (`mcp`) whose search and fetch tools the gateway calls.
+#[derive(Debug, Clone)]
+pub struct McpConfig {
+    /// The streamable HTTP endpoint, checked against `MCP_ALLOWED_HOSTS`.
+    pub url: Url,
+    pub auth: McpAuth,
+    pub search_tool: String,
+    pub fetch_tool: String,
+}
+
+/// How the gateway authenticates to a remote MCP server: only ever with these configured
+/// credentials, never with the agent's.
+#[derive(Debug, Clone)]
+pub enum McpAuth {
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(SecretString),
+    /// One header of the user's choice, e.g. `X-Api-Key`.
+    Header {
+        name: String,
+        value: SecretString,
+    },
+}
+
 /// One source's configuration: a closed set, one variant per source type.
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
@@ -85,6 +109,7 @@ pub enum SourceConfig {
     /// Boxed: far larger than the others.
     Snowflake(Box<SnowflakeConfig>),
     Postgres(Box<PostgresConfig>),
+    Mcp(McpConfig),
 }
 
 impl SourceConfig {
@@ -153,6 +178,19 @@ impl SourceConfig {
                 },
                 tables: postgres::parse_tables(validated.public.get("tables")),
             })),
+            SourceType::Mcp => Self::Mcp(McpConfig {
+                url: Url::parse(&fields.text("url")).expect("validated as an http(s) URL"),
+                auth: match fields.text("auth").as_str() {
+                    "bearer" => McpAuth::Bearer(fields.secret("token")),
+                    "header" => McpAuth::Header {
+                        name: fields.text("header_name"),
+                        value: fields.secret("header_value"),
+                    },
+                    _ => McpAuth::None,
+                },
+                search_tool: fields.text("search_tool"),
+                fetch_tool: fields.text("fetch_tool"),
+            }),
         }
     }
 
@@ -163,6 +201,7 @@ impl SourceConfig {
             Self::Box(_) => SourceType::Box,
             Self::Snowflake(_) => SourceType::Snowflake,
             Self::Postgres(_) => SourceType::Postgres,
+            Self::Mcp(_) => SourceType::Mcp,
         }
     }
 }

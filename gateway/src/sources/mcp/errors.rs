@@ -1,0 +1,147 @@
+//! rmcp's client errors as [`SourceError`] classes with short reasons: an HTTP status, what
+//! failed, never an upstream message or body (they can echo credentials).
+
+use std::error::Error;
+
+use rmcp::{
+    ErrorData, RoleClient, ServiceError,
+    model::ErrorCode,
+    service::{ClientInitializeError, RunningService},
+    transport::{DynamicTransportError, streamable_http_client::StreamableHttpError},
+};
+
+use crate::sources::SourceError;
+
+/// Why connecting (and negotiating the protocol) failed.
+pub fn handshake(error: &ClientInitializeError) -> SourceError {
+    match error {
+        ClientInitializeError::TransportError { error, .. } => transport(error),
+        ClientInitializeError::LegacyFallbackFailed { fallback, .. } => handshake(fallback),
+        ClientInitializeError::ConnectionClosed(_) => SourceError::Unreachable(
+            "the remote MCP server closed the connection during the handshake".to_owned(),
+        ),
+        ClientInitializeError::NoCompatibleProtocolVersion { .. } => SourceError::BadResponse(
+            "the remote MCP server speaks no protocol version the gateway knows".to_owned(),
+        ),
+        _ => SourceError::BadResponse("the remote MCP server refused the handshake".to_owned()),
+    }
+}
+
+/// Why a call on a connected client failed (other than a JSON-RPC error).
+pub fn call(error: &ServiceError) -> SourceError {
+    match error {
+        ServiceError::TransportSend(error) => transport(error),
+        ServiceError::TransportClosed => {
+            SourceError::Unreachable("the connection to the remote MCP server closed".to_owned())
+        }
+        _ => SourceError::BadResponse(
+            "the remote MCP server answered something unexpected".to_owned(),
+        ),
+    }
+}
+
+/// A JSON-RPC error answering `tools/call`: the tool is missing, or the server refused.
+pub async fn refused_call(
+    client: &RunningService<RoleClient, ()>,
+    tool: &str,
+    error: &ErrorData,
+) -> SourceError {
+    if matches!(
+        error.code,
+        ErrorCode::METHOD_NOT_FOUND | ErrorCode::INVALID_PARAMS
+    ) && client
+        .list_all_tools()
+        .await
+        .is_ok_and(|tools| !tools.iter().any(|t| t.name == tool))
+    {
+        return SourceError::BadResponse(format!("the remote MCP server has no `{tool}` tool"));
+    }
+    SourceError::BadResponse(format!(
+        "the remote MCP server refused the `{tool}` call (JSON-RPC error {})",
+        error.code.0
+    ))
+}
+
+/// The first HTTP-level cause in a transport error's chain.
+fn transport(error: &DynamicTransportError) -> SourceError {
+    let mut next: Option<&(dyn Error + 'static)> = Some(error.error.as_ref());
+    while let Some(cause) = next {
+        if let Some(http) = cause.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+            return streamable(http);
+        }
+        if let Some(request) = cause.downcast_ref::<reqwest::Error>() {
+            return request_failed(request);
+        }
+        next = cause.source();
+    }
+    SourceError::Unreachable("the remote MCP server could not be reached".to_owned())
+}
+
+fn streamable(error: &StreamableHttpError<reqwest::Error>) -> SourceError {
+    match error {
+        StreamableHttpError::AuthRequired(_) => status(401),
+        StreamableHttpError::InsufficientScope(_) => status(403),
+        StreamableHttpError::HttpStatus(failure) => status(failure.status),
+        StreamableHttpError::Client(request) => request_failed(request),
+        StreamableHttpError::ResponseBodyTooLarge { max_size } => SourceError::TooLarge(*max_size),
+        StreamableHttpError::SessionExpired
+        | StreamableHttpError::SessionRecoveryTimeout
+        | StreamableHttpError::ReinitializationFailed(_) => SourceError::Unreachable(
+            "the remote MCP session expired and could not be renewed".to_owned(),
+        ),
+        StreamableHttpError::Sse(_) => SourceError::BadResponse(
+            "the remote MCP server sent an unreadable event stream (or an event over 8 MiB)"
+                .to_owned(),
+        ),
+        // rmcp writes a failed status first (`HTTP 401 Unauthorized: <body>`); only the
+        // code is kept.
+        StreamableHttpError::UnexpectedServerResponse(text)
+            if let Some(code) = text
+                .strip_prefix("HTTP ")
+                .and_then(|t| t.get(..3))
+                .and_then(|c| c.parse::<u16>().ok()) =>
+        {
+            status(code)
+        }
+        StreamableHttpError::UnexpectedContentType(_)
+        | StreamableHttpError::UnexpectedServerResponse(_)
+        | StreamableHttpError::Deserialize(_)
+        | StreamableHttpError::MissingSessionIdInResponse => SourceError::BadResponse(
+            "the remote MCP server's answer is not MCP over streamable HTTP (check url)".to_owned(),
+        ),
+        _ => SourceError::Unreachable("the remote MCP server could not be reached".to_owned()),
+    }
+}
+
+fn request_failed(error: &reqwest::Error) -> SourceError {
+    if let Some(code) = error.status() {
+        return status(code.as_u16());
+    }
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect: refused, unreachable, or at a non-public address"
+    } else {
+        "request failed"
+    };
+    SourceError::Unreachable(format!("the remote MCP server is unreachable ({what})"))
+}
+
+fn status(code: u16) -> SourceError {
+    match code {
+        401 | 403 => SourceError::Authentication(format!(
+            "the remote MCP server refused the credentials (HTTP {code})"
+        )),
+        429 => SourceError::Throttled("the remote MCP server is throttling (HTTP 429)".to_owned()),
+        502..=504 => SourceError::Unreachable(format!(
+            "the remote MCP server is unavailable (HTTP {code})"
+        )),
+        300..=399 => SourceError::BadResponse(format!(
+            "the remote MCP server answered a redirect (HTTP {code}); redirects are not followed"
+        )),
+        404 => {
+            SourceError::BadResponse("no MCP endpoint at the configured url (HTTP 404)".to_owned())
+        }
+        _ => SourceError::BadResponse(format!("the remote MCP server answered HTTP {code}")),
+    }
+}

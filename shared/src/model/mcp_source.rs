@@ -1,0 +1,319 @@
+//! The rules of an `mcp` source's settings that the flat field table cannot state: where its
+//! URL may point (an egress boundary: the gateway connects wherever a user says), which header
+//! names it may set, and which credential fields go with which `auth`.
+//!
+//! The URL is `https://` on a public DNS name (at least two labels, the last not numeric), or
+//! `http(s)://` on a host listed in `MCP_ALLOWED_HOSTS`; an IP literal or a single-label name
+//! such as `localhost` must be listed. Public names that resolve to non-public addresses are
+//! refused by the gateway when it connects. The grammar is small on purpose, so that the
+//! OpenAPI pattern states exactly what is accepted.
+
+use serde_json::{Map, Value};
+
+use super::source::{FieldProblem, ValidatedMetadata, regex_escape};
+
+/// The `auth` values.
+pub const AUTH_KINDS: [&str; 3] = ["none", "bearer", "header"];
+
+/// Fields of a stdio (command) configuration, refused with [`STDIO_REFUSED`].
+pub const STDIO_FIELDS: [&str; 6] = ["command", "args", "env", "cwd", "transport", "stdio"];
+
+/// Why a stdio configuration is refused.
+pub const STDIO_REFUSED: &str = "is refused: stdio MCP servers (a command to start) are not \
+     supported, because a multi-tenant gateway never starts a user-given command; give `url`, \
+     the server's streamable HTTP endpoint";
+
+/// What the URL must look like.
+pub const URL_HINT: &str = "must be the https:// URL of a remote MCP server's streamable HTTP \
+     endpoint on a public DNS name (IP addresses, single-label names and plain http only for \
+     hosts listed in MCP_ALLOWED_HOSTS; stdio commands are refused: a multi-tenant gateway never \
+     starts a user-given command)";
+
+/// What a header name must look like.
+pub const HEADER_NAME_HINT: &str = "must be an HTTP header name (letters, digits and \
+     !#$%&'*+.^_`|~-, at most 64) other than a reserved one (Host, Authorization — use auth \
+     `bearer` —, Content-Length, Content-Type, Connection and other hop-by-hop headers, Cookie, \
+     Accept, User-Agent, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID)";
+
+/// The header name's syntax (RFC 9110 token), as a pattern; reserved names are refused too.
+pub const HEADER_NAME_PATTERN: &str = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}";
+
+/// Header names the gateway sets itself or that change how the request travels, lowercase.
+const RESERVED_HEADERS: [&str; 21] = [
+    "host",
+    "authorization",
+    "proxy-authorization",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "cookie",
+    "accept",
+    "accept-encoding",
+    "user-agent",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+];
+
+/// Notes for the metadata schema's description: the rules a JSON schema here does not state.
+pub const SCHEMA_NOTES: &str = " `auth` `bearer` requires `token`, `header` requires \
+     `header_name` and `header_value`; a credential field of another `auth` than the one given \
+     is refused (a stored one is dropped). `header_name` must not be a reserved header (Host, \
+     Authorization, Proxy-Authorization, Content-Length, Content-Type, Content-Encoding, \
+     Transfer-Encoding, Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Expect, \
+     Cookie, Accept, Accept-Encoding, User-Agent, Mcp-Session-Id, Mcp-Protocol-Version, \
+     Last-Event-ID; any case). Fields of a stdio configuration (`command`, `args`, `env`, `cwd`, \
+     `transport`, `stdio`) are refused: the gateway never starts a command.";
+
+const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const LAST_LABEL: &str = "[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const PORT: &str =
+    "(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))";
+/// Path and query characters: RFC 3986 unreserved, sub-delims, `:@/?` and `%`.
+const TAIL: &str = "(?:[/?][A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)";
+
+fn is_tail_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._~!$&'()*+,;=:@/?%-".contains(c)
+}
+
+/// Checks a remote MCP server URL against the grammar above and `allowed_hosts`.
+pub fn check_url(value: &str, allowed_hosts: &[String]) -> Result<(), String> {
+    let (https, rest) = match (
+        value.strip_prefix("https://"),
+        value.strip_prefix("http://"),
+    ) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        _ => return Err(URL_HINT.to_owned()),
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    if !tail.chars().all(is_tail_char) {
+        return Err(
+            "may contain only letters, digits and ._~!$&'()*+,;=:@/?%- after the host (no spaces, no #fragment)"
+                .to_owned(),
+        );
+    }
+    let (host, port) = split_port(authority);
+    if let Some(port) = port
+        && !(port.len() <= 5 && !port.starts_with('0') && port.parse::<u16>().is_ok_and(|p| p > 0))
+    {
+        return Err("must have a port between 1 and 65535, if any".to_owned());
+    }
+    let listed = allowed_hosts.contains(&host.to_ascii_lowercase());
+    if !listed {
+        if !https {
+            return Err("must use https (http only for hosts in MCP_ALLOWED_HOSTS)".to_owned());
+        }
+        if !is_public_name(host) {
+            return Err(
+                "host must be a public DNS name such as mcp.example.com (IP addresses, \
+                 single-label names such as localhost and user info are refused unless the host \
+                 is listed in MCP_ALLOWED_HOSTS)"
+                    .to_owned(),
+            );
+        }
+    }
+    url::Url::parse(value)
+        .map(|_| ())
+        .map_err(|_| URL_HINT.to_owned())
+}
+
+/// `host[:port]`, a bracketed IPv6 host kept whole.
+fn split_port(authority: &str) -> (&str, Option<&str>) {
+    let host_end = if authority.starts_with('[') {
+        authority.find(']').map_or(authority.len(), |i| i + 1)
+    } else {
+        authority.find(':').unwrap_or(authority.len())
+    };
+    let (host, rest) = authority.split_at(host_end);
+    match rest.strip_prefix(':') {
+        Some(port) => (host, Some(port)),
+        None if rest.is_empty() => (host, None),
+        // Anything else after the host (`@`, a second `]`) makes the port check fail.
+        None => (host, Some(rest)),
+    }
+}
+
+/// A DNS name of two or more labels whose last label starts with a letter (so no IP literal).
+fn is_public_name(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    labels.len() >= 2
+        && labels.iter().all(|l| label_ok(l))
+        && labels
+            .last()
+            .is_some_and(|l| l.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
+/// The URL as the url crate writes it (lowercase host, default port dropped, `/` path).
+pub fn normalise_url(value: String) -> String {
+    url::Url::parse(&value).map_or(value, |url| url.to_string())
+}
+
+/// The pattern [`check_url`] accepts (without anchors).
+pub fn url_pattern(allowed_hosts: &[String]) -> String {
+    let public = format!("https://(?:{LABEL}\\.)+{LAST_LABEL}{PORT}?{TAIL}?");
+    if allowed_hosts.is_empty() {
+        return public;
+    }
+    let listed: Vec<String> = allowed_hosts.iter().map(|h| any_case(h)).collect();
+    format!("{public}|https?://(?:{}){PORT}?{TAIL}?", listed.join("|"))
+}
+
+/// A literal as a pattern matching it in any letter case.
+fn any_case(literal: &str) -> String {
+    literal
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+            } else {
+                regex_escape(&c.to_string())
+            }
+        })
+        .collect()
+}
+
+/// Checks a header name: its syntax and that it is not reserved.
+pub fn check_header_name(value: &str) -> Result<(), String> {
+    let token = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+.^_`|~-".contains(c));
+    if !token || RESERVED_HEADERS.contains(&value.to_ascii_lowercase().as_str()) {
+        return Err(HEADER_NAME_HINT.to_owned());
+    }
+    Ok(())
+}
+
+/// The credential fields `auth` needs.
+fn needed(auth: &str) -> &'static [&'static str] {
+    match auth {
+        "bearer" => &["token"],
+        "header" => &["header_name", "header_value"],
+        _ => &[],
+    }
+}
+
+/// Cross-field rules of `auth`: the fields it needs are there; a field of another kind is
+/// refused when given and dropped when it is only a stored secret (the auth kind changed).
+pub fn check_auth(
+    input: &Map<String, Value>,
+    out: &mut ValidatedMetadata,
+    problems: &mut Vec<FieldProblem>,
+) {
+    let field = |name: &str| format!("source_metadata.{name}");
+    if problems.iter().any(|p| p.field == field("auth")) {
+        return;
+    }
+    let auth = out
+        .public
+        .get("auth")
+        .and_then(Value::as_str)
+        .unwrap_or("none")
+        .to_owned();
+    let needed = needed(&auth);
+    for name in ["token", "header_name", "header_value"] {
+        if problems.iter().any(|p| p.field == field(name)) {
+            continue;
+        }
+        let present = out.public.contains_key(name) || out.secrets.contains_key(name);
+        let given = input
+            .get(name)
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.trim().is_empty());
+        if needed.contains(&name) && !present {
+            problems.push(FieldProblem {
+                field: field(name),
+                message: format!("is required with auth `{auth}`"),
+            });
+        } else if !needed.contains(&name) && given {
+            problems.push(FieldProblem {
+                field: field(name),
+                message: format!("is not used with auth `{auth}`; leave it out"),
+            });
+        } else if !needed.contains(&name) {
+            out.public.remove(name);
+            out.secrets.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed() -> Vec<String> {
+        vec!["127.0.0.1".to_owned(), "localhost".to_owned()]
+    }
+
+    #[test]
+    fn public_https_names_pass_and_everything_else_needs_a_listing() {
+        for good in [
+            "https://mcp.example.com/mcp",
+            "https://MCP.Example.com:8443/v1/mcp?team=a",
+            "https://a.b.example.co",
+        ] {
+            assert_eq!(check_url(good, &[]), Ok(()), "{good}");
+        }
+        for bad in [
+            "http://mcp.example.com/mcp",
+            "https://127.0.0.1/mcp",
+            "https://10.0.0.1/mcp",
+            "https://[::1]/mcp",
+            "https://localhost/mcp",
+            "https://user:pw@mcp.example.com/mcp",
+            "https://mcp.example.com:0/mcp",
+            "https://mcp.example.com:99999/mcp",
+            "https://mcp.example.com/a b",
+            "https://mcp.example.com/mcp#frag",
+            "https://1.2.3.4.5/",
+            "stdio:///usr/bin/server",
+            "/usr/bin/server --stdio",
+            "ftp://mcp.example.com/",
+        ] {
+            assert!(check_url(bad, &[]).is_err(), "{bad}");
+        }
+        for listed in ["http://127.0.0.1:4000/mcp", "http://LOCALHOST:9/mcp"] {
+            assert_eq!(check_url(listed, &allowed()), Ok(()), "{listed}");
+        }
+        assert!(check_url("http://10.0.0.1/mcp", &allowed()).is_err());
+    }
+
+    #[test]
+    fn the_url_pattern_states_what_the_check_accepts() {
+        let pattern = url_pattern(&allowed());
+        assert!(pattern.contains("[lL][oO]"), "{pattern}");
+        assert!(pattern.starts_with("https://(?:"));
+    }
+
+    #[test]
+    fn reserved_and_malformed_header_names_are_refused() {
+        assert_eq!(check_header_name("X-Api-Key"), Ok(()));
+        for bad in [
+            "Host",
+            "authorization",
+            "Content-Length",
+            "Mcp-Session-Id",
+            "a b",
+            "é",
+            "",
+        ] {
+            assert!(check_header_name(bad).is_err(), "{bad}");
+        }
+    }
+}
