@@ -488,6 +488,8 @@ impl Loader {
     /// A complete snapshot.
     pub async fn full(&self, version: u64) -> Result<Snapshot, sqlx::Error> {
         let mut db = self.reading().await?;
+        // Compiling the plan of a full load costs more than it saves.
+        sqlx::query(sql::NO_JIT).execute(&mut *db).await?;
         let verifying_keys = Self::verifying_keys(&mut db).await?;
         let servers = self.servers(&mut db, None).await?;
         db.commit().await?;
@@ -499,11 +501,9 @@ impl Loader {
     }
 
     /// A transaction that reads one consistent state (servers, keys and grants as of one
-    /// moment), without JIT: compiling the plan of a full load costs more than it saves.
+    /// moment).
     async fn reading(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        let mut db = self.pool.begin_with(sql::CONSISTENT_READ).await?;
-        sqlx::query(sql::NO_JIT).execute(&mut *db).await?;
-        Ok(db)
+        self.pool.begin_with(sql::CONSISTENT_READ).await
     }
 
     /// `base` with the servers in `ids` re-read (added, changed or removed), and the signing

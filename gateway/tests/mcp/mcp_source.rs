@@ -40,6 +40,7 @@ use crate::{
 
 const TOKEN: &str = "remote-bearer-token-e2e";
 const HEADER_VALUE: &str = "remote-header-value-e2e";
+const WRONG_TOKEN: &str = "wrong-remote-token-e2e";
 
 /// What a test upstream answers.
 #[derive(Clone, Copy, PartialEq)]
@@ -284,6 +285,7 @@ async fn served(stack: &Stack, token: &str, name: &str, sources: &[&str]) -> Str
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn remote_servers_of_both_eras_are_federated_with_only_their_own_credential(pool: PgPool) {
+    let (logs, _logging) = captured_logs();
     let fakes = Upstreams::start().await;
     let stack = stack(pool.clone(), &fakes).await;
     let stateless = Upstream::start(
@@ -414,10 +416,39 @@ async fn remote_servers_of_both_eras_are_federated_with_only_their_own_credentia
     for secret in [TOKEN, HEADER_VALUE] {
         assert!(!everything.contains(secret), "a credential leaked");
     }
+    assert_no_credential_logged(&logs, &[TOKEN, HEADER_VALUE]);
+}
+
+/// The daemons' logs at the default level, captured for the rest of the test (the daemons run
+/// on the test's one thread).
+fn captured_logs() -> (
+    shared::telemetry::CapturedLogs,
+    tracing::subscriber::DefaultGuard,
+) {
+    let captured = shared::telemetry::CapturedLogs::default();
+    let subscriber = shared::telemetry::subscriber(
+        shared::LogFormat::Json,
+        &shared::Settings::default().log_level,
+        captured.clone(),
+    );
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+/// The MCP calls were logged, and no credential with them.
+fn assert_no_credential_logged(logs: &shared::telemetry::CapturedLogs, secrets: &[&str]) {
+    let logs = logs.contents();
+    assert!(
+        logs.contains("request served") && logs.contains("/mcp"),
+        "the calls were logged: {logs}"
+    );
+    for secret in secrets {
+        assert!(!logs.contains(secret), "a credential was logged");
+    }
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn failing_upstreams_are_clear_tool_errors_and_audited_by_class(pool: PgPool) {
+    let (logs, _logging) = captured_logs();
     let fakes = Upstreams::start().await;
     let stack = stack(pool.clone(), &fakes).await;
     let guarded = Behaviour {
@@ -432,7 +463,7 @@ async fn failing_upstreams_are_clear_tool_errors_and_audited_by_class(pool: PgPo
         (
             Answers::Good,
             guarded,
-            json!({"auth": "bearer", "token": "wrong"}),
+            json!({"auth": "bearer", "token": WRONG_TOKEN}),
             "refused the credentials (HTTP 401)",
         ),
         (Answers::Good, slow, json!({}), "timed out after 500 ms"),
@@ -502,6 +533,7 @@ async fn failing_upstreams_are_clear_tool_errors_and_audited_by_class(pool: PgPo
     assert_eq!(record["outcome"], "error", "{record}");
     assert_eq!(record["error_class"], "bad_response", "{record}");
     assert!(record["latency_ms"].is_number(), "{record}");
+    assert_no_credential_logged(&logs, &[WRONG_TOKEN]);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

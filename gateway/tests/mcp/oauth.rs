@@ -62,6 +62,18 @@ fn refresh_token_of(credentials: Option<impl serde::Serialize>) -> String {
         .to_owned()
 }
 
+/// Waits until the gateway accepts `token`: a new grant (and, on first use, the signing key)
+/// reaches it through a change notification, which a busy machine may deliver after the
+/// client's first call.
+async fn known_to_the_gateway(mcp_url: &str, token: &str) {
+    eventually(
+        Duration::from_secs(2),
+        "the gateway knows the grant",
+        || async { status_with(mcp_url, token).await != StatusCode::UNAUTHORIZED },
+    )
+    .await;
+}
+
 /// An MCP client that sends the manager's access token.
 async fn mcp_client(
     mcp_url: &str,
@@ -87,14 +99,7 @@ async fn an_oauth_client_registers_signs_in_searches_fetches_refreshes_and_is_re
     let manager = authorize(&stack, &mcp_url, request).await;
     let client = AuthClient::new(reqwest::Client::new(), manager);
     let first_token = client.get_access_token().await.unwrap();
-    // The new grant (and, on first use, the signing key) reaches the gateway through a change
-    // notification: wait for it rather than race it on a busy machine.
-    eventually(
-        Duration::from_secs(2),
-        "the gateway knows the grant",
-        || async { status_with(&mcp_url, &first_token).await != StatusCode::UNAUTHORIZED },
-    )
-    .await;
+    known_to_the_gateway(&mcp_url, &first_token).await;
 
     let mcp = mcp_client(&mcp_url, client.clone()).await;
     let found = call(&mcp, "search", json!({"query": "budget"})).await;
@@ -231,6 +236,7 @@ async fn a_client_id_metadata_document_is_fetched_and_the_flow_completes(pool: P
     let request = AuthorizationRequest::new(CALLBACK).with_preregistered_client(document.clone());
     let manager = authorize(&stack, &mcp_url, request).await;
     let client = AuthClient::new(reqwest::Client::new(), manager);
+    known_to_the_gateway(&mcp_url, &client.get_access_token().await.unwrap()).await;
     let mcp = mcp_client(&mcp_url, client).await;
     let found = call(&mcp, "search", json!({"query": "budget"})).await;
     assert_ne!(found.is_error, Some(true));
