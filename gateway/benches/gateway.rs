@@ -41,7 +41,6 @@ use gateway::{
     snapshot::{Loader, ServedSource},
     sources::{BoxFuture, Document, Hit, Registry, SourceError, SourceHandler},
 };
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
     Settings,
@@ -59,7 +58,6 @@ use support::{drop_database, fresh_database, ms, percentile, quick, rss_mb, want
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const SECRETS_KEY: &str = "YmVuY2gtc2VjcmV0cy1rZXktb2YtMzItYnl0ZXMhISE=";
 const CONCURRENCY: usize = 32;
 
 /// How long each measurement runs.
@@ -127,24 +125,15 @@ impl SourceHandler for Instant3 {
 }
 
 fn settings(database_url: &str) -> Settings {
-    Settings {
-        database_url: SecretString::from(database_url.to_owned()),
-        database_max_connections: 20,
-        control_plane_addr: "127.0.0.1:0".parse().unwrap(),
-        gateway_addr: "127.0.0.1:0".parse().unwrap(),
-        jwt_secret: Some(SecretString::from("bench-jwt-secret-that-is-32-bytes-long")),
-        secrets_key: Some(SecretString::from(SECRETS_KEY)),
-        mcp_gateway_url_pools: "https://*.bench.example.com".to_owned(),
-        bcrypt_cost: 4,
-        max_servers_per_user: 1000,
-        // The benchmark measures the check, not the default budget of 600 calls a minute.
-        gateway_key_requests_per_minute: 100_000_000,
-        control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
-        gateway_metrics_addr: "127.0.0.1:0".to_owned(),
-        // The federated part's upstream listens on loopback.
-        mcp_allowed_hosts: vec!["127.0.0.1".to_owned()],
-        ..Settings::default()
-    }
+    let mut settings = shared::testing::settings_at(database_url);
+    settings.common.database_max_connections = 20;
+    settings.control_plane.mcp_gateway_url_pools = "https://*.bench.example.com".to_owned();
+    settings.control_plane.max_servers_per_user = 1000;
+    // The benchmark measures the check, not the default budget of 600 calls a minute.
+    settings.gateway.key_requests_per_minute = 100_000_000;
+    // The federated part's upstream listens on loopback.
+    settings.sources.mcp_allowed_hosts = vec!["127.0.0.1".to_owned()];
+    settings
 }
 
 struct Api {
@@ -370,7 +359,7 @@ async fn with_oauth_token(
     .unwrap();
     let now = chrono::Utc::now().timestamp();
     let claims = AccessClaims {
-        iss: settings.control_plane_public_url.clone(),
+        iss: settings.common.control_plane_public_url.clone(),
         sub: user_id,
         aud: canonical_resource(&format!("{endpoint}/mcp")).unwrap(),
         iat: now,
@@ -380,9 +369,10 @@ async fn with_oauth_token(
         scope: SCOPE.to_owned(),
         gid: grant_id,
     };
-    let token = control_plane::oauth::signing::sign(pool, &settings.keyring().unwrap(), &claims)
-        .await
-        .unwrap();
+    let token =
+        control_plane::oauth::signing::sign(pool, &settings.common.keyring().unwrap(), &claims)
+            .await
+            .unwrap();
     let with_token = Target {
         host: target.host.clone(),
         key: Some(token),
@@ -742,7 +732,7 @@ async fn propagation(api: &Api, store: &Arc<gateway::snapshot::SnapshotStore>) {
 
 async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     let servers: usize = if quick() { 10_000 } else { 100_000 };
-    let keyring = settings.keyring().unwrap();
+    let keyring = settings.common.keyring().unwrap();
     let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, hashed_password) values ('big@example.com', '$2b$04$x') returning id")
         .fetch_one(pool).await.unwrap();
     let started = Instant::now();
@@ -780,7 +770,7 @@ async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     let loader = Loader {
         pool: pool.clone(),
         keyring: Arc::new(keyring),
-        rules: Arc::new(SourceRules::from_settings(settings)),
+        rules: Arc::new(SourceRules::from_settings(&settings.sources)),
     };
     let before = rss_mb();
     let started = Instant::now();
@@ -807,7 +797,7 @@ fn log_path() -> std::path::PathBuf {
 async fn main() {
     let log = std::fs::File::create(log_path()).unwrap();
     let defaults = Settings::default();
-    shared::telemetry::init_with(defaults.log_format, &defaults.log_level, log);
+    shared::telemetry::init_with(defaults.common.log_format, &defaults.common.log_level, log);
     let database_url = fresh_database().await;
     let settings = settings(&database_url);
     let pool = PgPoolOptions::new()
@@ -822,8 +812,11 @@ async fn main() {
         .unwrap();
     let api_base = format!("http://127.0.0.1:{}/api/v1", cp.port());
     tokio::spawn(cp.run_until_stopped(std::future::pending()));
-    let mcp = gateway::sources::mcp::Mcp::new(Duration::from_secs(5), &settings.mcp_allowed_hosts)
-        .unwrap();
+    let mcp = gateway::sources::mcp::Mcp::new(
+        Duration::from_secs(5),
+        &settings.sources.mcp_allowed_hosts,
+    )
+    .unwrap();
     let registry = Registry::default()
         .with(SourceType::Box, Arc::new(Instant3))
         .with(SourceType::Mcp, Arc::new(mcp));

@@ -218,7 +218,7 @@ async fn no_oauth_code_token_refresh_token_or_signing_key_is_logged(pool: PgPool
             .fetch_one(&pool)
             .await
             .unwrap();
-    let keyring = helpers::settings().keyring().unwrap();
+    let keyring = helpers::settings().common.keyring().unwrap();
     let aad = format!("mcp-gateway/oauth-signing-key/{kid}");
     let seed = keyring.open(&sealed, &key_id, aad.as_bytes()).unwrap();
     use base64::Engine;

@@ -12,33 +12,19 @@ use rmcp::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{Settings, model::SourceType};
 use sqlx::PgPool;
 
 use crate::fake::{FakeFiles, SECRET};
 
-pub const SECRETS_KEY: &str = "dGVzdC1zZWNyZXRzLWtleS1vZi0zMi1ieXRlcyEhISE=";
-
-/// Settings shared by both daemons in tests.
+/// The shared test settings, with short source deadlines for this suite's failure tests.
 pub fn settings() -> Settings {
-    Settings {
-        control_plane_addr: "127.0.0.1:0".parse().unwrap(),
-        gateway_addr: "127.0.0.1:0".parse().unwrap(),
-        jwt_secret: Some(SecretString::from("gateway-tests-jwt-secret-of-32-bytes!!")),
-        secrets_key: Some(SecretString::from(SECRETS_KEY)),
-        mcp_gateway_url_pools:
-            "https://mcp1.example.com,https://mcp2.example.com,https://mcp3.example.com".to_owned(),
-        bcrypt_cost: 4,
-        cookie_secure: false,
-        gateway_source_timeout_ms: 500,
-        // Tests stop gateways often; the drain is tested on its own.
-        gateway_drain_secs: 0,
-        control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
-        gateway_metrics_addr: "127.0.0.1:0".to_owned(),
-        ..Settings::default()
-    }
+    let mut settings = shared::testing::settings();
+    settings.gateway.source_timeout_ms = 500;
+    // Tests stop gateways often; the drain is tested on its own.
+    settings.gateway.drain_secs = 0;
+    settings
 }
 
 /// The registry the tests serve: the fake for `box`, nothing for the other types.
@@ -98,12 +84,12 @@ pub async fn spawn_oauth_stack(pool: PgPool, tweak: impl FnOnce(&mut Settings)) 
         pool.clone(),
         pool,
         |settings| {
-            settings.control_plane_addr = ([127, 0, 0, 1], port).into();
-            settings.control_plane_public_url = format!("http://127.0.0.1:{port}");
+            settings.control_plane.addr = ([127, 0, 0, 1], port).into();
+            settings.common.control_plane_public_url = format!("http://127.0.0.1:{port}");
             tweak(settings);
         },
         |settings, gateway_port| {
-            settings.mcp_gateway_url_pools = format!(
+            settings.control_plane.mcp_gateway_url_pools = format!(
                 "http://localhost:{gateway_port},https://mcp2.example.com,https://mcp3.example.com"
             );
         },
