@@ -52,7 +52,7 @@ use uuid::Uuid;
 
 mod support;
 
-use support::{drop_database, fresh_database, ms, percentile, quick, rss_mb, wanted};
+use support::{ms, on_fresh_database, percentile, quick, rss_mb, wanted};
 
 // The allocator the gateway daemon runs with (see `src/main.rs`).
 #[global_allocator]
@@ -136,28 +136,16 @@ fn settings(database_url: &str) -> Settings {
     settings
 }
 
+/// The control plane's REST API with the bench user's session token.
 struct Api {
-    base: String,
-    http: reqwest::Client,
+    rest: shared::testing::Api,
     token: String,
 }
 
 impl Api {
+    /// Creates something with a `POST`; returns it.
     async fn post(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
+        self.rest.create(&self.token, path, &body).await
     }
 }
 
@@ -166,34 +154,20 @@ async fn server_with_sources(api: &Api, n: usize, public: bool) -> Target {
     for i in 0..n {
         let body = json!({"type": "box", "source_metadata": {"client_id": "abc", "client_secret": "s",
             "subject_type": "enterprise", "subject_id": i.to_string()}});
-        ids.push(
-            api.post("/sources", body).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(api.rest.source(&api.token, &body).await);
     }
-    let server = api
-        .post(
-            "/mcp-servers",
-            json!({"name": format!("{n} sources"), "source_ids": ids, "public": public}),
-        )
-        .await;
-    let host = server["endpoint"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("https://")
-        .to_owned();
+    let body = json!({"name": format!("{n} sources"), "source_ids": ids, "public": public});
+    let server = api.rest.server(&api.token, &body).await;
     let key = if public {
         None
     } else {
-        let id = server["id"].as_str().unwrap();
-        let created = api
-            .post(&format!("/mcp-servers/{id}/keys"), json!({"name": "bench"}))
-            .await;
-        Some(created["key"].as_str().unwrap().to_owned())
+        let id = shared::testing::id(&server);
+        Some(api.rest.key(&api.token, &id, "bench").await)
     };
-    Target { host, key }
+    Target {
+        host: shared::testing::host(&server),
+        key,
+    }
 }
 
 fn search_body(i: usize) -> Vec<u8> {
@@ -798,7 +772,19 @@ async fn main() {
     let log = std::fs::File::create(log_path()).unwrap();
     let defaults = Settings::default();
     shared::telemetry::init_with(defaults.common.log_format, &defaults.common.log_level, log);
-    let database_url = fresh_database().await;
+    on_fresh_database(run).await;
+    shared::telemetry::flush();
+    let logged = std::fs::metadata(log_path()).map_or(0, |m| m.len());
+    println!(
+        "(logged {:.1} MB at the default level; {} lines dropped)",
+        logged as f64 / 1e6,
+        shared::telemetry::dropped_lines()
+    );
+    let _ = std::fs::remove_file(log_path());
+}
+
+/// Both daemons on `database_url`, then the parts asked for.
+async fn run(database_url: String) {
     let settings = settings(&database_url);
     let pool = PgPoolOptions::new()
         .max_connections(20)
@@ -827,26 +813,10 @@ async fn main() {
     let store = gw.store();
     tokio::spawn(gw.run_until_stopped(std::future::pending()));
 
-    let http = reqwest::Client::new();
-    let credentials = json!({"email": "bench@example.com", "password": "correct horse battery"});
-    http.post(format!("{api_base}/signup"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    let token: Value = http
-        .post(format!("{api_base}/signin"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rest = shared::testing::Api::new(api_base, reqwest::Client::new());
     let api = Api {
-        base: api_base,
-        http,
-        token: token["access_token"].as_str().unwrap().to_owned(),
+        token: rest.user("bench@example.com").await,
+        rest,
     };
     while store.load().is_none() {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -868,13 +838,4 @@ async fn main() {
         large_snapshot(&pool, &settings).await;
     }
     pool.close().await;
-    drop_database().await;
-    shared::telemetry::flush();
-    let logged = std::fs::metadata(log_path()).map_or(0, |m| m.len());
-    println!(
-        "(logged {:.1} MB at the default level; {} lines dropped)",
-        logged as f64 / 1e6,
-        shared::telemetry::dropped_lines()
-    );
-    let _ = std::fs::remove_file(log_path());
 }

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 mod support;
 
-use support::{drop_database, fresh_database, ms, percentile, process_cpu, quick, rss_mb, wanted};
+use support::{ms, on_fresh_database, percentile, process_cpu, quick, rss_mb, wanted};
 
 // The allocator the gateway daemon runs with (see `src/main.rs`).
 #[global_allocator]
@@ -235,7 +235,10 @@ async fn burst(settings: &Settings, pool: &PgPool, user: Uuid) {
 
 #[tokio::main]
 async fn main() {
-    let database_url = fresh_database().await;
+    on_fresh_database(run).await;
+}
+
+async fn run(database_url: String) {
     let settings = settings(&database_url);
     let pool = PgPoolOptions::new()
         .max_connections(10)
@@ -259,5 +262,4 @@ async fn main() {
         burst(&settings, &pool, user).await;
     }
     pool.close().await;
-    drop_database().await;
 }

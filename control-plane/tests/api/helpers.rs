@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 use shared::Settings;
 use sqlx::PgPool;
 
-pub use shared::testing::{JWT_SECRET, SECRETS_KEY};
-/// A password that meets the rules.
-pub const PASSWORD: &str = "correct horse battery";
+pub use shared::testing::{JWT_SECRET, PASSWORD, SECRETS_KEY};
 
 static TRACING: Once = Once::new();
 
@@ -218,28 +216,21 @@ impl TestApp {
             .expect("JSON body")
     }
 
+    /// The REST API through the shared test client.
+    pub fn api(&self) -> shared::testing::Api {
+        shared::testing::Api::new(format!("{}/api/v1", self.address), self.client.clone())
+    }
+
     /// Creates a source and returns its id.
     pub async fn source(&self, token: &str, body: &Value) -> String {
-        let response = self
-            .send_json(Method::POST, "/api/v1/sources", token, body)
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.expect("json");
-        body["id"].as_str().expect("id").to_owned()
+        self.api().source(token, body).await
     }
 
     /// Creates a server and returns its JSON.
     pub async fn server(&self, token: &str, name: &str, source_ids: &[&str]) -> Value {
-        let response = self
-            .send_json(
-                Method::POST,
-                "/api/v1/mcp-servers",
-                token,
-                &json!({"name": name, "source_ids": source_ids}),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.expect("json")
+        self.api()
+            .server(token, &json!({"name": name, "source_ids": source_ids}))
+            .await
     }
 }
 

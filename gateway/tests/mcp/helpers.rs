@@ -13,7 +13,11 @@ use rmcp::{
     },
 };
 use serde_json::{Value, json};
-use shared::{Settings, model::SourceType};
+use shared::{
+    Settings,
+    model::SourceType,
+    testing::{Api, host, id},
+};
 use sqlx::PgPool;
 
 use crate::fake::{FakeFiles, SECRET};
@@ -165,36 +169,14 @@ where
 }
 
 impl Stack {
-    async fn api(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.control_plane));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("control plane answers");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+    /// The control plane's REST API.
+    pub fn api(&self) -> Api {
+        Api::new(self.control_plane.clone(), self.http.clone())
     }
 
     /// Signs up and in; returns a session token.
     pub async fn user(&self, email: &str) -> String {
-        let credentials = json!({"email": email, "password": "correct horse battery"});
-        self.api(Method::POST, "/signup", None, Some(credentials.clone()))
-            .await;
-        let (_, body) = self
-            .api(Method::POST, "/signin", None, Some(credentials))
-            .await;
-        body["access_token"].as_str().expect("token").to_owned()
+        self.api().user(email).await
     }
 
     /// A `box` source whose fake behaviour is chosen by `subject_id`.
@@ -206,11 +188,7 @@ impl Stack {
 
     /// Creates a source from a `POST /sources` body; returns its id.
     pub async fn source(&self, token: &str, body: Value) -> String {
-        let (status, body) = self
-            .api(Method::POST, "/sources", Some(token), Some(body))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["id"].as_str().unwrap().to_owned()
+        self.api().source(token, &body).await
     }
 
     /// Creates a server and an access key for it, which the helpers then send to its host;
@@ -224,16 +202,7 @@ impl Stack {
 
     /// A new access key for a server.
     pub async fn key(&self, token: &str, server_id: &str) -> String {
-        let (status, body) = self
-            .api(
-                Method::POST,
-                &format!("/mcp-servers/{server_id}/keys"),
-                Some(token),
-                Some(json!({"name": "test agent"})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["key"].as_str().unwrap().to_owned()
+        self.api().key(token, server_id, "test agent").await
     }
 
     /// The key the helpers send to `host`, if any.
@@ -248,21 +217,11 @@ impl Stack {
         name: &str,
         sources: &[&str],
     ) -> (String, String) {
-        let (status, body) = self
-            .api(
-                Method::POST,
-                "/mcp-servers",
-                Some(token),
-                Some(json!({"name": name, "source_ids": sources})),
-            )
+        let server = self
+            .api()
+            .server(token, &json!({"name": name, "source_ids": sources}))
             .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let host = body["endpoint"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("https://")
-            .to_owned();
-        (body["id"].as_str().unwrap().to_owned(), host)
+        (id(&server), host(&server))
     }
 
     /// Any control-plane call; returns the status.
@@ -273,7 +232,9 @@ impl Stack {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        self.api(method, path, Some(token), body).await
+        self.api()
+            .call(method, path, Some(token), body.as_ref())
+            .await
     }
 
     /// The gateway's MCP URL.

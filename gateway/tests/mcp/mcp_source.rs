@@ -31,12 +31,10 @@ use rmcp::{
     },
 };
 use serde_json::{Value, json};
+use shared::testing::upstreams::{self, Upstreams};
 use sqlx::PgPool;
 
-use crate::{
-    helpers::{Stack, call, error_text, eventually, spawn_real_stack},
-    upstreams::{self, Upstreams},
-};
+use crate::helpers::{Stack, call, error_text, eventually, spawn_real_stack};
 
 const TOKEN: &str = "remote-bearer-token-e2e";
 const HEADER_VALUE: &str = "remote-header-value-e2e";

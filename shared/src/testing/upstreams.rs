@@ -1,9 +1,9 @@
 //! Local fakes of Microsoft Graph, Box and Snowflake answering one document each in their wire
 //! shapes, and the source bodies that point at them, for the end-to-end tests of all three
-//! production handlers together.
+//! production handlers together. The wire shapes are those of `upstream-apis.md`.
 
+use crate::Settings;
 use serde_json::{Value, json};
-use shared::Settings;
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
     matchers::{body_partial_json, header, method, path, path_regex},
