@@ -127,7 +127,7 @@ async fn listed_origins_may_use_cookies_and_get_cors_with_credentials(pool: PgPo
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_wildcard_origin_never_comes_with_credentials(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.control_plane.cors_allowed_origins = vec!["*".to_owned()]
+        s.control_plane.cors_allowed_origins = vec!["*".to_owned()];
     })
     .await;
     let response = app

@@ -82,7 +82,7 @@ async fn a_stranger_s_wrong_passwords_do_not_lock_the_owner_out_from_another_add
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn successful_signins_spend_nothing_of_the_email_budget(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.control_plane.signin_attempts_per_minute_per_email = 2
+        s.control_plane.signin_attempts_per_minute_per_email = 2;
     })
     .await;
     app.signup("ada@example.com", PASSWORD).await;
@@ -190,7 +190,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn signups_share_the_client_budget(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.control_plane.signin_attempts_per_minute_per_client = 2
+        s.control_plane.signin_attempts_per_minute_per_client = 2;
     })
     .await;
     for i in 0..2 {
@@ -212,7 +212,7 @@ async fn signups_share_the_client_budget(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn guessing_the_current_password_is_limited(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.control_plane.signin_attempts_per_minute_per_email = 3
+        s.control_plane.signin_attempts_per_minute_per_email = 3;
     })
     .await;
     let token = app.user_token("ada@example.com").await; // a successful signin spends nothing

@@ -221,7 +221,7 @@ async fn fifty_concurrent_creations_share_ten_endpoints_exactly(pool: PgPool) {
         .map(|i| format!("https://mcp{i}.example.com"))
         .collect();
     let app = spawn_app_with(pool.clone(), |s| {
-        s.control_plane.mcp_gateway_url_pools = hosts.join(",")
+        s.control_plane.mcp_gateway_url_pools = hosts.join(",");
     })
     .await;
     let mut tokens = Vec::new();

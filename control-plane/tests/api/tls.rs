@@ -57,7 +57,7 @@ async fn certificates_only_for_pool_domains(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn the_metrics_listener_exposes_the_series(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.control_plane.signin_attempts_per_minute_per_email = 2
+        s.control_plane.signin_attempts_per_minute_per_email = 2;
     })
     .await;
     app.user_token("ada@example.com").await;

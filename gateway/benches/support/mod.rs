@@ -61,10 +61,10 @@ where
     let url = fresh_database().await;
     let outcome = tokio::spawn(bench(url)).await;
     drop_database().await;
-    if let Err(err) = outcome {
-        if err.is_panic() {
-            std::panic::resume_unwind(err.into_panic());
-        }
+    if let Err(err) = outcome
+        && err.is_panic()
+    {
+        std::panic::resume_unwind(err.into_panic());
     }
 }
 
