@@ -15,7 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    shared::telemetry::init(settings.log_format, &settings.log_level);
+    shared::telemetry::init(settings.common.log_format, &settings.common.log_level);
     let result = run(cli, settings).await;
     // Lines still queued for standard error are written before the process ends.
     shared::telemetry::flush();
@@ -36,14 +36,15 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Secrets {
             action: SecretsAction::Rotate,
         } => {
-            let resealed = cli::rotate_secrets(&pool, &settings.keyring()?).await?;
+            let resealed = cli::rotate_secrets(&pool, &settings.common.keyring()?).await?;
             tracing::info!(resealed, "rotation finished");
             Ok(())
         }
         Command::Oauth {
             action: OAuthAction::RotateSigningKey,
         } => {
-            let kid = control_plane::oauth::signing::rotate(&pool, &settings.keyring()?).await?;
+            let kid =
+                control_plane::oauth::signing::rotate(&pool, &settings.common.keyring()?).await?;
             tracing::info!(kid = %kid, "OAuth signing key rotated; gateways verify with the new key at once");
             Ok(())
         }
@@ -52,7 +53,7 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             cli::migrate(&pool, &settings).await?;
             let app = Application::build(&settings, pool).await?;
             tracing::info!(
-                address = %settings.control_plane_addr,
+                address = %settings.control_plane.addr,
                 port = app.port(),
                 docs = control_plane::openapi::DOCS_PATH,
                 "control plane listening"

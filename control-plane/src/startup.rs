@@ -52,17 +52,17 @@ impl Application {
         let state = AppState::new(settings, pool).await?;
         crate::oauth::signing::prepare(&state.pool, &state.keyring).await;
         let router = router(state.clone(), settings);
-        let listener = TcpListener::bind(settings.control_plane_addr)
+        let listener = TcpListener::bind(settings.control_plane.addr)
             .await
             .map_err(|err| {
                 anyhow::anyhow!(
                     "cannot listen on {} (CONTROL_PLANE_ADDR): {err}",
-                    settings.control_plane_addr
+                    settings.control_plane.addr
                 )
             })?;
         let metrics = shared::prometheus::bind(
             "CONTROL_PLANE_METRICS_ADDR",
-            &settings.control_plane_metrics_addr,
+            &settings.control_plane.metrics_addr,
         )
         .await?;
         Ok(Self {
@@ -70,7 +70,7 @@ impl Application {
             metrics,
             router,
             state,
-            header_timeout: Duration::from_secs(settings.http_header_timeout_secs),
+            header_timeout: Duration::from_secs(settings.common.http_header_timeout_secs),
         })
     }
 
@@ -159,17 +159,17 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(middleware::from_fn(uniform_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(settings.request_timeout_secs),
+            Duration::from_secs(settings.control_plane.request_timeout_secs),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes));
+        .layer(DefaultBodyLimit::max(settings.control_plane.max_body_bytes));
 
     routes
         .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
-        .layer(cors(&settings.cors_allowed_origins))
+        .layer(cors(&settings.control_plane.cors_allowed_origins))
         // OAuth endpoints serve browser-based agents (MCP Inspector) from any origin, without
         // credentials; the authorization pages are navigated to, never fetched.
         .merge(crate::oauth::router())

@@ -31,15 +31,15 @@ pub struct HandlerConfig {
 impl HandlerConfig {
     fn from_settings(settings: &Settings) -> Self {
         Self {
-            bcrypt_cost: settings.bcrypt_cost,
-            cookie_secure: settings.cookie_secure,
-            signup_enabled: settings.signup_enabled,
-            trust_forwarded_for: settings.trust_forwarded_for,
-            cors_allowed_origins: settings.cors_allowed_origins.clone(),
-            source_rules: SourceRules::from_settings(settings),
-            audit_retention_days: settings.audit_retention_days,
-            max_sources_per_user: settings.max_sources_per_user,
-            activity_retention_days: settings.activity_retention_days,
+            bcrypt_cost: settings.control_plane.bcrypt_cost,
+            cookie_secure: settings.control_plane.cookie_secure,
+            signup_enabled: settings.control_plane.signup_enabled,
+            trust_forwarded_for: settings.control_plane.trust_forwarded_for,
+            cors_allowed_origins: settings.control_plane.cors_allowed_origins.clone(),
+            source_rules: SourceRules::from_settings(&settings.sources),
+            audit_retention_days: settings.control_plane.audit_retention_days,
+            max_sources_per_user: settings.control_plane.max_sources_per_user,
+            activity_retention_days: settings.control_plane.activity_retention_days,
         }
     }
 }
@@ -66,6 +66,7 @@ impl AppState {
     /// Builds the state; computes the dummy hash once (off the async workers).
     pub async fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
         let secret = settings
+            .control_plane
             .jwt_secret
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("JWT_SECRET is not set"))?;
@@ -74,21 +75,23 @@ impl AppState {
             config: Arc::new(HandlerConfig::from_settings(settings)),
             tokens: Arc::new(TokenKeys::new(
                 secret,
-                std::time::Duration::from_secs(settings.jwt_ttl_secs),
+                std::time::Duration::from_secs(settings.control_plane.jwt_ttl_secs),
             )),
             signin_limiter: SigninLimiter::new(
-                settings.signin_attempts_per_minute_per_client,
-                settings.signin_attempts_per_minute_per_email,
-                settings.signin_failures_per_hour_per_email,
+                settings.control_plane.signin_attempts_per_minute_per_client,
+                settings.control_plane.signin_attempts_per_minute_per_email,
+                settings.control_plane.signin_failures_per_hour_per_email,
             ),
-            keyring: Arc::new(settings.keyring()?),
+            keyring: Arc::new(settings.common.keyring()?),
             allocator: Arc::new(Allocator {
-                pool: settings.endpoint_pool()?,
-                cooldown: std::time::Duration::from_secs(settings.endpoint_cooldown_secs),
-                max_servers_per_user: settings.max_servers_per_user,
-                fixed_endpoints_per_user: settings.fixed_endpoints_per_user,
+                pool: settings.control_plane.endpoint_pool()?,
+                cooldown: std::time::Duration::from_secs(
+                    settings.control_plane.endpoint_cooldown_secs,
+                ),
+                max_servers_per_user: settings.control_plane.max_servers_per_user,
+                fixed_endpoints_per_user: settings.control_plane.fixed_endpoints_per_user,
             }),
-            dummy_hash: crate::auth::password::dummy_hash(settings.bcrypt_cost)
+            dummy_hash: crate::auth::password::dummy_hash(settings.control_plane.bcrypt_cost)
                 .await?
                 .into(),
             started_at: Instant::now(),

@@ -41,7 +41,6 @@ use gateway::{
     snapshot::{Loader, ServedSource},
     sources::{BoxFuture, Document, Hit, Registry, SourceError, SourceHandler},
 };
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
     Settings,
@@ -53,13 +52,12 @@ use uuid::Uuid;
 
 mod support;
 
-use support::{drop_database, fresh_database, ms, percentile, quick, rss_mb, wanted};
+use support::{ms, on_fresh_database, percentile, quick, rss_mb, wanted};
 
 // The allocator the gateway daemon runs with (see `src/main.rs`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const SECRETS_KEY: &str = "YmVuY2gtc2VjcmV0cy1rZXktb2YtMzItYnl0ZXMhISE=";
 const CONCURRENCY: usize = 32;
 
 /// How long each measurement runs.
@@ -127,48 +125,27 @@ impl SourceHandler for Instant3 {
 }
 
 fn settings(database_url: &str) -> Settings {
-    Settings {
-        database_url: SecretString::from(database_url.to_owned()),
-        database_max_connections: 20,
-        control_plane_addr: "127.0.0.1:0".parse().unwrap(),
-        gateway_addr: "127.0.0.1:0".parse().unwrap(),
-        jwt_secret: Some(SecretString::from("bench-jwt-secret-that-is-32-bytes-long")),
-        secrets_key: Some(SecretString::from(SECRETS_KEY)),
-        mcp_gateway_url_pools: "https://*.bench.example.com".to_owned(),
-        bcrypt_cost: 4,
-        max_servers_per_user: 1000,
-        // The benchmark measures the check, not the default budget of 600 calls a minute.
-        gateway_key_requests_per_minute: 100_000_000,
-        control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
-        gateway_metrics_addr: "127.0.0.1:0".to_owned(),
-        // The federated part's upstream listens on loopback.
-        mcp_allowed_hosts: vec!["127.0.0.1".to_owned()],
-        ..Settings::default()
-    }
+    let mut settings = shared::testing::settings_at(database_url);
+    settings.common.database_max_connections = 20;
+    settings.control_plane.mcp_gateway_url_pools = "https://*.bench.example.com".to_owned();
+    settings.control_plane.max_servers_per_user = 1000;
+    // The benchmark measures the check, not the default budget of 600 calls a minute.
+    settings.gateway.key_requests_per_minute = 100_000_000;
+    // The federated part's upstream listens on loopback.
+    settings.sources.mcp_allowed_hosts = vec!["127.0.0.1".to_owned()];
+    settings
 }
 
+/// The control plane's REST API with the bench user's session token.
 struct Api {
-    base: String,
-    http: reqwest::Client,
+    rest: shared::testing::Api,
     token: String,
 }
 
 impl Api {
+    /// Creates something with a `POST`; returns it.
     async fn post(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
+        self.rest.create(&self.token, path, &body).await
     }
 }
 
@@ -177,34 +154,20 @@ async fn server_with_sources(api: &Api, n: usize, public: bool) -> Target {
     for i in 0..n {
         let body = json!({"type": "box", "source_metadata": {"client_id": "abc", "client_secret": "s",
             "subject_type": "enterprise", "subject_id": i.to_string()}});
-        ids.push(
-            api.post("/sources", body).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(api.rest.source(&api.token, &body).await);
     }
-    let server = api
-        .post(
-            "/mcp-servers",
-            json!({"name": format!("{n} sources"), "source_ids": ids, "public": public}),
-        )
-        .await;
-    let host = server["endpoint"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("https://")
-        .to_owned();
+    let body = json!({"name": format!("{n} sources"), "source_ids": ids, "public": public});
+    let server = api.rest.server(&api.token, &body).await;
     let key = if public {
         None
     } else {
-        let id = server["id"].as_str().unwrap();
-        let created = api
-            .post(&format!("/mcp-servers/{id}/keys"), json!({"name": "bench"}))
-            .await;
-        Some(created["key"].as_str().unwrap().to_owned())
+        let id = shared::testing::id(&server);
+        Some(api.rest.key(&api.token, &id, "bench").await)
     };
-    Target { host, key }
+    Target {
+        host: shared::testing::host(&server),
+        key,
+    }
 }
 
 fn search_body(i: usize) -> Vec<u8> {
@@ -370,7 +333,7 @@ async fn with_oauth_token(
     .unwrap();
     let now = chrono::Utc::now().timestamp();
     let claims = AccessClaims {
-        iss: settings.control_plane_public_url.clone(),
+        iss: settings.common.control_plane_public_url.clone(),
         sub: user_id,
         aud: canonical_resource(&format!("{endpoint}/mcp")).unwrap(),
         iat: now,
@@ -380,9 +343,10 @@ async fn with_oauth_token(
         scope: SCOPE.to_owned(),
         gid: grant_id,
     };
-    let token = control_plane::oauth::signing::sign(pool, &settings.keyring().unwrap(), &claims)
-        .await
-        .unwrap();
+    let token =
+        control_plane::oauth::signing::sign(pool, &settings.common.keyring().unwrap(), &claims)
+            .await
+            .unwrap();
     let with_token = Target {
         host: target.host.clone(),
         key: Some(token),
@@ -742,7 +706,7 @@ async fn propagation(api: &Api, store: &Arc<gateway::snapshot::SnapshotStore>) {
 
 async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     let servers: usize = if quick() { 10_000 } else { 100_000 };
-    let keyring = settings.keyring().unwrap();
+    let keyring = settings.common.keyring().unwrap();
     let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, hashed_password) values ('big@example.com', '$2b$04$x') returning id")
         .fetch_one(pool).await.unwrap();
     let started = Instant::now();
@@ -780,7 +744,7 @@ async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     let loader = Loader {
         pool: pool.clone(),
         keyring: Arc::new(keyring),
-        rules: Arc::new(SourceRules::from_settings(settings)),
+        rules: Arc::new(SourceRules::from_settings(&settings.sources)),
     };
     let before = rss_mb();
     let started = Instant::now();
@@ -807,8 +771,20 @@ fn log_path() -> std::path::PathBuf {
 async fn main() {
     let log = std::fs::File::create(log_path()).unwrap();
     let defaults = Settings::default();
-    shared::telemetry::init_with(defaults.log_format, &defaults.log_level, log);
-    let database_url = fresh_database().await;
+    shared::telemetry::init_with(defaults.common.log_format, &defaults.common.log_level, log);
+    on_fresh_database(run).await;
+    shared::telemetry::flush();
+    let logged = std::fs::metadata(log_path()).map_or(0, |m| m.len());
+    println!(
+        "(logged {:.1} MB at the default level; {} lines dropped)",
+        logged as f64 / 1e6,
+        shared::telemetry::dropped_lines()
+    );
+    let _ = std::fs::remove_file(log_path());
+}
+
+/// Both daemons on `database_url`, then the parts asked for.
+async fn run(database_url: String) {
     let settings = settings(&database_url);
     let pool = PgPoolOptions::new()
         .max_connections(20)
@@ -822,8 +798,11 @@ async fn main() {
         .unwrap();
     let api_base = format!("http://127.0.0.1:{}/api/v1", cp.port());
     tokio::spawn(cp.run_until_stopped(std::future::pending()));
-    let mcp = gateway::sources::mcp::Mcp::new(Duration::from_secs(5), &settings.mcp_allowed_hosts)
-        .unwrap();
+    let mcp = gateway::sources::mcp::Mcp::new(
+        Duration::from_secs(5),
+        &settings.sources.mcp_allowed_hosts,
+    )
+    .unwrap();
     let registry = Registry::default()
         .with(SourceType::Box, Arc::new(Instant3))
         .with(SourceType::Mcp, Arc::new(mcp));
@@ -834,26 +813,10 @@ async fn main() {
     let store = gw.store();
     tokio::spawn(gw.run_until_stopped(std::future::pending()));
 
-    let http = reqwest::Client::new();
-    let credentials = json!({"email": "bench@example.com", "password": "correct horse battery"});
-    http.post(format!("{api_base}/signup"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap();
-    let token: Value = http
-        .post(format!("{api_base}/signin"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rest = shared::testing::Api::new(api_base, reqwest::Client::new());
     let api = Api {
-        base: api_base,
-        http,
-        token: token["access_token"].as_str().unwrap().to_owned(),
+        token: rest.user("bench@example.com").await,
+        rest,
     };
     while store.load().is_none() {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -875,13 +838,4 @@ async fn main() {
         large_snapshot(&pool, &settings).await;
     }
     pool.close().await;
-    drop_database().await;
-    shared::telemetry::flush();
-    let logged = std::fs::metadata(log_path()).map_or(0, |m| m.len());
-    println!(
-        "(logged {:.1} MB at the default level; {} lines dropped)",
-        logged as f64 / 1e6,
-        shared::telemetry::dropped_lines()
-    );
-    let _ = std::fs::remove_file(log_path());
 }

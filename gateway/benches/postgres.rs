@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 mod support;
 
-use support::{drop_database, fresh_database, ms, percentile, quick, wanted};
+use support::{ms, on_fresh_database, percentile, quick, wanted};
 
 const DEADLINE: Duration = Duration::from_secs(8);
 
@@ -90,7 +90,10 @@ async fn main() {
     if !wanted("postgres") {
         return;
     }
-    let url = fresh_database().await;
+    on_fresh_database(run).await;
+}
+
+async fn run(url: String) {
     let mut conn = PgConnection::connect(&url).await.unwrap();
     let started = Instant::now();
     sqlx::raw_sql(sqlx::AssertSqlSafe(
@@ -226,5 +229,4 @@ async fn main() {
     conn.close().await.unwrap();
     registry.retain(&std::collections::HashSet::new());
     tokio::time::sleep(Duration::from_millis(100)).await;
-    drop_database().await;
 }

@@ -22,7 +22,6 @@ use std::{
 };
 
 use gateway::{snapshot::SnapshotStore, sources::Registry};
-use secrecy::SecretString;
 use serde_json::json;
 use shared::{Settings, crypto::Keyring};
 use sqlx::{PgPool, postgres::PgPoolOptions};
@@ -30,24 +29,18 @@ use uuid::Uuid;
 
 mod support;
 
-use support::{drop_database, fresh_database, ms, percentile, process_cpu, quick, rss_mb, wanted};
+use support::{ms, on_fresh_database, percentile, process_cpu, quick, rss_mb, wanted};
 
 // The allocator the gateway daemon runs with (see `src/main.rs`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const SECRETS_KEY: &str = "YmVuY2gtc2VjcmV0cy1rZXktb2YtMzItYnl0ZXMhISE=";
-
 fn settings(database_url: &str) -> Settings {
-    Settings {
-        database_url: SecretString::from(database_url.to_owned()),
-        gateway_addr: "127.0.0.1:0".parse().unwrap(),
-        secrets_key: Some(SecretString::from(SECRETS_KEY)),
-        mcp_gateway_url_pools: "https://*.scale.example.com".to_owned(),
-        log_level: "warn".to_owned(),
-        gateway_metrics_addr: String::new(),
-        ..Settings::default()
-    }
+    let mut settings = shared::testing::settings_at(database_url);
+    settings.control_plane.mcp_gateway_url_pools = "https://*.scale.example.com".to_owned();
+    settings.common.log_level = "warn".to_owned();
+    settings.gateway.metrics_addr = String::new();
+    settings
 }
 
 /// Writes `count` servers named `<prefix><n>`, each with a `box` source of its own, in
@@ -158,7 +151,7 @@ async fn gateway(settings: &Settings, pool: &PgPool) -> (Running, Duration) {
 
 async fn scale(settings: &Settings, pool: &PgPool, user: Uuid) {
     let servers = if quick() { 2_000 } else { 1_000_000 };
-    let keyring = settings.keyring().unwrap();
+    let keyring = settings.common.keyring().unwrap();
     let started = Instant::now();
     write_servers(pool, &keyring, user, "s", servers, 100_000).await;
     println!(
@@ -219,7 +212,7 @@ async fn burst(settings: &Settings, pool: &PgPool, user: Uuid) {
     let (gateway, _) = gateway(settings, pool).await;
     let store = Arc::clone(&gateway.store);
     let base = store.load().unwrap().len();
-    let keyring = settings.keyring().unwrap();
+    let keyring = settings.common.keyring().unwrap();
     let started = Instant::now();
     write_servers(pool, &keyring, user, "b", servers, servers).await;
     let committed = Instant::now();
@@ -242,7 +235,10 @@ async fn burst(settings: &Settings, pool: &PgPool, user: Uuid) {
 
 #[tokio::main]
 async fn main() {
-    let database_url = fresh_database().await;
+    on_fresh_database(run).await;
+}
+
+async fn run(database_url: String) {
     let settings = settings(&database_url);
     let pool = PgPoolOptions::new()
         .max_connections(10)
@@ -266,5 +262,4 @@ async fn main() {
         burst(&settings, &pool, user).await;
     }
     pool.close().await;
-    drop_database().await;
 }

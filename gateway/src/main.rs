@@ -26,11 +26,11 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    shared::telemetry::init(settings.log_format, &settings.log_level);
+    shared::telemetry::init(settings.common.log_format, &settings.common.log_level);
     settings.validate_gateway()?;
     let pool = shared::db::pool(&settings)?;
     let app = Application::build(&settings, pool, gateway::sources::registry(&settings)?).await?;
-    tracing::info!(address = %settings.gateway_addr, port = app.port(), "gateway listening");
+    tracing::info!(address = %settings.gateway.addr, port = app.port(), "gateway listening");
     let stopped = app.run_until_stopped(shared::shutdown::signal()).await;
     shared::telemetry::flush();
     Ok(stopped?)

@@ -86,31 +86,31 @@ impl Application {
         let store = Arc::new(SnapshotStore::default());
         let loader = Loader {
             pool: pool.clone(),
-            keyring: Arc::new(settings.keyring()?),
-            rules: Arc::new(SourceRules::from_settings(settings)),
+            keyring: Arc::new(settings.common.keyring()?),
+            rules: Arc::new(SourceRules::from_settings(&settings.sources)),
         };
         let stop_audit = CancellationToken::new();
         let (audit, writer) = AuditLog::new(
             pool.clone(),
-            settings.gateway_audit_buffer,
+            settings.gateway.audit_buffer,
             stop_audit.clone(),
         );
         let audit_writer = tokio::spawn(writer);
         let usage = Arc::new(Usage::default());
         let limits = Limits {
-            per_minute: settings.gateway_key_requests_per_minute,
-            trust_forwarded_for: settings.gateway_trust_forwarded_for,
+            per_minute: settings.gateway.key_requests_per_minute,
+            trust_forwarded_for: settings.gateway.trust_forwarded_for,
         };
         let access = Access::new(
             limits,
             usage.clone(),
-            &settings.control_plane_public_url,
+            &settings.common.control_plane_public_url,
             store.clone(),
         );
         let keeper = tokio::spawn(snapshot::keep_current(
             store.clone(),
             loader,
-            Duration::from_secs(settings.gateway_resync_secs),
+            Duration::from_secs(settings.gateway.resync_secs),
         ));
         let cancel = CancellationToken::new();
         let draining = Draining::default();
@@ -120,14 +120,14 @@ impl Application {
         ));
         let tools = Arc::new(Tools {
             registry: registry.clone(),
-            source_timeout: Duration::from_millis(settings.gateway_source_timeout_ms),
-            max_results: settings.gateway_max_results,
-            slots: UpstreamSlots::new(settings.gateway_upstream_calls_per_server),
+            source_timeout: Duration::from_millis(settings.gateway.source_timeout_ms),
+            max_results: settings.gateway.max_results,
+            slots: UpstreamSlots::new(settings.gateway.upstream_calls_per_server),
         });
         let routing = Routing {
             store: store.clone(),
-            trust_forwarded_host: settings.gateway_trust_forwarded_host,
-            allowed_origins: settings.gateway_allowed_origins.clone().into(),
+            trust_forwarded_host: settings.gateway.trust_forwarded_host,
+            allowed_origins: settings.gateway.allowed_origins.clone().into(),
         };
         let router = router(
             Gateway {
@@ -136,25 +136,25 @@ impl Application {
             },
             routing,
             access.clone(),
-            settings.control_plane_public_url.as_str().into(),
+            settings.common.control_plane_public_url.as_str().into(),
             draining.clone(),
-            settings.gateway_sessions,
+            settings.gateway.sessions,
             cancel.clone(),
         );
-        let listener = TcpListener::bind(settings.gateway_addr)
+        let listener = TcpListener::bind(settings.gateway.addr)
             .await
             .map_err(|err| {
                 anyhow::anyhow!(
                     "cannot listen on {} (GATEWAY_ADDR): {err}",
-                    settings.gateway_addr
+                    settings.gateway.addr
                 )
             })?;
         let metrics =
-            shared::prometheus::bind("GATEWAY_METRICS_ADDR", &settings.gateway_metrics_addr)
+            shared::prometheus::bind("GATEWAY_METRICS_ADDR", &settings.gateway.metrics_addr)
                 .await?;
         // The longest call is bounded by the source deadline.
         let grace =
-            Duration::from_millis(settings.gateway_source_timeout_ms) + Duration::from_secs(2);
+            Duration::from_millis(settings.gateway.source_timeout_ms) + Duration::from_secs(2);
         Ok(Self {
             listener,
             metrics,
@@ -171,9 +171,9 @@ impl Application {
             registry,
             cancel,
             grace,
-            header_timeout: Duration::from_secs(settings.http_header_timeout_secs),
+            header_timeout: Duration::from_secs(settings.common.http_header_timeout_secs),
             draining,
-            drain: Duration::from_secs(settings.gateway_drain_secs),
+            drain: Duration::from_secs(settings.gateway.drain_secs),
         })
     }
 

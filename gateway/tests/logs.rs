@@ -9,12 +9,11 @@ mod helpers;
 #[path = "mcp/oauth_flow.rs"]
 #[allow(dead_code)]
 mod oauth_flow;
-#[path = "mcp/upstreams.rs"]
-mod upstreams;
 
 use std::{sync::OnceLock, time::Duration};
 
 use serde_json::json;
+use shared::testing::upstreams::{self, Upstreams};
 use sqlx::PgPool;
 
 use crate::{
@@ -22,7 +21,6 @@ use crate::{
     oauth_flow::{
         EMAIL, PASSWORD, approved_code, owner_with_server, redeem, status_with, token_request,
     },
-    upstreams::Upstreams,
 };
 
 static CAPTURED: OnceLock<shared::telemetry::CapturedLogs> = OnceLock::new();
@@ -218,7 +216,7 @@ async fn no_oauth_code_token_refresh_token_or_signing_key_is_logged(pool: PgPool
             .fetch_one(&pool)
             .await
             .unwrap();
-    let keyring = helpers::settings().keyring().unwrap();
+    let keyring = helpers::settings().common.keyring().unwrap();
     let aad = format!("mcp-gateway/oauth-signing-key/{kid}");
     let seed = keyring.open(&sealed, &key_id, aad.as_bytes()).unwrap();
     use base64::Engine;

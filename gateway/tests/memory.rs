@@ -110,10 +110,10 @@ fn mailbox(user: &str) -> Value {
 async fn a_50_mib_upstream_answer_grows_the_gateway_by_less_than_64_mib(pool: PgPool) {
     let graph = graph().await;
     let stack = spawn_real_stack(pool, |s| {
-        s.graph_base_url = format!("{graph}/v1.0");
-        s.microsoft_login_url = graph.clone();
+        s.upstreams.graph_base_url = format!("{graph}/v1.0");
+        s.upstreams.microsoft_login_url = graph.clone();
         // Time enough to read all of it, were it read.
-        s.gateway_source_timeout_ms = 60_000;
+        s.gateway.source_timeout_ms = 60_000;
     })
     .await;
     let ada = stack.user("ada@example.com").await;

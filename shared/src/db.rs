@@ -17,9 +17,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// Connection options from the settings. Statements are logged at debug level only: at the
 /// default level the log carries no SQL, and bound values are never logged at all.
 pub fn connect_options(settings: &Settings) -> Result<PgConnectOptions, sqlx::Error> {
-    let options: PgConnectOptions = settings.database_url.expose_secret().parse()?;
+    let options: PgConnectOptions = settings.common.database_url.expose_secret().parse()?;
     Ok(options
-        .application_name(&settings.database_application_name)
+        .application_name(&settings.common.database_application_name)
         .log_statements(log::LevelFilter::Debug)
         .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(1)))
 }
@@ -28,7 +28,9 @@ pub fn connect_options(settings: &Settings) -> Result<PgConnectOptions, sqlx::Er
 /// still coming up, instead of crashing in a restart loop.
 pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
     Ok(PgPoolOptions::new()
-        .max_connections(settings.database_max_connections)
-        .acquire_timeout(Duration::from_secs(settings.database_acquire_timeout_secs))
+        .max_connections(settings.common.database_max_connections)
+        .acquire_timeout(Duration::from_secs(
+            settings.common.database_acquire_timeout_secs,
+        ))
         .connect_lazy_with(connect_options(settings)?))
 }

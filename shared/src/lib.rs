@@ -14,5 +14,7 @@ pub mod request_id;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{LogFormat, Settings, SettingsError};

@@ -52,13 +52,19 @@ pub struct OAuth {
 
 impl OAuth {
     pub fn new(settings: &Settings) -> anyhow::Result<Arc<Self>> {
-        let per_hour = NonZeroU32::new(settings.oauth_registrations_per_hour_per_client)
-            .unwrap_or(NonZeroU32::MIN);
+        let per_hour = NonZeroU32::new(
+            settings
+                .control_plane
+                .oauth_registrations_per_hour_per_client,
+        )
+        .unwrap_or(NonZeroU32::MIN);
         Ok(Arc::new(Self {
-            issuer: settings.control_plane_public_url.clone(),
-            access_ttl: Duration::from_secs(settings.oauth_access_token_ttl_secs),
-            refresh_ttl: Duration::from_secs(settings.oauth_refresh_token_ttl_secs),
-            documents: documents::Documents::new(&settings.oauth_cimd_allow_http_hosts)?,
+            issuer: settings.common.control_plane_public_url.clone(),
+            access_ttl: Duration::from_secs(settings.control_plane.oauth_access_token_ttl_secs),
+            refresh_ttl: Duration::from_secs(settings.control_plane.oauth_refresh_token_ttl_secs),
+            documents: documents::Documents::new(
+                &settings.control_plane.oauth_cimd_allow_http_hosts,
+            )?,
             registrations: RateLimiter::keyed(Quota::per_hour(per_hour)),
         }))
     }

@@ -54,7 +54,7 @@ fn input_schema_name(source_type: SourceType, update: bool) -> String {
 /// from them). Snowflake URLs are shown with the default host suffix; a deployment that sets
 /// `SNOWFLAKE_ALLOWED_HOST_SUFFIXES` accepts its own.
 fn input_schema(source_type: SourceType, update: bool) -> Value {
-    let rules = SourceRules::from_settings(&shared::Settings::default());
+    let rules = SourceRules::from_settings(&shared::config::SourceSettings::default());
     serde_json::json!({
         "type": "object",
         "description": format!("A {} source.", source_type.as_str()),

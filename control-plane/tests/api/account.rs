@@ -80,7 +80,7 @@ async fn the_session_cookie_authenticates_like_the_bearer_token(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn cookie_is_secure_when_configured(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.cookie_secure = true).await;
+    let app = spawn_app_with(pool, |s| s.control_plane.cookie_secure = true).await;
     app.signup("ada@example.com", PASSWORD).await;
     let signin = app.signin("ada@example.com", PASSWORD).await;
     let cookie = signin
@@ -358,7 +358,7 @@ async fn deleting_the_account_removes_its_sources_and_servers(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn signup_can_be_closed(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.signup_enabled = false).await;
+    let app = spawn_app_with(pool, |s| s.control_plane.signup_enabled = false).await;
     assert_error(
         app.signup("ada@example.com", PASSWORD).await,
         StatusCode::FORBIDDEN,

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    PASSWORD, TestApp, assert_error, box_source, outlook, spawn_app, spawn_app_with, test_settings,
+    PASSWORD, TestApp, assert_error, box_source, outlook, spawn_app, spawn_app_with,
 };
 
 /// One page of `GET /api/v1/activity{query}` as `token` sees it.
@@ -525,7 +525,7 @@ async fn command_line_actions_are_recorded_with_the_cli_as_actor(pool: PgPool) {
     let root = admin(&app).await;
     let token = app.user_token("ada@example.com").await;
     let ada = user_id(&app, &token).await;
-    let keyring = test_settings().keyring().unwrap();
+    let keyring = shared::testing::settings().common.keyring().unwrap();
 
     control_plane::cli::set_role(&pool, "ada@example.com", true)
         .await
@@ -745,7 +745,7 @@ async fn no_secret_password_or_token_reaches_the_activity_log(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_refused_server_creation_records_a_failure_and_no_success(pool: PgPool) {
     let app = spawn_app_with(pool.clone(), |settings| {
-        settings.mcp_gateway_url_pools = "https://mcp1.example.com".to_owned();
+        settings.control_plane.mcp_gateway_url_pools = "https://mcp1.example.com".to_owned();
     })
     .await;
     let token = app.user_token("ada@example.com").await;
@@ -830,7 +830,12 @@ async fn records_past_retention_are_purged_and_retention_must_be_positive(pool: 
     .await
     .unwrap();
 
-    let cutoff = Utc::now() - Duration::days(i64::from(test_settings().activity_retention_days));
+    let cutoff = Utc::now()
+        - Duration::days(i64::from(
+            shared::testing::settings()
+                .control_plane
+                .activity_retention_days,
+        ));
     let purged = control_plane::db::activity::purge_before(&pool, cutoff)
         .await
         .unwrap();
@@ -843,9 +848,14 @@ async fn records_past_retention_are_purged_and_retention_must_be_positive(pool: 
         .unwrap();
     assert_eq!(left, 0, "the record past retention is purged");
     assert_eq!(actions(&activity(&app, &token, "").await), ["signin"]);
-    assert_eq!(test_settings().activity_retention_days, 90);
-    let mut settings = test_settings();
-    settings.activity_retention_days = 0;
+    assert_eq!(
+        shared::testing::settings()
+            .control_plane
+            .activity_retention_days,
+        90
+    );
+    let mut settings = shared::testing::settings();
+    settings.control_plane.activity_retention_days = 0;
     let refused = settings.validate_control_plane().expect_err("refused");
     assert!(
         refused.to_string().contains("ACTIVITY_RETENTION_DAYS"),

@@ -224,9 +224,9 @@ async fn a_person_signs_in_and_approves_an_agent_in_a_real_browser(pool: PgPool)
     let driver = start_chromedriver().await;
     let issuer = format!("http://127.0.0.1:{}", free_port());
     let app = spawn_app_with(pool, |settings| {
-        settings.control_plane_addr = issuer["http://".len()..].parse().expect("address");
-        settings.control_plane_public_url = issuer.clone();
-        settings.mcp_gateway_url_pools = "https://mcp1.example.com".to_owned();
+        settings.control_plane.addr = issuer["http://".len()..].parse().expect("address");
+        settings.common.control_plane_public_url = issuer.clone();
+        settings.control_plane.mcp_gateway_url_pools = "https://mcp1.example.com".to_owned();
     })
     .await;
     assert_eq!(app.address, issuer);

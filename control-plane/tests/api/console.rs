@@ -260,7 +260,7 @@ async fn validation_errors_appear_beside_the_field_they_name(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_postgres_source_with_its_tables_is_made_and_edited_through_the_form(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.postgres_allowed_hosts = vec!["db.internal.example".to_owned()];
+        s.sources.postgres_allowed_hosts = vec!["db.internal.example".to_owned()];
     })
     .await;
     let ada = Person::new(&app);

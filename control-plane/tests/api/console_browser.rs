@@ -26,7 +26,7 @@ use crate::{
         Chromium, assert_clean_page, free_port, open_browser, page_text, screenshots, set_viewport,
         start_chromedriver,
     },
-    helpers::{PASSWORD, test_settings},
+    helpers::PASSWORD,
 };
 
 /// The axe-core release the accessibility check runs.
@@ -448,21 +448,21 @@ async fn walk(browser: &Client, origin: &str, pool: &PgPool) {
 /// nothing listens (made-up credentials fail there at once), and the pool entry on the
 /// gateway's own listener so the MCP URL works as it is shown.
 async fn spawn_stack(pool: &PgPool) -> String {
-    let mut settings = test_settings();
+    let mut settings = shared::testing::settings();
     let nowhere = format!("http://127.0.0.1:{}", free_port());
-    settings.box_api_url = nowhere.clone();
-    settings.box_token_url = format!("{nowhere}/oauth2/token");
-    settings.gateway_addr = "127.0.0.1:0".parse().unwrap();
-    settings.gateway_drain_secs = 0;
+    settings.upstreams.box_api_url = nowhere.clone();
+    settings.upstreams.box_token_url = format!("{nowhere}/oauth2/token");
+    settings.gateway.addr = "127.0.0.1:0".parse().unwrap();
+    settings.gateway.drain_secs = 0;
     let registry = gateway::sources::registry(&settings).expect("registry");
     let gateway = gateway::Application::build(&settings, pool.clone(), registry)
         .await
         .expect("gateway");
-    settings.mcp_gateway_url_pools = format!("http://localhost:{}", gateway.port());
+    settings.control_plane.mcp_gateway_url_pools = format!("http://localhost:{}", gateway.port());
     let port = free_port();
     let origin = format!("http://127.0.0.1:{port}");
-    settings.control_plane_addr = ([127, 0, 0, 1], port).into();
-    settings.control_plane_public_url = origin.clone();
+    settings.control_plane.addr = ([127, 0, 0, 1], port).into();
+    settings.common.control_plane_public_url = origin.clone();
     let control_plane = control_plane::Application::build(&settings, pool.clone())
         .await
         .expect("control plane");

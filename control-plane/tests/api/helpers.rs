@@ -4,17 +4,11 @@ use std::sync::Once;
 
 use control_plane::Application;
 use reqwest::{Method, Response, StatusCode};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::Settings;
 use sqlx::PgPool;
 
-/// The JWT key every test app uses (tests forge tokens with and without it).
-pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
-/// The secrets key of test apps (32 bytes, base64).
-pub const SECRETS_KEY: &str = "dGVzdC1zZWNyZXRzLWtleS1vZi0zMi1ieXRlcyEhISE=";
-/// A password that meets the rules.
-pub const PASSWORD: &str = "correct horse battery";
+pub use shared::testing::{JWT_SECRET, PASSWORD, SECRETS_KEY};
 
 static TRACING: Once = Once::new();
 
@@ -25,22 +19,6 @@ fn init_tracing() {
             shared::telemetry::init(shared::LogFormat::Human, "debug");
         }
     });
-}
-
-/// Settings for tests: port 0, a known key, the cheapest bcrypt cost.
-pub fn test_settings() -> Settings {
-    Settings {
-        control_plane_addr: "127.0.0.1:0".parse().expect("address"),
-        jwt_secret: Some(SecretString::from(JWT_SECRET)),
-        secrets_key: Some(SecretString::from(SECRETS_KEY)),
-        mcp_gateway_url_pools:
-            "https://mcp1.example.com,https://mcp2.example.com,https://mcp3.example.com".to_owned(),
-        bcrypt_cost: 4,
-        cookie_secure: false,
-        control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
-        gateway_metrics_addr: "127.0.0.1:0".to_owned(),
-        ..Settings::default()
-    }
 }
 
 /// A running control plane.
@@ -60,7 +38,7 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 /// Starts the application with test settings changed by `tweak`.
 pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     init_tracing();
-    let mut settings = test_settings();
+    let mut settings = shared::testing::settings();
     tweak(&mut settings);
     settings
         .validate_control_plane()
@@ -238,28 +216,21 @@ impl TestApp {
             .expect("JSON body")
     }
 
+    /// The REST API through the shared test client.
+    pub fn api(&self) -> shared::testing::Api {
+        shared::testing::Api::new(format!("{}/api/v1", self.address), self.client.clone())
+    }
+
     /// Creates a source and returns its id.
     pub async fn source(&self, token: &str, body: &Value) -> String {
-        let response = self
-            .send_json(Method::POST, "/api/v1/sources", token, body)
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.expect("json");
-        body["id"].as_str().expect("id").to_owned()
+        self.api().source(token, body).await
     }
 
     /// Creates a server and returns its JSON.
     pub async fn server(&self, token: &str, name: &str, source_ids: &[&str]) -> Value {
-        let response = self
-            .send_json(
-                Method::POST,
-                "/api/v1/mcp-servers",
-                token,
-                &json!({"name": name, "source_ids": source_ids}),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.expect("json")
+        self.api()
+            .server(token, &json!({"name": name, "source_ids": source_ids}))
+            .await
     }
 }
 

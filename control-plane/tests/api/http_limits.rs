@@ -12,7 +12,7 @@ use crate::helpers::spawn_app_with;
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_client_sending_headers_slowly_is_cut_off_in_time(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.http_header_timeout_secs = 1).await;
+    let app = spawn_app_with(pool, |s| s.common.http_header_timeout_secs = 1).await;
     let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await

@@ -17,7 +17,7 @@ async fn no_password_hash_or_token_is_logged_at_the_default_level(pool: PgPool) 
         let captured = shared::telemetry::CapturedLogs::default();
         let subscriber = shared::telemetry::subscriber(
             format,
-            &shared::Settings::default().log_level,
+            &shared::Settings::default().common.log_level,
             captured.clone(),
         );
         let _guard = tracing::subscriber::set_default(subscriber);

@@ -81,7 +81,7 @@ async fn bearer_requests_are_not_subject_to_the_origin_rule(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn listed_origins_may_use_cookies_and_get_cors_with_credentials(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.cors_allowed_origins = vec!["https://console.example.com".to_owned()];
+        s.control_plane.cors_allowed_origins = vec!["https://console.example.com".to_owned()];
     })
     .await;
     let token = app.user_token("ada@example.com").await;
@@ -126,7 +126,10 @@ async fn listed_origins_may_use_cookies_and_get_cors_with_credentials(pool: PgPo
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_wildcard_origin_never_comes_with_credentials(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.cors_allowed_origins = vec!["*".to_owned()]).await;
+    let app = spawn_app_with(pool, |s| {
+        s.control_plane.cors_allowed_origins = vec!["*".to_owned()];
+    })
+    .await;
     let response = app
         .request(Method::GET, "/api/v1/checks")
         .header("origin", "https://any.example")

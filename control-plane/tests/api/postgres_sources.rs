@@ -44,8 +44,9 @@ async fn refused(app: &crate::helpers::TestApp, token: &str, body: &Value) -> Va
 
 async fn app(pool: PgPool) -> crate::helpers::TestApp {
     spawn_app_with(pool, |s| {
-        s.postgres_allowed_hosts = vec!["db.internal.example".to_owned(), "10.0.0.0/24".to_owned()];
-        s.postgres_allow_insecure_hosts = vec!["10.0.0.5".to_owned()];
+        s.sources.postgres_allowed_hosts =
+            vec!["db.internal.example".to_owned(), "10.0.0.0/24".to_owned()];
+        s.sources.postgres_allow_insecure_hosts = vec!["10.0.0.5".to_owned()];
     })
     .await
 }

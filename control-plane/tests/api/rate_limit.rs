@@ -9,8 +9,8 @@ use crate::helpers::{PASSWORD, TestApp, assert_error, spawn_app_with};
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn too_many_signins_for_one_email_are_429_with_retry_after(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.signin_attempts_per_minute_per_email = 3;
-        s.signin_attempts_per_minute_per_client = 100;
+        s.control_plane.signin_attempts_per_minute_per_email = 3;
+        s.control_plane.signin_attempts_per_minute_per_client = 100;
     })
     .await;
     app.signup("ada@example.com", PASSWORD).await;
@@ -57,7 +57,7 @@ async fn signin_from(app: &TestApp, client: &str, email: &str, password: &str) -
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_stranger_s_wrong_passwords_do_not_lock_the_owner_out_from_another_address(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.trust_forwarded_for = true).await;
+    let app = spawn_app_with(pool, |s| s.control_plane.trust_forwarded_for = true).await;
     app.signup("ada@example.com", PASSWORD).await;
 
     // The default budget is 10 failures a minute for one email from one address.
@@ -81,7 +81,10 @@ async fn a_stranger_s_wrong_passwords_do_not_lock_the_owner_out_from_another_add
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn successful_signins_spend_nothing_of_the_email_budget(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.signin_attempts_per_minute_per_email = 2).await;
+    let app = spawn_app_with(pool, |s| {
+        s.control_plane.signin_attempts_per_minute_per_email = 2;
+    })
+    .await;
     app.signup("ada@example.com", PASSWORD).await;
     for _ in 0..5 {
         assert_eq!(
@@ -96,8 +99,8 @@ async fn past_the_email_wide_cap_each_address_gets_one_try_and_the_right_passwor
     pool: PgPool,
 ) {
     let app = spawn_app_with(pool, |s| {
-        s.trust_forwarded_for = true;
-        s.signin_failures_per_hour_per_email = 3;
+        s.control_plane.trust_forwarded_for = true;
+        s.control_plane.signin_failures_per_hour_per_email = 3;
     })
     .await;
     app.signup("ada@example.com", PASSWORD).await;
@@ -135,8 +138,8 @@ async fn past_the_email_wide_cap_each_address_gets_one_try_and_the_right_passwor
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn too_many_signins_from_one_client_are_429(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.signin_attempts_per_minute_per_client = 4;
-        s.signin_attempts_per_minute_per_email = 100;
+        s.control_plane.signin_attempts_per_minute_per_client = 4;
+        s.control_plane.signin_attempts_per_minute_per_email = 100;
     })
     .await;
     for i in 0..4 {
@@ -151,8 +154,8 @@ async fn too_many_signins_from_one_client_are_429(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn behind_a_trusted_proxy_the_forwarded_client_is_limited(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.signin_attempts_per_minute_per_client = 2;
-        s.trust_forwarded_for = true;
+        s.control_plane.signin_attempts_per_minute_per_client = 2;
+        s.control_plane.trust_forwarded_for = true;
     })
     .await;
     let signin = |client: &'static str, email: &'static str| {
@@ -186,7 +189,10 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn signups_share_the_client_budget(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.signin_attempts_per_minute_per_client = 2).await;
+    let app = spawn_app_with(pool, |s| {
+        s.control_plane.signin_attempts_per_minute_per_client = 2;
+    })
+    .await;
     for i in 0..2 {
         assert_eq!(
             app.signup(&format!("u{i}@example.com"), PASSWORD)
@@ -205,7 +211,10 @@ async fn signups_share_the_client_budget(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn guessing_the_current_password_is_limited(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.signin_attempts_per_minute_per_email = 3).await;
+    let app = spawn_app_with(pool, |s| {
+        s.control_plane.signin_attempts_per_minute_per_email = 3;
+    })
+    .await;
     let token = app.user_token("ada@example.com").await; // a successful signin spends nothing
     for _ in 0..3 {
         let wrong = app

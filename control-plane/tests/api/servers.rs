@@ -192,7 +192,7 @@ async fn server_crud_round_trip(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn an_exhausted_pool_is_409_with_advice(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools = "https://only.example.com".to_owned();
+        s.control_plane.mcp_gateway_url_pools = "https://only.example.com".to_owned();
     })
     .await;
     let token = app.user_token("ada@example.com").await;
@@ -220,7 +220,10 @@ async fn fifty_concurrent_creations_share_ten_endpoints_exactly(pool: PgPool) {
     let hosts: Vec<String> = (1..=10)
         .map(|i| format!("https://mcp{i}.example.com"))
         .collect();
-    let app = spawn_app_with(pool.clone(), |s| s.mcp_gateway_url_pools = hosts.join(",")).await;
+    let app = spawn_app_with(pool.clone(), |s| {
+        s.control_plane.mcp_gateway_url_pools = hosts.join(",");
+    })
+    .await;
     let mut tokens = Vec::new();
     for i in 0..5 {
         tokens.push(app.user_token(&format!("user{i}@example.com")).await);
@@ -273,8 +276,9 @@ async fn fifty_concurrent_creations_share_ten_endpoints_exactly(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_freed_endpoint_goes_to_another_user_only_after_the_cooldown(pool: PgPool) {
     let app = spawn_app_with(pool.clone(), |s| {
-        s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
-        s.endpoint_cooldown_secs = 3600;
+        s.control_plane.mcp_gateway_url_pools =
+            "https://mcp1.example.com,https://mcp2.example.com".to_owned();
+        s.control_plane.endpoint_cooldown_secs = 3600;
     })
     .await;
     let ada = app.user_token("ada@example.com").await;
@@ -330,8 +334,8 @@ async fn a_freed_endpoint_goes_to_another_user_only_after_the_cooldown(pool: PgP
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_deleted_account_s_endpoints_cool_down_too(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools = "https://mcp1.example.com".to_owned();
-        s.endpoint_cooldown_secs = 3600;
+        s.control_plane.mcp_gateway_url_pools = "https://mcp1.example.com".to_owned();
+        s.control_plane.endpoint_cooldown_secs = 3600;
     })
     .await;
     let ada = app.user_token("ada@example.com").await;
@@ -352,8 +356,9 @@ async fn a_deleted_account_s_endpoints_cool_down_too(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn restoring_after_the_endpoint_was_taken_gets_another_or_409(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
-        s.endpoint_cooldown_secs = 0;
+        s.control_plane.mcp_gateway_url_pools =
+            "https://mcp1.example.com,https://mcp2.example.com".to_owned();
+        s.control_plane.endpoint_cooldown_secs = 0;
     })
     .await;
     let ada = app.user_token("ada@example.com").await;
@@ -383,7 +388,7 @@ async fn restoring_after_the_endpoint_was_taken_gets_another_or_409(pool: PgPool
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn wildcard_entries_generate_unguessable_subdomains(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools =
+        s.control_plane.mcp_gateway_url_pools =
             "https://fixed.example.com,https://*.agents.example.com".to_owned();
     })
     .await;
@@ -442,7 +447,8 @@ async fn admins_see_pool_status_and_orphans_and_can_hard_delete(pool: PgPool) {
 
     // The same database behind a control plane whose pool no longer lists mcp1.
     let shrunk = spawn_app_with(pool.clone(), |s| {
-        s.mcp_gateway_url_pools = "https://mcp2.example.com,https://mcp3.example.com".to_owned();
+        s.control_plane.mcp_gateway_url_pools =
+            "https://mcp2.example.com,https://mcp3.example.com".to_owned();
     })
     .await;
     let status: Value = shrunk
@@ -516,12 +522,12 @@ async fn admins_see_pool_status_and_orphans_and_can_hard_delete(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn one_account_cannot_drain_the_pool_by_creating_and_deleting(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools = (1..=5)
+        s.control_plane.mcp_gateway_url_pools = (1..=5)
             .map(|i| format!("https://mcp{i}.example.com"))
             .collect::<Vec<_>>()
             .join(",");
-        s.endpoint_cooldown_secs = 3600;
-        s.max_servers_per_user = 2;
+        s.control_plane.endpoint_cooldown_secs = 3600;
+        s.control_plane.max_servers_per_user = 2;
     })
     .await;
     let mallory = app.user_token("mallory@example.com").await;
@@ -585,7 +591,7 @@ async fn create_until_refused(app: &TestApp, token: &str) -> (Vec<String>, Strin
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn one_account_cannot_lock_another_out_of_the_fixed_pool(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools = (1..=9)
+        s.control_plane.mcp_gateway_url_pools = (1..=9)
             .map(|i| format!("https://mcp{i}.example.com"))
             .collect::<Vec<_>>()
             .join(",");
@@ -614,8 +620,9 @@ async fn one_account_cannot_lock_another_out_of_the_fixed_pool(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_share_never_covers_the_whole_fixed_pool(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
-        s.fixed_endpoints_per_user = 10;
+        s.control_plane.mcp_gateway_url_pools =
+            "https://mcp1.example.com,https://mcp2.example.com".to_owned();
+        s.control_plane.fixed_endpoints_per_user = 10;
     })
     .await;
     let hog = app.user_token("hog@example.com").await;
@@ -631,7 +638,7 @@ async fn a_share_never_covers_the_whole_fixed_pool(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn past_its_share_a_user_gets_wildcard_names(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools =
+        s.control_plane.mcp_gateway_url_pools =
             "https://mcp1.example.com,https://mcp2.example.com,https://mcp3.example.com,https://*.agents.example.com"
                 .to_owned();
     })
@@ -667,7 +674,7 @@ async fn past_its_share_a_user_gets_wildcard_names(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn restoring_does_not_take_a_fixed_endpoint_beyond_the_share(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.endpoint_cooldown_secs = 0).await;
+    let app = spawn_app_with(pool, |s| s.control_plane.endpoint_cooldown_secs = 0).await;
     let ada = app.user_token("ada@example.com").await;
     let bob = app.user_token("bob@example.com").await;
     let first = app.server(&ada, "1", &[]).await;
@@ -696,7 +703,8 @@ async fn restoring_does_not_take_a_fixed_endpoint_beyond_the_share(pool: PgPool)
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn an_admin_can_end_the_cooldowns_of_one_user_s_endpoints(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools = "https://mcp1.example.com,https://mcp2.example.com".to_owned();
+        s.control_plane.mcp_gateway_url_pools =
+            "https://mcp1.example.com,https://mcp2.example.com".to_owned();
     })
     .await;
     let hog = app.user_token("hog@example.com").await;

@@ -331,7 +331,7 @@ async fn each_source_type_names_its_bad_fields(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn an_account_has_at_most_max_sources_per_user_sources(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.max_sources_per_user = 2).await;
+    let app = spawn_app_with(pool, |s| s.control_plane.max_sources_per_user = 2).await;
     let token = app.user_token("ada@example.com").await;
     app.source(&token, &box_source()).await;
     app.source(&token, &box_source()).await;

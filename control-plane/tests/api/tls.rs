@@ -8,7 +8,7 @@ use crate::helpers::{assert_error, spawn_app_with};
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn certificates_only_for_pool_domains(pool: PgPool) {
     let app = spawn_app_with(pool, |s| {
-        s.mcp_gateway_url_pools =
+        s.control_plane.mcp_gateway_url_pools =
             "https://mcp1.example.com,https://*.agents.example.com".to_owned();
     })
     .await;
@@ -56,7 +56,10 @@ async fn certificates_only_for_pool_domains(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn the_metrics_listener_exposes_the_series(pool: PgPool) {
-    let app = spawn_app_with(pool, |s| s.signin_attempts_per_minute_per_email = 2).await;
+    let app = spawn_app_with(pool, |s| {
+        s.control_plane.signin_attempts_per_minute_per_email = 2;
+    })
+    .await;
     app.user_token("ada@example.com").await;
     // Two failures spend the email's budget (successes count nothing); the third is refused.
     for _ in 0..3 {

@@ -32,7 +32,7 @@ pub fn database_name() -> String {
 }
 
 /// A fresh database next to the one `DATABASE_URL` names; returns its URL.
-pub async fn fresh_database() -> String {
+async fn fresh_database() -> String {
     let master = master_url();
     let mut url = url::Url::parse(&master).unwrap();
     let name = database_name();
@@ -51,8 +51,25 @@ pub async fn fresh_database() -> String {
     url.to_string()
 }
 
+/// Runs `bench` on a fresh database ([`fresh_database`]) and drops the database afterwards,
+/// also when `bench` panics (the panic goes on after the drop).
+pub async fn on_fresh_database<B, F>(bench: B)
+where
+    B: FnOnce(String) -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let url = fresh_database().await;
+    let outcome = tokio::spawn(bench(url)).await;
+    drop_database().await;
+    if let Err(err) = outcome
+        && err.is_panic()
+    {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
 /// Drops the benchmark's database (connections still open are closed by the server).
-pub async fn drop_database() {
+async fn drop_database() {
     let mut conn = sqlx::PgConnection::connect(&master_url()).await.unwrap();
     let name = database_name();
     sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -264,27 +264,30 @@ async fn measured<T>(
 
 /// The handlers of every source type, with upstream URLs from the settings.
 pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
-    let http = upstream::client(Duration::from_secs(settings.upstream_connect_timeout_secs));
+    let http = upstream::client(Duration::from_secs(settings.upstreams.connect_timeout_secs));
     let outlook = outlook::Outlook::new(
         http.clone(),
-        &settings.graph_base_url,
-        &settings.microsoft_login_url,
+        &settings.upstreams.graph_base_url,
+        &settings.upstreams.microsoft_login_url,
     )?;
-    let files =
-        box_files::BoxFiles::new(http.clone(), &settings.box_api_url, &settings.box_token_url)?;
-    let rules = shared::model::SourceRules::from_settings(settings);
+    let files = box_files::BoxFiles::new(
+        http.clone(),
+        &settings.upstreams.box_api_url,
+        &settings.upstreams.box_token_url,
+    )?;
+    let rules = shared::model::SourceRules::from_settings(&settings.sources);
     let mcp = mcp::Mcp::new(
-        Duration::from_secs(settings.upstream_connect_timeout_secs),
+        Duration::from_secs(settings.upstreams.connect_timeout_secs),
         &rules.mcp_allowed_hosts,
     )?;
     let snowflake = snowflake::Snowflake::new(
         http,
-        &settings.snowflake_base_url,
-        Arc::new(settings.keyring()?),
+        &settings.upstreams.snowflake_base_url,
+        Arc::new(settings.common.keyring()?),
     )?;
     let postgres = postgres::Postgres::new(
         rules.postgres_hosts,
-        Duration::from_millis(settings.gateway_source_timeout_ms),
+        Duration::from_millis(settings.gateway.source_timeout_ms),
     );
     Ok(Registry::default()
         .with(SourceType::Outlook, Arc::new(outlook))

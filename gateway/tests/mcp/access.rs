@@ -138,7 +138,7 @@ async fn every_request_needs_a_key_of_this_server(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn each_key_has_a_rate_limit(pool: PgPool) {
     let stack = spawn_stack(pool.clone(), pool, |s| {
-        s.gateway_key_requests_per_minute = 3;
+        s.gateway.key_requests_per_minute = 3;
     })
     .await;
     let ada = stack.user("ada@example.com").await;
@@ -252,7 +252,7 @@ async fn public_server(stack: &Stack) -> String {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_public_server_counts_each_client_address_on_its_own(pool: PgPool) {
     let stack = spawn_stack(pool.clone(), pool, |s| {
-        s.gateway_key_requests_per_minute = 3;
+        s.gateway.key_requests_per_minute = 3;
     })
     .await;
     let host = public_server(&stack).await;
@@ -283,8 +283,8 @@ async fn a_public_server_counts_each_client_address_on_its_own(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn behind_a_trusted_proxy_the_last_forwarded_hop_is_the_client(pool: PgPool) {
     let stack = spawn_stack(pool.clone(), pool, |s| {
-        s.gateway_key_requests_per_minute = 2;
-        s.gateway_trust_forwarded_for = true;
+        s.gateway.key_requests_per_minute = 2;
+        s.gateway.trust_forwarded_for = true;
     })
     .await;
     let host = public_server(&stack).await;

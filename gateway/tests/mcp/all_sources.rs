@@ -5,12 +5,10 @@
 use std::time::Duration;
 
 use serde_json::json;
+use shared::testing::upstreams::{self, Upstreams};
 use sqlx::PgPool;
 
-use crate::{
-    helpers::{call, eventually, spawn_real_stack},
-    upstreams::{self, Upstreams},
-};
+use crate::helpers::{call, eventually, spawn_real_stack};
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn search_merges_all_three_types_and_fetch_reads_each(pool: PgPool) {

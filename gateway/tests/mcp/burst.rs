@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
-use shared::crypto::{Keyring, SecretKey};
+use shared::{
+    crypto::{Keyring, SecretKey},
+    testing::SECRETS_KEY,
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
     fake::SECRET,
-    helpers::{SECRETS_KEY, eventually, spawn_stack},
+    helpers::{eventually, spawn_stack},
 };
 
 const SERVERS: usize = 100_000;
@@ -138,7 +141,7 @@ async fn after_rotating_a_hundred_thousand_secrets_a_new_server_is_served_within
 ) {
     // The gateway decrypts with both keys, as during a real rotation.
     let stack = spawn_stack(pool.clone(), pool.clone(), |settings| {
-        settings.secrets_old_keys = vec![SecretString::from(NEW_KEY)];
+        settings.common.secrets_old_keys = vec![SecretString::from(NEW_KEY)];
     })
     .await;
     stack.user("bob@example.com").await;

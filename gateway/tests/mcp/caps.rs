@@ -56,9 +56,9 @@ async fn long_titles_urls_and_texts_are_cut_before_they_reach_the_agent(pool: Pg
         "body": {"contentType": "text", "content": "b".repeat(2 * 1024 * 1024)}});
     let graph = graph_serving(&message).await;
     let stack = spawn_real_stack(pool, |s| {
-        s.graph_base_url = format!("{}/v1.0", graph.uri());
-        s.microsoft_login_url = graph.uri();
-        s.gateway_source_timeout_ms = 5000;
+        s.upstreams.graph_base_url = format!("{}/v1.0", graph.uri());
+        s.upstreams.microsoft_login_url = graph.uri();
+        s.gateway.source_timeout_ms = 5000;
     })
     .await;
     let ada = stack.user("ada@example.com").await;
@@ -93,9 +93,9 @@ async fn an_answer_over_the_read_cap_is_a_short_reason(pool: PgPool) {
     let message = json!({"id": "m1", "subject": "a".repeat(MAX_JSON_BYTES)});
     let graph = graph_serving(&message).await;
     let stack = spawn_real_stack(pool, |s| {
-        s.graph_base_url = format!("{}/v1.0", graph.uri());
-        s.microsoft_login_url = graph.uri();
-        s.gateway_source_timeout_ms = 5000;
+        s.upstreams.graph_base_url = format!("{}/v1.0", graph.uri());
+        s.upstreams.microsoft_login_url = graph.uri();
+        s.gateway.source_timeout_ms = 5000;
     })
     .await;
     let ada = stack.user("ada@example.com").await;

@@ -79,11 +79,11 @@ async fn each_upstream_failure_is_audited_with_its_class(pool: PgPool) {
     let fake = box_fake().await;
     let refused = closed_port_url().await;
     let stack = spawn_real_stack(pool, |settings| {
-        settings.box_api_url = format!("{}/2.0", fake.uri());
-        settings.box_token_url = format!("{}/oauth2/token", fake.uri());
-        settings.graph_base_url = format!("{refused}/v1.0");
-        settings.microsoft_login_url = refused.clone();
-        settings.gateway_source_timeout_ms = 1500;
+        settings.upstreams.box_api_url = format!("{}/2.0", fake.uri());
+        settings.upstreams.box_token_url = format!("{}/oauth2/token", fake.uri());
+        settings.upstreams.graph_base_url = format!("{refused}/v1.0");
+        settings.upstreams.microsoft_login_url = refused.clone();
+        settings.gateway.source_timeout_ms = 1500;
     })
     .await;
     let ada = stack.user("ada@example.com").await;

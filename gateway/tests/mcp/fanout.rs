@@ -15,8 +15,8 @@ use crate::{
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_server_keeps_at_most_its_share_of_upstream_calls_in_flight(pool: PgPool) {
     let stack = spawn_stack(pool.clone(), pool, |s| {
-        s.gateway_upstream_calls_per_server = 2;
-        s.gateway_source_timeout_ms = 5000;
+        s.gateway.upstream_calls_per_server = 2;
+        s.gateway.source_timeout_ms = 5000;
     })
     .await;
     let ada = stack.user("ada@example.com").await;
@@ -43,8 +43,8 @@ async fn a_server_keeps_at_most_its_share_of_upstream_calls_in_flight(pool: PgPo
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_search_covers_at_most_the_source_cap(pool: PgPool) {
     let stack = spawn_stack(pool.clone(), pool.clone(), |s| {
-        s.gateway_upstream_calls_per_server = 64;
-        s.gateway_source_timeout_ms = 5000;
+        s.gateway.upstream_calls_per_server = 64;
+        s.gateway.source_timeout_ms = 5000;
     })
     .await;
     let ada = stack.user("ada@example.com").await;

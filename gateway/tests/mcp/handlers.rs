@@ -15,7 +15,7 @@ pub fn served(source_type: SourceType, metadata: &Value, secrets: &Value) -> Ser
         source_type,
         metadata.as_object().expect("an object"),
         Ok(secrets.as_object().expect("an object").clone()),
-        &shared::model::SourceRules::from_settings(&shared::Settings::default()),
+        &shared::model::SourceRules::from_settings(&shared::config::SourceSettings::default()),
     )
 }
 

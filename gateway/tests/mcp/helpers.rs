@@ -12,33 +12,23 @@ use rmcp::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use shared::{Settings, model::SourceType};
+use shared::{
+    Settings,
+    model::SourceType,
+    testing::{Api, host, id},
+};
 use sqlx::PgPool;
 
 use crate::fake::{FakeFiles, SECRET};
 
-pub const SECRETS_KEY: &str = "dGVzdC1zZWNyZXRzLWtleS1vZi0zMi1ieXRlcyEhISE=";
-
-/// Settings shared by both daemons in tests.
+/// The shared test settings, with short source deadlines for this suite's failure tests.
 pub fn settings() -> Settings {
-    Settings {
-        control_plane_addr: "127.0.0.1:0".parse().unwrap(),
-        gateway_addr: "127.0.0.1:0".parse().unwrap(),
-        jwt_secret: Some(SecretString::from("gateway-tests-jwt-secret-of-32-bytes!!")),
-        secrets_key: Some(SecretString::from(SECRETS_KEY)),
-        mcp_gateway_url_pools:
-            "https://mcp1.example.com,https://mcp2.example.com,https://mcp3.example.com".to_owned(),
-        bcrypt_cost: 4,
-        cookie_secure: false,
-        gateway_source_timeout_ms: 500,
-        // Tests stop gateways often; the drain is tested on its own.
-        gateway_drain_secs: 0,
-        control_plane_metrics_addr: "127.0.0.1:0".to_owned(),
-        gateway_metrics_addr: "127.0.0.1:0".to_owned(),
-        ..Settings::default()
-    }
+    let mut settings = shared::testing::settings();
+    settings.gateway.source_timeout_ms = 500;
+    // Tests stop gateways often; the drain is tested on its own.
+    settings.gateway.drain_secs = 0;
+    settings
 }
 
 /// The registry the tests serve: the fake for `box`, nothing for the other types.
@@ -98,12 +88,12 @@ pub async fn spawn_oauth_stack(pool: PgPool, tweak: impl FnOnce(&mut Settings)) 
         pool.clone(),
         pool,
         |settings| {
-            settings.control_plane_addr = ([127, 0, 0, 1], port).into();
-            settings.control_plane_public_url = format!("http://127.0.0.1:{port}");
+            settings.control_plane.addr = ([127, 0, 0, 1], port).into();
+            settings.common.control_plane_public_url = format!("http://127.0.0.1:{port}");
             tweak(settings);
         },
         |settings, gateway_port| {
-            settings.mcp_gateway_url_pools = format!(
+            settings.control_plane.mcp_gateway_url_pools = format!(
                 "http://localhost:{gateway_port},https://mcp2.example.com,https://mcp3.example.com"
             );
         },
@@ -179,36 +169,14 @@ where
 }
 
 impl Stack {
-    async fn api(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.control_plane));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("control plane answers");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+    /// The control plane's REST API.
+    pub fn api(&self) -> Api {
+        Api::new(self.control_plane.clone(), self.http.clone())
     }
 
     /// Signs up and in; returns a session token.
     pub async fn user(&self, email: &str) -> String {
-        let credentials = json!({"email": email, "password": "correct horse battery"});
-        self.api(Method::POST, "/signup", None, Some(credentials.clone()))
-            .await;
-        let (_, body) = self
-            .api(Method::POST, "/signin", None, Some(credentials))
-            .await;
-        body["access_token"].as_str().expect("token").to_owned()
+        self.api().user(email).await
     }
 
     /// A `box` source whose fake behaviour is chosen by `subject_id`.
@@ -220,11 +188,7 @@ impl Stack {
 
     /// Creates a source from a `POST /sources` body; returns its id.
     pub async fn source(&self, token: &str, body: Value) -> String {
-        let (status, body) = self
-            .api(Method::POST, "/sources", Some(token), Some(body))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["id"].as_str().unwrap().to_owned()
+        self.api().source(token, &body).await
     }
 
     /// Creates a server and an access key for it, which the helpers then send to its host;
@@ -238,16 +202,7 @@ impl Stack {
 
     /// A new access key for a server.
     pub async fn key(&self, token: &str, server_id: &str) -> String {
-        let (status, body) = self
-            .api(
-                Method::POST,
-                &format!("/mcp-servers/{server_id}/keys"),
-                Some(token),
-                Some(json!({"name": "test agent"})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["key"].as_str().unwrap().to_owned()
+        self.api().key(token, server_id, "test agent").await
     }
 
     /// The key the helpers send to `host`, if any.
@@ -262,21 +217,11 @@ impl Stack {
         name: &str,
         sources: &[&str],
     ) -> (String, String) {
-        let (status, body) = self
-            .api(
-                Method::POST,
-                "/mcp-servers",
-                Some(token),
-                Some(json!({"name": name, "source_ids": sources})),
-            )
+        let server = self
+            .api()
+            .server(token, &json!({"name": name, "source_ids": sources}))
             .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let host = body["endpoint"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("https://")
-            .to_owned();
-        (body["id"].as_str().unwrap().to_owned(), host)
+        (id(&server), host(&server))
     }
 
     /// Any control-plane call; returns the status.
@@ -287,7 +232,9 @@ impl Stack {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        self.api(method, path, Some(token), body).await
+        self.api()
+            .call(method, path, Some(token), body.as_ref())
+            .await
     }
 
     /// The gateway's MCP URL.

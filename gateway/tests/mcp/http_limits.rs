@@ -45,7 +45,10 @@ pub async fn slow_headers(port: u16, limit: Duration) -> Duration {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_client_sending_headers_slowly_is_cut_off_in_time(pool: PgPool) {
-    let stack = spawn_stack(pool.clone(), pool, |s| s.http_header_timeout_secs = 1).await;
+    let stack = spawn_stack(pool.clone(), pool, |s| {
+        s.common.http_header_timeout_secs = 1;
+    })
+    .await;
     let open = slow_headers(stack.gateway_port, Duration::from_secs(10)).await;
     assert!(
         open < Duration::from_secs(3),

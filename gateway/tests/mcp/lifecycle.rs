@@ -9,7 +9,7 @@ use crate::helpers::{call, eventually, spawn_stack};
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn shutdown_lets_calls_in_flight_finish_then_stops(pool: PgPool) {
-    let mut stack = spawn_stack(pool.clone(), pool, |s| s.gateway_source_timeout_ms = 800).await;
+    let mut stack = spawn_stack(pool.clone(), pool, |s| s.gateway.source_timeout_ms = 800).await;
     let ada = stack.user("ada@example.com").await;
     let good = stack.files(&ada, "1").await;
     let slow = stack.files(&ada, "999").await;

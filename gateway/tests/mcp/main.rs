@@ -28,4 +28,3 @@ mod protocol;
 mod rolling_restart;
 mod snowflake;
 mod tools;
-mod upstreams;

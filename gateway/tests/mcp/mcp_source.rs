@@ -31,12 +31,10 @@ use rmcp::{
     },
 };
 use serde_json::{Value, json};
+use shared::testing::upstreams::{self, Upstreams};
 use sqlx::PgPool;
 
-use crate::{
-    helpers::{Stack, call, error_text, eventually, spawn_real_stack},
-    upstreams::{self, Upstreams},
-};
+use crate::helpers::{Stack, call, error_text, eventually, spawn_real_stack};
 
 const TOKEN: &str = "remote-bearer-token-e2e";
 const HEADER_VALUE: &str = "remote-header-value-e2e";
@@ -269,9 +267,9 @@ async fn stack(pool: PgPool, fakes: &Upstreams) -> Stack {
     fakes.snowflake.reset().await;
     spawn_real_stack(pool, |settings| {
         fakes.point(settings);
-        settings.mcp_allowed_hosts = vec!["127.0.0.1".to_owned()];
+        settings.sources.mcp_allowed_hosts = vec!["127.0.0.1".to_owned()];
         // A server per failure case: more than the default test pool's three endpoints.
-        settings.mcp_gateway_url_pools = "https://*.remote.example.com".to_owned();
+        settings.control_plane.mcp_gateway_url_pools = "https://*.remote.example.com".to_owned();
     })
     .await
 }
@@ -428,7 +426,7 @@ fn captured_logs() -> (
     let captured = shared::telemetry::CapturedLogs::default();
     let subscriber = shared::telemetry::subscriber(
         shared::LogFormat::Json,
-        &shared::Settings::default().log_level,
+        &shared::Settings::default().common.log_level,
         captured.clone(),
     );
     (captured, tracing::subscriber::set_default(subscriber))
@@ -565,7 +563,7 @@ async fn an_expired_upstream_session_is_renewed_and_the_call_retried(pool: PgPoo
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn private_addresses_and_stdio_are_refused_at_creation(pool: PgPool) {
     let stack = spawn_real_stack(pool, |settings| {
-        settings.mcp_allowed_hosts = vec!["127.0.0.1".to_owned()];
+        settings.sources.mcp_allowed_hosts = vec!["127.0.0.1".to_owned()];
     })
     .await;
     let ada = stack.user("ada@example.com").await;

@@ -225,7 +225,7 @@ async fn metadata_document(redirect_uris: Value, name_itself: bool) -> String {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_client_id_metadata_document_is_fetched_and_the_flow_completes(pool: PgPool) {
     let stack = spawn_oauth_stack(pool, |settings| {
-        settings.oauth_cimd_allow_http_hosts = vec!["127.0.0.1".to_owned()];
+        settings.control_plane.oauth_cimd_allow_http_hosts = vec!["127.0.0.1".to_owned()];
     })
     .await;
     let (token, server_id, mcp_url) = owner_with_server(&stack, EMAIL).await;

@@ -105,7 +105,7 @@ async fn tokens_work_only_on_their_server_unexpired_and_signed_by_the_control_pl
         .fetch_one(&pool)
         .await
         .unwrap();
-    let keyring = crate::helpers::settings().keyring().unwrap();
+    let keyring = crate::helpers::settings().common.keyring().unwrap();
     let past = chrono::Utc::now().timestamp() - 60;
     let expired = control_plane::oauth::signing::sign(
         &pool,
@@ -390,8 +390,8 @@ async fn sign_in_on_the_page(
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn wrong_passwords_on_the_page_from_one_address_do_not_lock_the_owner_out(pool: PgPool) {
     let stack = spawn_oauth_stack(pool, |s| {
-        s.trust_forwarded_for = true;
-        s.signin_attempts_per_minute_per_email = 2;
+        s.control_plane.trust_forwarded_for = true;
+        s.control_plane.signin_attempts_per_minute_per_email = 2;
     })
     .await;
     let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
@@ -536,7 +536,7 @@ fn document(client_id: &str) -> Value {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn unsafe_or_wrong_metadata_documents_are_refused_with_a_page(pool: PgPool) {
     let stack = spawn_oauth_stack(pool.clone(), |settings| {
-        settings.oauth_cimd_allow_http_hosts = vec!["127.0.0.1".to_owned()];
+        settings.control_plane.oauth_cimd_allow_http_hosts = vec!["127.0.0.1".to_owned()];
     })
     .await;
     let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;

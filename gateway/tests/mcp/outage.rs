@@ -183,8 +183,8 @@ async fn a_gateway_started_during_an_outage_is_503_until_the_database_returns(po
 async fn a_full_audit_queue_drops_records_not_calls(pool: PgPool) {
     let proxy = Proxy::start(target(&pool)).await;
     let stack = spawn_stack(pool.clone(), through(&pool, &proxy), |s| {
-        s.gateway_audit_buffer = 100;
-        s.gateway_key_requests_per_minute = 100_000;
+        s.gateway.audit_buffer = 100;
+        s.gateway.key_requests_per_minute = 100_000;
     })
     .await;
     let ada = stack.user("ada@example.com").await;

@@ -144,9 +144,9 @@ fn table(name: &str, text: &str) -> Value {
 
 async fn stack(pool: &PgPool, timeout_ms: u64) -> Stack {
     spawn_real_stack(pool.clone(), |s| {
-        s.postgres_allowed_hosts = vec!["127.0.0.1".to_owned()];
-        s.postgres_allow_insecure_hosts = vec!["127.0.0.1".to_owned()];
-        s.gateway_source_timeout_ms = timeout_ms;
+        s.sources.postgres_allowed_hosts = vec!["127.0.0.1".to_owned()];
+        s.sources.postgres_allow_insecure_hosts = vec!["127.0.0.1".to_owned()];
+        s.gateway.source_timeout_ms = timeout_ms;
     })
     .await
 }
@@ -311,7 +311,7 @@ fn rules() -> SourceRules {
     SourceRules {
         postgres_hosts: local.clone(),
         postgres_insecure_hosts: local,
-        ..SourceRules::from_settings(&settings())
+        ..SourceRules::from_settings(&settings().sources)
     }
 }
 
@@ -563,7 +563,7 @@ async fn hosts_outside_the_allowed_set_are_refused_and_stop_being_served(pool: P
     stack.stop_gateway.take().unwrap().send(()).unwrap();
     (&mut stack.gateway_task).await.unwrap().unwrap();
     let mut narrowed = settings();
-    narrowed.postgres_allowed_hosts = vec!["db.example.com".to_owned()];
+    narrowed.sources.postgres_allowed_hosts = vec!["db.example.com".to_owned()];
     let gw = gateway::Application::build(
         &narrowed,
         pool.clone(),
@@ -611,8 +611,8 @@ async fn a_listed_name_that_resolves_to_an_unlisted_private_address_is_not_follo
     // `localhost` is listed, its address is not: the name passes at creation, the connection
     // is refused when the gateway resolves it (as a name whose DNS answer turned internal).
     let stack = spawn_real_stack(pool.clone(), |s| {
-        s.postgres_allowed_hosts = vec!["localhost".to_owned()];
-        s.postgres_allow_insecure_hosts = vec!["localhost".to_owned()];
+        s.sources.postgres_allowed_hosts = vec!["localhost".to_owned()];
+        s.sources.postgres_allow_insecure_hosts = vec!["localhost".to_owned()];
     })
     .await;
     let ada = stack.user("ada@example.com").await;

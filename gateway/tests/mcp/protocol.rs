@@ -115,7 +115,7 @@ async fn protocol_edges_get_clear_answers(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn with_sessions_a_session_is_bound_to_its_host(pool: PgPool) {
-    let stack = spawn_stack(pool.clone(), pool, |s| s.gateway_sessions = true).await;
+    let stack = spawn_stack(pool.clone(), pool, |s| s.gateway.sessions = true).await;
     let ada = stack.user("ada@example.com").await;
     let files = stack.files(&ada, "1").await;
     let (_, first) = stack.server(&ada, "one", &[&files]).await;

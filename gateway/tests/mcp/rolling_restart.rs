@@ -28,10 +28,10 @@ struct Replica {
 
 async fn replica(pool: &PgPool, port: u16) -> Replica {
     let mut settings = settings();
-    settings.gateway_addr = ([127, 0, 0, 1], port).into();
-    settings.gateway_drain_secs = 1;
-    settings.gateway_key_requests_per_minute = 1_000_000;
-    settings.gateway_metrics_addr = String::new();
+    settings.gateway.addr = ([127, 0, 0, 1], port).into();
+    settings.gateway.drain_secs = 1;
+    settings.gateway.key_requests_per_minute = 1_000_000;
+    settings.gateway.metrics_addr = String::new();
     let app = gateway::Application::build(&settings, pool.clone(), registry())
         .await
         .expect("replica starts");

@@ -191,7 +191,7 @@ async fn a_failing_or_slow_source_costs_only_its_own_results(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn results_are_merged_fairly_and_capped(pool: PgPool) {
-    let stack = spawn_stack(pool.clone(), pool, |s| s.gateway_max_results = 4).await;
+    let stack = spawn_stack(pool.clone(), pool, |s| s.gateway.max_results = 4).await;
     let ada = stack.user("ada@example.com").await;
     let a = stack.files(&ada, "1").await;
     let b = stack.files(&ada, "2").await;

@@ -271,7 +271,7 @@ pub struct SourceRules {
 
 impl SourceRules {
     /// The rules the deployment's settings give.
-    pub fn from_settings(settings: &crate::Settings) -> Self {
+    pub fn from_settings(settings: &crate::config::SourceSettings) -> Self {
         // Settings are validated when loaded, so the lists parse; a list that did not would
         // allow nothing.
         let hosts = |entries: &[String]| HostList::parse(entries).unwrap_or_default();

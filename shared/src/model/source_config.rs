@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn snowflake_settings_parse_once_with_defaults_and_hide_the_pat() {
-        let suffixes = SourceRules::from_settings(&crate::Settings::default());
+        let suffixes = SourceRules::from_settings(&crate::config::SourceSettings::default());
         let config = SourceConfig::parse(
             SourceType::Snowflake,
             &object(
@@ -327,7 +327,7 @@ mod tests {
             SourceType::Snowflake,
             &object(&json!({"account_url": "https://evil.example", "search_service": "A.B.C"})),
             &object(&json!({"pat": "p"})),
-            &SourceRules::from_settings(&crate::Settings::default()),
+            &SourceRules::from_settings(&crate::config::SourceSettings::default()),
         )
         .unwrap_err();
         assert!(

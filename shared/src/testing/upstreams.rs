@@ -1,9 +1,9 @@
 //! Local fakes of Microsoft Graph, Box and Snowflake answering one document each in their wire
 //! shapes, and the source bodies that point at them, for the end-to-end tests of all three
-//! production handlers together.
+//! production handlers together. The wire shapes are those of `upstream-apis.md`.
 
+use crate::Settings;
 use serde_json::{Value, json};
-use shared::Settings;
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
     matchers::{body_partial_json, header, method, path, path_regex},
@@ -45,11 +45,11 @@ impl Upstreams {
 
     /// Points a gateway's upstream settings at the fakes.
     pub fn point(&self, settings: &mut Settings) {
-        settings.graph_base_url = format!("{}/v1.0", self.graph.uri());
-        settings.microsoft_login_url = self.graph.uri();
-        settings.box_api_url = format!("{}/2.0", self.files.uri());
-        settings.box_token_url = format!("{}/oauth2/token", self.files.uri());
-        settings.snowflake_base_url = self.snowflake.uri();
+        settings.upstreams.graph_base_url = format!("{}/v1.0", self.graph.uri());
+        settings.upstreams.microsoft_login_url = self.graph.uri();
+        settings.upstreams.box_api_url = format!("{}/2.0", self.files.uri());
+        settings.upstreams.box_token_url = format!("{}/oauth2/token", self.files.uri());
+        settings.upstreams.snowflake_base_url = self.snowflake.uri();
     }
 
     async fn mount_graph(&self) {
