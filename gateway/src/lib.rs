@@ -17,6 +17,7 @@ pub mod routing;
 pub mod sessions;
 pub mod snapshot;
 pub mod sources;
+mod sql;
 pub mod startup;
 pub mod tools;
 
