@@ -71,6 +71,32 @@ pub const NO_JIT: &str = "set local jit = off";
 /// The public halves of the signing keys (the gateway's role can read no more).
 pub const VERIFYING_KEYS: &str = "select kid, public_key from oauth_signing_keys";
 
+/// The audit writer's transactions are committed asynchronously (the audit log is
+/// best-effort by design; a database crash may lose its last fraction of a second).
+pub const ASYNC_COMMIT: &str = "set local synchronous_commit = off";
+
+/// A batch of tool-call records as column arrays; records of servers deleted meanwhile are
+/// skipped.
+pub const INSERT_TOOL_CALLS: &str = "\
+    insert into tool_calls (server_id, key_id, grant_id, called_at, tool, argument, status, \
+                            error_class, result_count, duration_ms, sources) \
+    select u.server_id, u.key_id, u.grant_id, u.called_at, u.tool, u.argument, u.status, \
+           u.error_class, u.result_count, u.duration_ms, u.sources::json \
+    from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], \
+                $7::text[], $8::text[], $9::int4[], $10::int4[], $11::text[]) \
+         as u(server_id, key_id, grant_id, called_at, tool, argument, status, error_class, \
+              result_count, duration_ms, sources) \
+    where exists (select 1 from mcp_servers s where s.id = u.server_id)";
+
+/// The last use of each key in `$1` at the time in `$2` (newer times win); keys deleted
+/// meanwhile are skipped.
+pub const RECORD_KEY_USES: &str = "\
+    insert into mcp_server_key_usage (key_id, last_used_at) \
+    select u.key_id, u.at from unnest($1::uuid[], $2::timestamptz[]) as u(key_id, at) \
+    where exists (select 1 from mcp_server_keys k where k.id = u.key_id) \
+    on conflict (key_id) do update \
+    set last_used_at = greatest(mcp_server_key_usage.last_used_at, excluded.last_used_at)";
+
 /// `query` over every live server, or only those in `ids`.
 pub fn scoped<'a, O>(
     query: Scoped,
