@@ -8,6 +8,7 @@ pub mod client;
 pub mod context;
 pub mod error;
 pub mod fanout;
+pub mod http;
 pub mod ids;
 pub mod jsonrpc;
 pub mod mcp;
