@@ -14,6 +14,7 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use axum::Router;
+use shared::background::Background;
 use shared::{Settings, model::SourceRules};
 use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -320,40 +321,6 @@ impl Stopping {
     /// Cancels the root: every token of the tree (each already cancelled in order by now).
     fn done(self) {
         drop(self.root);
-    }
-}
-
-/// Tasks that run beside the server until their token, a child of the root, is cancelled.
-struct Background {
-    stop: CancellationToken,
-    tasks: Vec<(&'static str, JoinHandle<()>)>,
-}
-
-impl Background {
-    fn new(stop: CancellationToken) -> Self {
-        Self {
-            stop,
-            tasks: Vec::new(),
-        }
-    }
-
-    /// Runs `task` until the background stops.
-    fn spawn(&mut self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
-        let stop = self.stop.clone();
-        let handle = tokio::spawn(async move {
-            stop.run_until_cancelled_owned(task).await;
-        });
-        self.tasks.push((name, handle));
-    }
-
-    /// Stops every task and waits for each to end (at its next await point).
-    async fn stop(self) {
-        self.stop.cancel();
-        for (name, task) in self.tasks {
-            if let Err(err) = task.await {
-                tracing::error!(task = name, error = %err, "a background task failed");
-            }
-        }
     }
 }
 
