@@ -10,9 +10,10 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, Request, StatusCode, header},
     middleware,
 };
-use shared::Settings;
+use shared::{Settings, background::Background};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower::{ServiceBuilder, util::MapRequestLayer};
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -89,20 +90,24 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let metrics = self.metrics.map(|listener| {
+        // Stopped once the last request has been answered (or when this run is cut short).
+        let mut background = Background::new(CancellationToken::new());
+        if let Some(listener) = self.metrics {
             let state = self.state.clone();
-            tokio::spawn(shared::prometheus::serve(listener, move || {
-                let state = state.clone();
-                async move { pool_gauges(&state).await }
-            }))
-        });
-        let housekeeping = tokio::spawn(housekeeping(self.state));
+            background.spawn("metrics", async move {
+                let served = shared::prometheus::serve(listener, move || {
+                    let state = state.clone();
+                    async move { pool_gauges(&state).await }
+                });
+                if let Err(err) = served.await {
+                    tracing::warn!(error = %err, "the metrics listener stopped");
+                }
+            });
+        }
+        background.spawn("housekeeping", housekeeping(self.state));
         let result =
             shared::serve::serve(self.listener, self.router, self.header_timeout, shutdown).await;
-        housekeeping.abort();
-        if let Some(metrics) = metrics {
-            metrics.abort();
-        }
+        background.stop().await;
         result
     }
 }

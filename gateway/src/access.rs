@@ -36,6 +36,7 @@ use crate::{
     error::{Credential, HttpError},
     oauth::{Verifier, challenge, looks_like_jwt},
     snapshot::{ServedServer, SnapshotStore},
+    sql,
 };
 
 /// Who is calling, for the audit log: the key's id or the OAuth grant's, or neither on a
@@ -241,17 +242,11 @@ impl Usage {
         }
         let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) =
             seen.iter().map(|(k, v)| (*k, *v)).unzip();
-        let written = sqlx::query(
-            "insert into mcp_server_key_usage (key_id, last_used_at) \
-             select u.key_id, u.at from unnest($1::uuid[], $2::timestamptz[]) as u(key_id, at) \
-             where exists (select 1 from mcp_server_keys k where k.id = u.key_id) \
-             on conflict (key_id) do update \
-             set last_used_at = greatest(mcp_server_key_usage.last_used_at, excluded.last_used_at)",
-        )
-        .bind(&ids)
-        .bind(&times)
-        .execute(pool)
-        .await;
+        let written = sqlx::query(sql::RECORD_KEY_USES)
+            .bind(&ids)
+            .bind(&times)
+            .execute(pool)
+            .await;
         if let Err(err) = written {
             tracing::warn!(error = %err, keys = ids.len(), "cannot record key usage; will retry");
             let mut current = self.seen.lock().expect("usage lock");

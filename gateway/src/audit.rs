@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{snapshot::ServedSource, sources::SourceError};
+use crate::{snapshot::ServedSource, sources::SourceError, sql};
 
 /// Records stored per INSERT at most.
 const BATCH: usize = 1000;
@@ -233,33 +233,21 @@ async fn gather(
 /// deleted meanwhile are skipped.
 async fn insert(pool: &PgPool, columns: &Columns) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("set local synchronous_commit = off")
+    sqlx::query(sql::ASYNC_COMMIT).execute(&mut *tx).await?;
+    sqlx::query(sql::INSERT_TOOL_CALLS)
+        .bind(&columns.server_id)
+        .bind(&columns.key_id)
+        .bind(&columns.grant_id)
+        .bind(&columns.called_at)
+        .bind(&columns.tool)
+        .bind(&columns.argument)
+        .bind(&columns.status)
+        .bind(&columns.error_class)
+        .bind(&columns.result_count)
+        .bind(&columns.duration_ms)
+        .bind(&columns.sources)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "insert into tool_calls (server_id, key_id, grant_id, called_at, tool, argument, status, \
-                                 error_class, result_count, duration_ms, sources) \
-         select u.server_id, u.key_id, u.grant_id, u.called_at, u.tool, u.argument, u.status, \
-                u.error_class, u.result_count, u.duration_ms, u.sources::json \
-         from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], \
-                     $7::text[], $8::text[], $9::int4[], $10::int4[], $11::text[]) \
-              as u(server_id, key_id, grant_id, called_at, tool, argument, status, error_class, \
-                   result_count, duration_ms, sources) \
-         where exists (select 1 from mcp_servers s where s.id = u.server_id)",
-    )
-    .bind(&columns.server_id)
-    .bind(&columns.key_id)
-    .bind(&columns.grant_id)
-    .bind(&columns.called_at)
-    .bind(&columns.tool)
-    .bind(&columns.argument)
-    .bind(&columns.status)
-    .bind(&columns.error_class)
-    .bind(&columns.result_count)
-    .bind(&columns.duration_ms)
-    .bind(&columns.sources)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await
 }
 

@@ -8,6 +8,7 @@ pub mod client;
 pub mod context;
 pub mod error;
 pub mod fanout;
+pub mod http;
 pub mod ids;
 pub mod jsonrpc;
 pub mod mcp;
@@ -17,6 +18,7 @@ pub mod routing;
 pub mod sessions;
 pub mod snapshot;
 pub mod sources;
+mod sql;
 pub mod startup;
 pub mod tools;
 

@@ -2,6 +2,7 @@
 //! graceful shutdown. Model types shared by the control plane and the gateway live here too.
 
 pub mod access_key;
+pub mod background;
 pub mod client;
 pub mod config;
 pub mod crypto;

@@ -1,0 +1,194 @@
+//! The gateway's HTTP surface: rmcp's streamable HTTP service at `/mcp` behind the host
+//! routing, access and JSON-RPC checks, the OAuth protected resource metadata, the probes,
+//! the access log, and draining (a stopping replica turns unready and closes connections).
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderName, Method, header},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService,
+    session::{local::LocalSessionManager, never::NeverSessionManager},
+};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tower::{ServiceBuilder, util::MapRequestLayer};
+use tower_http::{
+    cors::{Any, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{
+    access::{Access, require_key},
+    error::HttpError,
+    jsonrpc,
+    mcp::Gateway,
+    oauth,
+    routing::{Routing, route_by_host},
+    sessions::{SessionBindings, bind_sessions_to_hosts},
+    snapshot::SnapshotStore,
+};
+
+/// `/mcp` behind the host routing, plus the probes.
+pub fn router(
+    gateway: Gateway,
+    routing: Routing,
+    access: Access,
+    issuer: Arc<str>,
+    draining: Draining,
+    sessions: bool,
+    cancel: CancellationToken,
+) -> Router {
+    let config = StreamableHttpServerConfig::default()
+        // Our routing middleware decides which hosts are served; rmcp's loopback-only
+        // default would refuse every pool domain.
+        .disable_allowed_hosts()
+        .with_legacy_session_mode(sessions)
+        .with_json_response(!sessions)
+        .with_max_request_body_bytes(jsonrpc::MAX_BODY_BYTES)
+        .with_cancellation_token(cancel);
+    let mcp = if sessions {
+        let service = StreamableHttpService::new(
+            move || Ok(gateway.clone()),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        Router::new()
+            .route_service("/mcp", service)
+            .layer(middleware::from_fn_with_state(
+                SessionBindings::default(),
+                bind_sessions_to_hosts,
+            ))
+    } else {
+        let service = StreamableHttpService::new(
+            move || Ok(gateway.clone()),
+            Arc::new(NeverSessionManager::default()),
+            config,
+        );
+        Router::new().route_service("/mcp", service)
+    };
+    let store = routing.store.clone();
+    // Protected resource metadata (RFC 9728): public, readable from any origin.
+    let metadata = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(oauth::resource_metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(oauth::resource_metadata),
+        )
+        .with_state((routing.clone(), issuer))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    HeaderName::from_static("mcp-protocol-version"),
+                ]),
+        );
+    let mcp = mcp
+        .layer(middleware::from_fn(jsonrpc::read_and_check))
+        .layer(middleware::from_fn_with_state(access, require_key))
+        .layer(middleware::from_fn_with_state(routing, route_by_host));
+
+    let layers = ServiceBuilder::new()
+        .layer(MapRequestLayer::new(shared::request_id::sanitize::<Body>))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    // Borrowed: the span records the values as it is created (no copy per request).
+                    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(),
+                        host = %header("host"), request_id = %header("x-request-id"), server_id = tracing::field::Empty)
+                })
+                .on_request(())
+                .on_response(access_line),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id());
+
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz).with_state((store, draining.clone())))
+        .merge(mcp)
+        .merge(metadata)
+        .fallback(|| async { HttpError::no_route() })
+        // After routing, so requests are counted by route.
+        .route_layer(middleware::from_fn(shared::prometheus::track_http))
+        .layer(layers)
+        .layer(middleware::from_fn_with_state(
+            draining,
+            close_when_draining,
+        ))
+}
+
+/// The access log: one line per request, at INFO under the target `access`, inside the
+/// request's span (method, path, host, request id, server id). `LOG_LEVEL=info,access=off`
+/// turns it off.
+fn access_line(response: &Response, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(target: "access", status = response.status().as_u16(),
+        latency_us = latency.as_micros() as u64, "request served");
+}
+
+/// Ready once a snapshot is loaded, and stays ready while the database is away: the last
+/// snapshot keeps serving (taking every replica out of rotation would turn an outage of the
+/// configuration store into an outage of the product). Unready at once when stopping.
+async fn readyz(State((store, draining)): State<(Arc<SnapshotStore>, Draining)>) -> Response {
+    if draining.is_on() {
+        let body = json!({"status": "draining", "message": "This replica is stopping; send requests elsewhere."});
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    match store.load() {
+        Some(snapshot) => Json(json!({
+            "status": "ready",
+            "servers": snapshot.len(),
+            "snapshot_version": snapshot.version,
+            "stale": store.is_stale(),
+            "snapshot_age_secs": store.age_secs(),
+        }))
+        .into_response(),
+        None => HttpError::not_ready().into_response(),
+    }
+}
+
+/// Set once the replica is stopping: `/readyz` answers 503 and every response says
+/// `Connection: close`, so proxies and clients move their keep-alive connections elsewhere
+/// before the listener closes.
+#[derive(Clone, Default)]
+pub struct Draining(Arc<std::sync::atomic::AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Adds `Connection: close` to every response while draining.
+async fn close_when_draining(
+    State(draining): State<Draining>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if draining.is_on() {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
