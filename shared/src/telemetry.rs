@@ -47,12 +47,32 @@ fn filter(level: &str) -> EnvFilter {
 
 use crate::LogFormat;
 
-/// Builds the subscriber both daemons use, writing to `writer`. Tests pass an in-memory writer
-/// to check what the real format would print.
+/// Builds the subscriber both daemons use, writing to `writer` without terminal colours. Tests
+/// pass an in-memory writer to check what the real format would print.
 pub fn subscriber<W>(
     format: LogFormat,
     level: &str,
     writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync + 'static>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    subscriber_coloured(format, level, writer, false)
+}
+
+/// Whether human lines get terminal colours: only on a terminal, and never with `NO_COLOR`
+/// set. A log file or pipe gets plain text (the colour codes made each line a third longer and
+/// cost their formatting on every request).
+fn colours_for_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn subscriber_coloured<W>(
+    format: LogFormat,
+    level: &str,
+    writer: W,
+    ansi: bool,
 ) -> Box<dyn tracing::Subscriber + Send + Sync + 'static>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -64,6 +84,7 @@ where
             registry.with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(writer)
+                    .with_ansi(ansi)
                     .with_target(true),
             ),
         ),
@@ -82,7 +103,7 @@ where
 /// Installs the global subscriber writing to standard error through the bounded queue (see
 /// the module's documentation). Call [`flush`] before the process exits.
 pub fn init(format: LogFormat, level: &str) {
-    init_with(format, level, std::io::stderr());
+    install(format, level, std::io::stderr(), colours_for_stderr());
 }
 
 /// [`init`] writing to `destination` instead of standard error (the benchmark logs to a file
@@ -91,6 +112,15 @@ pub fn init_with(
     format: LogFormat,
     level: &str,
     destination: impl std::io::Write + Send + 'static,
+) {
+    install(format, level, destination, false);
+}
+
+fn install(
+    format: LogFormat,
+    level: &str,
+    destination: impl std::io::Write + Send + 'static,
+    ansi: bool,
 ) {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
@@ -101,7 +131,10 @@ pub fn init_with(
         .finish(std::io::BufWriter::with_capacity(WRITE_BUFFER, destination));
     let counter = writer.error_counter();
     // A second call (tests, embedding) keeps the first subscriber instead of panicking.
-    if subscriber(format, level, writer).try_init().is_ok() {
+    if subscriber_coloured(format, level, writer, ansi)
+        .try_init()
+        .is_ok()
+    {
         let _ = WRITER.set((counter, Mutex::new(Some(guard))));
     }
 }
