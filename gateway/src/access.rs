@@ -1,12 +1,13 @@
-//! Who may call a server: the agent's access key (`Authorization: Bearer mcpk_…`) must be one
-//! of the keys of the server behind the Host, unexpired and unrevoked, or its OAuth access
-//! token must be valid for that server (see `oauth.rs`), unless the server is public. Checked on every MCP request from the snapshot (a SHA-256 and constant-time
-//! compares: no database, no bcrypt), so a revocation is effective as soon as its change
-//! notification arrives. Then the rate limit: per key, per OAuth grant, and on a public server
-//! per client address (`client.rs`), so that anonymous callers cannot use up the budget of
-//! everyone else on that server. The key's use is noted for the batched
-//! last-used update, and the key is removed from the request: nothing after this layer (tools,
-//! upstream calls, logs) ever sees it.
+//! Who may call a server, the second step of admission (`admission.rs`): the agent's access
+//! key (`Authorization: Bearer mcpk_…`) must be one of the keys of the server behind the Host,
+//! unexpired and unrevoked, or its OAuth access token must be valid for that server (see
+//! `oauth.rs`), unless the server is public. Checked on every MCP request from the snapshot (a
+//! SHA-256 and constant-time compares: no database, no bcrypt), so a revocation is effective as
+//! soon as its change notification arrives. Then the rate limit: per key, per OAuth grant, and
+//! on a public server per client address (`client.rs`), so that anonymous callers cannot use up
+//! the budget of everyone else on that server. The key's use is noted for the batched last-used
+//! update, and the key is removed from the request: nothing after admission (tools, upstream
+//! calls, logs) ever sees it.
 
 use std::{
     collections::HashMap,
@@ -16,12 +17,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    extract::{Request, State},
-    http::header,
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
+use axum::{extract::Request, http::header};
 use chrono::{DateTime, Utc};
 use governor::{
     DefaultKeyedRateLimiter, Quota, RateLimiter,
@@ -32,7 +28,6 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    context::CallContext,
     error::{Credential, HttpError},
     oauth::{Verifier, challenge, looks_like_jwt},
     snapshot::{ServedServer, SnapshotStore},
@@ -111,48 +106,35 @@ impl Access {
     pub fn forget_idle(&self) {
         self.limiter.retain_recent();
     }
-}
 
-/// The middleware; runs after host routing.
-pub async fn require_key(
-    State(access): State<Access>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let Some(server) = request.extensions().get::<Arc<ServedServer>>().cloned() else {
-        return HttpError::unknown_host().into_response();
-    };
-    let caller = match (server.public, bearer(&request)) {
-        (true, _) => Caller {
-            key_id: None,
-            grant_id: None,
-        },
-        (false, None) => return refuse(&server, Credential::None),
-        (false, Some(credential)) => match check(&access, &server, credential) {
-            Ok(caller) => caller,
-            Err(given) => return refuse(&server, given),
-        },
-    };
-    let budget = Budget::of(caller, server.id, || {
-        crate::client::address(&request, access.trust_forwarded_for)
-    });
-    if let Err(not_until) = access.limiter.check_key(&budget) {
-        let wait = not_until.wait_time_from(access.clock.now());
-        metrics::counter!("rate_limit_rejections_total", "limiter" => "access_key").increment(1);
-        return HttpError::rate_limited(wait.as_secs_f64().ceil() as u64).into_response();
+    /// Who is calling `server`, once their credential and rate budget pass; the credential is
+    /// then removed from the request. The refusal otherwise (401 with the challenge, 429).
+    pub fn admit(&self, server: &ServedServer, request: &mut Request) -> Result<Caller, HttpError> {
+        let caller = match (server.public, bearer(request)) {
+            (true, _) => Caller {
+                key_id: None,
+                grant_id: None,
+            },
+            (false, None) => return Err(refuse(server, Credential::None)),
+            (false, Some(credential)) => {
+                check(self, server, credential).map_err(|given| refuse(server, given))?
+            }
+        };
+        let budget = Budget::of(caller, server.id, || {
+            crate::client::address(request, self.trust_forwarded_for)
+        });
+        if let Err(not_until) = self.limiter.check_key(&budget) {
+            let wait = not_until.wait_time_from(self.clock.now());
+            metrics::counter!("rate_limit_rejections_total", "limiter" => "access_key")
+                .increment(1);
+            return Err(HttpError::rate_limited(wait.as_secs_f64().ceil() as u64));
+        }
+        if let Some(id) = caller.key_id {
+            self.usage.touch(id);
+        }
+        request.headers_mut().remove(header::AUTHORIZATION);
+        Ok(caller)
     }
-    if let Some(id) = caller.key_id {
-        access.usage.touch(id);
-    }
-    request.headers_mut().remove(header::AUTHORIZATION);
-    let context = CallContext {
-        request_id: request.headers().get("x-request-id").cloned(),
-        host: request.headers().get(header::HOST).cloned(),
-        server,
-        caller,
-    };
-    request.extensions_mut().insert(context);
-    next.run(request).await
 }
 
 /// An access key of this server (`mcpk_…`), or an OAuth access token for it.
@@ -180,14 +162,14 @@ fn check(access: &Access, server: &ServedServer, credential: &str) -> Result<Cal
     }
 }
 
-fn refuse(server: &ServedServer, given: Credential) -> Response {
+fn refuse(server: &ServedServer, given: Credential) -> HttpError {
     let reason = if given == Credential::None {
         "missing"
     } else {
         "invalid"
     };
     metrics::counter!("gateway_auth_failures_total", "reason" => reason).increment(1);
-    HttpError::unauthorized(given, challenge(server, given != Credential::None)).into_response()
+    HttpError::unauthorized(given, challenge(server, given != Credential::None))
 }
 
 /// The bearer token of the request, if any.

@@ -21,6 +21,21 @@ pub struct CallContext {
 }
 
 impl CallContext {
+    /// The context of `request`, for `server` and `caller` as admission found them.
+    pub fn new(
+        request: &axum::extract::Request,
+        server: Arc<ServedServer>,
+        caller: Caller,
+    ) -> Self {
+        let header = |name| request.headers().get(name).cloned();
+        Self {
+            request_id: header(axum::http::HeaderName::from_static("x-request-id")),
+            host: header(axum::http::header::HOST),
+            server,
+            caller,
+        }
+    }
+
     /// The context of the HTTP request rmcp is serving.
     pub fn of(extensions: &Extensions) -> Option<&Self> {
         extensions

@@ -27,12 +27,13 @@ use tower_http::{
 };
 
 use crate::{
-    access::{Access, require_key},
+    access::Access,
+    admission::{self, Admission},
     error::HttpError,
     jsonrpc,
     mcp::Gateway,
     oauth,
-    routing::{Routing, route_by_host},
+    routing::Routing,
     sessions::{SessionBindings, bind_sessions_to_hosts},
     snapshot::SnapshotStore,
 };
@@ -96,10 +97,10 @@ pub fn router(
                     HeaderName::from_static("mcp-protocol-version"),
                 ]),
         );
-    let mcp = mcp
-        .layer(middleware::from_fn(jsonrpc::read_and_check))
-        .layer(middleware::from_fn_with_state(access, require_key))
-        .layer(middleware::from_fn_with_state(routing, route_by_host));
+    let mcp = mcp.layer(middleware::from_fn_with_state(
+        Admission { routing, access },
+        admission::admit,
+    ));
 
     let layers = ServiceBuilder::new()
         .layer(MapRequestLayer::new(shared::request_id::sanitize::<Body>))

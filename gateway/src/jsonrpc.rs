@@ -16,7 +16,6 @@ use axum::{
     body::{Body, to_bytes},
     extract::Request,
     http::{HeaderValue, Method, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Deserializer};
@@ -27,10 +26,11 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// How long a client may take to send a request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The middleware.
-pub async fn read_and_check(request: Request, next: Next) -> Response {
+/// The request with its body read, if it is one JSON-RPC message (or not a POST); the
+/// answer to send instead otherwise.
+pub async fn read_checked(request: Request) -> Result<Request, Box<Response>> {
     if request.method() != Method::POST {
-        return next.run(request).await;
+        return Ok(request);
     }
     let (parts, body) = request.into_parts();
     let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, to_bytes(body, MAX_BODY_BYTES)).await
@@ -39,18 +39,21 @@ pub async fn read_and_check(request: Request, next: Next) -> Response {
         Ok(Err(_)) => {
             let message = format!("MCP request bodies are limited to {MAX_BODY_BYTES} bytes.");
             let body = json!({"error": {"code": "payload_too_large", "message": message}});
-            return closing((StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response());
+            return Err(Box::new(closing(
+                (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response(),
+            )));
         }
         Err(_) => {
             let body = json!({"error": {"code": "request_timeout", "message": "The request body took too long to arrive."}});
-            return closing((StatusCode::REQUEST_TIMEOUT, Json(body)).into_response());
+            return Err(Box::new(closing(
+                (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response(),
+            )));
         }
     };
     if let Err((code, message)) = check(&bytes) {
-        return rpc_error(code, message);
+        return Err(Box::new(rpc_error(code, message)));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// The parts of a message that decide whether it is one JSON-RPC 2.0 message.

@@ -2,6 +2,7 @@
 //! own domain, from an in-memory snapshot of the configuration kept current from Postgres.
 
 pub mod access;
+pub mod admission;
 pub mod audit;
 pub mod caps;
 pub mod client;

@@ -1,14 +1,12 @@
-//! Host → MCP server. Runs before rmcp: resolves the request's host to a live server in the
-//! current snapshot (404 if none, 503 before the first load), applies the Origin rule of the
-//! MCP transport (DNS rebinding), and hands the server to the tools as a request extension.
+//! Host → MCP server: resolves the request's host to a live server in the current snapshot
+//! (404 if none, 503 before the first load) and applies the Origin rule of the MCP transport
+//! (DNS rebinding). The first step of admission (`admission.rs`).
 
 use std::sync::Arc;
 
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderMap, Uri, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
 };
 use shared::model::routing_key;
 
@@ -25,34 +23,28 @@ pub struct Routing {
     pub allowed_origins: Arc<[String]>,
 }
 
-/// The middleware.
-pub async fn route_by_host(
-    State(routing): State<Routing>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let server = match routing.server_for(&request) {
-        Ok(server) => server,
-        Err(err) => return err.into_response(),
-    };
-    if let Some(origin) = request.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        let own = origin.eq_ignore_ascii_case(&server.endpoint);
-        if !own
-            && !routing
-                .allowed_origins
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(origin))
-        {
-            return HttpError::forbidden_origin().into_response();
-        }
-    }
-    tracing::Span::current().record("server_id", tracing::field::display(server.id));
-    request.extensions_mut().insert(server);
-    next.run(request).await
-}
-
 impl Routing {
+    /// The server an MCP request is for, once its Origin passes the transport's rule (an
+    /// Origin is either the server's own endpoint or one the deployment allows). The server's
+    /// id joins the request's span.
+    pub fn admit(&self, request: &Request) -> Result<Arc<ServedServer>, HttpError> {
+        let server = self.server_for(request)?;
+        if let Some(origin) = request.headers().get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or_default();
+            let own = origin.eq_ignore_ascii_case(&server.endpoint);
+            if !own
+                && !self
+                    .allowed_origins
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(origin))
+            {
+                return Err(HttpError::forbidden_origin());
+            }
+        }
+        tracing::Span::current().record("server_id", tracing::field::display(server.id));
+        Ok(server)
+    }
+
     /// The live server behind the request's host: 503 before the first snapshot, 404 for a
     /// host no live server is on.
     pub fn server_for(&self, request: &Request) -> Result<Arc<ServedServer>, HttpError> {

@@ -18,7 +18,7 @@ use axum::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::snapshot::ServedServer;
+use crate::context::CallContext;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 /// Bindings older than this are forgotten (rmcp's sessions do not outlive it either).
@@ -28,7 +28,7 @@ const MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Clone, Default)]
 pub struct SessionBindings(Arc<Mutex<HashMap<String, (Uuid, Instant)>>>);
 
-/// The middleware (runs after host routing).
+/// The middleware (runs after admission).
 pub async fn bind_sessions_to_hosts(
     State(bindings): State<SessionBindings>,
     request: Request,
@@ -36,8 +36,8 @@ pub async fn bind_sessions_to_hosts(
 ) -> Response {
     let Some(server_id) = request
         .extensions()
-        .get::<Arc<ServedServer>>()
-        .map(|s| s.id)
+        .get::<CallContext>()
+        .map(|call| call.server.id)
     else {
         return next.run(request).await;
     };
