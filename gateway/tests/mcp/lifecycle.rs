@@ -5,22 +5,35 @@ use std::time::Duration;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{call, eventually, registry, settings, spawn_stack};
+use rmcp::model::CallToolResult;
+use tokio::task::JoinHandle;
 
-#[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn shutdown_lets_calls_in_flight_finish_then_stops(pool: PgPool) {
-    let mut stack = spawn_stack(pool.clone(), pool, |s| s.gateway.source_timeout_ms = 800).await;
+use crate::helpers::{Stack, call, eventually, registry, settings, spawn_stack};
+
+/// A stack whose sources get 800 ms, and a `search` in flight for 200 ms on a server of Box
+/// sources with the given subjects (the fake answers subject `999` too late: that source runs
+/// into its deadline, so the call takes ~800 ms).
+async fn call_in_flight(pool: PgPool, subjects: &[&str]) -> (Stack, JoinHandle<CallToolResult>) {
+    let stack = spawn_stack(pool.clone(), pool, |s| s.gateway.source_timeout_ms = 800).await;
     let ada = stack.user("ada@example.com").await;
-    let good = stack.files(&ada, "1").await;
-    let slow = stack.files(&ada, "999").await;
-    let (_, host) = stack.server(&ada, "s", &[&good, &slow]).await;
+    let mut sources = Vec::new();
+    for subject in subjects {
+        sources.push(stack.files(&ada, subject).await);
+    }
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    let (_, host) = stack.server(&ada, "s", &sources).await;
     eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
     let client = stack.client(&host).await;
-
-    // A call that takes ~800 ms (the slow source runs into its deadline)...
     let in_flight =
         tokio::spawn(async move { call(&client, "search", json!({"query": "q"})).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
+    (stack, in_flight)
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn shutdown_lets_calls_in_flight_finish_then_stops(pool: PgPool) {
+    // A call that takes ~800 ms (one source runs into its deadline)...
+    let (mut stack, in_flight) = call_in_flight(pool, &["1", "999"]).await;
     // ...is still answered when the gateway is told to stop meanwhile.
     stack.stop_gateway.take().unwrap().send(()).unwrap();
     let result = tokio::time::timeout(Duration::from_secs(5), in_flight)
@@ -50,19 +63,7 @@ async fn shutdown_lets_calls_in_flight_finish_then_stops(pool: PgPool) {
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn a_call_in_flight_at_the_stop_is_audited_before_the_gateway_ends(pool: PgPool) {
-    let mut stack = spawn_stack(pool.clone(), pool.clone(), |s| {
-        s.gateway.source_timeout_ms = 800;
-    })
-    .await;
-    let ada = stack.user("ada@example.com").await;
-    let slow = stack.files(&ada, "999").await;
-    let (_, host) = stack.server(&ada, "s", &[&slow]).await;
-    eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
-    let client = stack.client(&host).await;
-    let in_flight =
-        tokio::spawn(async move { call(&client, "search", json!({"query": "q"})).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
+    let (mut stack, in_flight) = call_in_flight(pool.clone(), &["999"]).await;
     // Stopped while the call waits for its slow source: the call finishes first, then the
     // audit writer stores its record, and only then does the gateway end.
     stack.stop_gateway.take().unwrap().send(()).unwrap();
