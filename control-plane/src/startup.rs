@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::{
     Router,
-    body::Body,
     extract::DefaultBodyLimit,
     http::{HeaderName, HeaderValue, Method, Request, StatusCode, header},
     middleware,
@@ -14,11 +13,10 @@ use shared::{Settings, background::Background};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::{ServiceBuilder, util::MapRequestLayer};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, Any, CorsLayer},
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    request_id::PropagateRequestIdLayer,
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
@@ -142,9 +140,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     );
-    let layers = ServiceBuilder::new()
-        .layer(MapRequestLayer::new(shared::request_id::sanitize::<Body>))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    let layers = shared::request_id::assign()
         .layer(
             TraceLayer::new_for_http()
                 // Method and path only: headers (tokens, cookies) and bodies are never logged.

@@ -6,7 +6,6 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
-    body::Body,
     extract::{Request, State},
     http::{HeaderName, Method, header},
     middleware,
@@ -19,10 +18,9 @@ use rmcp::transport::streamable_http_server::{
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use tower::{ServiceBuilder, util::MapRequestLayer};
 use tower_http::{
     cors::{Any, CorsLayer},
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    request_id::PropagateRequestIdLayer,
     trace::TraceLayer,
 };
 
@@ -102,9 +100,7 @@ pub fn router(
         admission::admit,
     ));
 
-    let layers = ServiceBuilder::new()
-        .layer(MapRequestLayer::new(shared::request_id::sanitize::<Body>))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    let layers = shared::request_id::assign()
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {

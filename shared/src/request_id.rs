@@ -3,7 +3,16 @@
 //! dropped and the daemon makes a new id, so a client can neither inflate every log line nor
 //! write into it.
 
-use axum::http::{HeaderValue, Request};
+use axum::{
+    body::Body,
+    http::{HeaderValue, Request},
+};
+use tower::{
+    ServiceBuilder,
+    layer::util::{Identity, Stack},
+    util::MapRequestLayer,
+};
+use tower_http::request_id::{MakeRequestUuid, SetRequestIdLayer};
 
 /// Longest id kept.
 pub const MAX_LEN: usize = 128;
@@ -31,6 +40,21 @@ pub fn sanitize<B>(mut request: Request<B>) -> Request<B> {
         headers.remove(HEADER);
     }
     request
+}
+
+/// The layers that give every request its id, outermost first: [`sanitize`], then a new UUID
+/// where none is left. Both daemons put their trace layer (whose span shows the id) and the
+/// layer that copies the id onto the response right after these.
+pub type Assign = ServiceBuilder<
+    Stack<SetRequestIdLayer<MakeRequestUuid>, Stack<MapRequestLayer<Sanitize>, Identity>>,
+>;
+type Sanitize = fn(Request<Body>) -> Request<Body>;
+
+/// See [`Assign`].
+pub fn assign() -> Assign {
+    ServiceBuilder::new()
+        .layer(MapRequestLayer::new(sanitize::<Body> as Sanitize))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
 #[cfg(test)]
