@@ -5,8 +5,10 @@ document does state is still fuzzed as generated; negative cases are never touch
 - `expires_at` of a new access key must lie after now and within five years;
 - `from` must not be after `to` (the call list, the activity log), and a summary or series
   window must have `from` before `to`, at most 93 days apart;
-- a password counts UTF-8 bytes (8 to 72), the schema's lengths count characters; a positive
-  password over 72 bytes is cut to 72 bytes' worth of characters;
+- a password has at least 8 characters (as the schema's `minLength` counts) and at most 72
+  UTF-8 bytes, where the schema's `maxLength` counts characters; a positive password over 72
+  bytes is cut to 72 bytes' worth of characters (and a cut that leaves fewer than 8 characters
+  is padded with ASCII);
 - `PUT /sources/{id}` may leave a secret out only when the stored source has the same type; a
   positive case gets every secret of its type filled in, as a type change needs;
 - a `postgres` source's `host` must be one the deployment allows (`POSTGRES_ALLOWED_HOSTS`,
@@ -82,6 +84,8 @@ def _fit_password(value):
         return value
     while len(value.encode("utf-8")) > 72:
         value = value[:-1]
+    while len(value) < 8:
+        value += "a"
     return value
 
 

@@ -43,8 +43,8 @@ pub struct Credentials {
     /// stored trimmed and lower-cased.
     #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     email: String,
-    /// 8 to 72 bytes (UTF-8): the lengths below count characters, which equal bytes for ASCII;
-    /// a character outside ASCII counts 2 to 4 bytes.
+    /// At least 8 characters and at most 72 bytes (UTF-8, bcrypt's limit): `maxLength` counts
+    /// characters, which equal bytes for ASCII; a character outside ASCII counts 2 to 4 bytes.
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 72, example = "correct horse battery")]
     password: SecretString,
 }

@@ -89,8 +89,8 @@ async fn me(caller: AuthUser) -> axum::Json<UserView> {
 pub struct PasswordChange {
     #[schema(value_type = String, format = Password)]
     current_password: SecretString,
-    /// 8 to 72 bytes (UTF-8): the lengths below count characters, which equal bytes for ASCII;
-    /// a character outside ASCII counts 2 to 4 bytes.
+    /// At least 8 characters and at most 72 bytes (UTF-8, bcrypt's limit): `maxLength` counts
+    /// characters, which equal bytes for ASCII; a character outside ASCII counts 2 to 4 bytes.
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 72)]
     new_password: SecretString,
 }
