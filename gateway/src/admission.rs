@@ -3,13 +3,15 @@
 //! body as one JSON-RPC message (`jsonrpc.rs`). What it resolved travels to the tools as one
 //! [`CallContext`]; nothing after it looks the server or the caller up again.
 
+use std::sync::Arc;
+
 use axum::{
     extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
-use crate::{access::Access, context::CallContext, jsonrpc, routing::Routing};
+use crate::{access::Access, context::CallContext, http::ServedBy, jsonrpc, routing::Routing};
 
 /// What admission needs.
 #[derive(Clone)]
@@ -18,9 +20,9 @@ pub struct Admission {
     pub access: Access,
 }
 
-/// The middleware, in front of `/mcp`.
+/// The middleware, in front of `/mcp`. The response names the server for the access line.
 pub async fn admit(
-    State(admission): State<Admission>,
+    State(admission): State<Arc<Admission>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -28,14 +30,18 @@ pub async fn admit(
         Ok(server) => server,
         Err(refused) => return refused.into_response(),
     };
-    let caller = match admission.access.admit(&server, &mut request) {
-        Ok(caller) => caller,
-        Err(refused) => return refused.into_response(),
+    let served_by = ServedBy(server.id);
+    let mut response = match admission.access.admit(&server, &mut request) {
+        Ok(caller) => {
+            let context = CallContext::new(&request, server, caller);
+            request.extensions_mut().insert(context);
+            match jsonrpc::read_checked(request).await {
+                Ok(request) => next.run(request).await,
+                Err(refused) => *refused,
+            }
+        }
+        Err(refused) => refused.into_response(),
     };
-    let context = CallContext::new(&request, server, caller);
-    request.extensions_mut().insert(context);
-    match jsonrpc::read_checked(request).await {
-        Ok(request) => next.run(request).await,
-        Err(refused) => *refused,
-    }
+    response.extensions_mut().insert(served_by);
+    response
 }

@@ -52,6 +52,6 @@ impl CallContext {
 }
 
 /// A header's text, or `-`.
-fn text(value: Option<&HeaderValue>) -> &str {
+pub fn text(value: Option<&HeaderValue>) -> &str {
     value.and_then(|v| v.to_str().ok()).unwrap_or("-")
 }

@@ -2,13 +2,13 @@
 //! routing, access and JSON-RPC checks, the OAuth protected resource metadata, the probes,
 //! the access log, and draining (a stopping replica turns unready and closes connections).
 
-use std::{sync::Arc, time::Duration};
+use std::{sync::Arc, time::Instant};
 
 use axum::{
     Json, Router,
     extract::{Request, State},
     http::{HeaderName, Method, header},
-    middleware,
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -21,12 +21,13 @@ use tokio_util::sync::CancellationToken;
 use tower_http::{
     cors::{Any, CorsLayer},
     request_id::PropagateRequestIdLayer,
-    trace::TraceLayer,
 };
+use tracing::Instrument;
 
 use crate::{
     access::Access,
     admission::{self, Admission},
+    context::text,
     error::HttpError,
     jsonrpc,
     mcp::Gateway,
@@ -75,6 +76,7 @@ pub fn router(
         Router::new().route_service("/mcp", service)
     };
     let store = routing.store.clone();
+    let draining_state = draining.clone();
     // Protected resource metadata (RFC 9728): public, readable from any origin.
     let metadata = Router::new()
         .route(
@@ -96,45 +98,68 @@ pub fn router(
                 ]),
         );
     let mcp = mcp.layer(middleware::from_fn_with_state(
-        Admission { routing, access },
+        Arc::new(Admission { routing, access }),
         admission::admit,
     ));
 
     let layers = shared::request_id::assign()
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    // Borrowed: the span records the values as it is created (no copy per request).
-                    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(),
-                        host = %header("host"), request_id = %header("x-request-id"), server_id = tracing::field::Empty)
-                })
-                .on_request(())
-                .on_response(access_line),
-        )
+        .layer(middleware::from_fn_with_state(draining, observe))
         .layer(PropagateRequestIdLayer::x_request_id());
 
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz).with_state((store, draining.clone())))
+        .route("/readyz", get(readyz).with_state((store, draining_state)))
         .merge(mcp)
         .merge(metadata)
         .fallback(|| async { HttpError::no_route() })
         // After routing, so requests are counted by route.
         .route_layer(middleware::from_fn(shared::prometheus::track_http))
         .layer(layers)
-        .layer(middleware::from_fn_with_state(
-            draining,
-            close_when_draining,
-        ))
 }
 
-/// The access log: one line per request, at INFO under the target `access`, inside the
-/// request's span (method, path, host, request id, server id). `LOG_LEVEL=info,access=off`
-/// turns it off.
-fn access_line(response: &Response, latency: Duration, _span: &tracing::Span) {
-    tracing::info!(target: "access", status = response.status().as_u16(),
-        latency_us = latency.as_micros() as u64, "request served");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The MCP server a response came from, for the access line (admission sets it).
+#[derive(Clone, Copy)]
+pub struct ServedBy(pub uuid::Uuid);
+
+/// Around every request: the access log (one line at INFO under the target `access`, with the
+/// method, path, host, request id, server id, status and latency as its own fields;
+/// `LOG_LEVEL=info,access=off` turns it off) and, while draining, `Connection: close` on every
+/// response (proxies and clients then move their keep-alive connections elsewhere before the
+/// listener closes).
+///
+/// The request's span is at DEBUG: at the default level no span is made per request (making,
+/// formatting, entering and leaving one on every poll cost about a tenth of the gateway's CPU a
+/// call); the line carries what the span would have shown. Tool calls keep an INFO span of
+/// their own (`context.rs`), so their warnings still name host, server and request id.
+async fn observe(State(draining): State<Draining>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let (host, request_id) = {
+        let headers = request.headers();
+        (
+            headers.get(header::HOST).cloned(),
+            headers.get(REQUEST_ID).cloned(),
+        )
+    };
+    let span = tracing::debug_span!("request", method = %method, path = %uri.path(),
+        host = %text(host.as_ref()), request_id = %text(request_id.as_ref()));
+    let mut response = next.run(request).instrument(span).await;
+    let server_id = response.extensions().get::<ServedBy>().map(|s| s.0);
+    tracing::info!(target: "access", method = %method, path = %uri.path(),
+        host = %text(host.as_ref()), request_id = %text(request_id.as_ref()),
+        server_id = server_id.map(tracing::field::display),
+        status = response.status().as_u16(), latency_us = started.elapsed().as_micros() as u64,
+        "request served");
+    if draining.is_on() {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// Ready once a snapshot is loaded, and stays ready while the database is away: the last
@@ -159,8 +184,7 @@ async fn readyz(State((store, draining)): State<(Arc<SnapshotStore>, Draining)>)
 }
 
 /// Set once the replica is stopping: `/readyz` answers 503 and every response says
-/// `Connection: close`, so proxies and clients move their keep-alive connections elsewhere
-/// before the listener closes.
+/// `Connection: close` (see [`observe`]).
 #[derive(Clone, Default)]
 pub struct Draining(Arc<std::sync::atomic::AtomicBool>);
 
@@ -172,20 +196,4 @@ impl Draining {
     fn is_on(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
-}
-
-/// Adds `Connection: close` to every response while draining.
-async fn close_when_draining(
-    State(draining): State<Draining>,
-    request: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    if draining.is_on() {
-        response.headers_mut().insert(
-            header::CONNECTION,
-            axum::http::HeaderValue::from_static("close"),
-        );
-    }
-    response
 }

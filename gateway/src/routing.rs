@@ -25,8 +25,7 @@ pub struct Routing {
 
 impl Routing {
     /// The server an MCP request is for, once its Origin passes the transport's rule (an
-    /// Origin is either the server's own endpoint or one the deployment allows). The server's
-    /// id joins the request's span.
+    /// Origin is either the server's own endpoint or one the deployment allows).
     pub fn admit(&self, request: &Request) -> Result<Arc<ServedServer>, HttpError> {
         let server = self.server_for(request)?;
         if let Some(origin) = request.headers().get(header::ORIGIN) {
@@ -41,7 +40,6 @@ impl Routing {
                 return Err(HttpError::forbidden_origin());
             }
         }
-        tracing::Span::current().record("server_id", tracing::field::display(server.id));
         Ok(server)
     }
 
