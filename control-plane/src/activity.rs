@@ -178,7 +178,7 @@ impl Seen {
     pub fn of(parts: &Parts, state: &AppState) -> Self {
         let request_id = parts
             .headers
-            .get("x-request-id")
+            .get(shared::request_id::HEADER)
             .and_then(|v| v.to_str().ok())
             .map(|id| id.chars().take(MAX_REQUEST_ID).collect());
         Self {

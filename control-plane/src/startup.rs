@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    http::{HeaderName, HeaderValue, Method, Request, StatusCode, header},
+    http::{HeaderValue, Method, Request, StatusCode, header},
     middleware,
 };
 use shared::{Settings, background::Background};
@@ -147,7 +147,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .make_span_with(|request: &Request<_>| {
                     let request_id = request
                         .headers()
-                        .get("x-request-id")
+                        .get(shared::request_id::HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
@@ -192,12 +192,12 @@ fn cors(origins: &[String]) -> CorsLayer {
     let headers = [
         header::AUTHORIZATION,
         header::CONTENT_TYPE,
-        HeaderName::from_static("x-request-id"),
+        shared::request_id::HEADER,
     ];
     let base = CorsLayer::new()
         .allow_methods(methods)
         .allow_headers(headers)
-        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .expose_headers([shared::request_id::HEADER, header::RETRY_AFTER])
         .max_age(Duration::from_secs(600));
     if origins.is_empty() {
         CorsLayer::new()

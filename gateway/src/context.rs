@@ -29,7 +29,7 @@ impl CallContext {
     ) -> Self {
         let header = |name| request.headers().get(name).cloned();
         Self {
-            request_id: header(axum::http::HeaderName::from_static("x-request-id")),
+            request_id: header(shared::request_id::HEADER),
             host: header(axum::http::header::HOST),
             server,
             caller,

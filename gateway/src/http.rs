@@ -117,8 +117,6 @@ pub fn router(
         .layer(layers)
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// The MCP server a response came from, for the access line (admission sets it).
 #[derive(Clone, Copy)]
 pub struct ServedBy(pub uuid::Uuid);
@@ -141,7 +139,7 @@ async fn observe(State(draining): State<Draining>, request: Request, next: Next)
         let headers = request.headers();
         (
             headers.get(header::HOST).cloned(),
-            headers.get(REQUEST_ID).cloned(),
+            headers.get(shared::request_id::HEADER).cloned(),
         )
     };
     let span = tracing::debug_span!("request", method = %method, path = %uri.path(),

@@ -5,7 +5,7 @@
 
 use axum::{
     body::Body,
-    http::{HeaderValue, Request},
+    http::{HeaderName, HeaderValue, Request},
 };
 use tower::{
     ServiceBuilder,
@@ -16,7 +16,8 @@ use tower_http::request_id::{MakeRequestUuid, SetRequestIdLayer};
 
 /// Longest id kept.
 pub const MAX_LEN: usize = 128;
-const HEADER: &str = "x-request-id";
+/// The header that carries the id, on requests and responses.
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Whether a client's id may be kept.
 pub fn acceptable(value: &HeaderValue) -> bool {
@@ -31,13 +32,13 @@ pub fn acceptable(value: &HeaderValue) -> bool {
 /// Removes an unacceptable `X-Request-Id` (and any repeated one) before the id layer runs.
 pub fn sanitize<B>(mut request: Request<B>) -> Request<B> {
     let headers = request.headers_mut();
-    let mut values = headers.get_all(HEADER).iter();
+    let mut values = headers.get_all(&HEADER).iter();
     let keep = match (values.next(), values.next()) {
         (Some(first), None) => acceptable(first),
         _ => false,
     };
     if !keep {
-        headers.remove(HEADER);
+        headers.remove(&HEADER);
     }
     request
 }
