@@ -57,7 +57,16 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM first: the master then stops its worker. A SIGKILL alone left the worker running,
+    /// orphaned, holding the test run's output pipe open after the run had ended.
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self._dir);
@@ -100,6 +109,8 @@ fn nginx(listen: u16, upstreams: &[u16]) -> Nginx {
             "-g",
             "daemon off;",
         ])
+        // Its own errors go to `-e stderr`; nothing it leaves behind may hold our stdout.
+        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("nginx starts");
     Nginx { child, _dir: dir }
