@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{access::Access, context::CallContext, http::ServedBy, jsonrpc, routing::Routing};
+use crate::{access::Access, context::CallContext, edge::ServedBy, jsonrpc, routing::Routing};
 
 /// What admission needs.
 #[derive(Clone)]

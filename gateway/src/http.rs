@@ -1,14 +1,15 @@
 //! The gateway's HTTP surface: rmcp's streamable HTTP service at `/mcp` behind the host
 //! routing, access and JSON-RPC checks, the OAuth protected resource metadata, the probes,
-//! the access log, and draining (a stopping replica turns unready and closes connections).
+//! and draining (a stopping replica turns unready and closes connections); request ids, the
+//! access log and HTTP metrics around all of it (`edge.rs`).
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Request, State},
+    extract::State,
     http::{HeaderName, Method, header},
-    middleware::{self, Next},
+    middleware,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -18,16 +19,12 @@ use rmcp::transport::streamable_http_server::{
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use tower_http::{
-    cors::{Any, CorsLayer},
-    request_id::PropagateRequestIdLayer,
-};
-use tracing::Instrument;
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::{
     access::Access,
     admission::{self, Admission},
-    context::text,
+    edge::{EdgeLayer, HEALTHZ, MCP, READYZ, RESOURCE_METADATA, RESOURCE_METADATA_MCP},
     error::HttpError,
     jsonrpc,
     mcp::Gateway,
@@ -62,7 +59,7 @@ pub fn router(
             config,
         );
         Router::new()
-            .route_service("/mcp", service)
+            .route_service(MCP, service)
             .layer(middleware::from_fn_with_state(
                 SessionBindings::default(),
                 bind_sessions_to_hosts,
@@ -73,20 +70,14 @@ pub fn router(
             Arc::new(NeverSessionManager::default()),
             config,
         );
-        Router::new().route_service("/mcp", service)
+        Router::new().route_service(MCP, service)
     };
     let store = routing.store.clone();
     let draining_state = draining.clone();
     // Protected resource metadata (RFC 9728): public, readable from any origin.
     let metadata = Router::new()
-        .route(
-            "/.well-known/oauth-protected-resource",
-            get(oauth::resource_metadata),
-        )
-        .route(
-            "/.well-known/oauth-protected-resource/mcp",
-            get(oauth::resource_metadata),
-        )
+        .route(RESOURCE_METADATA, get(oauth::resource_metadata))
+        .route(RESOURCE_METADATA_MCP, get(oauth::resource_metadata))
         .with_state((routing.clone(), issuer))
         .layer(
             CorsLayer::new()
@@ -102,62 +93,13 @@ pub fn router(
         admission::admit,
     ));
 
-    let layers = shared::request_id::assign()
-        .layer(middleware::from_fn_with_state(draining, observe))
-        .layer(PropagateRequestIdLayer::x_request_id());
-
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz).with_state((store, draining_state)))
+        .route(HEALTHZ, get(|| async { Json(json!({"status": "ok"})) }))
+        .route(READYZ, get(readyz).with_state((store, draining_state)))
         .merge(mcp)
         .merge(metadata)
         .fallback(|| async { HttpError::no_route() })
-        // After routing, so requests are counted by route.
-        .route_layer(middleware::from_fn(shared::prometheus::track_http))
-        .layer(layers)
-}
-
-/// The MCP server a response came from, for the access line (admission sets it).
-#[derive(Clone, Copy)]
-pub struct ServedBy(pub uuid::Uuid);
-
-/// Around every request: the access log (one line at INFO under the target `access`, with the
-/// method, path, host, request id, server id, status and latency as its own fields;
-/// `LOG_LEVEL=info,access=off` turns it off) and, while draining, `Connection: close` on every
-/// response (proxies and clients then move their keep-alive connections elsewhere before the
-/// listener closes).
-///
-/// The request's span is at DEBUG: at the default level no span is made per request (making,
-/// formatting, entering and leaving one on every poll cost about a tenth of the gateway's CPU a
-/// call); the line carries what the span would have shown. Tool calls keep an INFO span of
-/// their own (`context.rs`), so their warnings still name host, server and request id.
-async fn observe(State(draining): State<Draining>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let uri = request.uri().clone();
-    let (host, request_id) = {
-        let headers = request.headers();
-        (
-            headers.get(header::HOST).cloned(),
-            headers.get(shared::request_id::HEADER).cloned(),
-        )
-    };
-    let span = tracing::debug_span!("request", method = %method, path = %uri.path(),
-        host = %text(host.as_ref()), request_id = %text(request_id.as_ref()));
-    let mut response = next.run(request).instrument(span).await;
-    let server_id = response.extensions().get::<ServedBy>().map(|s| s.0);
-    tracing::info!(target: "access", method = %method, path = %uri.path(),
-        host = %text(host.as_ref()), request_id = %text(request_id.as_ref()),
-        server_id = server_id.map(tracing::field::display),
-        status = response.status().as_u16(), latency_us = started.elapsed().as_micros() as u64,
-        "request served");
-    if draining.is_on() {
-        response.headers_mut().insert(
-            header::CONNECTION,
-            axum::http::HeaderValue::from_static("close"),
-        );
-    }
-    response
+        .layer(EdgeLayer::new(draining))
 }
 
 /// Ready once a snapshot is loaded, and stays ready while the database is away: the last
@@ -182,7 +124,7 @@ async fn readyz(State((store, draining)): State<(Arc<SnapshotStore>, Draining)>)
 }
 
 /// Set once the replica is stopping: `/readyz` answers 503 and every response says
-/// `Connection: close` (see [`observe`]).
+/// `Connection: close` (see `edge.rs`).
 #[derive(Clone, Default)]
 pub struct Draining(Arc<std::sync::atomic::AtomicBool>);
 
@@ -191,7 +133,7 @@ impl Draining {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn is_on(&self) -> bool {
+    pub(crate) fn is_on(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

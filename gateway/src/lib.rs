@@ -7,6 +7,7 @@ pub mod audit;
 pub mod caps;
 pub mod client;
 pub mod context;
+pub mod edge;
 pub mod error;
 pub mod fanout;
 pub mod http;

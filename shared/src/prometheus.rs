@@ -52,14 +52,23 @@ pub fn handle() -> PrometheusHandle {
 /// unbounded series), method and status, and records its duration.
 pub async fn track_http(request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = method_label(request.method());
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let (count, duration) = http_meters(route, method, response.status());
+    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    record_http(route, &method, response.status(), started);
+    response
+}
+
+/// The route label of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Counts one request to `route` (a template, or [`UNMATCHED`]) and records its duration since
+/// `started`: what [`track_http`] does, for a service that knows the route itself.
+pub fn record_http(route: &str, method: &Method, status: StatusCode, started: Instant) {
+    let (count, duration) = http_meters(route, method_label(method), status);
     count.increment(1);
     duration.record(started.elapsed().as_secs_f64());
-    response
 }
 
 /// The counter and histogram of one route, method and status.

@@ -43,6 +43,23 @@ pub fn sanitize<B>(mut request: Request<B>) -> Request<B> {
     request
 }
 
+/// The request's id after [`sanitize`]: the client's, or a new UUID set on the request. The
+/// same as the [`assign`] layers, for a service that does it inline.
+pub fn ensure<B>(request: &mut Request<B>) -> HeaderValue {
+    let headers = request.headers_mut();
+    let mut values = headers.get_all(&HEADER).iter();
+    if let (Some(first), None) = (values.next(), values.next())
+        && acceptable(first)
+    {
+        return first.clone();
+    }
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    let value = HeaderValue::from_str(id).expect("a UUID is a valid header value");
+    headers.insert(HEADER, value.clone());
+    value
+}
+
 /// The layers that give every request its id, outermost first: [`sanitize`], then a new UUID
 /// where none is left. Both daemons put their trace layer (whose span shows the id) and the
 /// layer that copies the id onto the response right after these.
@@ -71,6 +88,27 @@ mod tests {
         for bad in ["", "with space", "new\tline", "ünï", long.as_str()] {
             let value = HeaderValue::from_bytes(bad.as_bytes()).unwrap();
             assert!(!acceptable(&value), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ensure_keeps_one_plain_id_and_replaces_anything_else() {
+        let with = |values: &[&str]| {
+            let mut request = Request::new(());
+            for value in values {
+                request
+                    .headers_mut()
+                    .append(HEADER, HeaderValue::from_str(value).unwrap());
+            }
+            let id = ensure(&mut request);
+            let on_request: Vec<_> = request.headers().get_all(HEADER).iter().cloned().collect();
+            assert_eq!(on_request, [id.clone()], "exactly the returned id is on the request");
+            id
+        };
+        assert_eq!(with(&["client-id-1"]), "client-id-1");
+        for replaced in [&[][..], &["with space"], &["a", "b"]] {
+            let id = with(replaced);
+            assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok(), "{replaced:?}");
         }
     }
 }
