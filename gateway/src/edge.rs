@@ -157,13 +157,18 @@ where
     }
 }
 
-fn finish(response: &mut Response, seen: Seen) {
-    let path = seen.uri.path();
-    let route = ROUTES
+/// The metrics label of `path`: its route, or `unmatched` (never the raw path, which would make
+/// unbounded series).
+fn route(path: &str) -> &'static str {
+    ROUTES
         .into_iter()
         .find(|route| *route == path)
-        .unwrap_or(shared::prometheus::UNMATCHED);
-    shared::prometheus::record_http(route, &seen.method, response.status(), seen.started);
+        .unwrap_or(shared::prometheus::UNMATCHED)
+}
+
+fn finish(response: &mut Response, seen: Seen) {
+    let path = seen.uri.path();
+    shared::prometheus::record_http(route(path), &seen.method, response.status(), seen.started);
     let server_id = response.extensions().get::<ServedBy>().map(|s| s.0);
     tracing::info!(target: "access", method = %seen.method, path = %path,
         host = %text(seen.host.as_ref()), request_id = %text(Some(&seen.request_id)),
@@ -176,5 +181,26 @@ fn finish(response: &mut Response, seen: Seen) {
     }
     if seen.draining.is_on() {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_labelled_by_its_route_or_as_unmatched() {
+        for path in ROUTES {
+            assert_eq!(route(path), path);
+        }
+        for path in [
+            "/",
+            "/mcp/",
+            "/MCP",
+            "/mcp/x",
+            "/.well-known/oauth-protected-resource/x",
+        ] {
+            assert_eq!(route(path), "unmatched", "{path}");
+        }
     }
 }

@@ -19,12 +19,13 @@ use rmcp::transport::streamable_http_server::{
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::{
     access::Access,
     admission::{self, Admission},
-    edge::{EdgeLayer, HEALTHZ, MCP, READYZ, RESOURCE_METADATA, RESOURCE_METADATA_MCP},
+    edge::{Edge, EdgeLayer, HEALTHZ, MCP, READYZ, RESOURCE_METADATA, RESOURCE_METADATA_MCP},
     error::HttpError,
     jsonrpc,
     mcp::Gateway,
@@ -34,8 +35,12 @@ use crate::{
     snapshot::SnapshotStore,
 };
 
-/// `/mcp` behind the host routing, plus the probes.
-pub fn router(
+/// What the gateway serves: `/mcp` behind the host routing, the probes and the resource
+/// metadata, inside the edge service (request ids, access log, metrics, draining).
+pub type Service = Edge<Router>;
+
+/// See [`Service`].
+pub fn service(
     gateway: Gateway,
     routing: Routing,
     access: Access,
@@ -43,7 +48,7 @@ pub fn router(
     draining: Draining,
     sessions: bool,
     cancel: CancellationToken,
-) -> Router {
+) -> Service {
     let config = StreamableHttpServerConfig::default()
         // Our routing middleware decides which hosts are served; rmcp's loopback-only
         // default would refuse every pool domain.
@@ -52,25 +57,31 @@ pub fn router(
         .with_json_response(!sessions)
         .with_max_request_body_bytes(jsonrpc::MAX_BODY_BYTES)
         .with_cancellation_token(cancel);
+    // Admission wraps rmcp's service directly (not through `Router::layer`, which would add a
+    // boxed route between them).
+    let admission = middleware::from_fn_with_state(
+        Arc::new(Admission {
+            routing: routing.clone(),
+            access,
+        }),
+        admission::admit,
+    );
     let mcp = if sessions {
         let service = StreamableHttpService::new(
             move || Ok(gateway.clone()),
             Arc::new(LocalSessionManager::default()),
             config,
         );
-        Router::new()
-            .route_service(MCP, service)
-            .layer(middleware::from_fn_with_state(
-                SessionBindings::default(),
-                bind_sessions_to_hosts,
-            ))
+        let bindings =
+            middleware::from_fn_with_state(SessionBindings::default(), bind_sessions_to_hosts);
+        Router::new().route_service(MCP, admission.layer(bindings.layer(service)))
     } else {
         let service = StreamableHttpService::new(
             move || Ok(gateway.clone()),
             Arc::new(NeverSessionManager::default()),
             config,
         );
-        Router::new().route_service(MCP, service)
+        Router::new().route_service(MCP, admission.layer(service))
     };
     let store = routing.store.clone();
     let draining_state = draining.clone();
@@ -78,7 +89,7 @@ pub fn router(
     let metadata = Router::new()
         .route(RESOURCE_METADATA, get(oauth::resource_metadata))
         .route(RESOURCE_METADATA_MCP, get(oauth::resource_metadata))
-        .with_state((routing.clone(), issuer))
+        .with_state((routing, issuer))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
@@ -88,18 +99,16 @@ pub fn router(
                     HeaderName::from_static("mcp-protocol-version"),
                 ]),
         );
-    let mcp = mcp.layer(middleware::from_fn_with_state(
-        Arc::new(Admission { routing, access }),
-        admission::admit,
-    ));
 
-    Router::new()
+    let router = Router::new()
         .route(HEALTHZ, get(|| async { Json(json!({"status": "ok"})) }))
         .route(READYZ, get(readyz).with_state((store, draining_state)))
         .merge(mcp)
         .merge(metadata)
-        .fallback(|| async { HttpError::no_route() })
-        .layer(EdgeLayer::new(draining))
+        .fallback(|| async { HttpError::no_route() });
+    // Around the whole router rather than through `Router::layer`, which would wrap (and box)
+    // each route on its own.
+    EdgeLayer::new(draining).layer(router)
 }
 
 /// Ready once a snapshot is loaded, and stays ready while the database is away: the last

@@ -13,7 +13,6 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use axum::Router;
 use shared::background::Background;
 use shared::{Settings, model::SourceRules};
 use sqlx::PgPool;
@@ -42,7 +41,7 @@ const AUDIT_DRAIN: Duration = Duration::from_secs(3);
 /// A bound, ready-to-run gateway.
 pub struct Application {
     listeners: Listeners,
-    router: Router,
+    router: http::Service,
     parts: Parts,
     background: Background,
     audit_writer: AuditWriter,
@@ -154,7 +153,7 @@ impl Application {
             trust_forwarded_host: settings.gateway.trust_forwarded_host,
             allowed_origins: settings.gateway.allowed_origins.clone().into(),
         };
-        let router = http::router(
+        let router = http::service(
             Gateway {
                 tools,
                 audit: audit.clone(),

@@ -102,13 +102,20 @@ mod tests {
             }
             let id = ensure(&mut request);
             let on_request: Vec<_> = request.headers().get_all(HEADER).iter().cloned().collect();
-            assert_eq!(on_request, [id.clone()], "exactly the returned id is on the request");
+            assert_eq!(
+                on_request,
+                std::slice::from_ref(&id),
+                "exactly the returned id is on the request"
+            );
             id
         };
         assert_eq!(with(&["client-id-1"]), "client-id-1");
         for replaced in [&[][..], &["with space"], &["a", "b"]] {
             let id = with(replaced);
-            assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok(), "{replaced:?}");
+            assert!(
+                uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok(),
+                "{replaced:?}"
+            );
         }
     }
 }

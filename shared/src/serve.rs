@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use axum::{Router, body::Body, extract::ConnectInfo};
+use std::convert::Infallible;
+
+use axum::{body::Body, extract::ConnectInfo, response::Response};
 use hyper::{Request, body::Incoming};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -18,15 +20,20 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains as described above.
-pub async fn serve(
+/// Serves `router` (an axum `Router`, or a service wrapped around one) on `listener` until
+/// `shutdown` resolves, then drains as described above.
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    router: S,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
