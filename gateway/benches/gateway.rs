@@ -391,26 +391,30 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// Closed-loop rounds of two sides alternating (A, B, B, A, A, B, ...: a drift of the machine's
-/// speed weighs on both alike): per side, each round's calls/s and machine CPU per call (µs),
-/// and every latency.
-#[derive(Default)]
-struct Rounds {
-    rates: [Vec<f64>; 2],
-    cpus: [Vec<f64>; 2],
-    latencies: [Vec<Duration>; 2],
+/// Closed-loop rounds of N sides alternating (A, B, B, A, A, B, ... for two; forwards and
+/// backwards in turn for more: a drift of the machine's speed weighs on every side alike): per
+/// side, each round's calls/s and machine CPU per call (µs), and every latency.
+struct Rounds<const N: usize> {
+    rates: [Vec<f64>; N],
+    cpus: [Vec<f64>; N],
+    latencies: [Vec<Duration>; N],
     length: Duration,
 }
 
-impl Rounds {
+impl<const N: usize> Rounds<N> {
     /// `rounds` rounds of `length` for each side, a side being a URL and a target.
-    async fn alternate(sides: [(&str, &Target); 2], rounds: usize, length: Duration) -> Self {
+    async fn alternate(sides: [(&str, &Target); N], rounds: usize, length: Duration) -> Self {
         let mut measured = Self {
+            rates: std::array::from_fn(|_| Vec::new()),
+            cpus: std::array::from_fn(|_| Vec::new()),
+            latencies: std::array::from_fn(|_| Vec::new()),
             length,
-            ..Self::default()
         };
         for round in 0..rounds {
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            let mut order: [usize; N] = std::array::from_fn(|i| i);
+            if round % 2 == 1 {
+                order.reverse();
+            }
             for which in order {
                 let (url, target) = sides[which];
                 let (rate, latencies, cpu) = closed_loop(url, target, length).await;
@@ -502,7 +506,10 @@ async fn throughput(gateway_url: &str, api: &Api, pool: &PgPool, settings: &Sett
 
 /// The gateway (one source, access key, audit, metrics, logging at the default level) against
 /// a bare rmcp server with the same tool over the same source, in alternating closed-loop rounds
-/// (gateway, bare, bare, gateway, ...). Prints the medians and the ratio gateway/bare.
+/// (gateway, bare, bare, gateway, ...). Prints the medians and the ratio gateway/bare (issue
+/// 15's target). A third side, the same bare server behind `shared::serve` (the gateway's
+/// listener: header-read deadline, graceful stop), shows what that listener's defences cost
+/// apart from everything else the gateway does.
 async fn against_bare_rmcp(gateway_url: &str, api: &Api) {
     let (rounds, length) = comparison_rounds();
     let gateway = server_with_sources(api, 1, false).await;
@@ -510,15 +517,22 @@ async fn against_bare_rmcp(gateway_url: &str, api: &Api) {
         host: "bare.example.com".to_owned(),
         key: None,
     };
-    let bare_url = format!("http://127.0.0.1:{}/mcp", bare::spawn().await);
+    let bare_url = format!("http://127.0.0.1:{}/mcp", bare::spawn(false).await);
+    let served_url = format!("http://127.0.0.1:{}/mcp", bare::spawn(true).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = closed_loop(gateway_url, &gateway, length / 2).await;
     let _ = closed_loop(&bare_url, &bare, length / 2).await;
-    let sides = [(gateway_url, &gateway), (bare_url.as_str(), &bare)];
+    let _ = closed_loop(&served_url, &bare, length / 2).await;
+    let sides = [
+        (gateway_url, &gateway),
+        (bare_url.as_str(), &bare),
+        (served_url.as_str(), &bare),
+    ];
     let mut measured = Rounds::alternate(sides, rounds * 2, length).await;
     for (which, what) in [
         "gateway (key, audit, metrics, default log level)",
         "bare rmcp",
+        "bare rmcp behind the gateway's listener (shared::serve)",
     ]
     .into_iter()
     .enumerate()
@@ -535,6 +549,11 @@ async fn against_bare_rmcp(gateway_url: &str, api: &Api) {
         median(&rates[0]) / median(&rates[1]),
         pairs.iter().copied().fold(f64::INFINITY, f64::min),
         pairs.iter().copied().fold(0.0, f64::max),
+    );
+    println!(
+        "baseline: bare rmcp behind the gateway's listener / bare rmcp: calls/s ×{:.3}; gateway / that: ×{:.3}",
+        median(&rates[2]) / median(&rates[1]),
+        median(&rates[0]) / median(&rates[2]),
     );
 }
 
@@ -608,8 +627,9 @@ mod bare {
         }
     }
 
-    /// Serves the bare server on a port of its own; returns the port.
-    pub async fn spawn() -> u16 {
+    /// Serves the bare server on a port of its own, with `axum::serve` or, `behind_listener`,
+    /// with the gateway's `shared::serve` at the default header-read deadline; returns the port.
+    pub async fn spawn(behind_listener: bool) -> u16 {
         let handler = Bare {
             source_id: Uuid::new_v4(),
         };
@@ -625,7 +645,19 @@ mod bare {
         let router = axum::Router::new().route_service("/mcp", service);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        if behind_listener {
+            let timeout = std::time::Duration::from_secs(
+                shared::Settings::default().common.http_header_timeout_secs,
+            );
+            tokio::spawn(shared::serve::serve(
+                listener,
+                router,
+                timeout,
+                std::future::pending(),
+            ));
+        } else {
+            tokio::spawn(async move { axum::serve(listener, router).await });
+        }
         port
     }
 }
@@ -634,7 +666,7 @@ mod bare {
 /// one in-process source, in alternating closed-loop rounds. Prints both and the ratio.
 async fn federated(gateway_url: &str, api: &Api) {
     let (rounds, length) = comparison_rounds();
-    let port = bare::spawn().await;
+    let port = bare::spawn(false).await;
     let source = api
         .post(
             "/sources",
