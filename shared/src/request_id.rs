@@ -29,16 +29,19 @@ pub fn acceptable(value: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:+=/".contains(b))
 }
 
+/// The client's id, if it sent exactly one and it may be kept.
+fn kept<B>(request: &Request<B>) -> Option<&HeaderValue> {
+    let mut values = request.headers().get_all(&HEADER).iter();
+    match (values.next(), values.next()) {
+        (Some(first), None) if acceptable(first) => Some(first),
+        _ => None,
+    }
+}
+
 /// Removes an unacceptable `X-Request-Id` (and any repeated one) before the id layer runs.
 pub fn sanitize<B>(mut request: Request<B>) -> Request<B> {
-    let headers = request.headers_mut();
-    let mut values = headers.get_all(&HEADER).iter();
-    let keep = match (values.next(), values.next()) {
-        (Some(first), None) => acceptable(first),
-        _ => false,
-    };
-    if !keep {
-        headers.remove(&HEADER);
+    if kept(&request).is_none() {
+        request.headers_mut().remove(&HEADER);
     }
     request
 }
@@ -46,13 +49,10 @@ pub fn sanitize<B>(mut request: Request<B>) -> Request<B> {
 /// The request's id after [`sanitize`]: the client's, or a new UUID set on the request. The
 /// same as the [`assign`] layers, for a service that does it inline.
 pub fn ensure<B>(request: &mut Request<B>) -> HeaderValue {
-    let headers = request.headers_mut();
-    let mut values = headers.get_all(&HEADER).iter();
-    if let (Some(first), None) = (values.next(), values.next())
-        && acceptable(first)
-    {
-        return first.clone();
+    if let Some(id) = kept(request) {
+        return id.clone();
     }
+    let headers = request.headers_mut();
     let mut buffer = uuid::Uuid::encode_buffer();
     let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
     let value = HeaderValue::from_str(id).expect("a UUID is a valid header value");
