@@ -8,9 +8,7 @@
 //! Handlers see the peer address as axum's `ConnectInfo<SocketAddr>`, as with
 //! `into_make_service_with_connect_info`.
 
-use std::time::Duration;
-
-use std::convert::Infallible;
+use std::{convert::Infallible, time::Duration};
 
 use axum::{body::Body, extract::ConnectInfo, response::Response};
 use hyper::{Request, body::Incoming};
