@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod egress;
+pub mod log_writer;
 pub mod model;
 pub mod oauth;
 pub mod prometheus;
