@@ -102,6 +102,14 @@ pub fn text_within(mut text: String, budget: usize) -> String {
 /// Search results, from the first, as long as their JSON stays under [`MAX_RESULT_BYTES`].
 pub fn results(results: Vec<Value>) -> Vec<Value> {
     let mut size = "{\"results\":[]}".len();
+    // Results are small objects of capped strings: when even their longest possible JSON fits,
+    // nothing is cut and nothing needs writing out (this runs on every search).
+    let bound = results
+        .iter()
+        .try_fold(size, |total, result| Some(total + len_bound(result)? + 1));
+    if bound.is_some_and(|bound| bound <= MAX_RESULT_BYTES) {
+        return results;
+    }
     results
         .into_iter()
         .take_while(|result| {
@@ -118,6 +126,18 @@ pub fn serialized_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
     match serde_json::to_writer(&mut counter, value) {
         Ok(()) => counter.0,
         Err(_) => usize::MAX,
+    }
+}
+
+/// At least the length of `value`'s JSON, for strings and objects of them (a byte of a string
+/// takes at most six in JSON: `\u00XX`); `None` for anything else.
+fn len_bound(value: &Value) -> Option<usize> {
+    match value {
+        Value::String(text) => Some(6 * text.len() + 2),
+        Value::Object(entries) => entries.iter().try_fold(2, |total, (key, value)| {
+            Some(total + 6 * key.len() + 4 + len_bound(value)?)
+        }),
+        _ => None,
     }
 }
 
@@ -173,5 +193,19 @@ mod tests {
         let result = json!({"id": "x".repeat(100_000)});
         let fitted = results(vec![result; 20]);
         assert_eq!(fitted.len(), 10);
+        // Escapes count: 20 results of 30,000 control characters (180,000 bytes of JSON each).
+        let escaped = json!({"id": "\u{1}".repeat(30_000)});
+        assert_eq!(results(vec![escaped; 20]).len(), 5);
+        let small = json!({"id": "a", "title": "\u{1}", "url": ""});
+        assert_eq!(results(vec![small.clone(); 200]), vec![small; 200]);
+        for value in [
+            json!("\u{1}\"\\é"),
+            json!({"k\n": "v", "x": {"y": "\u{7f}"}}),
+        ] {
+            assert!(
+                len_bound(&value).unwrap() >= serialized_len(&value),
+                "{value}"
+            );
+        }
     }
 }

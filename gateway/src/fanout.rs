@@ -77,8 +77,13 @@ where
     Fut: Future<Output = Result<T, SourceError>>,
 {
     let started = Instant::now();
-    let Ok(Ok(_slot)) = tokio::time::timeout(deadline, pool.acquire()).await else {
-        return Err(SourceError::TimedOut(deadline));
+    // A free slot is taken at once, without arming the wait's timer (the common case).
+    let _slot = match pool.try_acquire() {
+        Ok(slot) => slot,
+        Err(_) => match tokio::time::timeout(deadline, pool.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            _ => return Err(SourceError::TimedOut(deadline)),
+        },
     };
     match call(deadline.saturating_sub(started.elapsed())).await {
         // Reported against the whole deadline, which is what the caller was given.

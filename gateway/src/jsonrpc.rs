@@ -33,8 +33,14 @@ pub async fn read_checked(request: Request) -> Result<Request, Box<Response>> {
         return Ok(request);
     }
     let (parts, body) = request.into_parts();
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, to_bytes(body, MAX_BODY_BYTES)).await
-    {
+    let read = to_bytes(body, MAX_BODY_BYTES);
+    tokio::pin!(read);
+    // A small body has usually arrived with the headers: read it without arming the timer.
+    let read = match futures::FutureExt::now_or_never(&mut read) {
+        Some(read) => Ok(read),
+        None => tokio::time::timeout(BODY_READ_TIMEOUT, read).await,
+    };
+    let bytes = match read {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => {
             let message = format!("MCP request bodies are limited to {MAX_BODY_BYTES} bytes.");
