@@ -25,6 +25,13 @@
 //!
 //! Parts, for `./dev bench -- <part>...`: `baseline` (against bare rmcp), `throughput` (closed
 //! loop), `latency` (open loop), `federated`, `propagation`, `snapshot`.
+//!
+//! For a profiler, `BENCH_ONE_SIDE=gateway` (or `bare`) with `-- baseline` runs that side of
+//! the baseline alone (see `one_side_alone`). On a shared machine whose speed swings between
+//! minutes, instructions a call are the steadier measure of a change to the request path:
+//! run the bench binary under `valgrind --tool=callgrind --instr-atstart=no`, turn collection
+//! on with `callgrind_control -i on` once `ready` is printed, and divide the total by the calls
+//! printed. (Callgrind runs one thread at a time: it shows the work, not contention.)
 
 // A benchmark reports on standard output.
 #![allow(clippy::print_stdout)]
@@ -523,6 +530,13 @@ async fn against_bare_rmcp(gateway_url: &str, api: &Api) {
     let _ = closed_loop(gateway_url, &gateway, length / 2).await;
     let _ = closed_loop(&bare_url, &bare, length / 2).await;
     let _ = closed_loop(&served_url, &bare, length / 2).await;
+    if let Ok(side) = std::env::var("BENCH_ONE_SIDE") {
+        let (url, target) = match side.as_str() {
+            "bare" => (bare_url.as_str(), &bare),
+            _ => (gateway_url, &gateway),
+        };
+        return one_side_alone(&side, url, target).await;
+    }
     let sides = [
         (gateway_url, &gateway),
         (bare_url.as_str(), &bare),
@@ -554,6 +568,50 @@ async fn against_bare_rmcp(gateway_url: &str, api: &Api) {
         "baseline: bare rmcp behind the gateway's listener / bare rmcp: calls/s ×{:.3}; gateway / that: ×{:.3}",
         median(&rates[2]) / median(&rates[1]),
         median(&rates[0]) / median(&rates[2]),
+    );
+}
+
+/// One side of `baseline` alone, for a profiler: its clients are built and connected first
+/// (building a client reads the system's root certificates, which under callgrind takes longer
+/// than the run), then `ready` is printed to standard error, and two seconds later (time to
+/// turn a profiler's collection on) 32 clients call it for `BENCH_ONE_SIDE_SECS` (default 12).
+/// Prints the calls made: divide a profile's totals by them.
+async fn one_side_alone(side: &str, url: &str, target: &Target) {
+    let secs = std::env::var("BENCH_ONE_SIDE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let clients: Vec<_> = (0..CONCURRENCY).map(|_| reqwest::Client::new()).collect();
+    for http in &clients {
+        one_call(http, url, target, search_body(0)).await;
+    }
+    eprintln!("one side ({side}): ready");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = clients
+        .into_iter()
+        .map(|http| {
+            let (stop, url, target) = (stop.clone(), url.to_owned(), target.clone());
+            tokio::spawn(async move {
+                let mut calls = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    one_call(&http, &url, &target, search_body(calls)).await;
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut calls = 0;
+    for worker in workers {
+        calls += worker.await.unwrap();
+    }
+    println!(
+        "one side ({side}): {calls} calls, {:.0} calls/s",
+        calls as f64 / started.elapsed().as_secs_f64()
     );
 }
 
