@@ -13,7 +13,10 @@ use std::{
     collections::HashMap,
     net::IpAddr,
     num::NonZeroU32,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -187,18 +190,37 @@ fn bearer(request: &Request) -> Option<&str> {
 }
 
 /// Last use of each key since the previous flush. Requests only note the time in memory; a
-/// task writes the batch every `flush_every`.
-#[derive(Default)]
+/// task writes the batch every `flush_every`. A key is noted once a second at most (the time
+/// kept is that second's first use): a lock-free look at the seconds last noted spares a busy
+/// key's calls the map's lock, which both runtime workers would otherwise take on every call.
 pub struct Usage {
     seen: Mutex<HashMap<Uuid, DateTime<Utc>>>,
+    /// By a key's bits: part of its id and the second it was last noted in.
+    noted: [AtomicU64; NOTED_SLOTS],
+}
+
+const NOTED_SLOTS: usize = 256;
+
+impl Default for Usage {
+    fn default() -> Self {
+        Self {
+            seen: Mutex::default(),
+            noted: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl Usage {
     fn touch(&self, key_id: Uuid) {
-        self.seen
-            .lock()
-            .expect("usage lock")
-            .insert(key_id, Utc::now());
+        let now = Utc::now();
+        let (high, low) = key_id.as_u64_pair();
+        let mark = (low << 32) | (now.timestamp() as u64 & 0xffff_ffff);
+        let noted = &self.noted[high as usize % NOTED_SLOTS];
+        if noted.load(Ordering::Relaxed) == mark {
+            return;
+        }
+        noted.store(mark, Ordering::Relaxed);
+        self.seen.lock().expect("usage lock").insert(key_id, now);
     }
 
     fn take(&self) -> HashMap<Uuid, DateTime<Utc>> {
@@ -236,5 +258,29 @@ impl Usage {
                 current.entry(id).or_insert(at);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_used_is_noted_with_the_time_of_its_use() {
+        let usage = Usage::default();
+        let keys: Vec<Uuid> = (0..1000).map(|_| Uuid::new_v4()).collect();
+        let before = Utc::now();
+        for _ in 0..3 {
+            for key in &keys {
+                usage.touch(*key);
+            }
+        }
+        let seen = usage.take();
+        assert_eq!(
+            seen.len(),
+            keys.len(),
+            "slots shared by keys never hide one"
+        );
+        assert!(seen.values().all(|at| *at >= before && *at <= Utc::now()));
     }
 }
