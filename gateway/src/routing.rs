@@ -46,11 +46,12 @@ impl Routing {
     /// The live server behind the request's host: 503 before the first snapshot, 404 for a
     /// host no live server is on.
     pub fn server_for(&self, request: &Request) -> Result<Arc<ServedServer>, HttpError> {
-        let snapshot = self.store.load().ok_or_else(HttpError::not_ready)?;
-        let host = request_host(request.headers(), request.uri(), self.trust_forwarded_host);
-        host.as_deref()
-            .map(routing_key)
-            .and_then(|key| snapshot.server(&key).cloned())
+        let key = request_host(request.headers(), request.uri(), self.trust_forwarded_host)
+            .as_deref()
+            .map(routing_key);
+        self.store
+            .read(|snapshot| key.and_then(|key| snapshot.server(&key).cloned()))
+            .ok_or_else(HttpError::not_ready)?
             .ok_or_else(HttpError::unknown_host)
     }
 }

@@ -25,6 +25,12 @@ impl SnapshotStore {
         self.current.load_full()
     }
 
+    /// `read` of the current snapshot, without taking a count of it (on every request, that
+    /// count would be a write to one cache line from every core); `None` until the first load.
+    pub fn read<R>(&self, read: impl FnOnce(&Snapshot) -> R) -> Option<R> {
+        self.current.load().as_deref().map(read)
+    }
+
     /// Whether the database could not be read at the last attempt.
     pub fn is_stale(&self) -> bool {
         self.stale.load(Ordering::Relaxed)
