@@ -113,6 +113,7 @@ impl Access {
     /// Who is calling `server`, once their credential and rate budget pass; the credential is
     /// then removed from the request. The refusal otherwise (401 with the challenge, 429).
     pub fn admit(&self, server: &ServedServer, request: &mut Request) -> Result<Caller, HttpError> {
+        let now = Utc::now();
         let caller = match (server.public, bearer(request)) {
             (true, _) => Caller {
                 key_id: None,
@@ -120,7 +121,7 @@ impl Access {
             },
             (false, None) => return Err(refuse(server, Credential::None)),
             (false, Some(credential)) => {
-                check(self, server, credential).map_err(|given| refuse(server, given))?
+                check(self, server, credential, now).map_err(|given| refuse(server, given))?
             }
         };
         let budget = Budget::of(caller, server.id, || {
@@ -133,7 +134,7 @@ impl Access {
             return Err(HttpError::rate_limited(wait.as_secs_f64().ceil() as u64));
         }
         if let Some(id) = caller.key_id {
-            self.usage.touch(id);
+            self.usage.touch(id, now);
         }
         request.headers_mut().remove(header::AUTHORIZATION);
         Ok(caller)
@@ -141,10 +142,16 @@ impl Access {
 }
 
 /// An access key of this server (`mcpk_…`), or an OAuth access token for it.
-fn check(access: &Access, server: &ServedServer, credential: &str) -> Result<Caller, Credential> {
+/// Keys are checked for expiry at `now`.
+fn check(
+    access: &Access,
+    server: &ServedServer,
+    credential: &str,
+    now: DateTime<Utc>,
+) -> Result<Caller, Credential> {
     if credential.starts_with(access_key::PREFIX) {
         let hash = access_key::well_formed(credential).then(|| access_key::hash(credential));
-        return match hash.and_then(|hash| server.key(&hash, Utc::now())) {
+        return match hash.and_then(|hash| server.key(&hash, now)) {
             Some(id) => Ok(Caller {
                 key_id: Some(id),
                 grant_id: None,
@@ -211,8 +218,8 @@ impl Default for Usage {
 }
 
 impl Usage {
-    fn touch(&self, key_id: Uuid) {
-        let now = Utc::now();
+    /// Notes that `key_id` was used at `now`.
+    fn touch(&self, key_id: Uuid, now: DateTime<Utc>) {
         let (high, low) = key_id.as_u64_pair();
         let mark = (low << 32) | (now.timestamp() as u64 & 0xffff_ffff);
         let noted = &self.noted[high as usize % NOTED_SLOTS];
@@ -272,7 +279,7 @@ mod tests {
         let before = Utc::now();
         for _ in 0..3 {
             for key in &keys {
-                usage.touch(*key);
+                usage.touch(*key, Utc::now());
             }
         }
         let seen = usage.take();
