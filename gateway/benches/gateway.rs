@@ -245,15 +245,9 @@ async fn closed_loop(
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let (stop, url, target) = (stop.clone(), url.to_owned(), target.clone());
-            tokio::spawn(async move {
-                let http = reqwest::Client::new();
-                let mut latencies = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    latencies
-                        .push(one_call(&http, &url, &target, search_body(latencies.len())).await);
-                }
-                latencies
-            })
+            tokio::spawn(
+                async move { calls_until(&stop, &reqwest::Client::new(), &url, &target).await },
+            )
         })
         .collect();
     tokio::time::sleep(length).await;
@@ -266,6 +260,20 @@ async fn closed_loop(
     let cpu_per_call = (machine_busy() - busy) / all.len().max(1) as u32;
     all.sort();
     (rate, all, cpu_per_call)
+}
+
+/// One client calling back to back until `stop`; the latency of each call.
+async fn calls_until(
+    stop: &AtomicBool,
+    http: &reqwest::Client,
+    url: &str,
+    target: &Target,
+) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        latencies.push(one_call(http, url, target, search_body(latencies.len())).await);
+    }
+    latencies
 }
 
 /// Open loop at `rate` calls/s for the run time over 64 connections: worker k takes the scheduled
@@ -593,14 +601,7 @@ async fn one_side_alone(side: &str, url: &str, target: &Target) {
         .into_iter()
         .map(|http| {
             let (stop, url, target) = (stop.clone(), url.to_owned(), target.clone());
-            tokio::spawn(async move {
-                let mut calls = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    one_call(&http, &url, &target, search_body(calls)).await;
-                    calls += 1;
-                }
-                calls
-            })
+            tokio::spawn(async move { calls_until(&stop, &http, &url, &target).await.len() })
         })
         .collect();
     tokio::time::sleep(Duration::from_secs(secs)).await;
