@@ -66,9 +66,38 @@ pub const UNMATCHED: &str = "unmatched";
 /// Counts one request to `route` (a template, or [`UNMATCHED`]) and records its duration since
 /// `started`: what [`track_http`] does, for a service that knows the route itself.
 pub fn record_http(route: &str, method: &Method, status: StatusCode, started: Instant) {
-    let (count, duration) = http_meters(route, method_label(method), status);
-    count.increment(1);
-    duration.record(started.elapsed().as_secs_f64());
+    let method = method_label(method);
+    let elapsed = started.elapsed().as_secs_f64();
+    THREAD_METERS.with_borrow_mut(|known| {
+        let found = known
+            .iter()
+            .find(|(r, m, s, _)| **r == *route && *m == method && *s == status);
+        if let Some((_, _, _, (count, duration))) = found {
+            count.increment(1);
+            duration.record(elapsed);
+            return;
+        }
+        let meters = http_meters(route, method, status);
+        meters.0.increment(1);
+        meters.1.record(elapsed);
+        if known.len() < THREAD_METERS_MAX {
+            known.push((route.into(), method, status, meters));
+        }
+    });
+}
+
+/// The meters of one route, method and status.
+type KnownMeters = (Box<str>, &'static str, StatusCode, HttpMeters);
+
+/// Combinations a thread keeps its own handles for (beyond them, it asks the shared map).
+const THREAD_METERS_MAX: usize = 64;
+
+thread_local! {
+    /// The handles this thread has used, by route, method and status: a request then touches
+    /// nothing another thread writes but the meters themselves (not the shared map's lock, whose
+    /// every read is a write to one cache line, nor the handles' reference counts).
+    static THREAD_METERS: std::cell::RefCell<Vec<KnownMeters>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The counter and histogram of one route, method and status.
