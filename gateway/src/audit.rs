@@ -106,9 +106,18 @@ pub struct Record {
 /// The argument as stored: cut to 1,000 characters.
 pub fn argument(value: Option<&serde_json::Value>) -> String {
     match value {
-        Some(serde_json::Value::String(s)) => s.chars().take(MAX_ARGUMENT_CHARS).collect(),
-        Some(other) => other.to_string().chars().take(MAX_ARGUMENT_CHARS).collect(),
+        Some(serde_json::Value::String(s)) => cut(s).to_owned(),
+        Some(other) => cut(&other.to_string()).to_owned(),
         None => String::new(),
+    }
+}
+
+/// The first [`MAX_ARGUMENT_CHARS`] characters of `text`, as a slice (one copy, not one push a
+/// character).
+fn cut(text: &str) -> &str {
+    match text.char_indices().nth(MAX_ARGUMENT_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 
@@ -308,5 +317,26 @@ impl Columns {
             );
         }
         columns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_argument_is_kept_to_its_first_thousand_characters() {
+        let short = "budget ✓";
+        assert_eq!(argument(Some(&json!(short))), short);
+        let long = "é".repeat(MAX_ARGUMENT_CHARS + 5);
+        let kept = argument(Some(&json!(long)));
+        assert_eq!(kept.chars().count(), MAX_ARGUMENT_CHARS);
+        assert!(long.starts_with(&kept));
+        let exact = "x".repeat(MAX_ARGUMENT_CHARS);
+        assert_eq!(argument(Some(&json!(exact))), exact);
+        assert_eq!(argument(Some(&json!(42))), "42");
+        assert_eq!(argument(None), "");
     }
 }
