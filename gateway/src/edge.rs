@@ -7,7 +7,8 @@
 //! - the HTTP metrics by route, method and status (`http_requests_total`,
 //!   `http_request_duration_seconds`), as the control plane counts its own;
 //! - while draining, `Connection: close` on every response (proxies and clients then move
-//!   their keep-alive connections elsewhere before the listener closes).
+//!   their keep-alive connections elsewhere before the listener closes);
+//! - the dispatch: `/mcp` straight to admission (`admission.rs`), any other path to the router.
 //!
 //! Why one hand-written service rather than tower-http's request-id layers and axum's
 //! `from_fn` middleware: each `from_fn` layer clones its inner service into a new box and
@@ -31,10 +32,11 @@ use axum::{
     http::{HeaderValue, Method, Uri, header},
     response::Response,
 };
+use futures::future::Either;
 use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use tower::Service;
 
-use crate::{context::text, http::Draining};
+use crate::{admission::Admitted, context::text, http::Draining};
 
 /// The gateway's routes. None has a parameter, so a path that is one of them is its own
 /// route template (the metrics label); any other path is `unmatched`.
@@ -56,34 +58,24 @@ pub const RESOURCE_METADATA_MCP: &str = "/.well-known/oauth-protected-resource/m
 #[derive(Clone, Copy)]
 pub struct ServedBy(pub uuid::Uuid);
 
-/// See the module documentation.
-#[derive(Clone)]
-pub struct EdgeLayer {
-    draining: Draining,
-}
-
-impl EdgeLayer {
-    pub fn new(draining: Draining) -> Self {
-        Self { draining }
-    }
-}
-
-impl<S> Layer<S> for EdgeLayer {
-    type Service = Edge<S>;
-
-    fn layer(&self, inner: S) -> Edge<S> {
-        Edge {
-            inner,
-            draining: self.draining.clone(),
-        }
-    }
-}
-
-/// See the module documentation.
+/// See the module documentation. `/mcp` goes straight to admission; every other path to the
+/// router `S` (the hot path skips the router's lookup, its copy of the route and its boxed
+/// future).
 #[derive(Clone)]
 pub struct Edge<S> {
+    mcp: Admitted,
     inner: S,
     draining: Draining,
+}
+
+impl<S> Edge<S> {
+    pub fn new(mcp: Admitted, inner: S, draining: Draining) -> Self {
+        Self {
+            mcp,
+            inner,
+            draining,
+        }
+    }
 }
 
 impl<S> Service<Request> for Edge<S>
@@ -92,7 +84,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = EdgeFuture<S::Future>;
+    type Future = EdgeFuture<Either<<Admitted as Service<Request>>::Future, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -111,8 +103,13 @@ where
         };
         let span = tracing::debug_span!("request", method = %seen.method, path = %seen.uri.path(),
             host = %text(seen.host.as_ref()), request_id = %text(Some(&seen.request_id)));
+        let inner = if seen.uri.path() == MCP {
+            Either::Left(self.mcp.call(request))
+        } else {
+            Either::Right(self.inner.call(request))
+        };
         EdgeFuture {
-            inner: self.inner.call(request),
+            inner,
             span,
             seen: Some(seen),
         }

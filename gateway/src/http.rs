@@ -9,7 +9,6 @@ use axum::{
     Json, Router,
     extract::State,
     http::{HeaderName, Method, header},
-    middleware,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -19,19 +18,18 @@ use rmcp::transport::streamable_http_server::{
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::{
     access::Access,
-    admission::{self, Admission},
-    edge::{Edge, EdgeLayer, HEALTHZ, MCP, READYZ, RESOURCE_METADATA, RESOURCE_METADATA_MCP},
+    admission::{Admission, Admitted, Rmcp},
+    edge::{Edge, HEALTHZ, READYZ, RESOURCE_METADATA, RESOURCE_METADATA_MCP},
     error::HttpError,
     jsonrpc,
     mcp::Gateway,
     oauth,
     routing::Routing,
-    sessions::{SessionBindings, bind_sessions_to_hosts},
+    sessions::SessionBindings,
     snapshot::SnapshotStore,
 };
 
@@ -57,32 +55,26 @@ pub fn service(
         .with_json_response(!sessions)
         .with_max_request_body_bytes(jsonrpc::MAX_BODY_BYTES)
         .with_cancellation_token(cancel);
-    // Admission wraps rmcp's service directly (not through `Router::layer`, which would add a
-    // boxed route between them).
-    let admission = middleware::from_fn_with_state(
-        Arc::new(Admission {
-            routing: routing.clone(),
-            access,
-        }),
-        admission::admit,
-    );
-    let mcp = if sessions {
+    let rmcp = if sessions {
         let service = StreamableHttpService::new(
             move || Ok(gateway.clone()),
             Arc::new(LocalSessionManager::default()),
             config,
         );
-        let bindings =
-            middleware::from_fn_with_state(SessionBindings::default(), bind_sessions_to_hosts);
-        Router::new().route_service(MCP, admission.layer(bindings.layer(service)))
+        Rmcp::Sessions(service, SessionBindings::default())
     } else {
         let service = StreamableHttpService::new(
             move || Ok(gateway.clone()),
             Arc::new(NeverSessionManager::default()),
             config,
         );
-        Router::new().route_service(MCP, admission.layer(service))
+        Rmcp::Stateless(service)
     };
+    let mcp = Admitted::new(Admission {
+        routing: routing.clone(),
+        access,
+        rmcp,
+    });
     let store = routing.store.clone();
     let draining_state = draining.clone();
     // Protected resource metadata (RFC 9728): public, readable from any origin.
@@ -103,12 +95,11 @@ pub fn service(
     let router = Router::new()
         .route(HEALTHZ, get(|| async { Json(json!({"status": "ok"})) }))
         .route(READYZ, get(readyz).with_state((store, draining_state)))
-        .merge(mcp)
         .merge(metadata)
         .fallback(|| async { HttpError::no_route() });
     // Around the whole router rather than through `Router::layer`, which would wrap (and box)
     // each route on its own.
-    EdgeLayer::new(draining).layer(router)
+    Edge::new(mcp, router, draining)
 }
 
 /// Ready once a snapshot is loaded, and stays ready while the database is away: the last

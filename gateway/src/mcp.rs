@@ -22,11 +22,21 @@ use crate::{
     tools::{self, Tools},
 };
 
-/// One handler value serves every host; it is cloned per request or session.
+/// One handler value serves every host; rmcp makes one per request (or session), so it is a
+/// single shared reference: one count to make and drop, not one for each part.
 #[derive(Clone)]
-pub struct Gateway {
-    pub tools: Arc<Tools>,
+pub struct Gateway(Arc<Parts>);
+
+/// What the handler holds.
+pub struct Parts {
+    pub tools: Tools,
     pub audit: AuditLog,
+}
+
+impl Gateway {
+    pub fn new(tools: Tools, audit: AuditLog) -> Self {
+        Self(Arc::new(Parts { tools, audit }))
+    }
 }
 
 /// The request's context, as the HTTP layers resolved it.
@@ -103,11 +113,11 @@ impl ServerHandler for Gateway {
         let (tool, result, report, argument) = async {
             match request.name.as_ref() {
                 "search" => {
-                    let (result, report) = self.tools.search(server, &args).await;
+                    let (result, report) = self.0.tools.search(server, &args).await;
                     Ok((ToolName::Search, result, report, args.get("query")))
                 }
                 "fetch" => {
-                    let (result, report) = self.tools.fetch(server, &args).await;
+                    let (result, report) = self.0.tools.fetch(server, &args).await;
                     Ok((ToolName::Fetch, result, report, args.get("id")))
                 }
                 other => Err(McpError::invalid_params(
@@ -120,7 +130,7 @@ impl ServerHandler for Gateway {
         .await?;
         let elapsed = started.elapsed();
         crate::meters::tool_call(tool, report.status, elapsed);
-        self.audit.record(Record {
+        self.0.audit.record(Record {
             called_at,
             server_id: server.id,
             key_id: who.key_id,

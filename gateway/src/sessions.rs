@@ -10,15 +10,12 @@ use std::{
 
 use axum::{
     Json,
-    extract::{Request, State},
+    extract::Request,
     http::StatusCode,
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 use uuid::Uuid;
-
-use crate::context::CallContext;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 /// Bindings older than this are forgotten (rmcp's sessions do not outlive it either).
@@ -28,48 +25,37 @@ const MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Clone, Default)]
 pub struct SessionBindings(Arc<Mutex<HashMap<String, (Uuid, Instant)>>>);
 
-/// The middleware (runs after admission).
-pub async fn bind_sessions_to_hosts(
-    State(bindings): State<SessionBindings>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(server_id) = request
-        .extensions()
-        .get::<CallContext>()
-        .map(|call| call.server.id)
-    else {
-        return next.run(request).await;
-    };
-    let presented = request
-        .headers()
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(session) = &presented {
-        let owner = bindings
+impl SessionBindings {
+    /// The refusal of a request presenting a session created on another server's host.
+    pub fn refusal(&self, server_id: Uuid, request: &Request) -> Option<Response> {
+        let presented = request.headers().get(SESSION_HEADER)?.to_str().ok()?;
+        let owner = self
             .0
             .lock()
             .expect("bindings lock")
-            .get(session)
+            .get(presented)
             .map(|(id, _)| *id);
         if owner.is_some_and(|owner| owner != server_id) {
             let body = json!({"error": {"code": "session_not_found", "message": "No such MCP session on this host."}});
-            return (StatusCode::NOT_FOUND, Json(body)).into_response();
+            return Some((StatusCode::NOT_FOUND, Json(body)).into_response());
         }
+        None
     }
-    let response = next.run(request).await;
-    if let Some(created) = response
-        .headers()
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        let mut map = bindings.0.lock().expect("bindings lock");
+
+    /// Binds the session a response created (if any) to the server it was created on.
+    pub fn note(&self, server_id: Uuid, response: &Response) {
+        let Some(created) = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        let mut map = self.0.lock().expect("bindings lock");
         if map.len() > 100_000 {
             map.retain(|_, (_, at)| at.elapsed() < MAX_AGE);
         }
         map.entry(created.to_owned())
             .or_insert((server_id, Instant::now()));
     }
-    response
 }

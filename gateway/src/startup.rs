@@ -142,22 +142,19 @@ impl Application {
             grace: Duration::from_millis(settings.gateway.source_timeout_ms)
                 + Duration::from_secs(2),
         };
-        let tools = Arc::new(Tools {
+        let tools = Tools {
             registry: registry.clone(),
             source_timeout: Duration::from_millis(settings.gateway.source_timeout_ms),
             max_results: settings.gateway.max_results,
             slots: UpstreamSlots::new(settings.gateway.upstream_calls_per_server),
-        });
+        };
         let routing = Routing {
             store: store.clone(),
             trust_forwarded_host: settings.gateway.trust_forwarded_host,
             allowed_origins: settings.gateway.allowed_origins.clone().into(),
         };
         let router = http::service(
-            Gateway {
-                tools,
-                audit: audit.clone(),
-            },
+            Gateway::new(tools, audit.clone()),
             routing,
             access.clone(),
             settings.common.control_plane_public_url.as_str().into(),
