@@ -247,8 +247,10 @@ pub async fn no_route() -> ApiError {
 }
 
 /// Gives every error response the shared body, whichever layer produced it (method not
-/// allowed, timeouts, CORS, body limits): a client never has to parse two error formats.
+/// allowed, timeouts, CORS, body limits): a client never has to parse two error formats. The
+/// OAuth endpoints get OAuth's own shape instead, which their clients parse.
 pub async fn uniform_errors(request: Request, next: Next) -> Response {
+    let oauth = crate::oauth::error::ERROR_SHAPED_PATHS.contains(&request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response
@@ -282,14 +284,16 @@ pub async fn uniform_errors(request: Request, next: Next) -> Response {
             "Something went wrong on our side; it has been logged.",
         ),
     };
+    let fresh = if oauth {
+        crate::oauth::error::OAuthError::of_status(status).into_response()
+    } else {
+        ApiError::new(status, code, message).into_response()
+    };
+    // The layer's headers (`Allow`, `Retry-After`, ...) stay; the body's own replace theirs.
     let (mut parts, _) = response.into_parts();
-    let fresh = ApiError::new(status, code, message).into_response();
+    let (fresh, body) = fresh.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let (_, body) = fresh.into_parts();
+    parts.headers.extend(fresh.headers);
     Response::from_parts(parts, Body::new(body))
 }
 

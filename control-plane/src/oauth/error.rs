@@ -89,7 +89,32 @@ impl OAuthError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// The answer for an error a layer produced before the endpoint ran (a method other than
+    /// POST, a body over the limit, a timeout), in OAuth's shape with the same status.
+    pub fn of_status(status: StatusCode) -> Self {
+        let (code, description) = match status {
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("invalid_request", "This endpoint accepts POST only.")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "The request body is too large."),
+            StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => (
+                "temporarily_unavailable",
+                "The request took too long or the service is unavailable.",
+            ),
+            s if s.is_client_error() => ("invalid_request", "The request was not understood."),
+            _ => (
+                "server_error",
+                "Something went wrong on our side; it has been logged.",
+            ),
+        };
+        Self::new(status, code, description)
+    }
 }
+
+/// The endpoints that answer every error in OAuth's shape (RFC 6749 §5.2, RFC 7591 §3.2.2,
+/// RFC 7009 §2.2.1), whichever layer produced it.
+pub const ERROR_SHAPED_PATHS: [&str; 3] = ["/oauth/token", "/oauth/register", "/oauth/revoke"];
 
 impl From<sqlx::Error> for OAuthError {
     fn from(err: sqlx::Error) -> Self {

@@ -253,3 +253,46 @@ async fn malformed_requests_get_a_clear_4xx_and_change_nothing(pool: PgPool) {
     assert_eq!(app.me(&token).await.status(), StatusCode::OK);
     app.token_for("ada@example.com", PASSWORD).await;
 }
+
+/// The OAuth endpoints answer what a layer refuses (wrong method, body over the limit) in
+/// OAuth's own error shape, which their clients parse, and change nothing either.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn oauth_endpoints_refuse_in_oauths_own_shape(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let before = snapshot(&pool).await;
+    let form = "a=".to_owned() + &"x".repeat(200_000);
+    let json = format!(r#"{{"client_name":"{}"}}"#, "x".repeat(200_000));
+    for (path, content_type, huge) in [
+        ("/oauth/token", "application/x-www-form-urlencoded", &form),
+        ("/oauth/register", "application/json", &json),
+        ("/oauth/revoke", "application/x-www-form-urlencoded", &form),
+    ] {
+        let wrong_method = app.request(Method::GET, path).send().await.unwrap();
+        let too_large = app
+            .request(Method::POST, path)
+            .header("content-type", content_type)
+            .body(huge.clone())
+            .send()
+            .await
+            .unwrap();
+        for (response, status) in [
+            (wrong_method, StatusCode::METHOD_NOT_ALLOWED),
+            (too_large, StatusCode::PAYLOAD_TOO_LARGE),
+        ] {
+            assert_eq!(response.status(), status, "{path}");
+            let headers = response.headers().clone();
+            assert_eq!(headers["content-type"], "application/json", "{path}");
+            assert_eq!(headers["cache-control"], "no-store", "{path}");
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                assert!(
+                    headers.contains_key("allow"),
+                    "{path}: the allowed method is named"
+                );
+            }
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+            assert!(body["error_description"].is_string(), "{path}: {body}");
+        }
+    }
+    assert_eq!(snapshot(&pool).await, before);
+}
