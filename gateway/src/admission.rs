@@ -8,7 +8,8 @@
 //! `from_fn` middleware in front of rmcp's tower service: every request then cost two clones
 //! of rmcp's service and three boxed futures (the middleware's, its `Next`'s, and rmcp's own
 //! `call`'s). Each clone of that service clones its cancellation token, which takes and
-//! releases a lock every request shares, once to clone and once to drop (issue 15).
+//! releases a lock every request shares, once to clone and once to drop (issue 15); rmcp's own
+//! child token for each request is the one such lock left.
 
 use std::{
     convert::Infallible,
