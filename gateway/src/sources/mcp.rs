@@ -6,7 +6,8 @@
 //! for 2026-07-28 servers, falling back to the `initialize` handshake (and its session) for
 //! older ones — and the client is reused by every call. rmcp renews an expired upstream
 //! session (HTTP 404 on it) once and retries the call. A client whose connection broke is
-//! dropped so the next call connects afresh; clients idle for [`IDLE`] are dropped, which also
+//! dropped so the next call connects afresh; a handshake or call answered 429 or 503 is tried
+//! again twice, after 50 and 100 ms (within the source's deadline); clients idle for [`IDLE`] are dropped, which also
 //! drops those of sources that left the snapshot.
 //!
 //! Egress: one HTTP client whose resolver connects only to public addresses, except for hosts
@@ -53,6 +54,10 @@ const IDLE: Duration = Duration::from_secs(300);
 const MAX_EVENT_BYTES: usize = upstream::MAX_JSON_BYTES;
 /// Calls in flight to one upstream at most; more wait for a place (within the deadline).
 const CONCURRENT_CALLS: usize = 64;
+/// Retries of a handshake or call the remote MCP server answered with 429 or 503.
+const RETRIES: u32 = 2;
+/// The pause before the first retry (then doubled): short, since the deadline is short too.
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -155,12 +160,16 @@ impl Mcp {
                 transport = transport.custom_headers(HashMap::from([header]));
             }
         }
-        let transport = StreamableHttpClientTransport::with_client(self.http.clone(), transport);
         let lifecycle = ClientLifecycleMode::Auto {
             preferred_versions: vec![ProtocolVersion::V_2026_07_28],
             legacy_version: None,
         };
-        ().serve_with_lifecycle(transport, lifecycle)
+        let handshake = || {
+            let transport =
+                StreamableHttpClientTransport::with_client(self.http.clone(), transport.clone());
+            ().serve_with_lifecycle(transport, lifecycle.clone())
+        };
+        retrying(handshake, errors::handshake_asks_to_retry)
             .await
             .map_err(|error| errors::handshake(&error))
     }
@@ -195,7 +204,8 @@ impl Mcp {
         let slot = self.slot(source.id, fingerprint(source.id, config));
         let client = slot.client.get_or_try_init(|| self.connect(config)).await?;
         let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-        match client.call_tool_once(params).await {
+        let once = || client.call_tool_once(params.clone());
+        match retrying(once, errors::call_asks_to_retry).await {
             Ok(CallToolResponse::Complete(result)) => Ok(result),
             Ok(_) => Err(SourceError::BadResponse(format!(
                 "the remote MCP server's `{tool}` tool asked for input; it cannot be given here"
@@ -240,6 +250,34 @@ impl Mcp {
             .await?;
         results::document(&config.fetch_tool, result)
     }
+}
+
+/// Runs `attempt` again while its failure says the remote MCP server asked to be called
+/// later (`asks`: HTTP 429 or 503), at most [`RETRIES`] more times with a pause that doubles
+/// from [`FIRST_PAUSE`]; the source's deadline bounds it all. Its other failures, and the
+/// last one, are returned as they are.
+async fn retrying<T, E, F>(
+    mut attempt: impl FnMut() -> F,
+    asks: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut pause = FIRST_PAUSE;
+    for _ in 0..RETRIES {
+        match attempt().await {
+            Err(error) if asks(&error) => {
+                tracing::debug!(
+                    pause_ms = pause.as_millis() as u64,
+                    "remote MCP server busy; retrying"
+                );
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            done => return done,
+        }
+    }
+    attempt().await
 }
 
 impl Slot {

@@ -6,7 +6,7 @@ use std::{
     collections::HashSet,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -126,6 +126,8 @@ struct Behaviour {
     required: Option<(&'static str, &'static str)>,
     delay: Option<Duration>,
     unavailable: AtomicBool,
+    /// Requests still to be answered 503 (then served as usual).
+    busy_for: AtomicUsize,
     /// Answers `server/discover` as servers before 2026-07-28 do (HTTP 400, no session).
     legacy: bool,
     /// Sessions forgotten by the server: a request naming one gets 404.
@@ -235,7 +237,12 @@ async fn observe(behaviour: Arc<Behaviour>, request: Request, next: Next) -> Res
     {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    if behaviour.unavailable.load(Ordering::Relaxed) {
+    if behaviour.unavailable.load(Ordering::Relaxed)
+        || behaviour
+            .busy_for
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let session = parts
@@ -532,6 +539,53 @@ async fn failing_upstreams_are_clear_tool_errors_and_audited_by_class(pool: PgPo
     assert_eq!(record["error_class"], "bad_response", "{record}");
     assert!(record["latency_ms"].is_number(), "{record}");
     assert_no_credential_logged(&logs, &[WRONG_TOKEN]);
+}
+
+/// A remote MCP server answering 503 for a moment (its handshake, then a call) is tried again
+/// twice; one still busy after that is a clear tool error.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_busy_upstream_is_tried_again_twice(pool: PgPool) {
+    let fakes = Upstreams::start().await;
+    let stack = stack(pool.clone(), &fakes).await;
+    let upstream = Upstream::start(Answers::Good, false, Behaviour::default()).await;
+    let busy = |requests| {
+        upstream
+            .behaviour
+            .busy_for
+            .store(requests, Ordering::Relaxed);
+    };
+    let ada = stack.user("ada@example.com").await;
+    let source = stack
+        .source(&ada, mcp_source(&upstream.url, &json!({})))
+        .await;
+    let host = served(&stack, &ada, "busy", &[&source]).await;
+    let client = stack.client(&host).await;
+    let search = || call(&client, "search", json!({"query": "budget"}));
+
+    busy(2);
+    let found = search().await;
+    assert_ne!(
+        found.is_error,
+        Some(true),
+        "after a busy handshake: {found:?}"
+    );
+    let discovers = upstream
+        .methods()
+        .iter()
+        .filter(|m| *m == "server/discover")
+        .count();
+    assert_eq!(discovers, 3, "the handshake was tried three times");
+    busy(1);
+    let found = search().await;
+    assert_ne!(found.is_error, Some(true), "after a busy call: {found:?}");
+    busy(3);
+    let found = search().await;
+    assert!(
+        error_text(&found).contains("unavailable (HTTP 503)"),
+        "{found:?}"
+    );
+    assert_eq!(upstream.behaviour.busy_for.load(Ordering::Relaxed), 0);
+    client.cancel().await.unwrap();
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

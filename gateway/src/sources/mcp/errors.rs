@@ -62,19 +62,69 @@ pub async fn refused_call(
     ))
 }
 
+/// Whether a failed call's answer asked to come back later (HTTP 429 or 503).
+pub fn call_asks_to_retry(error: &ServiceError) -> bool {
+    matches!(error, ServiceError::TransportSend(error) if asks_to_retry(error))
+}
+
+/// Whether a failed handshake's answer asked to come back later (HTTP 429 or 503).
+pub fn handshake_asks_to_retry(error: &ClientInitializeError) -> bool {
+    match error {
+        ClientInitializeError::TransportError { error, .. } => asks_to_retry(error),
+        ClientInitializeError::LegacyFallbackFailed { fallback, .. } => {
+            handshake_asks_to_retry(fallback)
+        }
+        _ => false,
+    }
+}
+
+fn asks_to_retry(error: &DynamicTransportError) -> bool {
+    let status = match http_cause(error) {
+        Some(HttpCause::Streamable(StreamableHttpError::HttpStatus(failure))) => {
+            Some(failure.status)
+        }
+        Some(HttpCause::Streamable(StreamableHttpError::UnexpectedServerResponse(text))) => {
+            status_of(text)
+        }
+        Some(HttpCause::Request(request)) => request.status().map(|s| s.as_u16()),
+        _ => None,
+    };
+    matches!(status, Some(429 | 503))
+}
+
 /// The first HTTP-level cause in a transport error's chain.
-fn transport(error: &DynamicTransportError) -> SourceError {
+enum HttpCause<'a> {
+    Streamable(&'a StreamableHttpError<reqwest::Error>),
+    Request(&'a reqwest::Error),
+}
+
+fn http_cause(error: &DynamicTransportError) -> Option<HttpCause<'_>> {
     let mut next: Option<&(dyn Error + 'static)> = Some(error.error.as_ref());
     while let Some(cause) = next {
         if let Some(http) = cause.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
-            return streamable(http);
+            return Some(HttpCause::Streamable(http));
         }
         if let Some(request) = cause.downcast_ref::<reqwest::Error>() {
-            return request_failed(request);
+            return Some(HttpCause::Request(request));
         }
         next = cause.source();
     }
-    SourceError::Unreachable("the remote MCP server could not be reached".to_owned())
+    None
+}
+
+fn transport(error: &DynamicTransportError) -> SourceError {
+    match http_cause(error) {
+        Some(HttpCause::Streamable(http)) => streamable(http),
+        Some(HttpCause::Request(request)) => request_failed(request),
+        None => SourceError::Unreachable("the remote MCP server could not be reached".to_owned()),
+    }
+}
+
+/// The status rmcp writes first in an unexpected answer (`HTTP 401 Unauthorized: <body>`).
+fn status_of(text: &str) -> Option<u16> {
+    text.strip_prefix("HTTP ")
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse::<u16>().ok())
 }
 
 fn streamable(error: &StreamableHttpError<reqwest::Error>) -> SourceError {
@@ -93,14 +143,8 @@ fn streamable(error: &StreamableHttpError<reqwest::Error>) -> SourceError {
             "the remote MCP server sent an unreadable event stream (or an event over 8 MiB)"
                 .to_owned(),
         ),
-        // rmcp writes a failed status first (`HTTP 401 Unauthorized: <body>`); only the
-        // code is kept.
-        StreamableHttpError::UnexpectedServerResponse(text)
-            if let Some(code) = text
-                .strip_prefix("HTTP ")
-                .and_then(|t| t.get(..3))
-                .and_then(|c| c.parse::<u16>().ok()) =>
-        {
+        // Only the status is kept, never the body.
+        StreamableHttpError::UnexpectedServerResponse(text) if let Some(code) = status_of(text) => {
             status(code)
         }
         StreamableHttpError::UnexpectedContentType(_)
