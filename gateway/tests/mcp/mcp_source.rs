@@ -19,12 +19,12 @@ use axum::{
 };
 use reqwest::{Method, StatusCode};
 use rmcp::{
-    ErrorData, RoleServer, ServerHandler,
+    ErrorData, RoleClient, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
         PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     },
-    service::RequestContext,
+    service::{RequestContext, RunningService},
     transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService,
         session::{local::LocalSessionManager, never::NeverSessionManager},
@@ -279,6 +279,21 @@ async fn stack(pool: PgPool, fakes: &Upstreams) -> Stack {
         settings.control_plane.mcp_gateway_url_pools = "https://*.remote.example.com".to_owned();
     })
     .await
+}
+
+/// An MCP client of a new server (named `name`, of a new user) whose one source is `upstream`
+/// without a credential, once served.
+async fn client_of_one(
+    stack: &Stack,
+    upstream: &Upstream,
+    name: &str,
+) -> RunningService<RoleClient, ()> {
+    let ada = stack.user("ada@example.com").await;
+    let source = stack
+        .source(&ada, mcp_source(&upstream.url, &json!({})))
+        .await;
+    let host = served(stack, &ada, name, &[&source]).await;
+    stack.client(&host).await
 }
 
 /// A server of `sources`, served; returns its host.
@@ -554,12 +569,7 @@ async fn a_busy_upstream_is_tried_again_twice(pool: PgPool) {
             .busy_for
             .store(requests, Ordering::Relaxed);
     };
-    let ada = stack.user("ada@example.com").await;
-    let source = stack
-        .source(&ada, mcp_source(&upstream.url, &json!({})))
-        .await;
-    let host = served(&stack, &ada, "busy", &[&source]).await;
-    let client = stack.client(&host).await;
+    let client = client_of_one(&stack, &upstream, "busy").await;
     let search = || call(&client, "search", json!({"query": "budget"}));
 
     busy(2);
@@ -593,12 +603,7 @@ async fn an_expired_upstream_session_is_renewed_and_the_call_retried(pool: PgPoo
     let fakes = Upstreams::start().await;
     let stack = stack(pool, &fakes).await;
     let upstream = Upstream::start(Answers::Good, true, Behaviour::default()).await;
-    let ada = stack.user("ada@example.com").await;
-    let source = stack
-        .source(&ada, mcp_source(&upstream.url, &json!({})))
-        .await;
-    let host = served(&stack, &ada, "sessions", &[&source]).await;
-    let client = stack.client(&host).await;
+    let client = client_of_one(&stack, &upstream, "sessions").await;
     let found = call(&client, "search", json!({"query": "budget"})).await;
     assert_ne!(found.is_error, Some(true), "{found:?}");
 
