@@ -36,7 +36,10 @@ use futures::future::Either;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use crate::{admission::Admitted, context::text, http::Draining};
+use crate::{
+    context::text,
+    http::{Draining, Mcp},
+};
 
 /// The gateway's routes. None has a parameter, so a path that is one of them is its own
 /// route template (the metrics label); any other path is `unmatched`.
@@ -63,13 +66,13 @@ pub struct ServedBy(pub uuid::Uuid);
 /// future).
 #[derive(Clone)]
 pub struct Edge<S> {
-    mcp: Admitted,
+    mcp: Mcp,
     inner: S,
     draining: Draining,
 }
 
 impl<S> Edge<S> {
-    pub fn new(mcp: Admitted, inner: S, draining: Draining) -> Self {
+    pub fn new(mcp: Mcp, inner: S, draining: Draining) -> Self {
         Self {
             mcp,
             inner,
@@ -84,7 +87,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = EdgeFuture<Either<<Admitted as Service<Request>>::Future, S::Future>>;
+    type Future = EdgeFuture<Either<<Mcp as Service<Request>>::Future, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)

@@ -3,22 +3,30 @@
 //! and draining (a stopping replica turns unready and closes connections); request ids, the
 //! access log and HTTP metrics around all of it (`edge.rs`).
 
-use std::sync::Arc;
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{
     Json, Router,
+    extract::Request,
     extract::State,
-    http::{HeaderName, Method, header},
+    http::{HeaderName, HeaderValue, Method, header},
     response::{IntoResponse, Response},
     routing::get,
 };
+use futures::future::Either;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
     session::{local::LocalSessionManager, never::NeverSessionManager},
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{Any, CorsLayer};
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, Any, Cors, CorsLayer};
 
 use crate::{
     access::Access,
@@ -70,11 +78,18 @@ pub fn service(
         );
         Rmcp::Stateless(service)
     };
-    let mcp = Admitted::new(Admission {
+    let admitted = Admitted::new(Admission {
         routing: routing.clone(),
         access,
         rmcp,
     });
+    let mcp = if routing.allowed_origins.is_empty() {
+        Mcp::Admitted(admitted)
+    } else {
+        Mcp::WithCors(Box::new(
+            mcp_cors(routing.allowed_origins.clone()).layer(admitted),
+        ))
+    };
     let store = routing.store.clone();
     let draining_state = draining.clone();
     // Protected resource metadata (RFC 9728): public, readable from any origin.
@@ -100,6 +115,62 @@ pub fn service(
     // Around the whole router rather than through `Router::layer`, which would wrap (and box)
     // each route on its own.
     Edge::new(mcp, router, draining)
+}
+
+/// `/mcp`: admission, with CORS for the origins `GATEWAY_ALLOWED_ORIGINS` lists when it lists
+/// any (a server's own origin needs none, and agents calling from servers send no Origin).
+#[derive(Clone)]
+pub enum Mcp {
+    Admitted(Admitted),
+    // Boxed: the CORS rules are large beside a pointer, and the edge is copied per connection.
+    WithCors(Box<Cors<Admitted>>),
+}
+
+impl tower::Service<Request> for Mcp {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<
+        <Admitted as tower::Service<Request>>::Future,
+        <Cors<Admitted> as tower::Service<Request>>::Future,
+    >;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self {
+            Self::Admitted(admitted) => Either::Left(admitted.call(request)),
+            Self::WithCors(cors) => Either::Right(cors.call(request)),
+        }
+    }
+}
+
+/// What a browser-based MCP client on an allowed origin needs: its preflight answered (without
+/// a credential, which preflights never carry), its credential and protocol headers accepted,
+/// and the session id and the OAuth challenge readable. Origins compare as the Origin rule
+/// does (`routing.rs`), ignoring case; no cookies are involved, so no credentials mode.
+fn mcp_cors(origins: Arc<[String]>) -> CorsLayer {
+    let allowed = move |origin: &HeaderValue, _: &_| {
+        let origin = origin.to_str().unwrap_or_default();
+        origins.iter().any(|a| a.eq_ignore_ascii_case(origin))
+    };
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-session-id"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("mcp-session-id"),
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Ready once a snapshot is loaded, and stays ready while the database is away: the last

@@ -161,3 +161,119 @@ async fn with_sessions_a_session_is_bound_to_its_host(pool: PgPool) {
     let tools = client.list_all_tools().await.unwrap();
     assert_eq!(tools.len(), 2);
 }
+
+/// A browser-based MCP client on an origin `GATEWAY_ALLOWED_ORIGINS` lists can work: its
+/// preflight is answered, and its answers (the 401 challenge included) are readable with the
+/// headers it needs. Other origins get no CORS header, and without the setting none is sent.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn browser_clients_on_allowed_origins_get_cors(pool: PgPool) {
+    const ALLOWED: &str = "https://inspector.example";
+    let stack = spawn_stack(pool.clone(), pool, |settings| {
+        settings.gateway.allowed_origins = vec![ALLOWED.to_owned()];
+    })
+    .await;
+    let ada = stack.user("ada@example.com").await;
+    let files = stack.files(&ada, "1").await;
+    let (_, host) = stack.server(&ada, "s", &[&files]).await;
+    eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
+    let key = stack.key_of(&host).unwrap();
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+
+    let preflight = |origin: &'static str| {
+        stack
+            .http
+            .request(reqwest::Method::OPTIONS, stack.mcp_url())
+            .header("host", &host)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, mcp-protocol-version",
+            )
+            .send()
+    };
+    let answered = preflight("https://INSPECTOR.example").await.unwrap();
+    assert!(answered.status().is_success(), "{}", answered.status());
+    let headers = answered.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://INSPECTOR.example"
+    );
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+    for name in [
+        "authorization",
+        "content-type",
+        "mcp-protocol-version",
+        "mcp-session-id",
+    ] {
+        assert!(allowed.contains(name), "{name} in {allowed}");
+    }
+    assert!(
+        headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let post = |key: Option<String>| {
+        let mut request = stack
+            .http
+            .post(stack.mcp_url())
+            .header("host", &host)
+            .header("origin", ALLOWED)
+            .header("accept", "application/json, text/event-stream")
+            .json(&list);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let served = post(Some(key.clone())).await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.headers()["access-control-allow-origin"], ALLOWED);
+    let challenged = post(None).await.unwrap();
+    assert_eq!(challenged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(challenged.headers()["access-control-allow-origin"], ALLOWED);
+    let exposed = challenged.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("www-authenticate"), "{exposed}");
+    assert!(exposed.contains("mcp-session-id"), "{exposed}");
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn without_allowed_origins_no_cors_header_is_sent(pool: PgPool) {
+    let stack = spawn_stack(pool.clone(), pool, |_| {}).await;
+    let ada = stack.user("ada@example.com").await;
+    let files = stack.files(&ada, "1").await;
+    let (_, host) = stack.server(&ada, "s", &[&files]).await;
+    eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+    let key = stack.key_of(&host).unwrap();
+    let served = stack
+        .http
+        .post(stack.mcp_url())
+        .header("host", &host)
+        .header("origin", "https://mcp1.example.com")
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::OK, "the server's own origin");
+    assert!(
+        served
+            .headers()
+            .keys()
+            .all(|name| !name.as_str().starts_with("access-control-") && name != "vary"),
+        "{:?}",
+        served.headers()
+    );
+}
