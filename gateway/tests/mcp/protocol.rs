@@ -8,16 +8,43 @@ use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{eventually, spawn_stack};
+use crate::helpers::{Stack, eventually, spawn_stack};
 
-#[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn protocol_edges_get_clear_answers(pool: PgPool) {
-    let stack = spawn_stack(pool.clone(), pool, |_| {}).await;
+/// A served server of one source (its host), and a `tools/list` request.
+async fn served_with_list(stack: &Stack) -> (String, Value) {
     let ada = stack.user("ada@example.com").await;
     let files = stack.files(&ada, "1").await;
     let (_, host) = stack.server(&ada, "s", &[&files]).await;
     eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+    (host, list)
+}
+
+/// A POST of `body` to `host`'s `/mcp` from a browser page on `origin`, with `key` if any.
+fn from_origin(
+    stack: &Stack,
+    host: &str,
+    origin: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    let request = stack
+        .http
+        .post(stack.mcp_url())
+        .header("host", host)
+        .header("origin", origin)
+        .header("accept", "application/json, text/event-stream")
+        .json(body);
+    match key {
+        Some(key) => request.bearer_auth(key),
+        None => request,
+    }
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn protocol_edges_get_clear_answers(pool: PgPool) {
+    let stack = spawn_stack(pool.clone(), pool, |_| {}).await;
+    let (host, list) = served_with_list(&stack).await;
     let key = stack.key_of(&host).unwrap();
 
     let unknown = stack.raw("nobody.example.com", &list).await;
@@ -43,17 +70,7 @@ async fn protocol_edges_get_clear_answers(pool: PgPool) {
         "and a trailing dot"
     );
 
-    let post = |origin: &'static str| {
-        stack
-            .http
-            .post(stack.mcp_url())
-            .header("host", &host)
-            .header("origin", origin)
-            .bearer_auth(&key)
-            .header("accept", "application/json, text/event-stream")
-            .json(&list)
-            .send()
-    };
+    let post = |origin| from_origin(&stack, &host, origin, Some(&key), &list).send();
     let foreign = post("https://evil.example").await.unwrap();
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
     assert_eq!(
@@ -221,20 +238,8 @@ async fn browser_clients_on_allowed_origins_get_cors(pool: PgPool) {
             .contains_key("access-control-allow-origin")
     );
 
-    let post = |key: Option<String>| {
-        let mut request = stack
-            .http
-            .post(stack.mcp_url())
-            .header("host", &host)
-            .header("origin", ALLOWED)
-            .header("accept", "application/json, text/event-stream")
-            .json(&list);
-        if let Some(key) = key {
-            request = request.bearer_auth(key);
-        }
-        request.send()
-    };
-    let served = post(Some(key.clone())).await.unwrap();
+    let post = |key| from_origin(&stack, &host, ALLOWED, key, &list).send();
+    let served = post(Some(&key)).await.unwrap();
     assert_eq!(served.status(), StatusCode::OK);
     assert_eq!(served.headers()["access-control-allow-origin"], ALLOWED);
     let challenged = post(None).await.unwrap();
@@ -250,20 +255,9 @@ async fn browser_clients_on_allowed_origins_get_cors(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn without_allowed_origins_no_cors_header_is_sent(pool: PgPool) {
     let stack = spawn_stack(pool.clone(), pool, |_| {}).await;
-    let ada = stack.user("ada@example.com").await;
-    let files = stack.files(&ada, "1").await;
-    let (_, host) = stack.server(&ada, "s", &[&files]).await;
-    eventually(Duration::from_secs(1), "served", || stack.serves(&host)).await;
-    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+    let (host, list) = served_with_list(&stack).await;
     let key = stack.key_of(&host).unwrap();
-    let served = stack
-        .http
-        .post(stack.mcp_url())
-        .header("host", &host)
-        .header("origin", "https://mcp1.example.com")
-        .bearer_auth(&key)
-        .header("accept", "application/json, text/event-stream")
-        .json(&list)
+    let served = from_origin(&stack, &host, "https://mcp1.example.com", Some(&key), &list)
         .send()
         .await
         .unwrap();
