@@ -114,6 +114,18 @@ impl LogWriter {
 }
 
 impl Write for LogWriter {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        (&*self).write(line)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the subscriber writes through: a borrow, so a line counts no reference to the shared
+/// batch (a write to a cache line every logging thread shares).
+impl Write for &LogWriter {
     /// Takes one formatted line (the subscriber writes each line with one call).
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
         let mut batch = self.shared.batch();
@@ -136,10 +148,10 @@ impl Write for LogWriter {
 }
 
 impl<'a> MakeWriter<'a> for LogWriter {
-    type Writer = LogWriter;
+    type Writer = &'a LogWriter;
 
-    fn make_writer(&'a self) -> LogWriter {
-        self.clone()
+    fn make_writer(&'a self) -> &'a LogWriter {
+        self
     }
 }
 
