@@ -903,6 +903,7 @@ async fn run(database_url: String) {
     tokio::spawn(cp.run_until_stopped(std::future::pending()));
     let mcp = gateway::sources::mcp::Mcp::new(
         Duration::from_secs(5),
+        Duration::from_millis(settings.gateway.source_timeout_ms),
         &settings.sources.mcp_allowed_hosts,
     )
     .unwrap();

@@ -11,9 +11,11 @@
 //! drops those of sources that left the snapshot.
 //!
 //! Egress: one HTTP client whose resolver connects only to public addresses, except for hosts
-//! in `MCP_ALLOWED_HOSTS`; no redirects; SSE events and JSON answers capped in size; every call
-//! under the source deadline (the registry's). Only the configured credential is sent: the
-//! agent's access key or OAuth token never leaves the gateway.
+//! in `MCP_ALLOWED_HOSTS`; no redirects; SSE events and JSON answers capped in size; every
+//! request, its body included, under the source deadline. Only the configured credential is
+//! sent: the agent's access key or OAuth token never leaves the gateway. What a hostile
+//! server could make the client read or keep open is bounded in [`wire`]: no standalone event
+//! stream, answer streams that carry answers only, capped in bytes.
 
 use std::{
     collections::HashMap,
@@ -29,7 +31,8 @@ use rmcp::{
     model::{CallToolRequestParams, CallToolResponse, CallToolResult, JsonObject, ProtocolVersion},
     service::{ClientLifecycleMode, ClientServiceExt, RunningService},
     transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+        StreamableHttpClientTransport, common::client_side_sse::NeverRetry,
+        streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
 use secrecy::ExposeSecret;
@@ -47,6 +50,7 @@ use crate::{
 
 mod errors;
 mod results;
+pub mod wire;
 
 /// A client unused this long is dropped (and its upstream session with it).
 const IDLE: Duration = Duration::from_secs(300);
@@ -81,11 +85,17 @@ struct Slot {
 
 impl Mcp {
     /// A handler reaching upstreams with `connect_timeout`, at public addresses or at
-    /// `allowed_hosts` (`MCP_ALLOWED_HOSTS`, lowercase).
-    pub fn new(connect_timeout: Duration, allowed_hosts: &[String]) -> anyhow::Result<Self> {
+    /// `allowed_hosts` (`MCP_ALLOWED_HOSTS`, lowercase); no request, body included, outlives
+    /// `deadline` (the source deadline).
+    pub fn new(
+        connect_timeout: Duration,
+        deadline: Duration,
+        allowed_hosts: &[String],
+    ) -> anyhow::Result<Self> {
         let allowed_hosts: Arc<[String]> = allowed_hosts.iter().cloned().collect();
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
+            .timeout(deadline)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .user_agent(concat!("mcp-gateway/", env!("CARGO_PKG_VERSION")))
@@ -150,6 +160,8 @@ impl Mcp {
             .max_sse_event_size(MAX_EVENT_BYTES)
             .max_concurrent_requests(CONCURRENT_CALLS)
             .reinit_on_expired_session(true);
+        // A broken answer stream fails its call; it is never resumed (no GET streams at all).
+        transport.retry_config = Arc::new(NeverRetry::default());
         match &config.auth {
             McpAuth::None => {}
             McpAuth::Bearer(token) => transport = transport.auth_header(token.expose_secret()),
@@ -165,8 +177,10 @@ impl Mcp {
             legacy_version: None,
         };
         let handshake = || {
-            let transport =
-                StreamableHttpClientTransport::with_client(self.http.clone(), transport.clone());
+            let transport = StreamableHttpClientTransport::with_client(
+                wire::Guarded(self.http.clone()),
+                transport.clone(),
+            );
             ().serve_with_lifecycle(transport, lifecycle.clone())
         };
         retrying(handshake, errors::handshake_asks_to_retry)

@@ -278,6 +278,7 @@ pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
     let rules = shared::model::SourceRules::from_settings(&settings.sources);
     let mcp = mcp::Mcp::new(
         Duration::from_secs(settings.upstreams.connect_timeout_secs),
+        Duration::from_millis(settings.gateway.source_timeout_ms),
         &rules.mcp_allowed_hosts,
     )?;
     let snowflake = snowflake::Snowflake::new(

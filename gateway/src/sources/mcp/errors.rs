@@ -31,9 +31,13 @@ pub fn handshake(error: &ClientInitializeError) -> SourceError {
 pub fn call(error: &ServiceError) -> SourceError {
     match error {
         ServiceError::TransportSend(error) => transport(error),
-        ServiceError::TransportClosed => {
-            SourceError::Unreachable("the connection to the remote MCP server closed".to_owned())
-        }
+        // rmcp does not pass on why an answer stream ended: the guard's byte budget is one
+        // reason, named here since it is the one a hostile server would meet.
+        ServiceError::TransportClosed => SourceError::Unreachable(format!(
+            "the connection to the remote MCP server closed before its answer (or its answer \
+             stream ran over {} MiB of events)",
+            super::wire::MAX_STREAM_BYTES / (1024 * 1024)
+        )),
         _ => SourceError::BadResponse(
             "the remote MCP server answered something unexpected".to_owned(),
         ),
