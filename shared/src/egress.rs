@@ -72,6 +72,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
+        // Site-local (fec0::/10): deprecated, but still routed inside some networks.
+        || (first & 0xffc0) == 0xfec0
+        // Teredo (2001::/32) embeds an IPv4 server and client address.
+        || first == 0x2001 && ip.segments()[1] == 0
         || first == 0x2001 && ip.segments()[1] == 0x0db8
         // NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48) and 6to4 (2002::/16) reach
         // IPv4 space through a translator; IPv4-compatible ::a.b.c.d likewise.
@@ -103,10 +107,18 @@ mod tests {
             "2002:a00:1::1",
             "::10.0.0.1",
             "224.0.0.1",
+            "fec0::1",
+            "feff::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["8.8.8.8", "151.101.1.1", "2606:4700::1111"] {
+        for public in [
+            "8.8.8.8",
+            "151.101.1.1",
+            "2606:4700::1111",
+            "2001:4860::8888",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

@@ -33,13 +33,14 @@ pub const URL_HINT: &str = "must be the https:// URL of a remote MCP server's st
 pub const HEADER_NAME_HINT: &str = "must be an HTTP header name (letters, digits and \
      !#$%&'*+.^_`|~-, at most 64) other than a reserved one (Host, Authorization — use auth \
      `bearer` —, Content-Length, Content-Type, Connection and other hop-by-hop headers, Cookie, \
-     Accept, User-Agent, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID)";
+     Accept, User-Agent, Origin, Referer, Forwarded, Via, X-Real-IP, Last-Event-ID, and any \
+     name starting with Mcp-, Proxy-, Sec- or X-Forwarded-)";
 
 /// The header name's syntax (RFC 9110 token), as a pattern; reserved names are refused too.
 pub const HEADER_NAME_PATTERN: &str = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}";
 
 /// Header names the gateway sets itself or that change how the request travels, lowercase.
-const RESERVED_HEADERS: [&str; 21] = [
+const RESERVED_HEADERS: [&str; 26] = [
     "host",
     "authorization",
     "proxy-authorization",
@@ -61,7 +62,17 @@ const RESERVED_HEADERS: [&str; 21] = [
     "mcp-session-id",
     "mcp-protocol-version",
     "last-event-id",
+    // Who is asking and from where: a remote server (or a proxy before it) may trust these.
+    "origin",
+    "referer",
+    "forwarded",
+    "via",
+    "x-real-ip",
 ];
+
+/// Prefixes of reserved header names, lowercase: the protocol's own (`Mcp-Method`, …),
+/// proxies', browsers' and forwarding headers.
+const RESERVED_PREFIXES: [&str; 4] = ["mcp-", "proxy-", "sec-", "x-forwarded-"];
 
 /// Notes for the metadata schema's description: the rules a JSON schema here does not state.
 pub const SCHEMA_NOTES: &str = " `auth` `bearer` requires `token`, `header` requires \
@@ -70,7 +81,8 @@ pub const SCHEMA_NOTES: &str = " `auth` `bearer` requires `token`, `header` requ
      Authorization, Proxy-Authorization, Content-Length, Content-Type, Content-Encoding, \
      Transfer-Encoding, Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Expect, \
      Cookie, Accept, Accept-Encoding, User-Agent, Mcp-Session-Id, Mcp-Protocol-Version, \
-     Last-Event-ID; any case). Fields of a stdio configuration (`command`, `args`, `env`, `cwd`, \
+     Last-Event-ID, Origin, Referer, Forwarded, Via, X-Real-IP, and names starting with Mcp-, \
+     Proxy-, Sec- or X-Forwarded-; any case). Fields of a stdio configuration (`command`, `args`, `env`, `cwd`, \
      `transport`, `stdio`) are refused: the gateway never starts a command.";
 
 const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
@@ -194,7 +206,10 @@ pub fn check_header_name(value: &str) -> Result<(), String> {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+.^_`|~-".contains(c));
-    if !token || RESERVED_HEADERS.contains(&value.to_ascii_lowercase().as_str()) {
+    let lower = value.to_ascii_lowercase();
+    let reserved = RESERVED_HEADERS.contains(&lower.as_str())
+        || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p));
+    if !token || reserved {
         return Err(HEADER_NAME_HINT.to_owned());
     }
     Ok(())
@@ -309,6 +324,13 @@ mod tests {
             "authorization",
             "Content-Length",
             "Mcp-Session-Id",
+            "Mcp-Method",
+            "X-Forwarded-For",
+            "x-forwarded-host",
+            "Forwarded",
+            "Origin",
+            "X-Real-IP",
+            "Sec-Fetch-Site",
             "a b",
             "é",
             "",
