@@ -35,6 +35,7 @@ use crate::{
     },
     routes::auth::client_ip,
     state::AppState,
+    web::next,
 };
 
 /// Session cookie of the authorization pages (sent to `/oauth` only).
@@ -386,7 +387,7 @@ async fn sign_in_submitted(
     );
     // Back to the same request, now with a session: the consent page.
     let back = format!("/oauth/authorize?{}", request.raw);
-    (jar.add(cookie), Redirect::to(&back)).into_response()
+    (jar.add(cookie), next::back_to(&back, "/oauth/authorize")).into_response()
 }
 
 /// The live server of `user` whose canonical `mcp_url` is the request's `resource`; otherwise

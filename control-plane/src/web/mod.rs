@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod forms;
+pub mod next;
 
 use askama::Template;
 use axum::{
