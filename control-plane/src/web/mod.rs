@@ -8,6 +8,7 @@
 pub mod assets;
 pub mod forms;
 pub mod next;
+pub mod text;
 
 use askama::Template;
 use axum::{

@@ -1,6 +1,7 @@
 //! The OAuth authorization pages as a browser without script uses them: what their session
-//! opens (the consent page, nothing else) and "Not you?" ending it on the server. (The whole
-//! flow with real MCP clients is in the gateway's tests; in Chromium in `browser.rs`.)
+//! opens (the consent page, nothing else), "Not you?" ending it on the server, and agents'
+//! names shown without direction overrides or invisible characters. (The whole flow with real
+//! MCP clients is in the gateway's tests; in Chromium in `browser.rs`.)
 
 use std::sync::Arc;
 
@@ -17,6 +18,11 @@ const EMAIL: &str = "ada@example.com";
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 /// RFC 7636's example S256 challenge (the pages never see the verifier).
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// A name built to turn a page's text around and hide in it.
+const TRICKY_NAME: &str = "\u{202E}Evil\u{2066}\u{2067}\u{2068}\u{2069}\u{200B}\u{200E}\u{200F}\
+                           \u{202A}\u{202B}\u{202C}\u{202D} agent\u{FEFF}";
+/// What is left of it.
+const SHOWN_NAME: &str = "Evil agent";
 
 /// A browser whose cookies the test can read.
 struct Browser {
@@ -144,6 +150,14 @@ async fn with_cookie(app: &TestApp, path: &str, name: &str, value: &str) -> reqw
         .unwrap()
 }
 
+/// Whether `text` holds a Unicode format character of [`TRICKY_NAME`].
+fn has_format_characters(text: &str) -> bool {
+    TRICKY_NAME
+        .chars()
+        .filter(|c| !c.is_alphanumeric() && *c != ' ')
+        .any(|c| text.contains(c))
+}
+
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn the_pages_session_opens_the_consent_page_and_neither_the_api_nor_the_console(
     pool: PgPool,
@@ -195,4 +209,57 @@ async fn not_you_ends_the_pages_session_on_the_server(pool: PgPool) {
         html.contains("Sign in to connect") && !html.contains("Approve"),
         "{html}"
     );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn agents_names_are_shown_without_direction_overrides_or_invisible_characters(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let (token, server) = owner_with_server(&app, "Research\u{2067}\u{200B}").await;
+
+    // Cleaned at registration...
+    let client = register(&app, TRICKY_NAME).await;
+    assert_eq!(client["client_name"], SHOWN_NAME);
+    let client_id = client["client_id"].as_str().unwrap();
+    let stored: String =
+        sqlx::query_scalar("select client_name from oauth_clients where client_id = $1")
+            .bind(client_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, SHOWN_NAME);
+
+    // ...and where shown, for a name stored before the rule.
+    sqlx::query("update oauth_clients set client_name = $1 where client_id = $2")
+        .bind(TRICKY_NAME)
+        .bind(client_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let browser = Browser::new(&app).await;
+    let consent = browser.sign_in(&authorize_path(&client, &server)).await;
+    assert!(!has_format_characters(&consent.html), "{}", consent.html);
+    assert!(consent.html.contains(SHOWN_NAME), "{}", consent.html);
+    assert!(consent.html.contains("“Research”"), "{}", consent.html);
+    let approved = browser.submit(&consent, "approve", &[]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.html);
+
+    let id = server["id"].as_str().unwrap();
+    let grants = app
+        .json(
+            Method::GET,
+            &format!("/api/v1/mcp-servers/{id}/grants"),
+            &token,
+        )
+        .await;
+    assert_eq!(grants["items"][0]["client_name"], SHOWN_NAME, "{grants}");
+    let owner = Person::new(&app);
+    let signed_in = owner.sign_in(EMAIL, "/servers").await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    for page in ["/servers".to_owned(), format!("/servers/{id}")] {
+        let html = owner.get(&page).await.html;
+        assert!(!has_format_characters(&html), "{page}: {html}");
+        assert!(html.contains("Research"), "{page}: {html}");
+    }
+    let detail = owner.get(&format!("/servers/{id}")).await.html;
+    assert!(detail.contains(SHOWN_NAME), "{detail}");
 }
