@@ -24,7 +24,6 @@ use tower_http::{
 use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     auth::origin::require_same_origin_for_cookies,
@@ -169,7 +168,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(DefaultBodyLimit::max(settings.control_plane.max_body_bytes));
 
     routes
-        .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
+        .merge(crate::web::docs::viewer(DOCS_PATH, OPENAPI_PATH, openapi))
         .layer(cors(&settings.control_plane.cors_allowed_origins))
         // OAuth endpoints serve browser-based agents (MCP Inspector) from any origin, without
         // credentials; the authorization pages are navigated to, never fetched.

@@ -1,5 +1,9 @@
 //! Session tokens: HS256 JWTs with expiry, a unique id (for signout) and the user's token
 //! version (for "sign out everywhere" on a password change).
+//!
+//! Two audiences: API sessions (the API, and the console on its behalf) and the sessions of
+//! the OAuth authorization pages, which only those pages accept: signing in there to connect
+//! an agent must not hand the browser a key to the whole account.
 
 use std::time::Duration;
 
@@ -13,6 +17,8 @@ use uuid::Uuid;
 /// key is not a session.
 const ISSUER: &str = "mcp-gateway/control-plane";
 const AUDIENCE: &str = "mcp-gateway/api";
+/// Audience of the authorization pages' sessions.
+const PAGES_AUDIENCE: &str = "mcp-gateway/oauth-pages";
 
 /// What a session token says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +64,7 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    pages_validation: Validation,
     form_validation: Validation,
     ttl: Duration,
 }
@@ -66,13 +73,6 @@ impl TokenKeys {
     /// Keys from the `JWT_SECRET` setting and the token lifetime.
     pub fn new(secret: &SecretString, ttl: Duration) -> Self {
         let bytes = secret.expose_secret().as_bytes();
-        // Only HS256; `exp` is required and checked with a small leeway for clock skew.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.leeway = 5;
-        validation.validate_exp = true;
         let mut form_validation = Validation::new(Algorithm::HS256);
         form_validation.set_required_spec_claims(&["exp", "sub", "aud"]);
         form_validation.set_audience(&[FORM_AUDIENCE]);
@@ -80,7 +80,8 @@ impl TokenKeys {
         Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
-            validation,
+            validation: session_validation(AUDIENCE),
+            pages_validation: session_validation(PAGES_AUDIENCE),
             form_validation,
             ttl,
         }
@@ -109,10 +110,31 @@ impl TokenKeys {
         self.ttl
     }
 
-    /// A new token for `user_id` under `token_version`.
+    /// A new API session token for `user_id` under `token_version`.
     pub fn issue(&self, user_id: Uuid, token_version: i32) -> anyhow::Result<String> {
+        self.mint(AUDIENCE, user_id, token_version, self.ttl)
+    }
+
+    /// A new authorization pages' session token, living `ttl` at most (never longer than an
+    /// API session): the API and the console refuse it.
+    pub fn issue_pages(
+        &self,
+        user_id: Uuid,
+        token_version: i32,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        self.mint(PAGES_AUDIENCE, user_id, token_version, ttl.min(self.ttl))
+    }
+
+    fn mint(
+        &self,
+        audience: &str,
+        user_id: Uuid,
+        token_version: i32,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
         let now = Utc::now().timestamp();
-        let ttl = i64::try_from(self.ttl.as_secs())?;
+        let ttl = i64::try_from(ttl.as_secs())?;
         let claims = Claims {
             sub: user_id,
             jti: Uuid::new_v4(),
@@ -120,7 +142,7 @@ impl TokenKeys {
             exp: now + ttl,
             ver: token_version,
             iss: ISSUER.to_owned(),
-            aud: AUDIENCE.to_owned(),
+            aud: audience.to_owned(),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -132,7 +154,16 @@ impl TokenKeys {
     /// The claims of a well-formed, correctly signed, unexpired token; `None` otherwise. The
     /// reason is not returned: every failure is the same 401 to the client.
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
+        self.decode(token, &self.validation)
+    }
+
+    /// [`Self::verify`] for a session of the authorization pages.
+    pub fn verify_pages(&self, token: &str) -> Option<Claims> {
+        self.decode(token, &self.pages_validation)
+    }
+
+    fn decode(&self, token: &str, validation: &Validation) -> Option<Claims> {
+        match jsonwebtoken::decode::<Claims>(token, &self.decoding, validation) {
             Ok(data) => Some(data.claims),
             Err(err) => {
                 tracing::debug!(reason = ?err.kind(), "session token refused");
@@ -140,4 +171,16 @@ impl TokenKeys {
             }
         }
     }
+}
+
+/// What a session token of `audience` must be: HS256, issued by us for `audience`, with every
+/// claim; `exp` is checked with a small leeway for clock skew.
+fn session_validation(audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[audience]);
+    validation.leeway = 5;
+    validation.validate_exp = true;
+    validation
 }

@@ -52,6 +52,12 @@ impl AuthUser {
             .tokens
             .verify(token)
             .ok_or_else(ApiError::unauthenticated)?;
+        Self::from_claims(state, claims).await
+    }
+
+    /// The user of verified `claims`, if their token is unrevoked and of the user's current
+    /// token version.
+    pub async fn from_claims(state: &AppState, claims: Claims) -> Result<Self, ApiError> {
         let row = users::session(&state.pool, claims.sub, claims.jti)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;

@@ -12,9 +12,12 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::console::{
-    pages::{self, Confirm, Fail, Nav, done, show, show_with},
-    session::{self, Form, Session, Visitor},
+use crate::{
+    console::{
+        pages::{self, Confirm, Fail, Nav, done, show, show_with},
+        session::{self, Form, Session, Visitor},
+    },
+    web::next,
 };
 
 #[derive(Deserialize)]
@@ -52,8 +55,9 @@ struct Account {
     changed: bool,
 }
 
+/// Where sign-in leads: the page that asked, when it is one of this site's.
 fn next_or_home(next: Option<&str>) -> String {
-    next.filter(|n| session::safe_next(n))
+    next.and_then(next::checked)
         .unwrap_or("/servers")
         .to_owned()
 }

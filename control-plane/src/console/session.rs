@@ -19,7 +19,7 @@ use crate::{
         pages::{Fail, Nav},
     },
     state::AppState,
-    web::forms,
+    web::{forms, next},
 };
 
 /// The console's session cookie.
@@ -135,15 +135,9 @@ fn to_sign_in(parts: &Parts) -> Redirect {
                 None => u.path().to_owned(),
             })
     };
-    let next = here.filter(|p| safe_next(p)).unwrap_or_else(|| "/".into());
+    let next = here.as_deref().and_then(next::checked).unwrap_or("/");
     let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
     Redirect::to(&format!("/signin?next={next}"))
-}
-
-/// Only a path of this site: never `//host` or a scheme, which would make sign-in an open
-/// redirector.
-pub fn safe_next(next: &str) -> bool {
-    next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')
 }
 
 /// The cookie that carries a new session.

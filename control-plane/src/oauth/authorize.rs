@@ -31,19 +31,17 @@ use crate::{
     oauth::{
         CODE_TTL,
         clients::{self, Client},
+        page_session,
         pages::{self, Consent, ErrorPage, SignIn},
     },
     routes::auth::client_ip,
     state::AppState,
+    web::next,
 };
 
-/// Session cookie of the authorization pages (sent to `/oauth` only).
-const SESSION_COOKIE: &str = "mcpgw_oauth";
 /// Random per-browser value the forms' anti-forgery tokens are bound to.
 const FORM_COOKIE: &str = "mcpgw_oauth_form";
 const COOKIE_PATH: &str = "/oauth";
-/// How long the pages' session cookie lives.
-const SESSION_SECS: u64 = 15 * 60;
 /// Longest query accepted.
 const MAX_QUERY: usize = 8 * 1024;
 
@@ -148,14 +146,8 @@ pub async fn submit(
             ),
         },
         "switch" => {
-            // "Not you?": forget this browser's session and sign in again.
-            let jar = jar.remove(scoped_cookie(
-                SESSION_COOKIE,
-                String::new(),
-                COOKIE_PATH,
-                0,
-                state.config.cookie_secure,
-            ));
+            // "Not you?": end this browser's session and sign in again.
+            let jar = page_session::end(&state, jar).await;
             let page = sign_in(&state, &request, &form_cookie, "", None, StatusCode::OK);
             (jar, page).into_response()
         }
@@ -268,8 +260,7 @@ async fn check(state: &AppState, raw: &str) -> Result<Request, Refusal> {
 
 /// The signed-in user of the pages' session cookie.
 async fn session(state: &AppState, jar: &CookieJar) -> Option<AuthUser> {
-    let token = jar.get(SESSION_COOKIE)?.value().to_owned();
-    AuthUser::from_token(state, &token).await.ok()
+    page_session::current(state, jar).await
 }
 
 /// The browser's form cookie, created if it has none.
@@ -365,8 +356,8 @@ async fn sign_in_submitted(
             );
         }
     };
-    let token = match state.tokens.issue(user_id, version) {
-        Ok(token) => token,
+    let cookie = match page_session::start(state, user_id, version) {
+        Ok(cookie) => cookie,
         Err(err) => {
             tracing::error!(error = %err, "cannot issue a session");
             return again(
@@ -377,16 +368,9 @@ async fn sign_in_submitted(
     };
     activity.by(user_id).record_now(&state.pool).await;
     tracing::info!(%user_id, "signed in (authorization page)");
-    let cookie = scoped_cookie(
-        SESSION_COOKIE,
-        token,
-        COOKIE_PATH,
-        SESSION_SECS.min(state.tokens.ttl().as_secs()),
-        state.config.cookie_secure,
-    );
     // Back to the same request, now with a session: the consent page.
     let back = format!("/oauth/authorize?{}", request.raw);
-    (jar.add(cookie), Redirect::to(&back)).into_response()
+    (jar.add(cookie), next::back_to(&back, "/oauth/authorize")).into_response()
 }
 
 /// The live server of `user` whose canonical `mcp_url` is the request's `resource`; otherwise

@@ -110,11 +110,12 @@ pub fn check_redirect_uris(value: Option<&Value>) -> Result<Vec<String>, String>
         .collect()
 }
 
-/// A client name fit to show: control characters dropped, cut to a sane length.
+/// A client name fit to show: control and format characters (direction overrides, invisible
+/// characters: see [`crate::web::text`]) dropped, cut to a sane length.
 pub fn clean_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !crate::web::text::is_format(*c))
         .take(MAX_NAME_CHARS)
         .collect();
     let trimmed = cleaned.trim();

@@ -17,6 +17,7 @@ pub mod authorize;
 pub mod clients;
 pub mod documents;
 pub mod error;
+pub mod page_session;
 pub mod pages;
 pub mod signing;
 pub mod token;

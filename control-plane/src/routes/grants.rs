@@ -54,7 +54,8 @@ impl From<GrantRow> for GrantView {
         Self {
             id: row.id,
             client_id: row.client_id,
-            client_name: row.client_name,
+            // Names stored before format characters were dropped at registration.
+            client_name: crate::web::text::plain(&row.client_name).into_owned(),
             redirect_host,
             created_at: row.created_at,
             last_used_at: row.last_used_at,

@@ -2,7 +2,8 @@
 //! WebDriver (chromedriver, started here) signs in, approves, and lands on the client's
 //! redirect URI with a code, the state and the issuer. Every page must load its stylesheet and
 //! leave no console error or CSP violation in the browser log. Screenshots (desktop and phone
-//! sizes) go to `target/console-screenshots/`.
+//! sizes) go to `target/console-screenshots/`. The API docs viewer (Swagger UI) must render
+//! under its policy too.
 
 use std::{
     path::PathBuf,
@@ -124,6 +125,16 @@ impl WebDriverCompatibleCommand for Chromium {
 
 /// Fails on a console error or CSP violation, or when the stylesheet did not apply.
 pub(crate) async fn assert_clean_page(browser: &Client, page: &str) {
+    assert_quiet_log(browser, page).await;
+    // Unstyled, the body would be transparent.
+    let script = "return document.styleSheets.length === 1 && \
+                  getComputedStyle(document.body).backgroundColor !== 'rgba(0, 0, 0, 0)'";
+    let styled = browser.execute(script, vec![]).await.expect("style check");
+    assert_eq!(styled, json!(true), "{page}: console.css did not apply");
+}
+
+/// Fails on a console error or CSP violation in the browser's log.
+async fn assert_quiet_log(browser: &Client, page: &str) {
     // chromedriver's log of the browser console since the last call.
     let log = Chromium("se/log", json!({"type": "browser"}));
     let log = browser.issue_cmd(log).await.expect("browser log");
@@ -139,11 +150,6 @@ pub(crate) async fn assert_clean_page(browser: &Client, page: &str) {
         })
         .collect();
     assert!(problems.is_empty(), "{page}: browser log has {problems:?}");
-    // Unstyled, the body would be transparent.
-    let script = "return document.styleSheets.length === 1 && \
-                  getComputedStyle(document.body).backgroundColor !== 'rgba(0, 0, 0, 0)'";
-    let styled = browser.execute(script, vec![]).await.expect("style check");
-    assert_eq!(styled, json!(true), "{page}: console.css did not apply");
 }
 
 /// Makes the page's viewport `width` x `height` (a phone's below 600), whatever the window.
@@ -271,4 +277,37 @@ async fn a_person_signs_in_and_approves_an_agent_in_a_real_browser(pool: PgPool)
     assert!(code.starts_with("mcpc_"), "{code}");
     assert_eq!(query.get("state").map(String::as_str), Some("xyz123"));
     assert_eq!(query.get("iss"), Some(&issuer));
+}
+
+/// The element `css` once the page shows it.
+async fn shown(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    let wait = browser.wait().at_most(Duration::from_secs(20));
+    let found = wait.for_element(Locator::Css(css)).await;
+    found.unwrap_or_else(|err| panic!("{css} never appeared: {err}"))
+}
+
+/// The viewer at `url` shows the API's routes (its scripts ran and fetched the document)
+/// and opens one with its "Try it out" form, with nothing refused by its policy.
+async fn docs_render(browser: Client, url: String) {
+    browser.goto(&url).await.expect("docs");
+    shown(&browser, ".opblock-summary-path").await;
+    let text = page_text(&browser).await;
+    assert!(text.contains("/api/v1/me"), "{text}");
+    let route = shown(&browser, ".opblock-summary").await;
+    route.click().await.expect("open a route");
+    let try_out = shown(&browser, ".try-out__btn").await;
+    try_out.click().await.expect("try it out");
+    shown(&browser, ".execute").await;
+    assert_quiet_log(&browser, "docs").await;
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn the_api_docs_render_under_their_policy_in_a_real_browser(pool: PgPool) {
+    let driver = start_chromedriver().await;
+    let app = crate::helpers::spawn_app(pool).await;
+    let browser = open_browser(&driver).await;
+    let check = docs_render(browser.clone(), format!("{}/docs/", app.address));
+    let (outcome, closed) = (tokio::spawn(check).await, browser.close().await);
+    outcome.unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()));
+    closed.expect("the browser closes");
 }

@@ -19,6 +19,7 @@ mod logs;
 mod malformed;
 mod migrations;
 mod notify;
+mod oauth_pages;
 mod openapi;
 mod origin;
 mod postgres_sources;

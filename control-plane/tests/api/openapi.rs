@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -120,6 +120,42 @@ async fn the_interactive_docs_are_served(pool: PgPool) {
             .to_lowercase()
             .contains("swagger")
     );
+}
+
+/// The viewer runs only its own files from this origin (no inline script), cannot be framed,
+/// and never asks swagger.io's validator about the document.
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn the_docs_viewer_carries_a_strict_policy_and_cannot_be_framed(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let inline = regex::Regex::new(r"<script>|<script [^>]*>[^<\s]").unwrap();
+    for path in [
+        "/docs/",
+        "/docs/swagger-initializer.js",
+        "/docs/swagger-ui.css",
+    ] {
+        let response = app.request(Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self';",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {directive} in {csp}");
+        }
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(headers[header::REFERRER_POLICY], "same-origin", "{path}");
+        let body = response.text().await.unwrap();
+        if path == "/docs/" {
+            assert!(!inline.is_match(&body), "no inline script: {body}");
+        } else if path.ends_with(".js") {
+            assert!(body.contains(r#""validatorUrl": "none""#), "{body}");
+        }
+    }
 }
 
 /// The document states the rules the handlers apply, so a client (or a fuzzer) that follows
