@@ -255,6 +255,32 @@ pub async fn use_code(db: impl PgExecutor<'_>, code_hash: &[u8]) -> Result<(), s
     Ok(())
 }
 
+/// Counts a wrong redemption of a code (locked by [`code_for_update`] in the same
+/// transaction); the code is deleted at the `limit`-th, so guessing its verifier stops there.
+/// Deleted, not marked used: no tokens came from it, so a later presentation is an unknown
+/// code, not a replay that would end the grant. Returns whether the code was deleted.
+pub async fn fail_code(
+    db: &mut PgConnection,
+    code_hash: &[u8],
+    limit: i32,
+) -> Result<bool, sqlx::Error> {
+    let failed: Option<i32> = sqlx::query_scalar(
+        "update oauth_codes set failed_attempts = failed_attempts + 1 where code_hash = $1 \
+         returning failed_attempts",
+    )
+    .bind(code_hash)
+    .fetch_optional(&mut *db)
+    .await?;
+    if failed.is_none_or(|n| n < limit) {
+        return Ok(false);
+    }
+    sqlx::query("delete from oauth_codes where code_hash = $1")
+        .bind(code_hash)
+        .execute(db)
+        .await?;
+    Ok(true)
+}
+
 /// The refresh token with this hash, locked for rotation.
 pub async fn refresh_for_update(
     db: &mut PgConnection,

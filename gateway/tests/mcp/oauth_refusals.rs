@@ -145,7 +145,7 @@ async fn tokens_work_only_on_their_server_unexpired_and_signed_by_the_control_pl
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn pkce_must_be_s256_and_a_wrong_verifier_spends_the_code(pool: PgPool) {
+async fn pkce_must_be_s256(pool: PgPool) {
     let stack = spawn_oauth_stack(pool.clone(), |_| {}).await;
     let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
 
@@ -164,18 +164,50 @@ async fn pkce_must_be_s256_and_a_wrong_verifier_spends_the_code(pool: PgPool) {
         page.contains("invalid_request") && page.contains("S256"),
         "{page}"
     );
+}
 
-    // A wrong verifier: invalid_grant, and the right one afterwards finds the code spent.
-    let (client_id, code, p) = approved_code(&stack, &mcp_url, EMAIL).await;
-    let wrong = pkce();
-    let (status, body) = redeem(&stack.origin, &client_id, &code, &wrong.verifier).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"], "invalid_grant");
-    let (status, body) = redeem(&stack.origin, &client_id, &code, &p.verifier).await;
+/// Asserts an `invalid_grant` answer.
+fn invalid_grant((status, body): (StatusCode, Value)) {
     assert_eq!(
         (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
     );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_wrong_verifier_leaves_the_code_to_the_right_one_and_a_replay_still_revokes(
+    pool: PgPool,
+) {
+    let stack = spawn_oauth_stack(pool.clone(), |_| {}).await;
+    let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
+    let (client_id, code, p) = approved_code(&stack, &mcp_url, EMAIL).await;
+    invalid_grant(redeem(&stack.origin, &client_id, &code, &pkce().verifier).await);
+    let (status, issued) = redeem(&stack.origin, &client_id, &code, &p.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    accepted(&mcp_url, issued["access_token"].as_str().unwrap()).await;
+
+    // The redeemed code again: a replay, which ends the grant.
+    invalid_grant(redeem(&stack.origin, &client_id, &code, &p.verifier).await);
+    assert_eq!(grants(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn three_wrong_verifiers_spend_the_code_without_ending_the_grant(pool: PgPool) {
+    let stack = spawn_oauth_stack(pool.clone(), |_| {}).await;
+    let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
+    let (client_id, code, p) = approved_code(&stack, &mcp_url, EMAIL).await;
+    // Wrong redemptions concurrently: the count is exact all the same.
+    let wrong = (0..3).map(|_| {
+        let (origin, client_id, code) = (&stack.origin, &client_id, &code);
+        async move { redeem(origin, client_id, code, &pkce().verifier).await }
+    });
+    for answer in futures::future::join_all(wrong).await {
+        invalid_grant(answer);
+    }
+    invalid_grant(redeem(&stack.origin, &client_id, &code, &p.verifier).await);
+    // No tokens came from the code: its end is no replay, and the grant stays.
+    assert_eq!(grants(&pool).await, 1);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
