@@ -461,6 +461,8 @@ async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Se
                 &client.redirect_uris,
             )
             .await?;
+        } else {
+            db::touch_client(&mut *tx, &client.client_id).await?;
         }
         let grant = db::upsert_grant(
             &mut *tx,

@@ -19,7 +19,9 @@ const MAX_REDIRECT_URIS: usize = 10;
 const MAX_URI_LEN: usize = 2000;
 /// Longest client name kept (longer names are cut, not refused).
 const MAX_NAME_CHARS: usize = 100;
-/// Registered clients with no grant are deleted after this many days without use.
+/// Registered clients with no grant are deleted after this many days without use. A use is
+/// an approved consent or tokens issued to the client; an authorization request naming it is
+/// not (anyone can send one, so it would keep every registration alive).
 pub const IDLE_CLIENT_DAYS: i32 = 30;
 
 /// A client the authorization endpoint can talk to.

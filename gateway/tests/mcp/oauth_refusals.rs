@@ -390,7 +390,7 @@ async fn another_users_server_is_refused_like_a_missing_one_and_its_owner_alone_
 }
 
 /// A browser whose requests come from `client` (the proxy's `X-Forwarded-For`).
-fn browser_at(client: &str) -> reqwest::Client {
+pub fn browser_at(client: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("x-forwarded-for", client.parse().unwrap());
     reqwest::Client::builder()
