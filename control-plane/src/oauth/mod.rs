@@ -21,7 +21,7 @@ pub mod pages;
 pub mod signing;
 pub mod token;
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -30,12 +30,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use serde_json::json;
 use shared::Settings;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::{db::oauth as db, state::AppState};
+use crate::{auth::rate_limit::PerClient, db::oauth as db, state::AppState};
 
 /// Lifetime of an authorization code.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -47,17 +46,11 @@ pub struct OAuth {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub documents: documents::Documents,
-    registrations: DefaultKeyedRateLimiter<IpAddr>,
+    registrations: PerClient,
 }
 
 impl OAuth {
     pub fn new(settings: &Settings) -> anyhow::Result<Arc<Self>> {
-        let per_hour = NonZeroU32::new(
-            settings
-                .control_plane
-                .oauth_registrations_per_hour_per_client,
-        )
-        .unwrap_or(NonZeroU32::MIN);
         Ok(Arc::new(Self {
             issuer: settings.common.control_plane_public_url.clone(),
             access_ttl: Duration::from_secs(settings.control_plane.oauth_access_token_ttl_secs),
@@ -65,18 +58,17 @@ impl OAuth {
             documents: documents::Documents::new(
                 &settings.control_plane.oauth_cimd_allow_http_hosts,
             )?,
-            registrations: RateLimiter::keyed(Quota::per_hour(per_hour)),
+            registrations: PerClient::per_hour(
+                settings
+                    .control_plane
+                    .oauth_registrations_per_hour_per_client,
+            ),
         }))
     }
 
     /// `Err(seconds to wait)` once an address has registered too many clients this hour.
     pub fn check_registration(&self, client: IpAddr) -> Result<(), u64> {
-        self.registrations.check_key(&client).map_err(|not_until| {
-            metrics::counter!("rate_limit_rejections_total", "limiter" => "oauth_register")
-                .increment(1);
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            wait.as_secs_f64().ceil() as u64
-        })
+        limited(&self.registrations, client, "oauth_register")
     }
 
     /// An absolute URL of this server.
@@ -86,8 +78,17 @@ impl OAuth {
 
     /// Forgets idle limiter state.
     pub fn forget_idle(&self) {
-        self.registrations.retain_recent();
+        self.registrations.forget_idle();
     }
+}
+
+/// Counts a request from `client` against `limiter`; `Err(whole seconds to wait)` when over it
+/// (counted in `rate_limit_rejections_total` under `name`).
+pub(crate) fn limited(limiter: &PerClient, client: IpAddr, name: &'static str) -> Result<(), u64> {
+    limiter.check(client).map_err(|wait| {
+        metrics::counter!("rate_limit_rejections_total", "limiter" => name).increment(1);
+        wait.as_secs_f64().ceil() as u64
+    })
 }
 
 /// The OAuth routes (outside `/api/v1`).

@@ -1,4 +1,5 @@
-//! The OAuth endpoints under abuse: only a real use keeps a registration from the idle purge.
+//! The OAuth endpoints under abuse: registrations are limited per client address (IPv6 per
+//! /64); only a real use keeps a registration from the idle purge.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -42,6 +43,29 @@ async fn register_from(stack: &Stack, address: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn registrations_are_counted_per_ipv6_64(pool: PgPool) {
+    let stack = spawn_oauth_stack(pool, |s| {
+        s.control_plane.trust_forwarded_for = true;
+        s.control_plane.oauth_registrations_per_hour_per_client = 1;
+    })
+    .await;
+    assert_eq!(
+        register_from(&stack, "2001:db8:1:2::1").await.status(),
+        StatusCode::CREATED
+    );
+    let refused = register_from(&stack, "2001:db8:1:2:ffff::9").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down");
+    assert_eq!(
+        register_from(&stack, "2001:db8:1:3::1").await.status(),
+        StatusCode::CREATED,
+        "the next /64 has its own budget"
+    );
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
