@@ -2,6 +2,8 @@
 //! clients only), or a client ID metadata document (the `client_id` is its `https://` URL).
 //! Both end as a [`Client`] with a name and the exact redirect URIs it may use.
 
+use std::net::IpAddr;
+
 use axum::{
     Json,
     extract::{ConnectInfo, State},
@@ -132,10 +134,11 @@ pub fn is_document_url(client_id: &str) -> bool {
     client_id.starts_with("https://") || client_id.starts_with("http://")
 }
 
-/// The client behind `client_id`; `Err` with a sentence for the error page.
-pub async fn resolve(state: &AppState, client_id: &str) -> Result<Client, String> {
+/// The client behind `client_id`, for a request from `from`; `Err` with a sentence for the
+/// error page. Reading a registration does not count as its use (see [`IDLE_CLIENT_DAYS`]).
+pub async fn resolve(state: &AppState, client_id: &str, from: IpAddr) -> Result<Client, String> {
     if is_document_url(client_id) {
-        return state.oauth.documents.client(client_id).await;
+        return state.oauth.documents.client(client_id, from).await;
     }
     match db::registered_client(&state.pool, client_id).await {
         Ok(Some(row)) => Ok(Client {

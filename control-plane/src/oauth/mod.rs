@@ -8,6 +8,10 @@
 //!   [`documents`]);
 //! - `POST /oauth/revoke` (RFC 7009).
 //!
+//! Anyone may call these endpoints, so what they cost is bounded per client address (IPv6:
+//! per /64): `/oauth/authorize` requests and registrations by rate limits, metadata document
+//! fetches as [`documents`] says.
+//!
 //! Access tokens are Ed25519-signed JWTs ([`signing`]) whose audience is the server's
 //! canonical `mcp_url` and which name their grant: gateways verify them with public keys and
 //! refuse them as soon as the grant is gone. Codes and refresh tokens are opaque and stored
@@ -47,21 +51,23 @@ pub struct OAuth {
     pub refresh_ttl: Duration,
     pub documents: documents::Documents,
     registrations: PerClient,
+    authorize_requests: PerClient,
 }
 
 impl OAuth {
     pub fn new(settings: &Settings) -> anyhow::Result<Arc<Self>> {
+        let limits = &settings.control_plane;
         Ok(Arc::new(Self {
             issuer: settings.common.control_plane_public_url.clone(),
-            access_ttl: Duration::from_secs(settings.control_plane.oauth_access_token_ttl_secs),
-            refresh_ttl: Duration::from_secs(settings.control_plane.oauth_refresh_token_ttl_secs),
+            access_ttl: Duration::from_secs(limits.oauth_access_token_ttl_secs),
+            refresh_ttl: Duration::from_secs(limits.oauth_refresh_token_ttl_secs),
             documents: documents::Documents::new(
-                &settings.control_plane.oauth_cimd_allow_http_hosts,
+                &limits.oauth_cimd_allow_http_hosts,
+                PerClient::per_minute(limits.oauth_document_fetches_per_minute_per_client),
             )?,
-            registrations: PerClient::per_hour(
-                settings
-                    .control_plane
-                    .oauth_registrations_per_hour_per_client,
+            registrations: PerClient::per_hour(limits.oauth_registrations_per_hour_per_client),
+            authorize_requests: PerClient::per_minute(
+                limits.oauth_authorize_requests_per_minute_per_client,
             ),
         }))
     }
@@ -69,6 +75,11 @@ impl OAuth {
     /// `Err(seconds to wait)` once an address has registered too many clients this hour.
     pub fn check_registration(&self, client: IpAddr) -> Result<(), u64> {
         limited(&self.registrations, client, "oauth_register")
+    }
+
+    /// `Err(seconds to wait)` once an address has sent too many authorization requests.
+    pub fn check_authorize(&self, client: IpAddr) -> Result<(), u64> {
+        limited(&self.authorize_requests, client, "oauth_authorize")
     }
 
     /// An absolute URL of this server.
@@ -79,6 +90,8 @@ impl OAuth {
     /// Forgets idle limiter state.
     pub fn forget_idle(&self) {
         self.registrations.forget_idle();
+        self.authorize_requests.forget_idle();
+        self.documents.forget_idle();
     }
 }
 

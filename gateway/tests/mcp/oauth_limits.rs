@@ -1,6 +1,17 @@
-//! The OAuth endpoints under abuse: registrations are limited per client address (IPv6 per
-//! /64); only a real use keeps a registration from the idle purge.
+//! The OAuth endpoints under abuse: a flood of slow client metadata documents leaves real
+//! document clients working; `/oauth/authorize` and registrations are limited per client
+//! address (IPv6 per /64); only a real use keeps a registration from the idle purge.
 
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::response::IntoResponse;
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
@@ -8,7 +19,7 @@ use sqlx::PgPool;
 use crate::{
     helpers::{Stack, spawn_oauth_stack},
     oauth_flow::{CALLBACK, EMAIL, authorize_url, consent, owner_with_server, param, pkce, usual},
-    oauth_refusals::browser_at,
+    oauth_refusals::{browser_at, document, document_server},
 };
 
 /// The status of an authorization request for `resource` naming `client_id`, from `client`.
@@ -23,6 +34,18 @@ async fn ask(
     client.get(url).send().await.unwrap().status()
 }
 
+/// A good document that counts how often it is fetched; returns its URL.
+async fn counted_document(fetches: Arc<AtomicUsize>) -> String {
+    document_server(move |own| {
+        let fetches = fetches.clone();
+        async move {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            axum::Json(document(&own)).into_response()
+        }
+    })
+    .await
+}
+
 /// A person authorizes `client_id` on `resource`: the callback carries a code.
 async fn authorizes(stack: &Stack, client_id: &str, resource: &str) {
     let p = pkce();
@@ -33,6 +56,101 @@ async fn authorizes(stack: &Stack, client_id: &str, resource: &str) {
     )
     .await;
     assert!(param(&callback, "code").is_some(), "{callback}");
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_flood_of_slow_documents_leaves_cached_and_new_document_clients_working(pool: PgPool) {
+    let stack = spawn_oauth_stack(pool, |s| {
+        s.control_plane.trust_forwarded_for = true;
+        s.control_plane.oauth_cimd_allow_http_hosts = vec!["127.0.0.1".to_owned()];
+    })
+    .await;
+    let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
+    let (cached_fetches, fresh_fetches) = (Arc::default(), Arc::default());
+    let cached = counted_document(Arc::clone(&cached_fetches)).await;
+    let fresh = counted_document(Arc::clone(&fresh_fetches)).await;
+    authorizes(&stack, &cached, &mcp_url).await;
+
+    // 1,001 new client_id URLs that fail at once, from 21 addresses: not one pushes the
+    // cached good document out.
+    let failing = futures::stream::iter(0..1001).map(|i| {
+        let (stack, mcp_url) = (&stack, &mcp_url);
+        async move {
+            let client = browser_at(&format!("198.51.100.{}", i / 50));
+            ask(stack, &client, &format!("https://10.0.0.1/doc{i}"), mcp_url).await
+        }
+    });
+    let answers: Vec<StatusCode> = failing.buffer_unordered(16).collect().await;
+    assert!(answers.iter().all(|s| *s == StatusCode::BAD_REQUEST));
+
+    // Slow documents (never answered within the fetch deadline), 10 a second from five
+    // addresses, each a new URL.
+    let slow = document_server(|_| async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        StatusCode::NO_CONTENT.into_response()
+    })
+    .await;
+    {
+        let (origin, mcp_url) = (stack.origin.clone(), mcp_url.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            for i in 0..30 {
+                tick.tick().await;
+                let client = browser_at(&format!("203.0.113.{}", i % 5));
+                let p = pkce();
+                let url = authorize_url(&origin, &usual(&format!("{slow}?n={i}"), &p, &mcp_url));
+                tokio::spawn(async move { client.get(url).send().await });
+            }
+        });
+    }
+    // Two seconds in, every place the flood can take is taken.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::join!(
+        authorizes(&stack, &cached, &mcp_url),
+        authorizes(&stack, &fresh, &mcp_url),
+    );
+    assert_eq!(
+        cached_fetches.load(Ordering::SeqCst),
+        1,
+        "the cached document was used, not fetched again"
+    );
+    assert_eq!(fresh_fetches.load(Ordering::SeqCst), 1);
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn authorization_requests_are_limited_per_address_and_ipv6_per_64(pool: PgPool) {
+    let stack = spawn_oauth_stack(pool, |s| {
+        s.control_plane.trust_forwarded_for = true;
+        s.control_plane
+            .oauth_authorize_requests_per_minute_per_client = 2;
+    })
+    .await;
+    let resource = "https://mcp2.example.com/mcp";
+    for address in ["2001:db8:5:6::1", "2001:db8:5:6:ffff::2"] {
+        assert_eq!(
+            ask(&stack, &browser_at(address), "no-such-client", resource).await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    let refused = browser_at("2001:db8:5:6::3")
+        .get(format!("{}/oauth/authorize", stack.origin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert!(refused.text().await.unwrap().contains("Too many"));
+    assert_eq!(
+        ask(
+            &stack,
+            &browser_at("2001:db8:5:7::1"),
+            "no-such-client",
+            resource
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "the next /64 has its own budget"
+    );
 }
 
 /// Registers a client from `address`; the response.

@@ -543,10 +543,14 @@ async fn registration_refuses_unsafe_redirect_uris_and_confidential_clients(pool
     assert_eq!(stored, 0);
 }
 
-/// Serves `/client.json` as `answer` makes it; returns the document's URL.
-async fn document_server(
-    answer: impl Fn(String) -> axum::response::Response + Clone + Send + Sync + 'static,
-) -> String {
+/// Serves `/client.json` (whatever the query) as `answer` makes it from the document's URL;
+/// returns that URL.
+pub async fn document_server<A>(
+    answer: impl Fn(String) -> A + Clone + Send + Sync + 'static,
+) -> String
+where
+    A: Future<Output = axum::response::Response> + Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/client.json", listener.local_addr().unwrap());
     let own = url.clone();
@@ -554,14 +558,15 @@ async fn document_server(
         "/client.json",
         get(move || {
             let (answer, own) = (answer.clone(), own.clone());
-            async move { answer(own) }
+            async move { answer(own).await }
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }
 
-fn document(client_id: &str) -> Value {
+/// A good document for `client_id`.
+pub fn document(client_id: &str) -> Value {
     json!({"client_id": client_id, "client_name": "Doc agent", "redirect_uris": [CALLBACK]})
 }
 
@@ -572,7 +577,7 @@ async fn unsafe_or_wrong_metadata_documents_are_refused_with_a_page(pool: PgPool
     })
     .await;
     let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
-    let redirecting = document_server(|_| {
+    let redirecting = document_server(|_| async {
         (
             AxumStatus::FOUND,
             [(header::LOCATION, "https://elsewhere.example/client.json")],
@@ -580,13 +585,13 @@ async fn unsafe_or_wrong_metadata_documents_are_refused_with_a_page(pool: PgPool
             .into_response()
     })
     .await;
-    let huge = document_server(|own| {
+    let huge = document_server(|own| async move {
         let mut doc = document(&own);
         doc["padding"] = json!("x".repeat(20 * 1024));
         axum::Json(doc).into_response()
     })
     .await;
-    let impostor = document_server(|_| {
+    let impostor = document_server(|_| async {
         axum::Json(document(
             "https://claude.ai/oauth/mcp-oauth-client-metadata",
         ))
@@ -620,7 +625,8 @@ async fn unsafe_or_wrong_metadata_documents_are_refused_with_a_page(pool: PgPool
         .unwrap();
     assert_eq!(stored, 0);
     // The control surface still works: a good document completes the flow.
-    let good = document_server(|own| axum::Json(document(&own)).into_response()).await;
+    let good =
+        document_server(|own| async move { axum::Json(document(&own)).into_response() }).await;
     let p = pkce();
     let callback = consent(
         &stack.origin,
