@@ -1,4 +1,4 @@
-//! Signin limits. Attempts are counted per client address, so one client spraying many
+//! Limits per client address ([`PerClient`], IPv6 per /64), and the signin limits. Attempts are counted per client address, so one client spraying many
 //! accounts does not get far. For an account, only *failures* count, and per (email, client)
 //! pair: a stranger guessing someone's password from their address spends their own budget,
 //! never the owner's. A looser cap over all addresses stops guessing spread over many
@@ -23,10 +23,53 @@ const PAIR_WINDOW: Duration = Duration::from_secs(60);
 /// Window of the per-email failure count over all clients.
 const EMAIL_WINDOW: Duration = Duration::from_secs(60 * 60);
 
+/// A rate limit per client address. IPv6 clients are counted per /64, the block one
+/// subscriber usually holds, so rotating addresses does not help.
+pub struct PerClient {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+}
+
+impl PerClient {
+    /// `n` requests a minute per address (at least 1), in bursts of up to `n`.
+    pub fn per_minute(n: u32) -> Self {
+        Self::new(Quota::per_minute(at_least_one(n)))
+    }
+
+    /// `n` requests an hour per address (at least 1), in bursts of up to `n`.
+    pub fn per_hour(n: u32) -> Self {
+        Self::new(Quota::per_hour(at_least_one(n)))
+    }
+
+    fn new(quota: Quota) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Counts one request from `client`; `Err(wait)` if it is over the limit.
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        let now = self.clock.now();
+        self.limiter
+            .check_key(&client_key(client))
+            .map_err(|n| n.wait_time_from(now))
+    }
+
+    /// Forgets addresses whose budget has fully recovered, so memory stays bounded.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+fn at_least_one(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
 /// The signin limiters.
 pub struct SigninLimiter {
-    per_client: DefaultKeyedRateLimiter<IpAddr>,
-    clock: DefaultClock,
+    per_client: PerClient,
     failures: Mutex<Failures>,
 }
 
@@ -63,10 +106,8 @@ impl SigninLimiter {
     /// `per_client` attempts a minute per address, `per_email` failures a minute per (email,
     /// address) pair and `per_email_hourly` failures an hour per email (at least 1 each).
     pub fn new(per_client: u32, per_email: u32, per_email_hourly: u32) -> Arc<Self> {
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         Arc::new(Self {
-            per_client: RateLimiter::keyed(quota(per_client)),
-            clock: DefaultClock::default(),
+            per_client: PerClient::per_minute(per_client),
             failures: Mutex::new(Failures {
                 per_pair: HashMap::new(),
                 per_email: HashMap::new(),
@@ -76,13 +117,9 @@ impl SigninLimiter {
         })
     }
 
-    /// Counts one attempt from `client` (signin, signup). IPv6 clients are counted per /64,
-    /// the block one subscriber usually holds, so rotating addresses does not help.
+    /// Counts one attempt from `client` (signin, signup).
     pub fn check_client(&self, client: IpAddr) -> Result<(), Duration> {
-        let now = self.clock.now();
-        self.per_client
-            .check_key(&client_key(client))
-            .map_err(|n| n.wait_time_from(now))
+        self.per_client.check(client)
     }
 
     /// Whether `client` may have a password for `email` checked now; `Err(wait)` if not.
@@ -99,8 +136,7 @@ impl SigninLimiter {
 
     /// Forgets keys whose limits have fully recovered, so memory stays bounded.
     pub fn forget_idle(&self) {
-        self.per_client.retain_recent();
-        self.per_client.shrink_to_fit();
+        self.per_client.forget_idle();
         let now = Instant::now();
         let mut failures = self.lock();
         failures

@@ -56,19 +56,27 @@ pub async fn upsert_document_client(
     Ok(())
 }
 
-/// A registered client by id.
+/// A registered client by id (reading it is not a use: see [`touch_client`]).
 pub async fn registered_client(
     db: impl PgExecutor<'_>,
     client_id: &str,
 ) -> Result<Option<ClientRow>, sqlx::Error> {
     sqlx::query_as(
-        "update oauth_clients set last_used_at = now() \
-         where client_id = $1 and kind = 'registered' \
-         returning client_id, kind, client_name, redirect_uris",
+        "select client_id, kind, client_name, redirect_uris from oauth_clients \
+         where client_id = $1 and kind = 'registered'",
     )
     .bind(client_id)
     .fetch_optional(db)
     .await
+}
+
+/// Notes a real use of a client (a consent approved), which keeps it from the idle purge.
+pub async fn touch_client(db: impl PgExecutor<'_>, client_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update oauth_clients set last_used_at = now() where client_id = $1")
+        .bind(client_id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Deletes registered clients that have no grant and were not used for `idle_days`.
@@ -255,6 +263,32 @@ pub async fn use_code(db: impl PgExecutor<'_>, code_hash: &[u8]) -> Result<(), s
     Ok(())
 }
 
+/// Counts a wrong redemption of a code (locked by [`code_for_update`] in the same
+/// transaction); the code is deleted at the `limit`-th, so guessing its verifier stops there.
+/// Deleted, not marked used: no tokens came from it, so a later presentation is an unknown
+/// code, not a replay that would end the grant. Returns whether the code was deleted.
+pub async fn fail_code(
+    db: &mut PgConnection,
+    code_hash: &[u8],
+    limit: i32,
+) -> Result<bool, sqlx::Error> {
+    let failed: Option<i32> = sqlx::query_scalar(
+        "update oauth_codes set failed_attempts = failed_attempts + 1 where code_hash = $1 \
+         returning failed_attempts",
+    )
+    .bind(code_hash)
+    .fetch_optional(&mut *db)
+    .await?;
+    if failed.is_none_or(|n| n < limit) {
+        return Ok(false);
+    }
+    sqlx::query("delete from oauth_codes where code_hash = $1")
+        .bind(code_hash)
+        .execute(db)
+        .await?;
+    Ok(true)
+}
+
 /// The refresh token with this hash, locked for rotation.
 pub async fn refresh_for_update(
     db: &mut PgConnection,
@@ -280,7 +314,7 @@ pub async fn use_refresh(db: impl PgExecutor<'_>, token_hash: &[u8]) -> Result<(
     Ok(())
 }
 
-/// Stores a new refresh token's hash and notes the grant's use.
+/// Stores a new refresh token's hash and notes the use of its grant and client.
 pub async fn insert_refresh(
     db: &mut PgConnection,
     token_hash: &[u8],
@@ -298,10 +332,16 @@ pub async fn insert_refresh(
     .bind(expires_at)
     .execute(&mut *db)
     .await?;
-    sqlx::query("update oauth_grants set last_used_at = now() where id = $1")
-        .bind(grant_id)
-        .execute(&mut *db)
-        .await?;
+    // Tokens issued are a use of the grant and of its client (which keeps it from the idle
+    // purge once its grants are gone).
+    sqlx::query(
+        "with used as (update oauth_grants set last_used_at = now() where id = $1 \
+             returning client_id) \
+         update oauth_clients set last_used_at = now() where client_id in (select client_id from used)",
+    )
+    .bind(grant_id)
+    .execute(&mut *db)
+    .await?;
     Ok(())
 }
 

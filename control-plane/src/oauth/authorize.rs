@@ -8,8 +8,13 @@
 //! no one. The pages' session lives 15 minutes (enough for one connection, short on a shared
 //! browser), and the consent page offers to switch accounts. Forms carry an anti-forgery token bound to a random cookie of this browser
 //! and to the request, and a POST from another origin is refused.
+//!
+//! Anyone may send these requests, and each may name a client whose metadata document must
+//! be fetched: they are limited per client address (IPv6: per /64) by
+//! `OAUTH_AUTHORIZE_REQUESTS_PER_MINUTE_PER_CLIENT` (429 with a page and `Retry-After`), and
+//! the fetches by [`super::documents`].
 
-use std::collections::HashMap;
+use std::{collections::HashMap, net::IpAddr};
 
 use axum::{
     extract::{RawQuery, State},
@@ -74,10 +79,15 @@ enum Refusal {
 /// `GET /oauth/authorize`.
 pub async fn show(
     State(state): State<AppState>,
+    parts: Parts,
     RawQuery(query): RawQuery,
     jar: CookieJar,
 ) -> Response {
-    let request = match check(&state, query.as_deref().unwrap_or_default()).await {
+    let from = client_ip(&parts, state.config.trust_forwarded_for);
+    if let Err(wait) = state.oauth.check_authorize(from) {
+        return too_many(wait);
+    }
+    let request = match check(&state, query.as_deref().unwrap_or_default(), from).await {
         Ok(request) => request,
         Err(refusal) => return refuse(refusal),
     };
@@ -99,9 +109,13 @@ pub async fn submit(
     jar: CookieJar,
     body: axum::body::Bytes,
 ) -> Response {
+    let from = client_ip(&parts, state.config.trust_forwarded_for);
+    if let Err(wait) = state.oauth.check_authorize(from) {
+        return too_many(wait);
+    }
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let request = match check(&state, field("request")).await {
+    let request = match check(&state, field("request"), from).await {
         Ok(request) => request,
         Err(refusal) => return refuse(refusal),
     };
@@ -167,8 +181,8 @@ pub async fn submit(
     }
 }
 
-/// Checks the query of an authorization request, in the order RFC 6749 asks.
-async fn check(state: &AppState, raw: &str) -> Result<Request, Refusal> {
+/// Checks the query of an authorization request from `from`, in the order RFC 6749 asks.
+async fn check(state: &AppState, raw: &str, from: IpAddr) -> Result<Request, Refusal> {
     if raw.len() > MAX_QUERY {
         return Err(Refusal::Page(
             "The authorization request is too long.".to_owned(),
@@ -194,7 +208,7 @@ async fn check(state: &AppState, raw: &str) -> Result<Request, Refusal> {
     let client_id = get("client_id").ok_or_else(|| {
         Refusal::Page("The request names no client (client_id is missing).".to_owned())
     })?;
-    let client = clients::resolve(state, client_id)
+    let client = clients::resolve(state, client_id, from)
         .await
         .map_err(Refusal::Page)?;
     let redirect_uri = match get("redirect_uri") {
@@ -445,6 +459,8 @@ async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Se
                 &client.redirect_uris,
             )
             .await?;
+        } else {
+            db::touch_client(&mut *tx, &client.client_id).await?;
         }
         let grant = db::upsert_grant(
             &mut *tx,
@@ -506,6 +522,18 @@ fn refuse(refusal: Refusal) -> Response {
             &format!("{description} (OAuth error: {error})"),
         ),
     }
+}
+
+/// 429 with `Retry-After`: this address sent too many authorization requests.
+fn too_many(wait_secs: u64) -> Response {
+    let mut response = page_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many authorization requests from this address; wait a minute and try again.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs.max(1)));
+    response
 }
 
 fn page_error(status: StatusCode, message: &str) -> Response {

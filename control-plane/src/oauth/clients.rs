@@ -2,6 +2,8 @@
 //! clients only), or a client ID metadata document (the `client_id` is its `https://` URL).
 //! Both end as a [`Client`] with a name and the exact redirect URIs it may use.
 
+use std::net::IpAddr;
+
 use axum::{
     Json,
     extract::{ConnectInfo, State},
@@ -19,7 +21,9 @@ const MAX_REDIRECT_URIS: usize = 10;
 const MAX_URI_LEN: usize = 2000;
 /// Longest client name kept (longer names are cut, not refused).
 const MAX_NAME_CHARS: usize = 100;
-/// Registered clients with no grant are deleted after this many days without use.
+/// Registered clients with no grant are deleted after this many days without use. A use is
+/// an approved consent or tokens issued to the client; an authorization request naming it is
+/// not (anyone can send one, so it would keep every registration alive).
 pub const IDLE_CLIENT_DAYS: i32 = 30;
 
 /// A client the authorization endpoint can talk to.
@@ -131,10 +135,11 @@ pub fn is_document_url(client_id: &str) -> bool {
     client_id.starts_with("https://") || client_id.starts_with("http://")
 }
 
-/// The client behind `client_id`; `Err` with a sentence for the error page.
-pub async fn resolve(state: &AppState, client_id: &str) -> Result<Client, String> {
+/// The client behind `client_id`, for a request from `from`; `Err` with a sentence for the
+/// error page. Reading a registration does not count as its use (see [`IDLE_CLIENT_DAYS`]).
+pub async fn resolve(state: &AppState, client_id: &str, from: IpAddr) -> Result<Client, String> {
     if is_document_url(client_id) {
-        return state.oauth.documents.client(client_id).await;
+        return state.oauth.documents.client(client_id, from).await;
     }
     match db::registered_client(&state.pool, client_id).await {
         Ok(Some(row)) => Ok(Client {

@@ -10,48 +10,177 @@
 //! - no redirects, a 5 s deadline, at most 16 KiB read;
 //! - the document must name itself as `client_id` and give `client_name` and `redirect_uris`.
 //!
-//! Good documents are cached for five minutes, failures for one (so a URL cannot be made to
-//! fetch on every request), and at most eight fetches run at once.
+//! Anyone can name a new, slow URL, so fetches are shared fairly and cannot push out the
+//! documents real clients use:
+//! - each client address (IPv6: per /64) may have `OAUTH_DOCUMENT_FETCHES_PER_MINUTE_PER_CLIENT`
+//!   documents fetched a minute and two at a time; all addresses together 32 at a time (a
+//!   fetch waits for a place within the fetch deadline, first come first served);
+//! - good documents are cached for five minutes in a space of their own: failures (cached a
+//!   minute, so a URL cannot be made to fetch on every request) are bounded separately and
+//!   never evict a good document; when the good space is full, the least recently used goes;
+//! - a good document up to an hour old is used again when a new fetch cannot run now (this
+//!   address's or everyone's fetches are busy), so known clients keep working under a flood.
 
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 use shared::egress::{PublicOnly, is_public};
 
-use crate::oauth::clients::{Client, check_redirect_uris, clean_name};
+use crate::{
+    auth::rate_limit::PerClient,
+    oauth::clients::{Client, check_redirect_uris, clean_name},
+};
 
 /// Largest document read.
 const MAX_BYTES: usize = 16 * 1024;
-/// Whole fetch deadline.
+/// Whole fetch deadline, and longest wait for a place to fetch.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a good document is reused.
 const CACHE_FOR: Duration = Duration::from_secs(300);
+/// How long a good document stands in when it cannot be fetched again now.
+const STALE_FOR: Duration = Duration::from_secs(3600);
 /// How long a failure is remembered.
 const FAILURE_CACHE_FOR: Duration = Duration::from_secs(60);
-/// Most documents cached (the cache is cleared when full: documents are few).
-const CACHE_MAX: usize = 1000;
-/// Fetches running at once at most; more wait for a place (within the fetch deadline).
-const CONCURRENT_FETCHES: usize = 8;
-
-/// What a fetch found: the client, or why its document cannot be used.
-type Known = Result<Client, String>;
+/// Most good documents cached.
+const GOOD_MAX: usize = 1000;
+/// Most failures remembered.
+const FAILURES_MAX: usize = 1000;
+/// Fetches running at once at most, over all client addresses.
+const CONCURRENT_FETCHES: usize = 32;
+/// Fetches running at once at most for one client address (IPv6: /64).
+const CONCURRENT_FETCHES_PER_CLIENT: usize = 2;
 
 /// Fetches and caches metadata documents.
 pub struct Documents {
     http: reqwest::Client,
     allow_http_hosts: Arc<[String]>,
-    cache: Mutex<HashMap<String, (Instant, Known)>>,
+    cache: Mutex<Cache>,
     fetches: tokio::sync::Semaphore,
+    per_client: PerClient,
+    running: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Good documents and failures, each bounded on its own.
+#[derive(Default)]
+struct Cache {
+    good: HashMap<String, Good>,
+    failures: HashMap<String, (Instant, String)>,
+}
+
+struct Good {
+    fetched: Instant,
+    used: Instant,
+    client: Client,
+}
+
+/// What the cache knows of a URL.
+enum Cached {
+    /// A fresh answer (a good document, or why it cannot be used).
+    Fresh(Result<Client, String>),
+    /// A good document past its freshness, to use if it cannot be fetched again now.
+    Stale(Client),
+    Unknown,
+}
+
+impl Cache {
+    fn get(&mut self, url: &str, now: Instant) -> Cached {
+        if let Some((at, reason)) = self.failures.get(url)
+            && now.duration_since(*at) < FAILURE_CACHE_FOR
+        {
+            return Cached::Fresh(Err(reason.clone()));
+        }
+        match self.good.get_mut(url) {
+            Some(good) if now.duration_since(good.fetched) < CACHE_FOR => {
+                good.used = now;
+                Cached::Fresh(Ok(good.client.clone()))
+            }
+            Some(good) if now.duration_since(good.fetched) < STALE_FOR => {
+                Cached::Stale(good.client.clone())
+            }
+            _ => Cached::Unknown,
+        }
+    }
+
+    fn put(&mut self, url: &str, fetched: &Result<Client, String>, now: Instant) {
+        match fetched {
+            Ok(client) => {
+                self.failures.remove(url);
+                if !self.good.contains_key(url) {
+                    make_room(&mut self.good, GOOD_MAX, |g| {
+                        (now.duration_since(g.fetched) >= STALE_FOR, g.used)
+                    });
+                }
+                let good = Good {
+                    fetched: now,
+                    used: now,
+                    client: client.clone(),
+                };
+                self.good.insert(url.to_owned(), good);
+            }
+            Err(reason) => {
+                // A good document that now fails is no longer good.
+                self.good.remove(url);
+                if !self.failures.contains_key(url) {
+                    make_room(&mut self.failures, FAILURES_MAX, |(at, _)| {
+                        (now.duration_since(*at) >= FAILURE_CACHE_FOR, *at)
+                    });
+                }
+                self.failures.insert(url.to_owned(), (now, reason.clone()));
+            }
+        }
+    }
+}
+
+/// Makes room for one more entry in `map` if it holds `max`: forgets the expired entries,
+/// then, if it is still full, the one used longest ago. `judge` says whether an entry has
+/// expired and when it was last used.
+fn make_room<V>(map: &mut HashMap<String, V>, max: usize, judge: impl Fn(&V) -> (bool, Instant)) {
+    if map.len() < max {
+        return;
+    }
+    map.retain(|_, v| !judge(v).0);
+    if map.len() >= max
+        && let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| judge(v).1)
+            .map(|(k, _)| k.clone())
+    {
+        map.remove(&oldest);
+    }
+}
+
+/// A place among one client address's running fetches, given back when dropped.
+struct Place<'a> {
+    running: &'a Mutex<HashMap<IpAddr, usize>>,
+    client: IpAddr,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut running = lock(self.running);
+        if let Some(n) = running.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// The lock, even if a holder panicked: the maps stay consistent between statements.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Documents {
-    /// A fetcher for the deployment's `OAUTH_CIMD_ALLOW_HTTP_HOSTS`.
-    pub fn new(allow_http_hosts: &[String]) -> anyhow::Result<Self> {
+    /// A fetcher for the deployment's `OAUTH_CIMD_ALLOW_HTTP_HOSTS`, with `per_client`
+    /// limiting the fetches one client address may cause.
+    pub fn new(allow_http_hosts: &[String], per_client: PerClient) -> anyhow::Result<Self> {
         let allow: Arc<[String]> = allow_http_hosts
             .iter()
             .map(|h| h.trim().to_ascii_lowercase())
@@ -72,45 +201,78 @@ impl Documents {
             allow_http_hosts: allow,
             cache: Mutex::default(),
             fetches: tokio::sync::Semaphore::new(CONCURRENT_FETCHES),
+            per_client,
+            running: Mutex::default(),
         })
     }
 
-    /// The client the document at `url` describes; `Err` says why it cannot be used.
-    pub async fn client(&self, url: &str) -> Result<Client, String> {
-        if let Some(known) = self.cached(url) {
-            return known;
-        }
-        let fetched = match tokio::time::timeout(TIMEOUT, self.fetches.acquire()).await {
-            Ok(Ok(_permit)) => self.fetch(url).await,
-            _ => {
-                return Err(
-                    "Too many client metadata documents are being fetched; try again shortly."
-                        .to_owned(),
-                );
-            }
+    /// The client the document at `url` describes, for a request from `from`; `Err` says why
+    /// it cannot be used.
+    pub async fn client(&self, url: &str, from: IpAddr) -> Result<Client, String> {
+        let stale = match lock(&self.cache).get(url, Instant::now()) {
+            Cached::Fresh(known) => return known,
+            Cached::Stale(client) => Some(client),
+            Cached::Unknown => None,
         };
-        let mut cache = self.cache.lock().expect("document cache lock");
-        if cache.len() >= CACHE_MAX {
-            cache.clear();
-        }
-        cache.insert(url.to_owned(), (Instant::now(), fetched.clone()));
+        let fetched = match self.fetch_in_turn(url, from).await {
+            Ok(fetched) => fetched,
+            // Busy: a known client stands in; nothing is cached.
+            Err(busy) => return stale.ok_or(busy),
+        };
+        lock(&self.cache).put(url, &fetched, Instant::now());
         fetched
     }
 
-    /// A remembered answer: a good document for five minutes, a failure for one.
-    fn cached(&self, url: &str) -> Option<Known> {
-        let cache = self.cache.lock().expect("document cache lock");
-        let (at, known) = cache.get(url)?;
-        let keep = if known.is_ok() {
-            CACHE_FOR
-        } else {
-            FAILURE_CACHE_FOR
+    /// Fetches `url` once `from` and everyone's limits allow; `Err` (outer) if they do not now.
+    async fn fetch_in_turn(
+        &self,
+        url: &str,
+        from: IpAddr,
+    ) -> Result<Result<Client, String>, String> {
+        let target = match self.check_url(url) {
+            Ok(target) => target,
+            // Refused without a connection: costs no one's budget.
+            Err(reason) => return Ok(Err(reason)),
         };
-        (at.elapsed() < keep).then(|| known.clone())
+        let _place = self.place_of(from).ok_or_else(|| {
+            "Client metadata documents are already being fetched for this address; try again shortly."
+                .to_owned()
+        })?;
+        super::limited(&self.per_client, from, "oauth_document_fetch").map_err(|wait| {
+            format!(
+                "Too many new client metadata documents were requested from this address; try again in {wait} seconds."
+            )
+        })?;
+        let Ok(Ok(_permit)) = tokio::time::timeout(TIMEOUT, self.fetches.acquire()).await else {
+            return Err(
+                "Too many client metadata documents are being fetched; try again shortly."
+                    .to_owned(),
+            );
+        };
+        Ok(self.fetch(url, target).await)
     }
 
-    async fn fetch(&self, url: &str) -> Result<Client, String> {
-        let target = self.check_url(url)?;
+    /// A place among the running fetches of `client`'s address, if it has one left.
+    fn place_of(&self, client: IpAddr) -> Option<Place<'_>> {
+        let client = shared::client::block(client);
+        let mut running = lock(&self.running);
+        let n = running.entry(client).or_default();
+        if *n >= CONCURRENT_FETCHES_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(Place {
+            running: &self.running,
+            client,
+        })
+    }
+
+    /// Forgets idle limiter state.
+    pub fn forget_idle(&self) {
+        self.per_client.forget_idle();
+    }
+
+    async fn fetch(&self, url: &str, target: url::Url) -> Result<Client, String> {
         let mut response = self
             .http
             .get(target)
@@ -210,4 +372,74 @@ fn parse(url: &str, body: &[u8]) -> Result<Client, String> {
         redirect_uris,
         from_document: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(url: &str) -> Client {
+        Client {
+            client_id: url.to_owned(),
+            client_name: "Agent".to_owned(),
+            redirect_uris: vec!["https://agent.example/cb".to_owned()],
+            from_document: true,
+        }
+    }
+
+    fn is_fresh_good(cache: &mut Cache, url: &str, now: Instant) -> bool {
+        matches!(cache.get(url, now), Cached::Fresh(Ok(_)))
+    }
+
+    #[test]
+    fn failures_never_push_out_a_good_document() {
+        let mut cache = Cache::default();
+        let t0 = Instant::now();
+        cache.put("https://good.example/c", &Ok(client("g")), t0);
+        for i in 0..3 * FAILURES_MAX {
+            cache.put(
+                &format!("https://bad.example/{i}"),
+                &Err("no".to_owned()),
+                t0,
+            );
+        }
+        assert!(is_fresh_good(&mut cache, "https://good.example/c", t0));
+        assert_eq!(cache.failures.len(), FAILURES_MAX);
+    }
+
+    #[test]
+    fn a_full_good_space_lets_the_least_recently_used_go() {
+        let mut cache = Cache::default();
+        let t0 = Instant::now();
+        for i in 0..GOOD_MAX {
+            let at = t0 + Duration::from_millis(i as u64);
+            cache.put(&format!("https://a.example/{i}"), &Ok(client("a")), at);
+        }
+        // The first one is in use again; the second is now the least recently used.
+        let later = t0 + Duration::from_secs(2);
+        assert!(is_fresh_good(&mut cache, "https://a.example/0", later));
+        cache.put("https://new.example/c", &Ok(client("n")), later);
+        assert_eq!(cache.good.len(), GOOD_MAX);
+        assert!(is_fresh_good(&mut cache, "https://a.example/0", later));
+        assert!(matches!(
+            cache.get("https://a.example/1", later),
+            Cached::Unknown
+        ));
+    }
+
+    #[test]
+    fn a_good_document_past_its_freshness_stands_in_for_an_hour() {
+        let mut cache = Cache::default();
+        let t0 = Instant::now();
+        cache.put("https://good.example/c", &Ok(client("g")), t0);
+        let url = "https://good.example/c";
+        assert!(matches!(cache.get(url, t0 + CACHE_FOR), Cached::Stale(_)));
+        assert!(matches!(cache.get(url, t0 + STALE_FOR), Cached::Unknown));
+        // A document that now fails is forgotten as good.
+        cache.put(url, &Err("gone".to_owned()), t0 + CACHE_FOR);
+        assert!(matches!(
+            cache.get(url, t0 + CACHE_FOR),
+            Cached::Fresh(Err(_))
+        ));
+    }
 }

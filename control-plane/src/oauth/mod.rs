@@ -8,6 +8,10 @@
 //!   [`documents`]);
 //! - `POST /oauth/revoke` (RFC 7009).
 //!
+//! Anyone may call these endpoints, so what they cost is bounded per client address (IPv6:
+//! per /64): `/oauth/authorize` requests and registrations by rate limits, metadata document
+//! fetches as [`documents`] says.
+//!
 //! Access tokens are Ed25519-signed JWTs ([`signing`]) whose audience is the server's
 //! canonical `mcp_url` and which name their grant: gateways verify them with public keys and
 //! refuse them as soon as the grant is gone. Codes and refresh tokens are opaque and stored
@@ -22,7 +26,7 @@ pub mod pages;
 pub mod signing;
 pub mod token;
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -31,12 +35,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use serde_json::json;
 use shared::Settings;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::{db::oauth as db, state::AppState};
+use crate::{auth::rate_limit::PerClient, db::oauth as db, state::AppState};
 
 /// Lifetime of an authorization code.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -48,36 +51,36 @@ pub struct OAuth {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub documents: documents::Documents,
-    registrations: DefaultKeyedRateLimiter<IpAddr>,
+    registrations: PerClient,
+    authorize_requests: PerClient,
 }
 
 impl OAuth {
     pub fn new(settings: &Settings) -> anyhow::Result<Arc<Self>> {
-        let per_hour = NonZeroU32::new(
-            settings
-                .control_plane
-                .oauth_registrations_per_hour_per_client,
-        )
-        .unwrap_or(NonZeroU32::MIN);
+        let limits = &settings.control_plane;
         Ok(Arc::new(Self {
             issuer: settings.common.control_plane_public_url.clone(),
-            access_ttl: Duration::from_secs(settings.control_plane.oauth_access_token_ttl_secs),
-            refresh_ttl: Duration::from_secs(settings.control_plane.oauth_refresh_token_ttl_secs),
+            access_ttl: Duration::from_secs(limits.oauth_access_token_ttl_secs),
+            refresh_ttl: Duration::from_secs(limits.oauth_refresh_token_ttl_secs),
             documents: documents::Documents::new(
-                &settings.control_plane.oauth_cimd_allow_http_hosts,
+                &limits.oauth_cimd_allow_http_hosts,
+                PerClient::per_minute(limits.oauth_document_fetches_per_minute_per_client),
             )?,
-            registrations: RateLimiter::keyed(Quota::per_hour(per_hour)),
+            registrations: PerClient::per_hour(limits.oauth_registrations_per_hour_per_client),
+            authorize_requests: PerClient::per_minute(
+                limits.oauth_authorize_requests_per_minute_per_client,
+            ),
         }))
     }
 
     /// `Err(seconds to wait)` once an address has registered too many clients this hour.
     pub fn check_registration(&self, client: IpAddr) -> Result<(), u64> {
-        self.registrations.check_key(&client).map_err(|not_until| {
-            metrics::counter!("rate_limit_rejections_total", "limiter" => "oauth_register")
-                .increment(1);
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            wait.as_secs_f64().ceil() as u64
-        })
+        limited(&self.registrations, client, "oauth_register")
+    }
+
+    /// `Err(seconds to wait)` once an address has sent too many authorization requests.
+    pub fn check_authorize(&self, client: IpAddr) -> Result<(), u64> {
+        limited(&self.authorize_requests, client, "oauth_authorize")
     }
 
     /// An absolute URL of this server.
@@ -87,8 +90,19 @@ impl OAuth {
 
     /// Forgets idle limiter state.
     pub fn forget_idle(&self) {
-        self.registrations.retain_recent();
+        self.registrations.forget_idle();
+        self.authorize_requests.forget_idle();
+        self.documents.forget_idle();
     }
+}
+
+/// Counts a request from `client` against `limiter`; `Err(whole seconds to wait)` when over it
+/// (counted in `rate_limit_rejections_total` under `name`).
+pub(crate) fn limited(limiter: &PerClient, client: IpAddr, name: &'static str) -> Result<(), u64> {
+    limiter.check(client).map_err(|wait| {
+        metrics::counter!("rate_limit_rejections_total", "limiter" => name).increment(1);
+        wait.as_secs_f64().ceil() as u64
+    })
 }
 
 /// The OAuth routes (outside `/api/v1`).

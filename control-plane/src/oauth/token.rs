@@ -1,8 +1,10 @@
 //! `POST /oauth/token` and `POST /oauth/revoke`.
 //!
 //! Codes are single-use and live a minute; redeeming one checks the client, the redirect URI,
-//! the PKCE verifier and the resource it was issued for. A code presented a second time ends
-//! its grant (and so every token issued from it). Refresh tokens rotate on every use; a used
+//! the PKCE verifier and the resource it was issued for. Only a redemption that passes these
+//! checks spends the code: a wrong one is `invalid_grant` and leaves the code to its client,
+//! up to three wrong ones, after which the code is deleted. A code presented again after it
+//! was redeemed ends its grant (and so every token issued from it). Refresh tokens rotate on every use; a used
 //! one presented again means it was copied, and ends its grant too. Every failure is one of
 //! OAuth's error codes with a fixed sentence.
 
@@ -34,6 +36,11 @@ use crate::{
     },
     state::AppState,
 };
+
+/// Wrong redemptions after which a code is deleted. An S256 verifier has at least 256 bits
+/// of entropy, so a few tries leave nothing to guess, and a client that sent a wrong field
+/// by mistake can still retry.
+const MAX_CODE_FAILURES: i32 = 3;
 
 /// The form fields of a request, each at most once.
 type Form = HashMap<String, String>;
@@ -115,8 +122,11 @@ async fn redeem_code(state: &AppState, form: &Form) -> Result<serde_json::Value,
         return Err(OAuthError::invalid_grant("The code was already used."));
     }
     if let Err(refused) = check_code(&found, client_id, redirect_uri, verifier, form) {
-        // A wrong verifier (or client, or redirect URI) spends the code: no second guess.
-        db::use_code(&mut *tx, &code_hash).await?;
+        // A wrong verifier (or client, redirect URI, resource) does not spend the code: the
+        // client's own redemption may still come. The row lock makes the count exact.
+        if db::fail_code(&mut tx, &code_hash, MAX_CODE_FAILURES).await? {
+            tracing::warn!(grant_id = %found.grant_id, "authorization code deleted after wrong redemptions");
+        }
         tx.commit().await?;
         return Err(refused);
     }

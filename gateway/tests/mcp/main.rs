@@ -19,6 +19,7 @@ mod lifecycle;
 mod mcp_source;
 mod oauth;
 mod oauth_flow;
+mod oauth_limits;
 mod oauth_refusals;
 mod outage;
 mod outlook;

@@ -145,7 +145,7 @@ async fn tokens_work_only_on_their_server_unexpired_and_signed_by_the_control_pl
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn pkce_must_be_s256_and_a_wrong_verifier_spends_the_code(pool: PgPool) {
+async fn pkce_must_be_s256(pool: PgPool) {
     let stack = spawn_oauth_stack(pool.clone(), |_| {}).await;
     let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
 
@@ -164,18 +164,50 @@ async fn pkce_must_be_s256_and_a_wrong_verifier_spends_the_code(pool: PgPool) {
         page.contains("invalid_request") && page.contains("S256"),
         "{page}"
     );
+}
 
-    // A wrong verifier: invalid_grant, and the right one afterwards finds the code spent.
-    let (client_id, code, p) = approved_code(&stack, &mcp_url, EMAIL).await;
-    let wrong = pkce();
-    let (status, body) = redeem(&stack.origin, &client_id, &code, &wrong.verifier).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"], "invalid_grant");
-    let (status, body) = redeem(&stack.origin, &client_id, &code, &p.verifier).await;
+/// Asserts an `invalid_grant` answer.
+fn invalid_grant((status, body): (StatusCode, Value)) {
     assert_eq!(
         (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
     );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn a_wrong_verifier_leaves_the_code_to_the_right_one_and_a_replay_still_revokes(
+    pool: PgPool,
+) {
+    let stack = spawn_oauth_stack(pool.clone(), |_| {}).await;
+    let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
+    let (client_id, code, p) = approved_code(&stack, &mcp_url, EMAIL).await;
+    invalid_grant(redeem(&stack.origin, &client_id, &code, &pkce().verifier).await);
+    let (status, issued) = redeem(&stack.origin, &client_id, &code, &p.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    accepted(&mcp_url, issued["access_token"].as_str().unwrap()).await;
+
+    // The redeemed code again: a replay, which ends the grant.
+    invalid_grant(redeem(&stack.origin, &client_id, &code, &p.verifier).await);
+    assert_eq!(grants(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn three_wrong_verifiers_spend_the_code_without_ending_the_grant(pool: PgPool) {
+    let stack = spawn_oauth_stack(pool.clone(), |_| {}).await;
+    let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
+    let (client_id, code, p) = approved_code(&stack, &mcp_url, EMAIL).await;
+    // Wrong redemptions concurrently: the count is exact all the same.
+    let wrong = (0..3).map(|_| {
+        let (origin, client_id, code) = (&stack.origin, &client_id, &code);
+        async move { redeem(origin, client_id, code, &pkce().verifier).await }
+    });
+    for answer in futures::future::join_all(wrong).await {
+        invalid_grant(answer);
+    }
+    invalid_grant(redeem(&stack.origin, &client_id, &code, &p.verifier).await);
+    // No tokens came from the code: its end is no replay, and the grant stays.
+    assert_eq!(grants(&pool).await, 1);
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
@@ -358,7 +390,7 @@ async fn another_users_server_is_refused_like_a_missing_one_and_its_owner_alone_
 }
 
 /// A browser whose requests come from `client` (the proxy's `X-Forwarded-For`).
-fn browser_at(client: &str) -> reqwest::Client {
+pub fn browser_at(client: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("x-forwarded-for", client.parse().unwrap());
     reqwest::Client::builder()
@@ -511,10 +543,14 @@ async fn registration_refuses_unsafe_redirect_uris_and_confidential_clients(pool
     assert_eq!(stored, 0);
 }
 
-/// Serves `/client.json` as `answer` makes it; returns the document's URL.
-async fn document_server(
-    answer: impl Fn(String) -> axum::response::Response + Clone + Send + Sync + 'static,
-) -> String {
+/// Serves `/client.json` (whatever the query) as `answer` makes it from the document's URL;
+/// returns that URL.
+pub async fn document_server<A>(
+    answer: impl Fn(String) -> A + Clone + Send + Sync + 'static,
+) -> String
+where
+    A: Future<Output = axum::response::Response> + Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/client.json", listener.local_addr().unwrap());
     let own = url.clone();
@@ -522,14 +558,15 @@ async fn document_server(
         "/client.json",
         get(move || {
             let (answer, own) = (answer.clone(), own.clone());
-            async move { answer(own) }
+            async move { answer(own).await }
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }
 
-fn document(client_id: &str) -> Value {
+/// A good document for `client_id`.
+pub fn document(client_id: &str) -> Value {
     json!({"client_id": client_id, "client_name": "Doc agent", "redirect_uris": [CALLBACK]})
 }
 
@@ -540,7 +577,7 @@ async fn unsafe_or_wrong_metadata_documents_are_refused_with_a_page(pool: PgPool
     })
     .await;
     let (_, _, mcp_url) = owner_with_server(&stack, EMAIL).await;
-    let redirecting = document_server(|_| {
+    let redirecting = document_server(|_| async {
         (
             AxumStatus::FOUND,
             [(header::LOCATION, "https://elsewhere.example/client.json")],
@@ -548,13 +585,13 @@ async fn unsafe_or_wrong_metadata_documents_are_refused_with_a_page(pool: PgPool
             .into_response()
     })
     .await;
-    let huge = document_server(|own| {
+    let huge = document_server(|own| async move {
         let mut doc = document(&own);
         doc["padding"] = json!("x".repeat(20 * 1024));
         axum::Json(doc).into_response()
     })
     .await;
-    let impostor = document_server(|_| {
+    let impostor = document_server(|_| async {
         axum::Json(document(
             "https://claude.ai/oauth/mcp-oauth-client-metadata",
         ))
@@ -588,7 +625,8 @@ async fn unsafe_or_wrong_metadata_documents_are_refused_with_a_page(pool: PgPool
         .unwrap();
     assert_eq!(stored, 0);
     // The control surface still works: a good document completes the flow.
-    let good = document_server(|own| axum::Json(document(&own)).into_response()).await;
+    let good =
+        document_server(|own| async move { axum::Json(document(&own)).into_response() }).await;
     let p = pkce();
     let callback = consent(
         &stack.origin,

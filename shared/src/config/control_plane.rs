@@ -76,8 +76,15 @@ pub struct ControlPlaneSettings {
     /// loopback or private addresses (local development and tests only).
     #[serde(deserialize_with = "comma_list")]
     pub oauth_cimd_allow_http_hosts: Vec<String>,
-    /// Client registrations (`POST /oauth/register`) allowed per hour from one client address.
+    /// Client registrations (`POST /oauth/register`) allowed per hour from one client address
+    /// (IPv6: per /64).
     pub oauth_registrations_per_hour_per_client: u32,
+    /// Requests to `/oauth/authorize` (pages and forms) allowed per minute from one client
+    /// address (IPv6: per /64), in bursts of as many.
+    pub oauth_authorize_requests_per_minute_per_client: u32,
+    /// Client ID metadata documents not yet cached that one client address (IPv6: per /64) may
+    /// have fetched per minute, in bursts of as many.
+    pub oauth_document_fetches_per_minute_per_client: u32,
 }
 
 impl Default for ControlPlaneSettings {
@@ -109,6 +116,10 @@ impl Default for ControlPlaneSettings {
             oauth_cimd_allow_http_hosts: Vec::new(),
             // Hosted agents (ChatGPT, Claude) register from a few shared addresses.
             oauth_registrations_per_hour_per_client: 300,
+            // A person's connection takes four requests; offices share an address.
+            oauth_authorize_requests_per_minute_per_client: 60,
+            // A person meets one new client at a time.
+            oauth_document_fetches_per_minute_per_client: 10,
         }
     }
 }
@@ -195,7 +206,7 @@ impl ControlPlaneSettings {
         Ok(())
     }
 
-    /// The OAuth authorization server's token lifetimes and registration limit.
+    /// The OAuth authorization server's token lifetimes and limits.
     fn validate_oauth(&self) -> Result<(), SettingsError> {
         if !(60..=86_400).contains(&self.oauth_access_token_ttl_secs) {
             return Err(invalid(
@@ -209,11 +220,23 @@ impl ControlPlaneSettings {
                 "must be at least OAUTH_ACCESS_TOKEN_TTL_SECS",
             ));
         }
-        if self.oauth_registrations_per_hour_per_client == 0 {
-            return Err(invalid(
+        for (name, value) in [
+            (
                 "OAUTH_REGISTRATIONS_PER_HOUR_PER_CLIENT",
-                "must be at least 1",
-            ));
+                self.oauth_registrations_per_hour_per_client,
+            ),
+            (
+                "OAUTH_AUTHORIZE_REQUESTS_PER_MINUTE_PER_CLIENT",
+                self.oauth_authorize_requests_per_minute_per_client,
+            ),
+            (
+                "OAUTH_DOCUMENT_FETCHES_PER_MINUTE_PER_CLIENT",
+                self.oauth_document_fetches_per_minute_per_client,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(name, "must be at least 1"));
+            }
         }
         Ok(())
     }
