@@ -36,7 +36,7 @@ impl HandlerConfig {
             signup_enabled: settings.control_plane.signup_enabled,
             trust_forwarded_for: settings.control_plane.trust_forwarded_for,
             cors_allowed_origins: settings.control_plane.cors_allowed_origins.clone(),
-            source_rules: SourceRules::from_settings(&settings.sources),
+            source_rules: SourceRules::for_deployment(settings),
             audit_retention_days: settings.control_plane.audit_retention_days,
             max_sources_per_user: settings.control_plane.max_sources_per_user,
             activity_retention_days: settings.control_plane.activity_retention_days,

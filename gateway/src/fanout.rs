@@ -85,9 +85,14 @@ where
             _ => return Err(SourceError::TimedOut(deadline)),
         },
     };
-    match call(deadline.saturating_sub(started.elapsed())).await {
-        // Reported against the whole deadline, which is what the caller was given.
-        Err(SourceError::TimedOut(_)) => Err(SourceError::TimedOut(deadline)),
+    let waited = started.elapsed();
+    match call(deadline.saturating_sub(waited)).await {
+        // Counted from the caller's start, the wait included: the deadline when the rest of it
+        // ran out, a shorter figure when the source stopped sooner (a database's statement
+        // timeout), so the message names what happened.
+        Err(SourceError::TimedOut(after)) => {
+            Err(SourceError::TimedOut((after + waited).min(deadline)))
+        }
         other => other,
     }
 }
@@ -115,5 +120,26 @@ mod tests {
         let deadline = Duration::from_millis(50);
         let result = in_slot(&pool, deadline, |_| async { Ok(()) }).await;
         assert_eq!(result, Err(SourceError::TimedOut(deadline)));
+    }
+
+    #[tokio::test]
+    async fn a_source_that_stops_before_the_deadline_is_reported_with_its_own_figure() {
+        let pool = Semaphore::new(1);
+        let deadline = Duration::from_millis(2000);
+        let statement_timeout = Duration::from_millis(1600);
+        let cut = in_slot(&pool, deadline, |_| async {
+            Err::<(), _>(SourceError::TimedOut(statement_timeout))
+        })
+        .await
+        .unwrap_err();
+        let SourceError::TimedOut(after) = cut else {
+            panic!("{cut:?}")
+        };
+        assert!(after >= statement_timeout && after < deadline, "{after:?}");
+        let ran_out = in_slot(&pool, deadline, |rest| async move {
+            Err::<(), _>(SourceError::TimedOut(rest))
+        })
+        .await;
+        assert_eq!(ran_out, Err(SourceError::TimedOut(deadline)));
     }
 }

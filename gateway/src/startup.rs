@@ -97,7 +97,7 @@ impl Application {
         let loader = Loader {
             pool: pool.clone(),
             keyring: Arc::new(settings.common.keyring()?),
-            rules: Arc::new(SourceRules::from_settings(&settings.sources)),
+            rules: Arc::new(SourceRules::for_deployment(settings)),
         };
         let audit_stop = root.child_token();
         let (audit, writer) = AuditLog::new(

@@ -8,6 +8,8 @@ mod fake;
 #[path = "mcp/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "mcp/rss.rs"]
+mod rss;
 
 use std::time::Duration;
 
@@ -22,7 +24,10 @@ use axum::{
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{eventually, spawn_real_stack};
+use crate::{
+    helpers::{eventually, spawn_real_stack},
+    rss::peak_growth,
+};
 
 /// The upstream body: 50 MiB.
 const BODY_BYTES: usize = 50 * 1024 * 1024;
@@ -74,26 +79,6 @@ async fn graph() -> String {
     let origin = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     origin
-}
-
-/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/self/status"));
-    kib * 1024
-}
-
-/// How much the resident set's peak rose above its level before `work`.
-async fn peak_growth<T>(work: impl Future<Output = T>) -> (T, u64) {
-    // Writing 5 resets the peak (VmHWM) to the current resident set.
-    std::fs::write("/proc/self/clear_refs", "5").expect("the peak can be reset");
-    let before = status_bytes("VmRSS");
-    let result = work.await;
-    (result, status_bytes("VmHWM").saturating_sub(before))
 }
 
 fn search() -> Value {

@@ -155,3 +155,113 @@ async fn by_default_no_postgres_host_is_allowed(pool: PgPool) {
         );
     }
 }
+
+/// The status and error body of a request that must be refused with 422.
+async fn refused_with(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: &Value,
+) -> Value {
+    let response = app.send_json(method, path, token, body).await;
+    assert_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn the_products_own_database_is_refused_even_where_the_list_allows_its_host(pool: PgPool) {
+    // `./dev up`'s settings: loopback listed, without TLS; the product's database on loopback.
+    let port = pool.connect_options().get_port();
+    let app = spawn_app_with(pool.clone(), |s| {
+        let local = ["127.0.0.1", "localhost", "::1"]
+            .map(str::to_owned)
+            .to_vec();
+        s.sources.postgres_allowed_hosts = local.clone();
+        s.sources.postgres_allow_insecure_hosts = local;
+        s.common.database_url = format!("postgres://postgres@127.0.0.1:{port}/mcp_gateway").into();
+    })
+    .await;
+    let token = app.user_token("ada@example.com").await;
+    let at = |host: &str, port: u16| {
+        let mut body = source(host, "disable");
+        body["source_metadata"]["port"] = port.into();
+        body["source_metadata"]["user"] = "postgres".into();
+        body
+    };
+    for host in ["127.0.0.1", "localhost", "::1", "LOCALHOST."] {
+        let error = refused(&app, &token, &at(host, port)).await;
+        assert_eq!(fields(&error), ["source_metadata.host"], "{host}: {error}");
+        assert!(
+            error.to_string().contains("this product's own database"),
+            "{host}: {error}"
+        );
+    }
+    // Another server on the same host is a source like any other, and cannot be moved there.
+    let other = at("127.0.0.1", if port == 5432 { 5433 } else { 5432 });
+    let id = app.source(&token, &other).await;
+    let error = refused_with(
+        &app,
+        &token,
+        Method::PUT,
+        &format!("/api/v1/sources/{id}"),
+        &at("localhost", port),
+    )
+    .await;
+    assert_eq!(fields(&error), ["source_metadata.host"], "{error}");
+    assert!(error.to_string().contains("this product's own database"));
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn system_schemas_cannot_be_searched(pool: PgPool) {
+    let app = app(pool).await;
+    let token = app.user_token("ada@example.com").await;
+    let mut body = source("db.internal.example", "require");
+    body["source_metadata"]["tables"] = json!([
+        {"table": "public.tickets", "id_column": "id", "title_column": "subject", "text_columns": ["body"]},
+        {"table": "pg_catalog.pg_authid", "id_column": "oid", "title_column": "rolname", "text_columns": ["rolpassword"]},
+        {"table": "information_schema.tables", "id_column": "table_name", "title_column": "table_name", "text_columns": ["table_name"]},
+        {"table": "pg_toast.pg_toast_2619", "id_column": "chunk_id", "title_column": "chunk_id", "text_columns": ["chunk_data"]},
+    ]);
+    let error = refused(&app, &token, &body).await;
+    assert_eq!(
+        fields(&error),
+        [
+            "source_metadata.tables[1].table",
+            "source_metadata.tables[2].table",
+            "source_metadata.tables[3].table",
+        ]
+    );
+    assert!(error.to_string().contains("system schema"), "{error}");
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn an_allowed_host_may_be_allowed_for_one_port_only(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.sources.postgres_allowed_hosts = vec![
+            "db.internal.example:5432".to_owned(),
+            "10.0.0.0/24:6543".to_owned(),
+        ];
+    })
+    .await;
+    let token = app.user_token("ada@example.com").await;
+    let at = |host: &str, port: u16| {
+        let mut body = source(host, "require");
+        body["source_metadata"]["port"] = port.into();
+        body
+    };
+    app.source(&token, &at("db.internal.example", 5432)).await;
+    app.source(&token, &at("10.0.0.7", 6543)).await;
+    for (host, port) in [("db.internal.example", 22), ("10.0.0.7", 5432)] {
+        let error = refused(&app, &token, &at(host, port)).await;
+        assert_eq!(fields(&error), ["source_metadata.port"], "{host}:{port}");
+        assert!(
+            error.to_string().contains("POSTGRES_ALLOWED_HOSTS"),
+            "{error}"
+        );
+    }
+}

@@ -275,7 +275,7 @@ pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
         &settings.upstreams.box_api_url,
         &settings.upstreams.box_token_url,
     )?;
-    let rules = shared::model::SourceRules::from_settings(&settings.sources);
+    let rules = shared::model::SourceRules::for_deployment(settings);
     let mcp = mcp::Mcp::new(
         Duration::from_secs(settings.upstreams.connect_timeout_secs),
         Duration::from_millis(settings.gateway.source_timeout_ms),
@@ -289,7 +289,8 @@ pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
     let postgres = postgres::Postgres::new(
         rules.postgres_hosts,
         Duration::from_millis(settings.gateway.source_timeout_ms),
-    );
+    )
+    .refusing(rules.product_database);
     Ok(Registry::default()
         .with(SourceType::Outlook, Arc::new(outlook))
         .with(SourceType::Box, Arc::new(files))

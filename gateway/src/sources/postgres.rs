@@ -12,31 +12,54 @@
 //!
 //! Sessions: read-only (`default_transaction_read_only`) with a statement timeout below the
 //! source deadline, both set as connection options, so no statement can run without them.
-//! Each source gets a small pool per gateway, connected lazily to an address checked against
-//! `POSTGRES_ALLOWED_HOSTS` when the pool is made (the name is resolved once, so a later DNS
-//! answer cannot move the pool elsewhere). Pools are kept by source id with a fingerprint of
-//! the connection settings (a changed setting gets a new pool) and closed when the source
-//! leaves the snapshot ([`SourceHandler::retain`]).
+//! Each source gets two small pools per gateway (one for searches, one for fetches), connected
+//! lazily to an address checked when the pools are made (the name is resolved once, so a later
+//! DNS answer cannot move them elsewhere): allowed by `POSTGRES_ALLOWED_HOSTS` for the port,
+//! and not the product's own database (`DATABASE_URL`'s server), whatever the list says. Pools
+//! are kept by source id with a fingerprint of the connection settings (a changed setting gets
+//! new pools) and closed when the source leaves the snapshot ([`SourceHandler::retain`]).
+//!
+//! Answers are bounded whatever the server does (it may be hostile: any server on an allowed
+//! host can pose as PostgreSQL): rows are read as a stream, at most the rows asked for (a
+//! further row means the server ignored `LIMIT`: reading stops there and the connection is
+//! closed, not drained), and every pool reaches its server through a [`relay`] that cuts a
+//! connection whose answer to one statement passes a byte budget ([`SEARCH_ANSWER_BYTES`] per
+//! table searched, [`FETCH_ROW_BYTES`] per fetch; legitimate answers stay far below them). The
+//! relay is what bounds a single oversized row: sqlx reads each wire message whole, so no cap
+//! above it could (see the relay's notes).
+//!
+//! Connection failures: to an address only the list allows (loopback, private, link-local),
+//! refused, reset, timed out and "not PostgreSQL" are one and the same reason, so a tenant
+//! cannot use a source to tell a closed port from an open one running something else. To a
+//! public address they keep their own reasons, which help set a source up.
 //!
 //! Result ids: `postgres:<source uuid>:<schema.table>/<row id, percent-encoded>`.
+
+mod relay;
 
 use std::{
     collections::{HashMap, HashSet},
     hash::{Hash, Hasher},
-    net::IpAddr,
+    net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
+use futures::TryStreamExt;
+
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use shared::model::{
-    postgres::{HostList, Table, row_url},
-    source_config::{PostgresConfig, SourceConfig, SslMode},
+use shared::{
+    egress::is_public,
+    model::{
+        postgres::{HostList, PRODUCT_DATABASE, ProductDatabase, Table, row_url},
+        source_config::{PostgresConfig, SourceConfig, SslMode},
+    },
 };
 use sqlx::{
     PgPool,
+    pool::PoolConnection,
     postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
 };
 use uuid::Uuid;
@@ -46,8 +69,16 @@ use crate::{
     sources::{BoxFuture, Document, Hit, SourceError, SourceHandler, merge_fairly},
 };
 
-/// Connections per source per gateway: a search over many tables shares them.
+/// Search connections per source per gateway: a search over many tables shares them.
 const POOL_SIZE: u32 = 4;
+/// Fetch connections per source per gateway.
+const FETCH_POOL_SIZE: u32 = 2;
+/// Most bytes the server may send in answer to one table's search statement: 200 results (the
+/// most `GATEWAY_MAX_RESULTS` allows) of a 4 KiB id and a 512-character title take under half.
+pub const SEARCH_ANSWER_BYTES: usize = 2 * 1024 * 1024;
+/// Most bytes the server may send in answer to one fetch: the text (600,000 characters, at
+/// most 2.4 MB in UTF-8) and hundreds of metadata values cut at 4,096 characters fit.
+pub const FETCH_ROW_BYTES: usize = 16 * 1024 * 1024;
 /// An idle connection is closed after this long.
 const IDLE: Duration = Duration::from_secs(60);
 /// A connection is replaced after this long (picks up server-side role changes).
@@ -75,6 +106,8 @@ const ROW_ID: &AsciiSet = &NON_ALPHANUMERIC
 pub struct Postgres {
     /// `POSTGRES_ALLOWED_HOSTS`: the addresses connections may go to.
     hosts: HostList,
+    /// The server `DATABASE_URL` names: never connected to for a source.
+    product_database: Option<ProductDatabase>,
     /// Set on every session, below the source deadline, so the server stops a slow statement
     /// itself rather than running on after the gateway gave up on it.
     statement_timeout: Duration,
@@ -84,11 +117,23 @@ pub struct Postgres {
 struct Pooled {
     /// Of the connection settings the pool was made with.
     fingerprint: u64,
-    pool: PgPool,
+    search: Lane,
+    fetch: Lane,
     /// The type of each table's id column (`schema.table` → `bigint`), read from the catalog
     /// on the first fetch, so a fetch compares the id in the column's own type (its index
     /// serves it) rather than as text.
     id_types: Mutex<HashMap<String, String>>,
+}
+
+/// A pool and the relay its connections go through, with the byte budget of one answer.
+struct Lane {
+    pool: PgPool,
+    relay: relay::Relay,
+    budget: usize,
+    statement_timeout: Duration,
+    /// The server's address is allowed only because `POSTGRES_ALLOWED_HOSTS` lists it (not
+    /// public): connection failures then all read the same.
+    listed_only: bool,
 }
 
 impl Postgres {
@@ -97,9 +142,16 @@ impl Postgres {
     pub fn new(hosts: HostList, source_timeout: Duration) -> Self {
         Self {
             hosts,
+            product_database: None,
             statement_timeout: statement_timeout(source_timeout),
             pools: Mutex::default(),
         }
+    }
+
+    /// The same, never connecting to `product_database` (the server `DATABASE_URL` names).
+    pub fn refusing(mut self, product_database: Option<ProductDatabase>) -> Self {
+        self.product_database = product_database;
+        self
     }
 
     /// How many sources have a pool now.
@@ -114,24 +166,30 @@ impl Postgres {
         limit: usize,
     ) -> Result<Vec<Hit>, SourceError> {
         let config = config(source)?;
-        let pool = self.pool(source.id, config).await?.pool.clone();
+        let pooled = self.pool(source.id, config).await?;
         // NUL cannot travel in a text parameter and means nothing in a query.
         let query = query.replace('\0', " ");
         let tables = distinct(&config.tables);
         let share = limit.div_ceil(tables.len().max(1)).max(1);
         let searches = tables
             .iter()
-            .map(|table| search_table(&pool, table, &query, share));
+            .map(|table| search_table(&pooled.search, table, &query, share));
         let outcomes = futures::future::join_all(searches).await;
 
         let mut lists = Vec::with_capacity(outcomes.len());
         let mut failures = Vec::new();
         for (table, outcome) in tables.iter().zip(outcomes) {
-            match outcome.map_err(|err| classify(&err, self.statement_timeout)) {
+            match outcome {
                 Ok(hits) => lists.push(hits),
                 // Connecting failed: the same for every table, so said once.
                 Err(Failure::Source(error)) => return Err(error),
                 Err(Failure::Table(error)) => failures.push((table.qualified(), error)),
+                Err(Failure::BadValue) => failures.push((
+                    table.qualified(),
+                    SourceError::BadResponse(
+                        "the database refused the query's value (SQLSTATE class 22)".to_owned(),
+                    ),
+                )),
             }
         }
         if lists.is_empty() {
@@ -151,11 +209,10 @@ impl Postgres {
         let config = config(source)?;
         let (table, row_id) = parse_id(config, upstream_id).ok_or(SourceError::NotFound)?;
         let pooled = self.pool(source.id, config).await?;
-        let failed = |err: sqlx::Error| match classify(&err, self.statement_timeout) {
-            // An id the column's type cannot hold (class 22, data exception) names no row.
-            _ if is_data_exception(&err) => SourceError::NotFound,
+        let failed = |failure: Failure| match failure {
             Failure::Source(error) => error,
             Failure::Table(error) => in_table(&table.qualified(), error),
+            Failure::BadValue => SourceError::NotFound,
         };
         let id_type = id_type(&pooled, table)
             .await
@@ -166,15 +223,20 @@ impl Postgres {
                     table.qualified()
                 ))
             })?;
-        let row: Option<(Option<String>, Option<String>, Option<Value>)> =
-            // Audited: the text is built from validated, quoted identifiers and the id
-            // column's type as the catalog names it (format_type quotes what needs it).
-            sqlx::query_as(sqlx::AssertSqlSafe(fetch_sql(table, &id_type)))
-                .bind(&row_id)
-                .bind(&table.text_columns)
-                .fetch_optional(&pooled.pool)
-                .await
-                .map_err(failed)?;
+        // Audited: the text is built from validated, quoted identifiers and the id column's
+        // type as the catalog names it (format_type quotes what needs it).
+        let sql = fetch_sql(table, &id_type);
+        let statement = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&row_id)
+            .bind(&table.text_columns);
+        // A connection of its own: the catalog read's may have been closed.
+        let mut conn = pooled.fetch.acquire().await.map_err(failed)?;
+        let row: Option<(Option<String>, Option<String>, Option<Value>)> = pooled
+            .fetch
+            .rows(&mut conn, statement, 1)
+            .await
+            .map_err(failed)?
+            .pop();
         let (title, text, metadata) = row.ok_or(SourceError::NotFound)?;
         let mut metadata = match metadata {
             Some(Value::Object(map)) => map,
@@ -209,13 +271,11 @@ impl Postgres {
             return Ok(pooled);
         }
         let address = self.address(&config.host, config.port).await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .min_connections(0)
-            .idle_timeout(IDLE)
-            .max_lifetime(LIFETIME)
-            .acquire_timeout(self.statement_timeout)
-            .connect_lazy_with(session_options(config, address, self.statement_timeout));
+        let lane = |size, budget| self.lane(config, address, size, budget);
+        let (search, fetch) = (
+            lane(POOL_SIZE, SEARCH_ANSWER_BYTES)?,
+            lane(FETCH_POOL_SIZE, FETCH_ROW_BYTES)?,
+        );
         let (replaced, pooled) = {
             let mut pools = self.pools.lock().expect("pools lock");
             if let Some(pooled) = cached(&pools) {
@@ -224,35 +284,77 @@ impl Postgres {
             }
             let pooled = Arc::new(Pooled {
                 fingerprint,
-                pool,
+                search,
+                fetch,
                 id_types: Mutex::default(),
             });
             (pools.insert(source_id, pooled.clone()), pooled)
         };
         if let Some(old) = replaced {
-            close(old.pool.clone());
+            close(old);
         }
         Ok(pooled)
     }
 
-    /// The first address `host` resolves to that `POSTGRES_ALLOWED_HOSTS` allows (public, or
-    /// in a listed block): checked here, at connect time, not only as written at creation.
+    /// A lazily connected pool of `size` to `address` through a relay cutting answers past
+    /// `budget` bytes.
+    fn lane(
+        &self,
+        config: &PostgresConfig,
+        address: IpAddr,
+        size: u32,
+        budget: usize,
+    ) -> Result<Lane, SourceError> {
+        let upstream = SocketAddr::new(address, config.port);
+        let relay = relay::Relay::start(config.port, upstream, budget, self.statement_timeout)
+            .map_err(|err| {
+                tracing::error!(%err, "cannot open a relay socket for a postgres source");
+                SourceError::Unreachable("the gateway cannot open a local relay socket".to_owned())
+            })?;
+        let options = session_options(config, address, self.statement_timeout).socket(relay.dir());
+        let pool = PgPoolOptions::new()
+            .max_connections(size)
+            .min_connections(0)
+            .idle_timeout(IDLE)
+            .max_lifetime(LIFETIME)
+            .acquire_timeout(self.statement_timeout)
+            .connect_lazy_with(options);
+        Ok(Lane {
+            pool,
+            relay,
+            budget,
+            statement_timeout: self.statement_timeout,
+            listed_only: !is_public(address),
+        })
+    }
+
+    /// The first address `host` resolves to that `POSTGRES_ALLOWED_HOSTS` allows for `port`
+    /// (public, or in a listed block): checked here, at connect time, not only as written at
+    /// creation. A name with any address at the product's own database is refused outright.
     async fn address(&self, host: &str, port: u16) -> Result<IpAddr, SourceError> {
         let unresolved = || SourceError::Unreachable(format!("cannot resolve host {host}"));
-        let addresses = tokio::net::lookup_host((host, port))
+        let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
             .await
-            .map_err(|_| unresolved())?;
-        let mut seen = false;
-        for address in addresses {
-            seen = true;
-            if self.hosts.allows_address(address.ip()) {
-                return Ok(address.ip());
-            }
+            .map_err(|_| unresolved())?
+            .map(|address| address.ip())
+            .collect();
+        if let Some(db) = &self.product_database
+            && addresses.iter().any(|ip| db.is_at(*ip, port))
+        {
+            return Err(SourceError::Unusable(format!(
+                "host {host} port {port} {PRODUCT_DATABASE}"
+            )));
         }
-        if seen {
+        if let Some(allowed) = addresses
+            .iter()
+            .find(|ip| self.hosts.allows_address(**ip, port))
+        {
+            return Ok(*allowed);
+        }
+        if !addresses.is_empty() {
             Err(SourceError::Unusable(format!(
                 "host {host} resolves to an address POSTGRES_ALLOWED_HOSTS does not allow \
-                 (loopback, private and link-local addresses must be listed)"
+                 for port {port} (loopback, private and link-local addresses must be listed)"
             )))
         } else {
             Err(unresolved())
@@ -292,14 +394,18 @@ impl SourceHandler for Postgres {
             .map(|(_, pooled)| pooled)
             .collect();
         for pooled in gone {
-            close(pooled.pool.clone());
+            close(pooled);
         }
     }
 }
 
-/// Closes a pool in the background: connections in use finish their statement first.
-fn close(pool: PgPool) {
-    tokio::spawn(async move { pool.close().await });
+/// Closes a source's pools in the background: connections in use finish their statement
+/// first; the relays go with the last reference.
+fn close(pooled: Arc<Pooled>) {
+    tokio::spawn(async move {
+        pooled.search.pool.close().await;
+        pooled.fetch.pool.close().await;
+    });
 }
 
 /// The statement timeout for a source deadline: four fifths of it, so the server's own
@@ -417,20 +523,25 @@ pub fn search_sql(table: &Table) -> String {
 
 /// The type of a table's id column as the catalog writes it (`bigint`, `text`,
 /// `character varying(20)`), remembered per pool; `None` when the table or column is missing.
-async fn id_type(pooled: &Pooled, table: &Table) -> Result<Option<String>, sqlx::Error> {
+async fn id_type(pooled: &Pooled, table: &Table) -> Result<Option<String>, Failure> {
     let name = table.qualified();
     if let Some(known) = pooled.id_types.lock().expect("id types lock").get(&name) {
         return Ok(Some(known.clone()));
     }
-    let found: Option<String> = sqlx::query_scalar(
+    let statement = sqlx::query_as(
         "select format_type(a.atttypid, a.atttypmod) from pg_attribute a \
          where a.attrelid = to_regclass($1) and a.attname = $2 and a.attnum > 0 \
            and not a.attisdropped",
     )
     .bind(relation(table))
-    .bind(&table.id_column)
-    .fetch_optional(&pooled.pool)
-    .await?;
+    .bind(&table.id_column);
+    let mut conn = pooled.fetch.acquire().await?;
+    let found: Option<String> = pooled
+        .fetch
+        .rows(&mut conn, statement, 1)
+        .await?
+        .pop()
+        .map(|(found,)| found);
     if let Some(found) = &found {
         pooled
             .id_types
@@ -474,18 +585,17 @@ pub fn index_sql(table: &Table) -> String {
 }
 
 async fn search_table(
-    pool: &PgPool,
+    lane: &Lane,
     table: &Table,
     query: &str,
     limit: usize,
-) -> Result<Vec<Hit>, sqlx::Error> {
+) -> Result<Vec<Hit>, Failure> {
+    let mut conn = lane.acquire().await?;
     // Audited: the text is built from validated, quoted identifiers only.
-    let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(search_sql(table)))
-            .bind(query)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(pool)
-            .await?;
+    let statement = sqlx::query_as(sqlx::AssertSqlSafe(search_sql(table)))
+        .bind(query)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    let rows: Vec<(String, Option<String>)> = lane.rows(&mut conn, statement, limit).await?;
     Ok(rows
         .into_iter()
         .map(|(row_id, title)| Hit {
@@ -524,6 +634,87 @@ fn parse_id<'a>(config: &'a PostgresConfig, upstream_id: &str) -> Option<(&'a Ta
 enum Failure {
     Source(SourceError),
     Table(SourceError),
+    /// The server refused a parameter's value (SQLSTATE class 22, data exception): for a
+    /// fetch, an id the id column's type cannot hold, so no row.
+    BadValue,
+}
+
+/// What every connection-level failure to an address only the list allows reads as.
+const NO_SERVER: &str =
+    "cannot connect to the database server (nothing answering as PostgreSQL at this host and port)";
+
+impl Lane {
+    /// A connection, or why none. To an address only the list allows, every failure before a
+    /// session (refused, reset, timed out, an answer that is not PostgreSQL's) is one reason;
+    /// the server's own refusals (authentication, no such database) stay distinct.
+    async fn acquire(&self) -> Result<PoolConnection<sqlx::Postgres>, Failure> {
+        self.pool.acquire().await.map_err(|err| match err {
+            sqlx::Error::Database(_) => classify(&err, self.statement_timeout),
+            _ if self.listed_only => {
+                Failure::Source(SourceError::Unreachable(NO_SERVER.to_owned()))
+            }
+            _ => classify(&err, self.statement_timeout),
+        })
+    }
+
+    /// The rows of `statement` on `conn`, at most `most`: a further row means the server
+    /// ignored the statement's `LIMIT`, so reading stops and the connection is closed rather
+    /// than drained or reused (the rows read are returned). A connection the relay cut for
+    /// answering more than the budget is reported as too large.
+    async fn rows<'q, Row>(
+        &self,
+        conn: &mut PoolConnection<sqlx::Postgres>,
+        statement: sqlx::query::QueryAs<'q, sqlx::Postgres, Row, sqlx::postgres::PgArguments>,
+        most: usize,
+    ) -> Result<Vec<Row>, Failure>
+    where
+        Row: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + 'q,
+    {
+        let cuts = self.relay.cuts();
+        let mut rows = Vec::new();
+        let mut stream = statement.fetch(&mut **conn);
+        let finished = loop {
+            match stream.try_next().await {
+                Ok(None) => break Ok(true),
+                Ok(Some(_)) if rows.len() == most => break Ok(false),
+                Ok(Some(row)) => rows.push(row),
+                Err(err) => break Err(err),
+            }
+        };
+        drop(stream);
+        match finished {
+            Ok(true) => Ok(rows),
+            Ok(false) => {
+                tracing::warn!(
+                    rows = most,
+                    "the database server sent more rows than asked for; the connection is closed"
+                );
+                conn.close_on_drop();
+                Ok(rows)
+            }
+            Err(err) => {
+                // The server's own error leaves the session usable; anything else (a cut,
+                // an undecodable row) may leave unread data that reuse would drain.
+                if !matches!(err, sqlx::Error::Database(_)) {
+                    conn.close_on_drop();
+                }
+                Err(self.failed(&err, cuts))
+            }
+        }
+    }
+
+    /// A statement's failure: the relay's cut (its count moved past `cuts`) as too large, the
+    /// rest as [`classify`] says.
+    fn failed(&self, err: &sqlx::Error, cuts: u64) -> Failure {
+        if self.relay.cuts() > cuts && matches!(err, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
+        {
+            return Failure::Table(SourceError::TooLarge(self.budget));
+        }
+        if is_data_exception(err) {
+            return Failure::BadValue;
+        }
+        classify(err, self.statement_timeout)
+    }
 }
 
 fn is_data_exception(err: &sqlx::Error) -> bool {
@@ -632,6 +823,29 @@ mod tests {
         let sql = fetch_sql(&table(), "bigint");
         assert!(sql.contains(r#"r."id" = $1::text::bigint"#), "{sql}");
         assert!(index_sql(&table()).contains(&document(&table())));
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_the_products_database_is_refused_at_connect_time() {
+        // `localhost` listed, as `./dev up` does: the name passes the list, its address is the
+        // product's database (as after a DNS change), so the handler refuses to connect.
+        let hosts = HostList::parse(&[
+            "localhost".to_owned(),
+            "127.0.0.0/8".to_owned(),
+            "::1".to_owned(),
+        ])
+        .unwrap();
+        let product = ProductDatabase::resolve("postgres://postgres@127.0.0.1:54329/mcp_gateway");
+        let handler = Postgres::new(hosts, Duration::from_secs(1)).refusing(product);
+        let refused = handler.address("localhost", 54329).await.unwrap_err();
+        assert!(
+            matches!(&refused, SourceError::Unusable(reason) if reason.contains("this product's own database")),
+            "{refused:?}"
+        );
+        assert!(
+            handler.address("127.0.0.1", 54330).await.is_ok(),
+            "another port"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! role that may read two tables and nothing else, with the production handler and rmcp's
 //! client: search and fetch across tables, an unreadable table, inert agent input (checked
 //! against the statements the server recorded), read-only sessions, the statement timeout,
-//! the allowed hosts and the pool's lifetime.
+//! the allowed hosts, the pool's lifetime, and connection failures at listed addresses that
+//! all read the same.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -477,6 +478,8 @@ async fn sessions_are_read_only_and_slow_statements_are_cut_without_holding_up_o
     let took = started.elapsed();
     let message = error_text(&cut);
     assert!(message.contains("timed out"), "{message}");
+    // The figure is the statement timeout that cut it, not the deadline it came before.
+    assert!(message.contains("timed out after 1600 ms"), "{message}");
     assert!(
         (Duration::from_millis(1500)..Duration::from_millis(1950)).contains(&took),
         "cut by the statement timeout, before the deadline: {took:?}"
@@ -632,4 +635,68 @@ async fn a_listed_name_that_resolves_to_an_unlisted_private_address_is_not_follo
         "{message}"
     );
     client.cancel().await.unwrap();
+}
+
+/// A port on 127.0.0.1 where `answer` is done with every connection: nothing listening
+/// (`None`), or a listener that does something other than PostgreSQL.
+async fn port_that(answer: Option<&'static [u8]>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    match answer {
+        None => drop(listener),
+        Some(answer) => {
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    use tokio::io::AsyncWriteExt;
+                    let _ = socket.write_all(answer).await;
+                    // Kept open: a silent service holds the connection without answering.
+                    held.push(socket);
+                }
+            });
+        }
+    }
+    port
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn at_a_listed_address_a_closed_port_and_an_open_one_of_another_service_read_the_same(
+    pool: PgPool,
+) {
+    let stack = stack(&pool, 1000).await;
+    let ports = [
+        ("closed", port_that(None).await),
+        ("silent", port_that(Some(b"")).await),
+        (
+            "http",
+            port_that(Some(b"HTTP/1.1 400 Bad Request\r\n\r\n")).await,
+        ),
+    ];
+    let mut messages = BTreeSet::new();
+    for (what, port) in ports {
+        // An account each: one holds only two of the pool's three fixed endpoints.
+        let ada = stack.user(&format!("{what}@example.com")).await;
+        let mut body = json!({"type": "postgres", "source_metadata": {
+            "host": "127.0.0.1", "port": port, "database": "crm", "user": "reader",
+            "password": PASSWORD, "sslmode": "disable", "tables": [docs()]}});
+        let source = stack.source(&ada, body.take()).await;
+        let (_, host) = stack.server(&ada, what, &[&source]).await;
+        eventually(Duration::from_secs(2), "served", || stack.serves(&host)).await;
+        let client = stack.client(&host).await;
+        let failed = call(&client, "search", json!({"query": "policy"})).await;
+        let message = error_text(&failed).replace(&source, "<source>");
+        eprintln!("{what}: {message}");
+        messages.insert(message);
+        client.cancel().await.unwrap();
+    }
+    assert_eq!(
+        messages.len(),
+        1,
+        "one reason for every port: {messages:#?}"
+    );
+    let message = messages.pop_first().unwrap();
+    assert!(
+        message.contains("cannot connect to the database server"),
+        "{message}"
+    );
 }

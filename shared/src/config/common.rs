@@ -129,13 +129,16 @@ pub struct SourceSettings {
     /// token only there).
     #[serde(deserialize_with = "comma_list")]
     pub snowflake_allowed_host_suffixes: Vec<String>,
-    /// Hosts a `postgres` source may connect to: names, IP addresses, CIDR blocks. Empty: no
-    /// `postgres` source can be created (a database host is a way into the operator's
-    /// network, so the operator opts in). Loopback, private and link-local addresses a name
-    /// resolves to are refused unless an entry covers them.
+    /// Hosts a `postgres` source may connect to: names, IP addresses, CIDR blocks, each for any
+    /// port or with `:port` for that one only (`db.internal:5432`, `10.0.0.0/24:5432`,
+    /// `[fd00::5]:5432`). Empty: no `postgres` source can be created (a database host is a way
+    /// into the operator's network, so the operator opts in). Loopback, private and link-local
+    /// addresses a name resolves to are refused unless an entry covers them. The product's own
+    /// database (`DATABASE_URL`'s server) is refused whatever the list says.
     #[serde(deserialize_with = "comma_list")]
     pub postgres_allowed_hosts: Vec<String>,
-    /// Hosts a `postgres` source may reach without TLS (`sslmode` `disable` or `prefer`).
+    /// Hosts a `postgres` source may reach without TLS (`sslmode` `disable` or `prefer`), in
+    /// the same form.
     #[serde(deserialize_with = "comma_list")]
     pub postgres_allow_insecure_hosts: Vec<String>,
     /// Hosts a remote MCP server (`mcp` source) may be reached at beyond public DNS names over

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::mcp_source;
-use super::postgres::{self, HostList};
+use super::postgres::{self, HostList, ProductDatabase};
 
 /// A kind of upstream the gateway can search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -267,6 +267,9 @@ pub struct SourceRules {
     /// `MCP_ALLOWED_HOSTS` (lowercase): the hosts a remote MCP server's URL may name beyond
     /// public DNS names, over http too, and at any address they resolve to.
     pub mcp_allowed_hosts: Vec<String>,
+    /// The server `DATABASE_URL` names, which no `postgres` source may point at (`None`: no
+    /// such check, as in tests of the rules alone).
+    pub product_database: Option<ProductDatabase>,
 }
 
 impl SourceRules {
@@ -285,6 +288,19 @@ impl SourceRules {
                 .map(|h| h.trim().to_ascii_lowercase())
                 .filter(|h| !h.is_empty())
                 .collect(),
+            product_database: None,
+        }
+    }
+
+    /// The rules a daemon applies: the deployment's settings, and the product's own database
+    /// (its host resolved now) kept out of reach of `postgres` sources.
+    pub fn for_deployment(settings: &crate::Settings) -> Self {
+        use secrecy::ExposeSecret;
+        Self {
+            product_database: ProductDatabase::resolve(
+                settings.common.database_url.expose_secret(),
+            ),
+            ..Self::from_settings(&settings.sources)
         }
     }
 }
@@ -388,7 +404,7 @@ impl SourceType {
             }
         }
         if self == Self::Postgres {
-            problems.extend(weak_tls_problem(&out.public, rules));
+            problems.extend(postgres_address_problems(&out.public, rules));
         }
         if self == Self::Mcp {
             mcp_source::check_auth(input, &mut out, &mut problems);
@@ -422,18 +438,52 @@ fn structured(
     }
 }
 
+/// What the host and port of a `postgres` source break together: the product's own database,
+/// a port `POSTGRES_ALLOWED_HOSTS` does not allow for the host (its entries may name one), or
 /// `sslmode` `disable` or `prefer` for a host `POSTGRES_ALLOW_INSECURE_HOSTS` does not list.
-fn weak_tls_problem(public: &Map<String, Value>, rules: &SourceRules) -> Option<FieldProblem> {
-    let sslmode = public.get("sslmode").and_then(Value::as_str)?;
-    let host = public.get("host").and_then(Value::as_str)?;
-    (sslmode != "require" && !rules.postgres_insecure_hosts.allows_host(host)).then(|| {
-        FieldProblem {
-            field: "source_metadata.sslmode".to_owned(),
-            message: "must be `require` for this host (`disable` and `prefer` only for hosts \
-                      listed in POSTGRES_ALLOW_INSECURE_HOSTS)"
-                .to_owned(),
-        }
-    })
+fn postgres_address_problems(
+    public: &Map<String, Value>,
+    rules: &SourceRules,
+) -> Vec<FieldProblem> {
+    let (Some(host), Some(port)) = (
+        public.get("host").and_then(Value::as_str),
+        public
+            .get("port")
+            .and_then(Value::as_u64)
+            .and_then(|p| u16::try_from(p).ok()),
+    ) else {
+        return Vec::new();
+    };
+    let problem = |field: &str, message: &str| FieldProblem {
+        field: format!("source_metadata.{field}"),
+        message: message.to_owned(),
+    };
+    if rules
+        .product_database
+        .as_ref()
+        .is_some_and(|db| db.is_named_by(host, port))
+    {
+        return vec![problem("host", postgres::PRODUCT_DATABASE)];
+    }
+    let mut problems = Vec::new();
+    if !rules.postgres_hosts.allows_host(host, port) {
+        problems.push(problem(
+            "port",
+            "is not a port POSTGRES_ALLOWED_HOSTS allows for this host (its entry names \
+             another)",
+        ));
+    }
+    let sslmode = public.get("sslmode").and_then(Value::as_str);
+    if sslmode.is_some_and(|m| m != "require")
+        && !rules.postgres_insecure_hosts.allows_host(host, port)
+    {
+        problems.push(problem(
+            "sslmode",
+            "must be `require` for this host (`disable` and `prefer` only for hosts \
+             listed in POSTGRES_ALLOW_INSECURE_HOSTS)",
+        ));
+    }
+    problems
 }
 
 fn normalise(kind: Kind, value: String) -> String {
@@ -474,7 +524,8 @@ fn check(kind: Kind, value: &str, rules: &SourceRules) -> Result<(), String> {
         }
         Kind::Secret => !value.chars().any(char::is_control),
         Kind::PgHost if postgres::is_host(value) => {
-            if rules.postgres_hosts.allows_host(value) {
+            // The port is checked with the host once both are read (an entry may name one).
+            if rules.postgres_hosts.lists_host(value) {
                 true
             } else {
                 return Err(format!(

@@ -26,6 +26,11 @@ pub fn settings() -> Settings {
     settings.gateway.addr = ([127, 0, 0, 1], 0).into();
     settings.gateway.metrics_addr = "127.0.0.1:0".to_owned();
     settings.common.secrets_key = Some(SecretString::from(SECRETS_KEY));
+    // Tests hand the daemons their pool, so this URL only names the server `postgres` sources
+    // may not point at: a documentation address (no DNS lookup), not the default
+    // `localhost:5432`, which tests use as an ordinary source host. Tests of that rule set it.
+    settings.common.database_url =
+        SecretString::from("postgres://192.0.2.1:5432/mcp_gateway".to_owned());
     settings
 }
 
