@@ -194,6 +194,20 @@ fn rss_bytes() -> u64 {
     kib * 1024
 }
 
+/// The host of a new server (`name`) whose one source is the remote MCP server at `url`,
+/// once served.
+async fn served(stack: &helpers::Stack, token: &str, url: &str, name: &str) -> String {
+    let source = stack
+        .source(
+            token,
+            json!({"type": "mcp", "source_metadata": {"url": url}}),
+        )
+        .await;
+    let (_, host) = stack.server(token, name, &[&source]).await;
+    eventually(Duration::from_secs(2), "served", || stack.serves(&host)).await;
+    host
+}
+
 fn search() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": "search", "arguments": {"query": "budget"}}})
@@ -210,14 +224,7 @@ async fn a_flooding_remote_mcp_server_costs_no_cpu_or_memory_after_the_call(pool
     let seen = Arc::new(Seen::default());
     let until = Instant::now() + FLOOD;
     let (url, server_stat) = hostile_server(seen.clone(), until);
-    let source = stack
-        .source(
-            &ada,
-            json!({"type": "mcp", "source_metadata": {"url": url}}),
-        )
-        .await;
-    let (_, host) = stack.server(&ada, "hostile", &[&source]).await;
-    eventually(Duration::from_secs(2), "served", || stack.serves(&host)).await;
+    let host = served(&stack, &ada, &url, "hostile").await;
     let rss_before = rss_bytes();
 
     let answer: Value = stack.raw(&host, &search()).await.json().await.unwrap();
@@ -255,14 +262,7 @@ async fn a_flooding_remote_mcp_server_costs_no_cpu_or_memory_after_the_call(pool
 
     // An answer stream that runs past its byte budget before the answer: a clear tool error.
     let overflowing = url.replace("/mcp", "/overflow/mcp");
-    let source = stack
-        .source(
-            &ada,
-            json!({"type": "mcp", "source_metadata": {"url": overflowing}}),
-        )
-        .await;
-    let (_, host) = stack.server(&ada, "overflowing", &[&source]).await;
-    eventually(Duration::from_secs(2), "served", || stack.serves(&host)).await;
+    let host = served(&stack, &ada, &overflowing, "overflowing").await;
     let answer: Value = stack.raw(&host, &search()).await.json().await.unwrap();
     assert_eq!(answer["result"]["isError"], true, "{answer}");
     let text = answer["result"]["content"][0]["text"].as_str().unwrap();

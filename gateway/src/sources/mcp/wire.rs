@@ -54,11 +54,10 @@ impl StreamableHttpClient for Guarded {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let response = self
-            .0
+        self.0
             .post_message(uri, message, session_id, auth_header, custom_headers)
-            .await?;
-        Ok(guard(response))
+            .await
+            .map(guard)
     }
 
     async fn post_message_with_max_sse_event_size(
@@ -70,8 +69,7 @@ impl StreamableHttpClient for Guarded {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let response = self
-            .0
+        self.0
             .post_message_with_max_sse_event_size(
                 uri,
                 message,
@@ -80,8 +78,8 @@ impl StreamableHttpClient for Guarded {
                 custom_headers,
                 max_sse_event_size,
             )
-            .await?;
-        Ok(guard(response))
+            .await
+            .map(guard)
     }
 
     async fn delete_session(
