@@ -39,7 +39,10 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use shared::{
     egress::{PublicOnly, is_public},
-    model::source_config::{McpAuth, McpConfig, SourceConfig},
+    model::{
+        mcp_source,
+        source_config::{McpAuth, McpConfig, SourceConfig},
+    },
 };
 use uuid::Uuid;
 
@@ -92,7 +95,9 @@ impl Mcp {
         deadline: Duration,
         allowed_hosts: &[String],
     ) -> anyhow::Result<Self> {
-        let allowed_hosts: Arc<[String]> = allowed_hosts.iter().cloned().collect();
+        // The resolver sees names only: a URL naming a listed host at a port not listed
+        // was refused with its settings (when written and when loaded).
+        let allowed_hosts: Arc<[String]> = mcp_source::allowed_host_names(allowed_hosts).into();
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(deadline)

@@ -185,10 +185,16 @@ impl SourceSettings {
         self.validate_mcp_allowed_hosts()
     }
 
-    /// Entries are host names or IP addresses (IPv6 in brackets), no ports.
+    /// Entries are host names or IP addresses (IPv6 in brackets), each with a port or not.
     fn validate_mcp_allowed_hosts(&self) -> Result<(), SettingsError> {
-        for host in &self.mcp_allowed_hosts {
-            let host = host.trim();
+        for entry in &self.mcp_allowed_hosts {
+            let entry = entry.trim();
+            let (host, port) = match entry.rsplit_once(':') {
+                Some((host, port)) if !port.contains(']') => (host, Some(port)),
+                _ => (entry, None),
+            };
+            let port_ok =
+                port.is_none_or(|p| !p.starts_with('0') && p.parse::<u16>().is_ok_and(|p| p > 0));
             let ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
                 v6.parse::<std::net::Ipv6Addr>().is_ok()
             } else {
@@ -200,11 +206,12 @@ impl SourceSettings {
                             && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                     })
             };
-            if !ok {
+            if !ok || !port_ok {
                 return Err(invalid(
                     "MCP_ALLOWED_HOSTS",
                     &format!(
-                        "{host:?} is not a host name or IP address (IPv6 in brackets, no port)"
+                        "{entry:?} is not a host name or IP address (IPv6 in brackets), \
+                         optionally with :port"
                     ),
                 ));
             }

@@ -351,8 +351,14 @@ mod tests {
                 "{err}"
             );
             jail.set_env("SNOWFLAKE_ALLOWED_HOST_SUFFIXES", ".snowflakecomputing.com");
-            // Remote MCP servers may be reached only at hosts, not URLs or ports.
-            for bad in ["127.0.0.1:8080", "http://intranet", "::1"] {
+            // Remote MCP servers are listed as hosts, each with a port or not; not as URLs.
+            for bad in [
+                "127.0.0.1:0",
+                "127.0.0.1:99999",
+                "http://intranet",
+                "::1",
+                "[::1]:x",
+            ] {
                 jail.set_env("MCP_ALLOWED_HOSTS", bad);
                 let err = Settings::load(None)
                     .unwrap()
@@ -360,7 +366,10 @@ mod tests {
                     .unwrap_err();
                 assert!(err.to_string().contains("MCP_ALLOWED_HOSTS"), "{err}");
             }
-            jail.set_env("MCP_ALLOWED_HOSTS", "127.0.0.1, localhost,[::1]");
+            jail.set_env(
+                "MCP_ALLOWED_HOSTS",
+                "127.0.0.1, localhost,[::1],10.0.0.5:8080,[fd00::1]:9000",
+            );
             // Only the control plane reads the request timeout.
             jail.set_env("REQUEST_TIMEOUT_SECS", "0");
             let settings = Settings::load(None).unwrap();

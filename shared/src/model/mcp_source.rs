@@ -119,12 +119,23 @@ pub fn check_url(value: &str, allowed_hosts: &[String]) -> Result<(), String> {
     {
         return Err("must have a port between 1 and 65535, if any".to_owned());
     }
-    let listed = allowed_hosts.contains(&host.to_ascii_lowercase());
+    let host = host.to_ascii_lowercase();
+    let port = port.map_or(if https { 443 } else { 80 }, |p| p.parse().unwrap_or(0));
+    let listed = match listing(allowed_hosts, &host, port) {
+        Listing::Listed => true,
+        Listing::NotListed => false,
+        Listing::OtherPorts => {
+            return Err(format!(
+                "port {port} is not allowed for this host (MCP_ALLOWED_HOSTS lists it with \
+                 other ports only)"
+            ));
+        }
+    };
     if !listed {
         if !https {
             return Err("must use https (http only for hosts in MCP_ALLOWED_HOSTS)".to_owned());
         }
-        if !is_public_name(host) {
+        if !is_public_name(&host) {
             return Err(
                 "host must be a public DNS name such as mcp.example.com (IP addresses, \
                  single-label names such as localhost and user info are refused unless the host \
@@ -136,6 +147,52 @@ pub fn check_url(value: &str, allowed_hosts: &[String]) -> Result<(), String> {
     url::Url::parse(value)
         .map(|_| ())
         .map_err(|_| URL_HINT.to_owned())
+}
+
+/// What `MCP_ALLOWED_HOSTS` says of a host at a port.
+enum Listing {
+    /// An entry names the host without a port, or with this one.
+    Listed,
+    /// No entry names the host.
+    NotListed,
+    /// Entries name the host with other ports only: it may not be used at this one, not even
+    /// as a public name (the gateway's resolver lets listed names reach non-public addresses,
+    /// and it sees names, not ports).
+    OtherPorts,
+}
+
+fn listing(allowed_hosts: &[String], host: &str, port: u16) -> Listing {
+    let mut named = false;
+    for entry in allowed_hosts {
+        let (listed_host, listed_port) = allowed_entry(entry);
+        if listed_host == host {
+            named = true;
+            if listed_port.is_none_or(|p| p == port) {
+                return Listing::Listed;
+            }
+        }
+    }
+    if named {
+        Listing::OtherPorts
+    } else {
+        Listing::NotListed
+    }
+}
+
+/// An `MCP_ALLOWED_HOSTS` entry (lowercase): its host (IPv6 in brackets) and its port, if it
+/// names one.
+pub fn allowed_entry(entry: &str) -> (&str, Option<u16>) {
+    let (host, port) = split_port(entry);
+    (host, port.and_then(|p| p.parse().ok()))
+}
+
+/// The hosts `MCP_ALLOWED_HOSTS` lists, without ports: what a resolver that sees only names
+/// may let reach non-public addresses (URLs naming them at other ports are refused).
+pub fn allowed_host_names(allowed_hosts: &[String]) -> Vec<String> {
+    allowed_hosts
+        .iter()
+        .map(|entry| allowed_entry(entry).0.to_owned())
+        .collect()
 }
 
 /// `host[:port]`, a bracketed IPv6 host kept whole.
@@ -181,8 +238,23 @@ pub fn url_pattern(allowed_hosts: &[String]) -> String {
     if allowed_hosts.is_empty() {
         return public;
     }
-    let listed: Vec<String> = allowed_hosts.iter().map(|h| any_case(h)).collect();
-    format!("{public}|https?://(?:{}){PORT}?{TAIL}?", listed.join("|"))
+    let listed: Vec<String> = allowed_hosts
+        .iter()
+        .map(|entry| match allowed_entry(entry) {
+            (host, None) => format!("https?://{}{PORT}?{TAIL}?", any_case(host)),
+            (host, Some(port)) => {
+                let host = any_case(host);
+                // The default port of a scheme may also be left out.
+                let implied = match port {
+                    443 => format!("|https://{host}{TAIL}?"),
+                    80 => format!("|http://{host}{TAIL}?"),
+                    _ => String::new(),
+                };
+                format!("https?://{host}:{port}{TAIL}?{implied}")
+            }
+        })
+        .collect();
+    format!("{public}|{}", listed.join("|"))
 }
 
 /// A literal as a pattern matching it in any letter case.
@@ -307,6 +379,42 @@ mod tests {
             assert_eq!(check_url(listed, &allowed()), Ok(()), "{listed}");
         }
         assert!(check_url("http://10.0.0.1/mcp", &allowed()).is_err());
+    }
+
+    #[test]
+    fn a_host_listed_with_a_port_is_allowed_at_that_port_only() {
+        let allowed = vec![
+            "10.0.0.5:8080".to_owned(),
+            "internal.corp:443".to_owned(),
+            "[fd00::1]:9000".to_owned(),
+        ];
+        for good in [
+            "http://10.0.0.5:8080/mcp",
+            "https://internal.corp/mcp",
+            "https://internal.corp:443/mcp",
+            "http://[fd00::1]:9000/mcp",
+        ] {
+            assert_eq!(check_url(good, &allowed), Ok(()), "{good}");
+        }
+        for bad in [
+            "http://10.0.0.5/mcp",
+            "http://10.0.0.5:22/mcp",
+            // A public-looking name listed with a port is not usable at another one either.
+            "https://internal.corp:8443/mcp",
+            "http://internal.corp/mcp",
+            "http://[fd00::1]:9001/mcp",
+        ] {
+            let refused = check_url(bad, &allowed).expect_err(bad);
+            assert!(refused.contains("port"), "{bad}: {refused}");
+        }
+        assert_eq!(
+            allowed_host_names(&allowed),
+            ["10.0.0.5", "internal.corp", "[fd00::1]"]
+        );
+        let pattern = url_pattern(&allowed);
+        assert!(pattern.contains(r"https?://10\.0\.0\.5:8080"), "{pattern}");
+        assert!(!pattern.contains(r"https?://10\.0\.0\.5(?::"), "{pattern}");
+        assert!(pattern.contains("|https://[iI]"), "{pattern}");
     }
 
     #[test]
