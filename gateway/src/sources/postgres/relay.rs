@@ -14,10 +14,14 @@
 //! can say why the statement failed.
 //!
 //! It parses nothing, so it works the same under TLS (sqlx negotiates TLS through it, end to
-//! end with the server) and on the startup exchange. What it cannot stop: under TLS the header
-//! is encrypted, so sqlx still *reserves* buffer capacity for the length a hostile header
-//! announces (address space, up to 4 GiB); only bytes actually relayed are written to it, so
-//! the resident growth stays within the budget.
+//! end with the server) and on the startup exchange. What it cannot stop: sqlx still *reserves*
+//! buffer capacity for the length a hostile message header announces (address space, up to
+//! 4 GiB, with or without TLS); only bytes actually relayed are written to it, so the resident
+//! growth stays within the budget. A host that does not overcommit memory could refuse such a
+//! reservation.
+//!
+//! A write that makes no progress for [`STALL`] ends the connection: a server that stops
+//! reading (or a client that does) cannot hold a relay, its task and its two sockets forever.
 
 use std::{
     io,
@@ -37,6 +41,8 @@ use tokio::{
 
 /// Bytes copied at a time, each way.
 const CHUNK: usize = 16 * 1024;
+/// Longest a write to either side may wait for the other end to read.
+const STALL: Duration = Duration::from_secs(30);
 
 /// One relay: a listening socket sqlx connects to, each connection relayed to `upstream`.
 /// Dropping it stops accepting and removes its directory; relayed connections end with the
@@ -143,7 +149,7 @@ async fn relay(client: UnixStream, server: TcpStream, budget: usize, cuts: &Atom
                 let Ok(n @ 1..) = read else { break };
                 // The gateway spoke: what the server sends from now on answers this.
                 answered = 0;
-                if server_out.write_all(&asked[..n]).await.is_err() {
+                if !written(&mut server_out, &asked[..n]).await {
                     break;
                 }
             }
@@ -154,10 +160,18 @@ async fn relay(client: UnixStream, server: TcpStream, budget: usize, cuts: &Atom
                     cuts.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
-                if client_out.write_all(&answer[..n]).await.is_err() {
+                if !written(&mut client_out, &answer[..n]).await {
                     break;
                 }
             }
         }
     }
+}
+
+/// Whether `bytes` were written within [`STALL`].
+async fn written(to: &mut (impl AsyncWriteExt + Unpin), bytes: &[u8]) -> bool {
+    matches!(
+        tokio::time::timeout(STALL, to.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
 }
