@@ -11,6 +11,8 @@
 //!   [`REQUESTS_PER_STREAM`] server requests reach the client handler, which answers them at
 //!   once with nothing (no roots; elicitation declined; sampling refused); later ones are
 //!   dropped, so they cannot pile up replies.
+//! - **Nothing to resume.** Event ids and `retry` pauses are removed, so rmcp never waits to
+//!   reconnect (it would wait as long as the server said, then be refused).
 //! - **Bounded bytes and time.** An answer stream ends after [`MAX_STREAM_BYTES`] of events;
 //!   and the reqwest client given here has a total timeout (the source deadline), so no body
 //!   is read past it.
@@ -134,9 +136,13 @@ fn answers_only(events: Events) -> Events {
     let (mut bytes, mut requests) = (0usize, 0usize);
     events
         .map(move |event| {
-            let Ok(event) = event else {
+            let Ok(mut event) = event else {
                 return (Verdict::Keep, event);
             };
+            // Nothing here is ever resumed: an id or a retry pause would only make rmcp wait
+            // (for as long as the server says) before a GET that is refused anyway.
+            event.id = None;
+            event.retry = None;
             let data = event.data.as_deref().unwrap_or_default();
             bytes += data.len() + event.event.as_deref().map_or(0, str::len);
             if bytes > MAX_STREAM_BYTES {
@@ -213,6 +219,15 @@ mod tests {
         events.push(event(answer));
         let passed = passed(events).await;
         assert_eq!(passed.len(), REQUESTS_PER_STREAM + 1, "{passed:?}");
+        let resumable = Ok(sse_stream::Sse {
+            event: None,
+            data: Some(answer.to_owned()),
+            id: Some("7".to_owned()),
+            retry: Some(3_600_000),
+        });
+        let mut guarded = answers_only(futures::stream::iter([resumable]).boxed());
+        let kept = guarded.next().await.unwrap().unwrap();
+        assert_eq!((kept.id, kept.retry), (None, None));
         assert_eq!(passed.last().map(String::as_str), Some(answer));
     }
 
