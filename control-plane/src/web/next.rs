@@ -12,8 +12,9 @@
 use axum::response::Redirect;
 use percent_encoding::percent_decode_str;
 
-/// Longest `next` kept: a console URL is far shorter, and it travels in a query string.
-const MAX_LEN: usize = 2048;
+/// Longest `next` kept: an authorization request's path and query (its query may be 8 KiB);
+/// console URLs are far shorter.
+const MAX_LEN: usize = 8 * 1024 + 64;
 
 /// `next` when it is a path of this site that is safe to send a browser to.
 pub fn checked(next: &str) -> Option<&str> {
@@ -77,6 +78,6 @@ mod tests {
         ] {
             assert_eq!(checked(bad), None, "{bad:?}");
         }
-        assert_eq!(checked(&format!("/{}", "a".repeat(3000))), None);
+        assert_eq!(checked(&format!("/{}", "a".repeat(9000))), None);
     }
 }
