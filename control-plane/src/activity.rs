@@ -72,11 +72,26 @@ pub enum Action {
     SecretsRotate,
     /// `control-plane oauth rotate-signing-key`.
     SigningKeyRotate,
+    /// `POST /organizations`.
+    OrganizationCreate,
+    /// `PUT /organizations/{id}`; `detail.changed` names the fields.
+    OrganizationUpdate,
+    /// `DELETE /organizations/{id}`.
+    OrganizationDelete,
+    /// A member's role changed (`detail.role`; `user_id` is the member).
+    MemberRoleChange,
+    /// A member removed, or one who left (`user_id` is the member).
+    MemberRemove,
+    /// An invitation made (`detail.role`; never its link).
+    InvitationCreate,
+    InvitationRevoke,
+    /// An invitation accepted: the person joined (`user_id`).
+    InvitationAccept,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 32] = [
         Self::Signup,
         Self::Signin,
         Self::Signout,
@@ -101,6 +116,14 @@ impl Action {
         Self::RoleRevoke,
         Self::SecretsRotate,
         Self::SigningKeyRotate,
+        Self::OrganizationCreate,
+        Self::OrganizationUpdate,
+        Self::OrganizationDelete,
+        Self::MemberRoleChange,
+        Self::MemberRemove,
+        Self::InvitationCreate,
+        Self::InvitationRevoke,
+        Self::InvitationAccept,
     ];
 
     /// The stored and shown name (`server_create`).
@@ -130,6 +153,14 @@ impl Action {
             Self::RoleRevoke => "role_revoke",
             Self::SecretsRotate => "secrets_rotate",
             Self::SigningKeyRotate => "signing_key_rotate",
+            Self::OrganizationCreate => "organization_create",
+            Self::OrganizationUpdate => "organization_update",
+            Self::OrganizationDelete => "organization_delete",
+            Self::MemberRoleChange => "member_role_change",
+            Self::MemberRemove => "member_remove",
+            Self::InvitationCreate => "invitation_create",
+            Self::InvitationRevoke => "invitation_revoke",
+            Self::InvitationAccept => "invitation_accept",
         }
     }
 
@@ -214,6 +245,8 @@ pub struct Activity {
     pub actor_kind: ActorKind,
     pub actor_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
+    /// The organization the action was in (admins of it read the record).
+    pub organization_id: Option<Uuid>,
     pub error_code: Option<&'static str>,
     pub source_id: Option<Uuid>,
     pub server_id: Option<Uuid>,
@@ -230,6 +263,7 @@ impl Activity {
             actor_kind,
             actor_id: None,
             user_id: None,
+            organization_id: None,
             error_code: None,
             source_id: None,
             server_id: None,
@@ -264,6 +298,12 @@ impl Activity {
     /// The account the record belongs to (shown to that user); none leaves it unset.
     pub fn on_user(mut self, user: impl Into<Option<Uuid>>) -> Self {
         self.user_id = user.into().or(self.user_id);
+        self
+    }
+
+    /// The organization the action was in.
+    pub fn in_org(mut self, id: Uuid) -> Self {
+        self.organization_id = Some(id);
         self
     }
 

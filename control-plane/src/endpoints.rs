@@ -46,23 +46,23 @@ pub struct Allocator {
 }
 
 impl Allocator {
-    /// Takes a free endpoint for `user_id`, preferring `preferred` (a restored server's old
+    /// Takes a free endpoint for `organization_id`, preferring `preferred` (a restored server's old
     /// host) when it is still free. Must run inside a transaction.
     pub async fn allocate(
         &self,
         tx: &mut PgConnection,
-        user_id: Uuid,
+        organization_id: Uuid,
         preferred: Option<&str>,
     ) -> Result<Endpoint, ApiError> {
         sqlx::query("select pg_advisory_xact_lock($1)")
             .bind(ALLOCATION_LOCK)
             .execute(&mut *tx)
             .await?;
-        self.check_user_limit(tx, user_id).await?;
-        let held = self.fixed_held(tx, user_id).await?;
+        self.check_server_limit(tx, organization_id).await?;
+        let held = self.fixed_held(tx, organization_id).await?;
         let within_share = held < self.fixed_share();
         if let Some(host) = self
-            .free_fixed(tx, user_id, preferred, within_share)
+            .free_fixed(tx, organization_id, preferred, within_share)
             .await?
         {
             let url = self.pool.fixed_url(&host).unwrap_or_default().to_owned();
@@ -72,7 +72,7 @@ impl Allocator {
         // fixed host: those are only ever taken above, within the share.)
         if let Some(preferred) =
             preferred.filter(|h| self.pool.covers(h) && self.pool.fixed_url(h).is_none())
-            && self.is_free_for(tx, user_id, preferred).await?
+            && self.is_free_for(tx, organization_id, preferred).await?
         {
             return Ok(self.wildcard_endpoint(preferred));
         }
@@ -97,19 +97,19 @@ impl Allocator {
         i64::from(self.fixed_endpoints_per_user).min((total - 1).max(1))
     }
 
-    /// Fixed endpoints `user_id` holds: on their live servers, or released by them within the
+    /// Fixed endpoints `organization_id` holds: on its live servers, or released by it within the
     /// cooldown and not taken since (reserved for them).
-    async fn fixed_held(&self, tx: &mut PgConnection, user_id: Uuid) -> Result<i64, sqlx::Error> {
+    async fn fixed_held(&self, tx: &mut PgConnection, organization_id: Uuid) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(
             "select count(*) from unnest($1::text[]) as p(host) \
              where exists (select 1 from mcp_servers s where s.endpoint_host = p.host \
-                           and s.deleted_at is null and s.user_id = $2) \
+                           and s.deleted_at is null and s.organization_id = $2) \
                 or (not exists (select 1 from mcp_servers s where s.endpoint_host = p.host and s.deleted_at is null) \
-                    and exists (select 1 from endpoint_releases r where r.endpoint_host = p.host and r.user_id = $2 \
+                    and exists (select 1 from endpoint_releases r where r.endpoint_host = p.host and r.organization_id = $2 \
                                 and r.released_at > now() - make_interval(secs => $3)))",
         )
         .bind(self.pool.fixed_hosts())
-        .bind(user_id)
+        .bind(organization_id)
         .bind(self.cooldown.as_secs_f64())
         .fetch_one(tx)
         .await
@@ -127,14 +127,14 @@ impl Allocator {
         )
     }
 
-    /// A user at the limit may only take back an endpoint still reserved for them (their own,
-    /// cooling down): live servers plus reserved endpoints never exceed the limit, so one
-    /// account cannot drain the pool by creating and deleting servers.
-    async fn check_user_limit(&self, tx: &mut PgConnection, user_id: Uuid) -> Result<(), ApiError> {
+    /// An organization at the limit may only take back an endpoint still reserved for it (its
+    /// own, cooling down): live servers plus reserved endpoints never exceed the limit, so one
+    /// organization cannot drain the pool by creating and deleting servers.
+    async fn check_server_limit(&self, tx: &mut PgConnection, organization_id: Uuid) -> Result<(), ApiError> {
         let (live, reserved): (i64, i64) = sqlx::query_as(
-            "select (select count(*) from mcp_servers where user_id = $1 and deleted_at is null),                     (select count(distinct r.endpoint_host) from endpoint_releases r                      where r.user_id = $1 and r.endpoint_host = any($2)                        and r.released_at > now() - make_interval(secs => $3)                        and not exists (select 1 from mcp_servers s where s.endpoint_host = r.endpoint_host and s.deleted_at is null))",
+            "select (select count(*) from mcp_servers where organization_id = $1 and deleted_at is null),                     (select count(distinct r.endpoint_host) from endpoint_releases r                      where r.organization_id = $1 and r.endpoint_host = any($2)                        and r.released_at > now() - make_interval(secs => $3)                        and not exists (select 1 from mcp_servers s where s.endpoint_host = r.endpoint_host and s.deleted_at is null))",
         )
-        .bind(user_id)
+        .bind(organization_id)
         .bind(self.pool.fixed_hosts())
         .bind(self.cooldown.as_secs_f64())
         .fetch_one(&mut *tx)
@@ -143,7 +143,7 @@ impl Allocator {
             return Err(ApiError::conflict(
                 "server_limit_reached",
                 format!(
-                    "You have {live} MCP servers, the most one account may have                      (MAX_SERVERS_PER_USER); delete one you no longer need."
+                    "This organization has {live} MCP servers, the most one organization may have                      (MAX_SERVERS_PER_USER); delete one you no longer need."
                 ),
             ));
         }
@@ -156,7 +156,7 @@ impl Allocator {
     async fn free_fixed(
         &self,
         tx: &mut PgConnection,
-        user_id: Uuid,
+        organization_id: Uuid,
         preferred: Option<&str>,
         within_share: bool,
     ) -> Result<Option<String>, sqlx::Error> {
@@ -164,16 +164,16 @@ impl Allocator {
             "select p.host from unnest($1::text[]) with ordinality as p(host, ord) \
              where not exists (select 1 from mcp_servers s where s.endpoint_host = p.host and s.deleted_at is null) \
                and not exists (select 1 from endpoint_releases r where r.endpoint_host = p.host \
-                               and r.user_id <> $2 and r.released_at > now() - make_interval(secs => $3)) \
+                               and r.organization_id <> $2 and r.released_at > now() - make_interval(secs => $3)) \
                and ($5 or exists (select 1 from endpoint_releases r where r.endpoint_host = p.host \
-                                  and r.user_id = $2 and r.released_at > now() - make_interval(secs => $3))) \
+                                  and r.organization_id = $2 and r.released_at > now() - make_interval(secs => $3))) \
              order by p.host = $4 desc, \
-                      exists (select 1 from endpoint_releases r where r.endpoint_host = p.host and r.user_id = $2 \
+                      exists (select 1 from endpoint_releases r where r.endpoint_host = p.host and r.organization_id = $2 \
                               and r.released_at > now() - make_interval(secs => $3)) desc, \
                       p.ord limit 1",
         )
         .bind(self.pool.fixed_hosts())
-        .bind(user_id)
+        .bind(organization_id)
         .bind(self.cooldown.as_secs_f64())
         .bind(preferred.unwrap_or_default())
         .bind(within_share)
@@ -184,16 +184,16 @@ impl Allocator {
     async fn is_free_for(
         &self,
         tx: &mut PgConnection,
-        user_id: Uuid,
+        organization_id: Uuid,
         host: &str,
     ) -> Result<bool, sqlx::Error> {
         sqlx::query_scalar(
             "select not exists (select 1 from mcp_servers where endpoint_host = $1 and deleted_at is null) \
-               and not exists (select 1 from endpoint_releases where endpoint_host = $1 and user_id <> $2 \
+               and not exists (select 1 from endpoint_releases where endpoint_host = $1 and organization_id <> $2 \
                                and released_at > now() - make_interval(secs => $3))",
         )
         .bind(host)
-        .bind(user_id)
+        .bind(organization_id)
         .bind(self.cooldown.as_secs_f64())
         .fetch_one(tx)
         .await
@@ -225,23 +225,26 @@ impl Allocator {
         }
     }
 
-    /// Ends the cooldown of every endpoint `user_id` released (an administrator's remedy when
-    /// one person's accounts hold fixed endpoints reserved); returns the fixed hosts that became
-    /// free for everyone, in order. Deleted accounts' releases can be cleared the same way.
+    /// Ends the cooldown of every endpoint an organization released (an administrator's remedy
+    /// when one person's accounts hold fixed endpoints reserved), named by its id or, for a
+    /// personal organization, its account's; returns the fixed hosts that became free for
+    /// everyone, in order. Deleted organizations' releases can be cleared by their id.
     pub async fn clear_reservations(
         &self,
         db: &sqlx::PgPool,
-        user_id: Uuid,
+        organization_id: Uuid,
     ) -> Result<Vec<String>, sqlx::Error> {
         sqlx::query_scalar(
-            "with cleared as (delete from endpoint_releases where user_id = $1 \
+            "with cleared as (delete from endpoint_releases \
+                              where organization_id = $1 or organization_id = \
+                                    (select id from organizations where personal_user_id = $1) \
                               returning endpoint_host, released_at) \
              select distinct c.endpoint_host from cleared c \
              where c.endpoint_host = any($2) and c.released_at > now() - make_interval(secs => $3) \
                and not exists (select 1 from mcp_servers s where s.endpoint_host = c.endpoint_host and s.deleted_at is null) \
              order by 1",
         )
-        .bind(user_id)
+        .bind(organization_id)
         .bind(self.pool.fixed_hosts())
         .bind(self.cooldown.as_secs_f64())
         .fetch_all(db)

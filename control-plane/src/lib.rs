@@ -12,6 +12,7 @@ pub mod endpoints;
 pub mod error;
 pub mod extract;
 pub mod oauth;
+pub mod orgs;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

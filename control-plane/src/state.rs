@@ -25,6 +25,7 @@ pub struct HandlerConfig {
     pub source_rules: SourceRules,
     pub audit_retention_days: u32,
     pub max_sources_per_user: u32,
+    pub max_organizations_per_user: u32,
     pub activity_retention_days: u32,
 }
 
@@ -39,6 +40,7 @@ impl HandlerConfig {
             source_rules: SourceRules::for_deployment(settings),
             audit_retention_days: settings.control_plane.audit_retention_days,
             max_sources_per_user: settings.control_plane.max_sources_per_user,
+            max_organizations_per_user: settings.control_plane.max_organizations_per_user,
             activity_retention_days: settings.control_plane.activity_retention_days,
         }
     }

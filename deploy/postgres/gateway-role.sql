@@ -32,6 +32,6 @@ grant select, insert, update on mcp_server_key_usage to mcp_gateway;
 -- The audit log: append only.
 grant insert on tool_calls to mcp_gateway;
 -- OAuth: the public half of the signing keys only (a gateway verifies tokens, never mints
--- them), and which grants are live.
+-- them), and which grants are live and whose.
 grant select (kid, public_key, created_at, retired_at) on oauth_signing_keys to mcp_gateway;
-grant select (id, server_id) on oauth_grants to mcp_gateway;
+grant select (id, server_id, user_id) on oauth_grants to mcp_gateway;

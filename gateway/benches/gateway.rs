@@ -329,8 +329,10 @@ async fn with_oauth_token(
     settings: &Settings,
     target: &Target,
 ) -> Target {
-    let (server_id, user_id, endpoint): (Uuid, Uuid, String) = sqlx::query_as(
-        "select id, user_id, endpoint from mcp_servers where endpoint_host = $1 and deleted_at is null",
+    let (server_id, organization_id, user_id, endpoint): (Uuid, Uuid, Uuid, String) = sqlx::query_as(
+        "select s.id, s.organization_id, m.user_id, s.endpoint from mcp_servers s \
+         join organization_members m on m.organization_id = s.organization_id and m.role = 'owner' \
+         where s.endpoint_host = $1 and s.deleted_at is null limit 1",
     )
     .bind(&target.host)
     .fetch_one(pool)
@@ -347,14 +349,15 @@ async fn with_oauth_token(
     .await
     .unwrap();
     let grant_id: Uuid = sqlx::query_scalar(
-        "insert into oauth_grants (user_id, server_id, client_id, redirect_uri, scope) \
-         values ($1, $2, $3, $4, $5) returning id",
+        "insert into oauth_grants (user_id, server_id, client_id, redirect_uri, scope, organization_id) \
+         values ($1, $2, $3, $4, $5, $6) returning id",
     )
     .bind(user_id)
     .bind(server_id)
     .bind(client_id)
     .bind(redirect_uri)
     .bind(SCOPE)
+    .bind(organization_id)
     .fetch_one(pool)
     .await
     .unwrap();
@@ -810,8 +813,11 @@ async fn propagation(api: &Api, store: &Arc<gateway::snapshot::SnapshotStore>) {
 async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     let servers: usize = if quick() { 10_000 } else { 100_000 };
     let keyring = settings.common.keyring().unwrap();
-    let user: uuid::Uuid = sqlx::query_scalar("insert into users (email, hashed_password) values ('big@example.com', '$2b$04$x') returning id")
+    let account: uuid::Uuid = sqlx::query_scalar("insert into users (email, hashed_password) values ('big@example.com', '$2b$04$x') returning id")
         .fetch_one(pool).await.unwrap();
+    // Its personal organization (made with the account) holds the servers.
+    let user: uuid::Uuid = sqlx::query_scalar("select id from organizations where personal_user_id = $1")
+        .bind(account).fetch_one(pool).await.unwrap();
     let started = Instant::now();
     for chunk in 0..(servers / 10_000) {
         let (mut source_ids, mut sealed, mut key_ids, mut hosts) =
@@ -826,13 +832,13 @@ async fn large_snapshot(pool: &PgPool, settings: &Settings) {
             hosts.push(format!("s{}.big.example.com", chunk * 10_000 + i));
         }
         sqlx::query(
-            "with src as (insert into sources (id, user_id, type, source_metadata, secrets, secrets_key_id) \
+            "with src as (insert into sources (id, organization_id, type, source_metadata, secrets, secrets_key_id) \
                select s.id, $1, 'box', '{\"client_id\": \"abc\", \"subject_type\": \"enterprise\", \"subject_id\": \"1\"}'::jsonb, s.sealed, s.key_id \
                from unnest($2::uuid[], $3::bytea[], $4::text[]) as s(id, sealed, key_id) returning id), \
-             srv as (insert into mcp_servers (user_id, name, endpoint, endpoint_host) \
+             srv as (insert into mcp_servers (organization_id, name, endpoint, endpoint_host) \
                select $1, 'big ' || h.host, 'https://' || h.host, h.host from unnest($5::text[]) with ordinality as h(host, n) \
                returning id, endpoint_host) \
-             insert into mcp_server_sources (server_id, source_id, user_id) \
+             insert into mcp_server_sources (server_id, source_id, organization_id) \
                select srv.id, s.id, $1 from (select id, row_number() over () as n from srv) srv \
                join (select id, row_number() over () as n from unnest($2::uuid[]) as id) s using (n)",
         )

@@ -66,14 +66,14 @@ async fn write_servers(
             .map(|i| format!("{prefix}{i}.scale.example.com"))
             .collect();
         sqlx::query(
-            "with src as (insert into sources (id, user_id, type, source_metadata, secrets, secrets_key_id) \
+            "with src as (insert into sources (id, organization_id, type, source_metadata, secrets, secrets_key_id) \
                select s.id, $1, 'box', '{\"client_id\": \"abc\", \"subject_type\": \"enterprise\", \"subject_id\": \"1\"}'::jsonb, \
                       s.sealed, s.key_id \
                from unnest($2::uuid[], $3::bytea[], $4::text[]) with ordinality as s(id, sealed, key_id, n)), \
-             srv as (insert into mcp_servers (id, user_id, name, endpoint, endpoint_host, public) \
+             srv as (insert into mcp_servers (id, organization_id, name, endpoint, endpoint_host, public) \
                select gen_random_uuid(), $1, h.host, 'https://' || h.host, h.host, true \
                from unnest($5::text[]) as h(host) returning id, endpoint_host) \
-             insert into mcp_server_sources (server_id, source_id, user_id) \
+             insert into mcp_server_sources (server_id, source_id, organization_id) \
                select srv.id, s.id, $1 from srv \
                join unnest($5::text[], $2::uuid[]) as s(host, id) on s.host = srv.endpoint_host",
         )
@@ -97,7 +97,7 @@ async fn write_servers(
 async fn one_server(pool: &PgPool, user: Uuid, name: &str) -> String {
     let host = format!("{name}.scale.example.com");
     sqlx::query(
-        "insert into mcp_servers (user_id, name, endpoint, endpoint_host, public) \
+        "insert into mcp_servers (organization_id, name, endpoint, endpoint_host, public) \
          values ($1, $2, 'https://' || $2, $2, true)",
     )
     .bind(user)
@@ -246,13 +246,20 @@ async fn run(database_url: String) {
         .await
         .unwrap();
     shared::db::MIGRATOR.run(&pool).await.unwrap();
-    let user: Uuid = sqlx::query_scalar(
+    let account: Uuid = sqlx::query_scalar(
         "insert into users (email, hashed_password) values ('scale@example.com', '$2b$04$x') \
          returning id",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
+    // Its personal organization (made with the account) holds the servers.
+    let user: Uuid =
+        sqlx::query_scalar("select id from organizations where personal_user_id = $1")
+            .bind(account)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     // Scale first: its memory figure is then that of one gateway alone; the burst then lands
     // beside the million servers.
     if wanted("scale") {

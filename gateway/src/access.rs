@@ -43,6 +43,8 @@ use crate::{
 pub struct Caller {
     pub key_id: Option<Uuid>,
     pub grant_id: Option<Uuid>,
+    /// The person whose grant it is.
+    pub user_id: Option<Uuid>,
 }
 
 /// Whose rate budget a request spends.
@@ -118,6 +120,7 @@ impl Access {
             (true, _) => Caller {
                 key_id: None,
                 grant_id: None,
+                user_id: None,
             },
             (false, None) => return Err(refuse(server, Credential::None)),
             (false, Some(credential)) => {
@@ -155,6 +158,7 @@ fn check(
             Some(id) => Ok(Caller {
                 key_id: Some(id),
                 grant_id: None,
+                user_id: None,
             }),
             None => Err(Credential::Key),
         };
@@ -164,9 +168,10 @@ fn check(
     }
     let snapshot = access.store.load().ok_or(Credential::Token)?;
     match access.tokens.grant(&snapshot, server, credential) {
-        Some(grant_id) => Ok(Caller {
+        Some((grant_id, user_id)) => Ok(Caller {
             key_id: None,
             grant_id: Some(grant_id),
+            user_id: Some(user_id),
         }),
         None => Err(Credential::Token),
     }

@@ -97,6 +97,8 @@ pub struct Record {
     pub key_id: Option<Uuid>,
     /// The OAuth grant the call came through.
     pub grant_id: Option<Uuid>,
+    /// The person who approved that grant.
+    pub user_id: Option<Uuid>,
     pub tool: Tool,
     pub argument: String,
     pub duration_ms: u64,
@@ -255,6 +257,7 @@ async fn insert(pool: &PgPool, columns: &Columns) -> Result<(), sqlx::Error> {
         .bind(&columns.result_count)
         .bind(&columns.duration_ms)
         .bind(&columns.sources)
+        .bind(&columns.user_id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await
@@ -266,6 +269,7 @@ struct Columns {
     server_id: Vec<Uuid>,
     key_id: Vec<Option<Uuid>>,
     grant_id: Vec<Option<Uuid>>,
+    user_id: Vec<Option<Uuid>>,
     called_at: Vec<DateTime<Utc>>,
     tool: Vec<&'static str>,
     argument: Vec<String>,
@@ -284,6 +288,7 @@ impl Columns {
             server_id: Vec::with_capacity(n),
             key_id: Vec::with_capacity(n),
             grant_id: Vec::with_capacity(n),
+            user_id: Vec::with_capacity(n),
             called_at: Vec::with_capacity(n),
             tool: Vec::with_capacity(n),
             argument: Vec::with_capacity(n),
@@ -298,6 +303,7 @@ impl Columns {
             columns.server_id.push(record.server_id);
             columns.key_id.push(record.key_id);
             columns.grant_id.push(record.grant_id);
+            columns.user_id.push(record.user_id);
             columns.called_at.push(record.called_at);
             columns.tool.push(record.tool.as_str());
             // Postgres text cannot hold NUL.

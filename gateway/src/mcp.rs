@@ -135,6 +135,7 @@ impl ServerHandler for Gateway {
             server_id: server.id,
             key_id: who.key_id,
             grant_id: who.grant_id,
+            user_id: who.user_id,
             tool,
             argument: audit::argument(argument),
             duration_ms: elapsed.as_millis() as u64,

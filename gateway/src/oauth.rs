@@ -44,6 +44,8 @@ struct Verified {
     audience: String,
     expires_at: i64,
     grant_id: Uuid,
+    /// The person who approved the grant (`sub`).
+    subject: Uuid,
 }
 
 /// Verifies OAuth access tokens for one issuer.
@@ -60,8 +62,14 @@ impl Verifier {
         })
     }
 
-    /// The grant of `token` if it is a valid access token for `server` now.
-    pub fn grant(&self, snapshot: &Snapshot, server: &ServedServer, token: &str) -> Option<Uuid> {
+    /// The grant of `token` and the person it is theirs, if it is a valid access token for
+    /// `server` now.
+    pub fn grant(
+        &self,
+        snapshot: &Snapshot,
+        server: &ServedServer,
+        token: &str,
+    ) -> Option<(Uuid, Uuid)> {
         let digest = access_key::hash(token);
         // The usual case: a token seen before, checked under the read lock (no copy made).
         if let Some(verified) = self.verified.read().expect("token cache lock").get(&digest) {
@@ -77,13 +85,18 @@ impl Verifier {
         grant
     }
 
-    /// The grant of a verified token if it is still good for `server` now.
-    fn live(verified: &Verified, snapshot: &Snapshot, server: &ServedServer) -> Option<Uuid> {
+    /// The grant of a verified token and its person if it is still good for `server` now: the
+    /// grant is live and still that person's.
+    fn live(
+        verified: &Verified,
+        snapshot: &Snapshot,
+        server: &ServedServer,
+    ) -> Option<(Uuid, Uuid)> {
         let live = verified.expires_at + LEEWAY_SECS > chrono::Utc::now().timestamp()
             && verified.audience == server.resource()
             && snapshot.verifying_keys.get(&verified.kid).is_some()
-            && server.grants.contains(&verified.grant_id);
-        live.then_some(verified.grant_id)
+            && server.grants.get(&verified.grant_id) == Some(&verified.subject);
+        live.then_some((verified.grant_id, verified.subject))
     }
 
     /// The full check of a token not seen before (audience and grant are checked by the
@@ -107,6 +120,7 @@ impl Verifier {
                 audience: data.claims.aud,
                 expires_at: data.claims.exp,
                 grant_id: data.claims.gid,
+                subject: data.claims.sub,
             }),
             Ok(_) => None,
             Err(err) => {

@@ -57,7 +57,7 @@ pub const KEYS: Scoped = scoped!(
 
 /// The live OAuth grants of live servers.
 pub const GRANTS: Scoped = scoped!(
-    "select g.server_id, g.id from oauth_grants g join mcp_servers s on s.id = g.server_id",
+    "select g.server_id, g.id, g.user_id from oauth_grants g join mcp_servers s on s.id = g.server_id",
     "s.deleted_at is null",
     "g.server_id",
     ""
@@ -78,14 +78,14 @@ pub const ASYNC_COMMIT: &str = "set local synchronous_commit = off";
 /// A batch of tool-call records as column arrays; records of servers deleted meanwhile are
 /// skipped.
 pub const INSERT_TOOL_CALLS: &str = "\
-    insert into tool_calls (server_id, key_id, grant_id, called_at, tool, argument, status, \
-                            error_class, result_count, duration_ms, sources) \
-    select u.server_id, u.key_id, u.grant_id, u.called_at, u.tool, u.argument, u.status, \
-           u.error_class, u.result_count, u.duration_ms, u.sources::json \
+    insert into tool_calls (server_id, key_id, grant_id, user_id, called_at, tool, argument, \
+                            status, error_class, result_count, duration_ms, sources) \
+    select u.server_id, u.key_id, u.grant_id, u.user_id, u.called_at, u.tool, u.argument, \
+           u.status, u.error_class, u.result_count, u.duration_ms, u.sources::json \
     from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], \
-                $7::text[], $8::text[], $9::int4[], $10::int4[], $11::text[]) \
+                $7::text[], $8::text[], $9::int4[], $10::int4[], $11::text[], $12::uuid[]) \
          as u(server_id, key_id, grant_id, called_at, tool, argument, status, error_class, \
-              result_count, duration_ms, sources) \
+              result_count, duration_ms, sources, user_id) \
     where exists (select 1 from mcp_servers s where s.id = u.server_id)";
 
 /// The last use of each key in `$1` at the time in `$2` (newer times win); keys deleted

@@ -24,6 +24,7 @@ use crate::console::{
 #[derive(Deserialize)]
 pub struct SourceItem {
     pub id: Uuid,
+    pub organization_id: Uuid,
     #[serde(rename = "type")]
     pub source_type: String,
     pub source_metadata: Map<String, Value>,
@@ -351,8 +352,8 @@ pub async fn update(
 /// `GET /sources/{id}/delete`: names the servers that lose this source.
 pub async fn delete_page(session: Session, Path(id): Path<String>) -> Result<Response, Fail> {
     let source = one(&session, &id).await?;
-    let user = session.user_id;
-    let using = crate::db::servers::using_source(&session.state.pool, user, source.id)
+    let using =
+        crate::db::servers::using_source(&session.state.pool, source.organization_id, source.id)
         .await
         .map_err(|err| Fail::internal(&err.to_string()))?;
     let warnings = using

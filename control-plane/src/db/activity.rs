@@ -12,8 +12,8 @@ use crate::activity::Activity;
 pub async fn insert(db: impl PgExecutor<'_>, activity: &Activity) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into activity (actor_kind, actor_id, user_id, action, outcome, error_code, \
-         source_id, server_id, key_id, grant_id, detail, client_addr, request_id) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::inet, $13)",
+         source_id, server_id, key_id, grant_id, detail, client_addr, request_id, organization_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::inet, $13, $14)",
     )
     .bind(activity.actor_kind.as_str())
     .bind(activity.actor_id)
@@ -32,6 +32,7 @@ pub async fn insert(db: impl PgExecutor<'_>, activity: &Activity) -> Result<(), 
     .bind(Value::Object(activity.detail.clone()))
     .bind(activity.seen.client_ip.map(|ip| ip.to_string()))
     .bind(activity.seen.request_id.as_deref())
+    .bind(activity.organization_id)
     .execute(db)
     .await?;
     Ok(())
@@ -45,6 +46,7 @@ pub struct ActivityRow {
     pub actor_kind: String,
     pub actor_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
+    pub organization_id: Option<Uuid>,
     pub action: String,
     pub outcome: String,
     pub error_code: Option<String>,
@@ -57,11 +59,13 @@ pub struct ActivityRow {
     pub request_id: Option<String>,
 }
 
-/// Which records to list. `user`: the records of one account (as owner or as actor); none:
-/// everyone's (administrators only; the route decides).
+/// Which records to list. `user`: the records of one account (as owner or as actor);
+/// `organization`: those of one organization; neither: everyone's (administrators only; the
+/// route decides).
 #[derive(Debug, Clone, Default)]
 pub struct ActivityFilter {
     pub user: Option<Uuid>,
+    pub organization: Option<Uuid>,
     pub action: Option<&'static str>,
     pub outcome: Option<&'static str>,
     pub from: Option<DateTime<Utc>>,
@@ -73,7 +77,8 @@ macro_rules! activity_where {
         "where ($1::uuid is null or user_id = $1 or actor_id = $1) \
          and ($2::text is null or action = $2) and ($3::text is null or outcome = $3) \
          and ($4::timestamptz is null or created_at >= $4) \
-         and ($5::timestamptz is null or created_at < $5) "
+         and ($5::timestamptz is null or created_at < $5) \
+         and ($6::uuid is null or organization_id = $6) "
     };
 }
 
@@ -90,20 +95,22 @@ pub async fn page(
         .bind(filter.outcome)
         .bind(filter.from)
         .bind(filter.to)
+        .bind(filter.organization)
         .fetch_one(db)
         .await?;
     let rows = sqlx::query_as(concat!(
-        "select id, created_at, actor_kind, actor_id, user_id, action, outcome, error_code, \
+        "select id, created_at, actor_kind, actor_id, user_id, organization_id, action, outcome, error_code, \
          source_id, server_id, key_id, grant_id, detail, host(client_addr) as client_ip, \
          request_id from activity ",
         activity_where!(),
-        "order by created_at desc, id desc limit $6 offset $7"
+        "order by created_at desc, id desc limit $7 offset $8"
     ))
     .bind(filter.user)
     .bind(filter.action)
     .bind(filter.outcome)
     .bind(filter.from)
     .bind(filter.to)
+    .bind(filter.organization)
     .bind(limit)
     .bind(offset)
     .fetch_all(db)

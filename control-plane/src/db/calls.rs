@@ -1,5 +1,5 @@
 //! Reading the `tool_calls` audit log (gateways write it) and trimming it to the retention
-//! period. Callers check that the server is the user's first.
+//! period. Callers check the caller's standing towards the server first.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -13,6 +13,7 @@ pub struct CallRow {
     pub called_at: DateTime<Utc>,
     pub key_id: Option<Uuid>,
     pub grant_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
     pub tool: String,
     pub argument: String,
     pub status: String,
@@ -29,13 +30,15 @@ pub struct CallFilter {
     pub to: Option<DateTime<Utc>>,
     pub tool: Option<String>,
     pub status: Option<String>,
+    /// Only the calls made through this person's grants.
+    pub user: Option<Uuid>,
 }
 
 macro_rules! calls_where {
     () => {
         "where server_id = $1 and ($2::timestamptz is null or called_at >= $2) \
          and ($3::timestamptz is null or called_at < $3) and ($4::text is null or tool = $4) \
-         and ($5::text is null or status = $5) "
+         and ($5::text is null or status = $5) and ($6::uuid is null or user_id = $6) "
     };
 }
 
@@ -53,19 +56,21 @@ pub async fn page(
         .bind(filter.to)
         .bind(filter.tool.as_deref())
         .bind(filter.status.as_deref())
+        .bind(filter.user)
         .fetch_one(db)
         .await?;
     let rows = sqlx::query_as(concat!(
-        "select id, called_at, key_id, grant_id, tool, argument, status, error_class, result_count, \
+        "select id, called_at, key_id, grant_id, user_id, tool, argument, status, error_class, result_count, \
          duration_ms, sources from tool_calls ",
         calls_where!(),
-        "order by called_at desc, id desc limit $6 offset $7"
+        "order by called_at desc, id desc limit $7 offset $8"
     ))
     .bind(server_id)
     .bind(filter.from)
     .bind(filter.to)
     .bind(filter.tool.as_deref())
     .bind(filter.status.as_deref())
+    .bind(filter.user)
     .bind(limit)
     .bind(offset)
     .fetch_all(db)

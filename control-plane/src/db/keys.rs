@@ -1,5 +1,5 @@
 //! The `mcp_server_keys` table (and the gateways' `mcp_server_key_usage`). Every query names
-//! the owner: another user's keys behave as if they did not exist.
+//! the organization: another organization's keys behave as if they did not exist.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -11,6 +11,8 @@ pub struct KeyRow {
     pub id: Uuid,
     pub name: String,
     pub prefix: String,
+    /// Who made it (none once their account is gone).
+    pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -19,7 +21,7 @@ pub struct KeyRow {
 
 macro_rules! key_select {
     () => {
-        "select k.id, k.name, k.prefix, k.created_at, k.expires_at, k.revoked_at, u.last_used_at \
+        "select k.id, k.name, k.prefix, k.created_by, k.created_at, k.expires_at, k.revoked_at, u.last_used_at \
          from mcp_server_keys k left join mcp_server_key_usage u on u.key_id = k.id "
     };
 }
@@ -60,7 +62,8 @@ pub async fn count_active(db: impl PgExecutor<'_>, server_id: Uuid) -> Result<i6
 /// Stores a new key's hash; returns the row.
 pub async fn insert(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    organization_id: Uuid,
+    created_by: Uuid,
     server_id: Uuid,
     name: &str,
     prefix: &str,
@@ -68,50 +71,53 @@ pub async fn insert(
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<KeyRow, sqlx::Error> {
     sqlx::query_as(
-        "insert into mcp_server_keys (user_id, server_id, name, prefix, key_hash, expires_at) \
-         values ($1, $2, $3, $4, $5, $6) \
-         returning id, name, prefix, created_at, expires_at, revoked_at, null::timestamptz as last_used_at",
+        "insert into mcp_server_keys \
+         (organization_id, server_id, name, prefix, key_hash, expires_at, created_by) \
+         values ($1, $2, $3, $4, $5, $6, $7) \
+         returning id, name, prefix, created_by, created_at, expires_at, revoked_at, null::timestamptz as last_used_at",
     )
-    .bind(user_id)
+    .bind(organization_id)
     .bind(server_id)
     .bind(name)
     .bind(prefix)
     .bind(hash)
     .bind(expires_at)
+    .bind(created_by)
     .fetch_one(db)
     .await
 }
 
-/// Every key of one of the user's servers, oldest first.
+/// Every key of one of the organization's servers, oldest first.
 pub async fn list(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    organization_id: Uuid,
     server_id: Uuid,
 ) -> Result<Vec<KeyRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         key_select!(),
-        "where k.server_id = $1 and k.user_id = $2 order by k.created_at, k.id"
+        "where k.server_id = $1 and k.organization_id = $2 order by k.created_at, k.id"
     ))
     .bind(server_id)
-    .bind(user_id)
+    .bind(organization_id)
     .fetch_all(db)
     .await
 }
 
-/// Revokes a key (no change if it already is); `false` if the user's server has no such key.
+/// Revokes a key (no change if it already is); `false` if the organization's server has no
+/// such key.
 pub async fn revoke(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    organization_id: Uuid,
     server_id: Uuid,
     key_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
     let found: Option<Uuid> = sqlx::query_scalar(
         "update mcp_server_keys set revoked_at = coalesce(revoked_at, now()) \
-         where id = $1 and server_id = $2 and user_id = $3 returning id",
+         where id = $1 and server_id = $2 and organization_id = $3 returning id",
     )
     .bind(key_id)
     .bind(server_id)
-    .bind(user_id)
+    .bind(organization_id)
     .fetch_optional(db)
     .await?;
     Ok(found.is_some())

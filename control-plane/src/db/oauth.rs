@@ -94,19 +94,21 @@ pub async fn purge_idle_clients(
     Ok(done.rows_affected())
 }
 
-/// The id of the owner's live grant for (server, client), created if there is none.
+/// The id of the person's live grant for (server, client), created if there is none. The
+/// person must be a member of the server's organization (the schema refuses otherwise).
 pub async fn upsert_grant(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
+    organization_id: Uuid,
     server_id: Uuid,
     client_id: &str,
     redirect_uri: &str,
     scope: &str,
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
-        "insert into oauth_grants (user_id, server_id, client_id, redirect_uri, scope) \
-         values ($1, $2, $3, $4, $5) \
-         on conflict (server_id, client_id) do update set redirect_uri = excluded.redirect_uri \
+        "insert into oauth_grants (user_id, server_id, client_id, redirect_uri, scope, organization_id) \
+         values ($1, $2, $3, $4, $5, $6) \
+         on conflict (server_id, client_id, user_id) do update set redirect_uri = excluded.redirect_uri \
          returning id",
     )
     .bind(user_id)
@@ -114,14 +116,21 @@ pub async fn upsert_grant(
     .bind(client_id)
     .bind(redirect_uri)
     .bind(scope)
+    .bind(organization_id)
     .fetch_one(db)
     .await
 }
 
-/// A grant as its owner sees it.
+/// A grant as the people who may see it see it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GrantRow {
     pub id: Uuid,
+    pub server_id: Uuid,
+    pub server_name: String,
+    pub organization_id: Uuid,
+    /// The person who approved it.
+    pub user_id: Uuid,
+    pub user_email: String,
     pub client_id: String,
     pub client_name: String,
     pub redirect_uri: String,
@@ -129,39 +138,64 @@ pub struct GrantRow {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-/// The grants of one of the owner's servers, newest first.
+macro_rules! grant_select {
+    () => {
+        "select g.id, g.server_id, s.name as server_name, g.organization_id, g.user_id, \
+                u.email as user_email, g.client_id, c.client_name, g.redirect_uri, g.created_at, \
+                g.last_used_at \
+         from oauth_grants g join oauth_clients c on c.client_id = g.client_id \
+         join mcp_servers s on s.id = g.server_id join users u on u.id = g.user_id "
+    };
+}
+
+/// The grants of a server, newest first: everyone's, or one person's.
 pub async fn grants_of_server(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
     server_id: Uuid,
+    user_id: Option<Uuid>,
 ) -> Result<Vec<GrantRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select g.id, g.client_id, c.client_name, g.redirect_uri, g.created_at, g.last_used_at \
-         from oauth_grants g join oauth_clients c on c.client_id = g.client_id \
-         where g.user_id = $1 and g.server_id = $2 order by g.created_at desc, g.id",
-    )
-    .bind(user_id)
+    sqlx::query_as(concat!(
+        grant_select!(),
+        "where g.server_id = $1 and ($2::uuid is null or g.user_id = $2) \
+         order by g.created_at desc, g.id"
+    ))
     .bind(server_id)
+    .bind(user_id)
     .fetch_all(db)
     .await
 }
 
-/// Deletes one of the owner's grants (every token under it stops working); `false` if the
-/// owner has no such grant on that server.
-pub async fn delete_grant(
+/// A person's grants on live servers of every organization, newest first ("My connections").
+pub async fn grants_of_user(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
+) -> Result<Vec<GrantRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        grant_select!(),
+        "where g.user_id = $1 and s.deleted_at is null order by g.created_at desc, g.id"
+    ))
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Deletes a grant of a server (every token under it stops working), if it is `user_id`'s
+/// when one is named; returns the person who had approved it, none if there is no such grant.
+pub async fn delete_grant(
+    db: impl PgExecutor<'_>,
     server_id: Uuid,
     grant_id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("delete from oauth_grants where id = $1 and server_id = $2 and user_id = $3")
-            .bind(grant_id)
-            .bind(server_id)
-            .bind(user_id)
-            .execute(db)
-            .await?;
-    Ok(done.rows_affected() == 1)
+    user_id: Option<Uuid>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "delete from oauth_grants where id = $1 and server_id = $2 \
+         and ($3::uuid is null or user_id = $3) returning user_id",
+    )
+    .bind(grant_id)
+    .bind(server_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// Deletes a grant, if it belongs to `client_id` (revocation, or a replayed credential).
@@ -376,15 +410,28 @@ pub struct ResourceServer {
     pub id: Uuid,
     pub name: String,
     pub endpoint: String,
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    pub personal: bool,
 }
 
-/// The owner's live servers (for matching a `resource`).
+/// The live servers a person may connect an agent to (for matching a `resource`): every
+/// server of organizations where they are an owner or admin, and where they are a member,
+/// those open to all members or listing them.
 pub async fn live_servers_of(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
 ) -> Result<Vec<ResourceServer>, sqlx::Error> {
     sqlx::query_as(
-        "select id, name, endpoint from mcp_servers where user_id = $1 and deleted_at is null",
+        "select s.id, s.name, s.endpoint, s.organization_id, o.name as organization_name, \
+                o.personal_user_id is not null as personal \
+         from mcp_servers s \
+         join organization_members m on m.organization_id = s.organization_id and m.user_id = $1 \
+         join organizations o on o.id = s.organization_id \
+         where s.deleted_at is null \
+           and (m.role in ('owner', 'admin') or s.member_access = 'all' \
+                or exists (select 1 from mcp_server_members x \
+                           where x.server_id = s.id and x.user_id = $1))",
     )
     .bind(user_id)
     .fetch_all(db)

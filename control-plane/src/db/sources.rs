@@ -9,6 +9,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SourceRow {
     pub id: Uuid,
+    pub organization_id: Uuid,
     #[sqlx(rename = "type")]
     pub source_type: String,
     pub source_metadata: Value,
@@ -26,9 +27,18 @@ pub struct SourceWrite<'a> {
     pub secrets_key_id: &'a str,
 }
 
+/// Rows of organizations where `$1` (a user) is an owner or admin, and of `$2` if it is not null.
+macro_rules! managed_by {
+    () => {
+        "organization_id in (select organization_id from organization_members \
+         where user_id = $1 and role in ('owner', 'admin')) \
+         and ($2::uuid is null or organization_id = $2)"
+    };
+}
+
 macro_rules! source_columns {
     () => {
-        "id, type, source_metadata, secrets, secrets_key_id, created_at, updated_at"
+        "id, organization_id, type, source_metadata, secrets, secrets_key_id, created_at, updated_at"
     };
 }
 
@@ -36,16 +46,16 @@ macro_rules! source_columns {
 pub async fn insert(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    user_id: Uuid,
+    organization_id: Uuid,
     write: &SourceWrite<'_>,
 ) -> Result<SourceRow, sqlx::Error> {
     sqlx::query_as(concat!(
-        "insert into sources (id, user_id, type, source_metadata, secrets, secrets_key_id) \
+        "insert into sources (id, organization_id, type, source_metadata, secrets, secrets_key_id) \
          values ($1, $2, $3, $4, $5, $6) returning ",
         source_columns!()
     ))
     .bind(id)
-    .bind(user_id)
+    .bind(organization_id)
     .bind(write.source_type)
     .bind(write.metadata)
     .bind(write.secrets)
@@ -54,57 +64,66 @@ pub async fn insert(
     .await
 }
 
-/// One of the user's sources.
+/// One of the organization's sources.
 pub async fn get(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<SourceRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         "select ",
         source_columns!(),
-        " from sources where id = $1 and user_id = $2"
+        " from sources where id = $1 and organization_id = $2"
     ))
     .bind(id)
-    .bind(user_id)
+    .bind(organization_id)
     .fetch_optional(db)
     .await
 }
 
-/// One of the user's sources, locked until the transaction ends (read-modify-write).
+/// One of the organization's sources, locked until the transaction ends (read-modify-write).
 pub async fn get_for_update(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<SourceRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         "select ",
         source_columns!(),
-        " from sources where id = $1 and user_id = $2 for update"
+        " from sources where id = $1 and organization_id = $2 for update"
     ))
     .bind(id)
-    .bind(user_id)
+    .bind(organization_id)
     .fetch_optional(db)
     .await
 }
 
-/// A page of the user's sources, newest first, and their total.
+/// A page of the sources the caller manages (in organizations where they are an owner or
+/// admin), optionally of one organization, newest first, and their total.
 pub async fn page(
     db: &PgPool,
     user_id: Uuid,
+    organization_id: Option<Uuid>,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<SourceRow>, i64), sqlx::Error> {
-    let total = sqlx::query_scalar("select count(*) from sources where user_id = $1")
-        .bind(user_id)
-        .fetch_one(db)
-        .await?;
+    let total = sqlx::query_scalar(concat!(
+        "select count(*) from sources where ",
+        managed_by!()
+    ))
+    .bind(user_id)
+    .bind(organization_id)
+    .fetch_one(db)
+    .await?;
     let rows = sqlx::query_as(concat!(
         "select ",
         source_columns!(),
-        " from sources where user_id = $1 order by created_at desc, id limit $2 offset $3"
+        " from sources where ",
+        managed_by!(),
+        " order by created_at desc, id limit $3 offset $4"
     ))
     .bind(user_id)
+    .bind(organization_id)
     .bind(limit)
     .bind(offset)
     .fetch_all(db)
@@ -115,17 +134,17 @@ pub async fn page(
 /// Replaces a source's type, metadata and secrets.
 pub async fn update(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
+    organization_id: Uuid,
     id: Uuid,
     write: &SourceWrite<'_>,
 ) -> Result<Option<SourceRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         "update sources set type = $3, source_metadata = $4, secrets = $5, secrets_key_id = $6 \
-         where id = $1 and user_id = $2 returning ",
+         where id = $1 and organization_id = $2 returning ",
         source_columns!()
     ))
     .bind(id)
-    .bind(user_id)
+    .bind(organization_id)
     .bind(write.source_type)
     .bind(write.metadata)
     .bind(write.secrets)
@@ -135,10 +154,10 @@ pub async fn update(
 }
 
 /// Deletes a source; its server links go with it.
-pub async fn delete(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("delete from sources where id = $1 and user_id = $2")
+pub async fn delete(db: impl PgExecutor<'_>, organization_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("delete from sources where id = $1 and organization_id = $2")
         .bind(id)
-        .bind(user_id)
+        .bind(organization_id)
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -182,17 +201,17 @@ pub async fn reseal_many(
     Ok(())
 }
 
-/// Locks the user's row (serialising their source creations) and counts their sources.
+/// Locks the organization's row (serialising its source creations) and counts its sources.
 pub async fn lock_and_count(
     db: &mut sqlx::PgConnection,
-    user_id: Uuid,
+    organization_id: Uuid,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query("select 1 from users where id = $1 for update")
-        .bind(user_id)
+    sqlx::query("select 1 from organizations where id = $1 for update")
+        .bind(organization_id)
         .execute(&mut *db)
         .await?;
-    sqlx::query_scalar("select count(*) from sources where user_id = $1")
-        .bind(user_id)
+    sqlx::query_scalar("select count(*) from sources where organization_id = $1")
+        .bind(organization_id)
         .fetch_one(&mut *db)
         .await
 }

@@ -387,10 +387,11 @@ async fn sign_in_submitted(
     (jar.add(cookie), next::back_to(&back, "/oauth/authorize")).into_response()
 }
 
-/// The live server of `user` whose canonical `mcp_url` is the request's `resource`; otherwise
-/// the response that refuses it (`invalid_target`, the same for another user's server as for
-/// none), or says the database is away.
-async fn owned_server(
+/// The live server `user` may connect to whose canonical `mcp_url` is the request's
+/// `resource`; otherwise the response that refuses it (`invalid_target`, the same for a server
+/// of another organization, or one not open to this member, as for none), or says the database
+/// is away.
+async fn connectable_server(
     state: &AppState,
     user: &AuthUser,
     request: &Request,
@@ -405,7 +406,7 @@ async fn owned_server(
                 == Some(request.resource.as_str())
         })
         .ok_or_else(|| {
-            tracing::info!(user_id = %user.user.id, "resource is not one of the user's servers");
+            tracing::info!(user_id = %user.user.id, "resource is not a server the user may connect to");
             refuse(not_yours())
         })
 }
@@ -416,7 +417,7 @@ async fn consent(
     user: &AuthUser,
     form_cookie: &str,
 ) -> Response {
-    let server = match owned_server(state, user, request).await {
+    let server = match connectable_server(state, user, request).await {
         Ok(server) => server,
         Err(refused) => return refused,
     };
@@ -432,6 +433,7 @@ async fn consent(
         from_document: request.client.from_document,
         redirect_host: &host_of(&request.redirect_uri),
         server_name: &server.name,
+        organization_name: (!server.personal).then_some(server.organization_name.as_str()),
         mcp_url: &request.resource,
         sources,
         email: &user.user.email,
@@ -443,7 +445,7 @@ async fn consent(
 
 /// Approve: the grant (reused if this client already has one on this server) and a code.
 async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Seen) -> Response {
-    let server = match owned_server(state, user, request).await {
+    let server = match connectable_server(state, user, request).await {
         Ok(server) => server,
         Err(refused) => return refused,
     };
@@ -465,6 +467,7 @@ async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Se
         let grant = db::upsert_grant(
             &mut *tx,
             user.user.id,
+            server.organization_id,
             server.id,
             &client.client_id,
             &request.redirect_uri,
@@ -485,6 +488,7 @@ async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Se
         .await?;
         seen.activity(Action::GrantApprove)
             .by(user.user.id)
+            .in_org(server.organization_id)
             .server(server.id)
             .grant(grant)
             .detail("client_id", client.client_id.as_str())
@@ -510,7 +514,7 @@ async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Se
 fn not_yours() -> Refusal {
     Refusal::Invalid {
         error: "invalid_target",
-        description: "The MCP server named by this request is not one of the signed-in account's servers.",
+        description: "The MCP server named by this request is not one the signed-in account may connect to.",
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Consent<'a> {
     pub from_document: bool,
     pub redirect_host: &'a str,
     pub server_name: &'a str,
+    /// A team organization's name (none for a personal server).
+    pub organization_name: Option<&'a str>,
     pub mcp_url: &'a str,
     pub sources: Vec<(String, String)>,
     pub email: &'a str,

@@ -17,6 +17,7 @@ use crate::{
     error::{ApiError, ErrorBody, FieldError},
     extract::Query,
     routes::admin::page_bounds,
+    orgs::{Role, access},
     state::AppState,
 };
 
@@ -32,6 +33,9 @@ pub struct ActivityParams {
     /// Administrators only: the records of this user (as the one who acted or the account
     /// acted on). Others get 403 `admin_required`.
     user_id: Option<Uuid>,
+    /// The records of this organization (its owners and admins; members get 403
+    /// `role_required`, non-members 404). Without it: the caller's own records.
+    organization_id: Option<Uuid>,
     /// One action, e.g. `signin` or `server_create`.
     #[param(value_type = Option<Action>)]
     action: Option<String>,
@@ -80,6 +84,8 @@ pub struct ActivityView {
     /// The account the record belongs to: the actor's own, the owner of what an administrator
     /// or agent changed, or the account a failed sign-in named (none for unknown emails).
     pub user_id: Option<Uuid>,
+    /// The organization the action was in.
+    pub organization_id: Option<Uuid>,
     pub source_id: Option<Uuid>,
     pub server_id: Option<Uuid>,
     pub key_id: Option<Uuid>,
@@ -106,6 +112,7 @@ impl From<ActivityRow> for ActivityView {
             actor_kind: row.actor_kind,
             actor_id: row.actor_id,
             user_id: row.user_id,
+            organization_id: row.organization_id,
             source_id: row.source_id,
             server_id: row.server_id,
             key_id: row.key_id,
@@ -135,7 +142,8 @@ pub struct ActivityPage {
         (status = 200, description = "One page of records", body = ActivityPage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "`user_id` given by someone who is not an administrator (`admin_required`)", body = ErrorBody),
+        (status = 403, description = "`user_id` given by someone who is not an administrator (`admin_required`), or `organization_id` by a plain member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 422, description = "Unknown action or outcome, from after to, bad limit or offset", body = ErrorBody),
     )
 )]
@@ -177,12 +185,18 @@ async fn list_activity(
     if !fields.is_empty() {
         return Err(ApiError::validation(fields));
     }
+    if let Some(org) = params.organization_id {
+        access::of_organization(&state.pool, caller.user.id, org)
+            .await?
+            .require(Role::Admin)?;
+    }
     let filter = ActivityFilter {
-        user: if admin {
-            params.user_id
-        } else {
-            Some(caller.user.id)
+        user: match (admin, params.organization_id) {
+            (true, _) => params.user_id,
+            (false, Some(_)) => None,
+            (false, None) => Some(caller.user.id),
         },
+        organization: params.organization_id,
         action: action.map(Action::as_str),
         outcome,
         from: params.from,

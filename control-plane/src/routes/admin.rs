@@ -100,13 +100,15 @@ async fn hard_delete_server(
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.pool.begin().await?;
-    let Some(owner) = servers::hard_delete(&mut *tx, id).await? else {
+    let Some((organization, owner)) = servers::hard_delete(&mut *tx, id).await? else {
         return Err(ApiError::not_found());
     };
-    // The administrator acted; the record also belongs to the owner, who sees it.
+    // The administrator acted; the record also belongs to the organization (and the account
+    // of a personal one), whose owners see it.
     seen.activity(Action::ServerHardDelete)
         .by(admin.0.user.id)
         .on_user(owner)
+        .in_org(organization)
         .server(id)
         .record(&mut *tx)
         .await?;

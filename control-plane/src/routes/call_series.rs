@@ -11,9 +11,10 @@ use uuid::Uuid;
 
 use crate::{
     auth::AuthUser,
-    db::{calls, servers},
+    db::calls,
     error::{ApiError, ErrorBody},
     extract::{Path, Query},
+    orgs::{Role, access},
     state::AppState,
 };
 
@@ -114,7 +115,8 @@ pub struct CallSeries {
         (status = 200, description = "The series", body = CallSeries),
         (status = 400, description = "Malformed id or query string (an unknown bucket too)", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such server of the caller's", body = ErrorBody),
+        (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such server the caller can see", body = ErrorBody),
         (status = 422, description = "Bad window (from not before to, or longer than 93 days)", body = ErrorBody),
     )
 )]
@@ -126,9 +128,9 @@ async fn call_series(
 ) -> Result<axum::Json<CallSeries>, ApiError> {
     let bucket = params.bucket.unwrap_or_default();
     let (from, to) = super::calls::window(params.from, params.to, bucket.default_window())?;
-    if !servers::owns(&state.pool, caller.user.id, id, true).await? {
-        return Err(ApiError::not_found());
-    }
+    access::of_server(&state.pool, caller.user.id, id, true)
+        .await?
+        .require(Role::Admin)?;
     let (counted, classes) = tokio::try_join!(
         calls::series(&state.pool, id, bucket.as_str(), from, to),
         calls::error_classes(&state.pool, id, from, to),

@@ -1,6 +1,8 @@
 //! `/mcp-servers/{id}/calls`: the audit log of what agents asked a server, written by the
-//! gateways, and a summary of it. Owner only; soft-deleted servers' logs stay readable until
-//! the retention period (`AUDIT_RETENTION_DAYS`) removes them.
+//! gateways, and a summary of it. Owners and admins read every call; a member reads only the
+//! calls made through their own connections (and no summary). Soft-deleted servers' logs stay
+//! readable to owners and admins until the retention period (`AUDIT_RETENTION_DAYS`) removes
+//! them.
 
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
@@ -13,12 +15,10 @@ use uuid::Uuid;
 
 use crate::{
     auth::AuthUser,
-    db::{
-        calls::{self, CallFilter, CallRow, GroupStats},
-        servers,
-    },
+    db::calls::{self, CallFilter, CallRow, GroupStats},
     error::{ApiError, ErrorBody, FieldError},
     extract::{Path, Query},
+    orgs::{Role, access},
     routes::admin::page_bounds,
     state::AppState,
 };
@@ -65,6 +65,9 @@ pub struct CallParams {
     /// `ok`, `partial` (some sources failed) or `error`.
     #[param(inline, value_type = Option<StatusFilter>)]
     status: Option<String>,
+    /// Only the calls made through this person's connections (a member may name only
+    /// themselves and always gets only their own).
+    user_id: Option<Uuid>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -101,6 +104,8 @@ pub struct CallView {
     pub key_id: Option<Uuid>,
     /// The OAuth grant the call came through (see `/mcp-servers/{id}/grants`).
     pub grant_id: Option<Uuid>,
+    /// The person whose connection made the call (none for access keys and public servers).
+    pub user_id: Option<Uuid>,
     #[schema(example = "search")]
     pub tool: String,
     /// The query or id, cut to 1,000 characters.
@@ -124,6 +129,7 @@ impl From<CallRow> for CallView {
             called_at: row.called_at,
             key_id: row.key_id,
             grant_id: row.grant_id,
+            user_id: row.user_id,
             tool: row.tool,
             argument: row.argument,
             status: row.status,
@@ -212,7 +218,8 @@ fn rate(errors: i64, calls: i64) -> f64 {
     }
 }
 
-/// The calls agents made to one of the caller's servers, newest first.
+/// The calls agents made to a server, newest first: all of them for its organization's owners
+/// and admins, a member's own for a member.
 #[utoipa::path(
     get, path = "/mcp-servers/{id}/calls", tag = "calls",
     security(("bearer" = []), ("cookie" = [])),
@@ -221,7 +228,8 @@ fn rate(errors: i64, calls: i64) -> f64 {
         (status = 200, description = "One page of calls", body = CallPage),
         (status = 400, description = "Malformed id or query string", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such server of the caller's", body = ErrorBody),
+        (status = 403, description = "A member named someone else in `user_id` (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such server the caller can see", body = ErrorBody),
         (status = 422, description = "Bad tool, status, time range, limit or offset", body = ErrorBody),
     )
 )]
@@ -258,14 +266,20 @@ async fn list_calls(
     if !fields.is_empty() {
         return Err(ApiError::validation(fields));
     }
-    if !servers::owns(&state.pool, caller.user.id, id, true).await? {
-        return Err(ApiError::not_found());
-    }
+    let server = access::of_server(&state.pool, caller.user.id, id, true).await?;
+    let user = match params.user_id {
+        _ if server.role() >= Role::Admin => params.user_id,
+        Some(other) if other != caller.user.id => {
+            return Err(access::role_required(Role::Admin, server.role()));
+        }
+        _ => Some(caller.user.id),
+    };
     let filter = CallFilter {
         from: params.from,
         to: params.to,
         tool: params.tool,
         status: params.status,
+        user,
     };
     let (rows, total) = calls::page(&state.pool, id, &filter, limit, offset).await?;
     Ok(axum::Json(CallPage {
@@ -285,7 +299,8 @@ async fn list_calls(
         (status = 200, description = "The summary", body = CallSummary),
         (status = 400, description = "Malformed id or query string", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such server of the caller's", body = ErrorBody),
+        (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such server the caller can see", body = ErrorBody),
         (status = 422, description = "Bad window (from after to, or longer than 93 days)", body = ErrorBody),
     )
 )]
@@ -296,9 +311,9 @@ async fn summarize_calls(
     Query(params): Query<SummaryParams>,
 ) -> Result<axum::Json<CallSummary>, ApiError> {
     let (from, to) = window(params.from, params.to, Duration::hours(24))?;
-    if !servers::owns(&state.pool, caller.user.id, id, true).await? {
-        return Err(ApiError::not_found());
-    }
+    access::of_server(&state.pool, caller.user.id, id, true)
+        .await?
+        .require(Role::Admin)?;
     let tools: Vec<Stats> = calls::by_tool(&state.pool, id, from, to)
         .await?
         .into_iter()

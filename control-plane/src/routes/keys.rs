@@ -1,6 +1,6 @@
 //! `/mcp-servers/{id}/keys`: the access keys agents present to a server's endpoint. A key is
-//! shown once, when created; only its hash is stored. Owner only: another user's server is a
-//! 404 here as everywhere.
+//! shown once, when created; only its hash is stored. Owners and admins of the server's
+//! organization only (members 403); another organization's server is a 404 here as everywhere.
 
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Duration, Utc};
@@ -18,6 +18,7 @@ use crate::{
     },
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path},
+    orgs::{Role, access},
     state::AppState,
 };
 
@@ -74,6 +75,8 @@ pub struct KeyView {
     #[schema(example = "mcpk_Xq3v9Z")]
     pub prefix: String,
     pub status: KeyStatus,
+    /// The account that made it (none once that account is gone).
+    pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -95,6 +98,7 @@ impl From<KeyRow> for KeyView {
             name: row.name,
             prefix: row.prefix,
             status,
+            created_by: row.created_by,
             created_at: row.created_at,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
@@ -119,7 +123,7 @@ pub struct KeyList {
     pub items: Vec<KeyView>,
 }
 
-/// The keys of one of the caller's servers, oldest first (revoked and expired ones included).
+/// The keys of a server the caller manages (owner or admin), oldest first (revoked and expired ones included).
 #[utoipa::path(
     get, path = "/mcp-servers/{id}/keys", tag = "keys",
     security(("bearer" = []), ("cookie" = [])),
@@ -128,7 +132,8 @@ pub struct KeyList {
         (status = 200, description = "The keys (never the keys themselves)", body = KeyList),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such live server of the caller's", body = ErrorBody),
+        (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such live server the caller can see", body = ErrorBody),
     )
 )]
 async fn list_keys(
@@ -136,10 +141,9 @@ async fn list_keys(
     caller: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<KeyList>, ApiError> {
-    if !servers::owns(&state.pool, caller.user.id, id, false).await? {
-        return Err(ApiError::not_found());
-    }
-    let rows = keys::list(&state.pool, caller.user.id, id).await?;
+    let server = access::of_server(&state.pool, caller.user.id, id, false).await?;
+    server.require(Role::Admin)?;
+    let rows = keys::list(&state.pool, server.organization_id(), id).await?;
     Ok(axum::Json(KeyList {
         items: rows.into_iter().map(Into::into).collect(),
     }))
@@ -155,8 +159,8 @@ async fn list_keys(
         (status = 201, description = "Created; `key` is shown only now", body = NewKeyView),
         (status = 400, description = "Malformed JSON or id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 404, description = "No such live server of the caller's", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such live server the caller can see", body = ErrorBody),
         (status = 409, description = "The server has the most active keys allowed (`key_limit_reached`)", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid name or expiry", body = ErrorBody),
@@ -188,8 +192,11 @@ async fn create(
     let name = validate(&input)?;
     let user_id = caller.user.id;
     let mut tx = state.pool.begin().await?;
+    let server = access::of_server(&mut *tx, user_id, id, false).await?;
+    server.require(Role::Admin)?;
+    let org = server.organization_id();
     // The lock serialises key creation per server, so the limit holds under concurrency.
-    if !servers::lock_live(&mut tx, user_id, id).await? {
+    if !servers::lock_live(&mut tx, org, id).await? {
         return Err(ApiError::not_found());
     }
     if keys::count_active(&mut *tx, id).await? >= MAX_KEYS {
@@ -210,6 +217,7 @@ async fn create(
     let new = shared::access_key::generate();
     let row = keys::insert(
         &mut *tx,
+        org,
         user_id,
         id,
         &name,
@@ -218,7 +226,7 @@ async fn create(
         input.expires_at,
     )
     .await?;
-    activity.key(row.id).record(&mut *tx).await?;
+    activity.in_org(org).key(row.id).record(&mut *tx).await?;
     tx.commit().await?;
     tracing::info!(%user_id, server_id = %id, key_id = %row.id, "access key created");
     Ok((
@@ -239,8 +247,8 @@ async fn create(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 404, description = "No such key on a server of the caller's", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such key on a server the caller can see", body = ErrorBody),
     )
 )]
 async fn revoke_key(
@@ -250,11 +258,15 @@ async fn revoke_key(
     Path((id, key_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.pool.begin().await?;
-    if !keys::revoke(&mut *tx, caller.user.id, id, key_id).await? {
+    let server = access::of_server(&mut *tx, caller.user.id, id, false).await?;
+    server.require(Role::Admin)?;
+    let org = server.organization_id();
+    if !keys::revoke(&mut *tx, org, id, key_id).await? {
         return Err(ApiError::not_found());
     }
     seen.activity(Action::KeyRevoke)
         .by(caller.user.id)
+        .in_org(org)
         .server(id)
         .key(key_id)
         .record(&mut *tx)

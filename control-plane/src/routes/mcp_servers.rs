@@ -1,4 +1,5 @@
-//! `/mcp-servers`: a user's MCP servers, each reachable at its own endpoint from the pool.
+//! `/mcp-servers`: an organization's MCP servers, each reachable at its own endpoint from the
+//! pool. Owners and admins manage them; members see the ones they may connect an agent to.
 
 use std::collections::HashSet;
 
@@ -16,12 +17,15 @@ use crate::{
     endpoints::endpoint_taken,
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::{Json, Path, Query},
+    orgs::{Role, access},
     routes::admin::page_bounds,
     state::AppState,
 };
 
 /// Most sources one server may have.
 const MAX_SOURCES: usize = shared::model::MAX_SOURCES_PER_SERVER;
+/// Most members one server may list.
+const MAX_LISTED_MEMBERS: usize = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,6 +54,17 @@ pub struct ServerInput {
     /// Answer agents without an access key (default false: every MCP request needs a key of
     /// this server, see `/mcp-servers/{id}/keys`).
     public: Option<bool>,
+    /// Who may connect an agent: `all` members of the organization (default) or only the
+    /// `listed_members` (owners and admins always may).
+    #[schema(value_type = Option<String>, example = "all", pattern = "^(all|listed)$")]
+    member_access: Option<String>,
+    /// The members who may connect when `member_access` is `listed` (user ids of members of
+    /// the server's organization; at most 1,000); replaces the current list.
+    #[schema(max_items = 1000)]
+    listed_members: Option<Vec<Uuid>>,
+    /// Create only: the organization to create it in (default: the caller's personal one;
+    /// the caller must be an owner or admin there). On update, only the server's own.
+    organization_id: Option<Uuid>,
     /// Refused, whatever its value (even null): the endpoint is assigned by the server.
     #[serde(default, deserialize_with = "present")]
     #[schema(ignore)]
@@ -76,12 +91,24 @@ pub struct NewServer {
     /// Answer agents without an access key (default false: every MCP request needs a key of
     /// this server, see `/mcp-servers/{id}/keys`).
     public: Option<bool>,
+    /// Who may connect an agent: `all` members of the organization (default) or only the
+    /// `listed_members` (owners and admins always may).
+    #[schema(value_type = Option<String>, example = "all", pattern = "^(all|listed)$")]
+    member_access: Option<String>,
+    /// The members who may connect when `member_access` is `listed` (user ids of members of
+    /// the server's organization; at most 1,000); replaces the current list.
+    #[schema(max_items = 1000)]
+    listed_members: Option<Vec<Uuid>>,
+    /// The organization to create it in (default: the caller's personal one; the caller must
+    /// be an owner or admin there).
+    organization_id: Option<Uuid>,
 }
 
 /// A server as the API shows it.
 #[derive(Serialize, ToSchema)]
 pub struct ServerView {
     pub id: Uuid,
+    pub organization_id: Uuid,
     pub name: String,
     /// Assigned from the pool; read-only.
     #[schema(example = "https://mcp1.example.com")]
@@ -92,6 +119,11 @@ pub struct ServerView {
     pub source_ids: Vec<Uuid>,
     /// Whether agents may call it without an access key.
     pub public: bool,
+    /// Who may connect an agent: `all` members, or the `listed_members` (owners and admins
+    /// always may).
+    #[schema(example = "all")]
+    pub member_access: String,
+    pub listed_members: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Set when soft-deleted.
@@ -103,10 +135,13 @@ impl From<ServerRow> for ServerView {
         Self {
             mcp_url: format!("{}/mcp", row.endpoint),
             id: row.id,
+            organization_id: row.organization_id,
             name: row.name,
             endpoint: row.endpoint,
             source_ids: row.source_ids,
             public: row.public,
+            member_access: row.member_access,
+            listed_members: row.listed_members,
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
@@ -128,7 +163,9 @@ pub struct ServerPage {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Include soft-deleted servers (default false).
+    /// Only this organization's servers.
+    organization_id: Option<Uuid>,
+    /// Include soft-deleted servers (default false; owners and admins only see them).
     include_deleted: Option<bool>,
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -147,7 +184,8 @@ pub struct ShowParams {
     include_deleted: Option<bool>,
 }
 
-/// The caller's servers, newest first.
+/// The servers the caller can see, newest first: every server of the organizations where
+/// they are an owner or admin, and the ones they may connect to where they are a member.
 #[utoipa::path(
     get, path = "/mcp-servers", tag = "mcp-servers",
     security(("bearer" = []), ("cookie" = [])),
@@ -156,6 +194,7 @@ pub struct ShowParams {
         (status = 200, description = "One page of servers", body = ServerPage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 422, description = "limit or offset out of range", body = ErrorBody),
     )
 )]
@@ -166,8 +205,18 @@ async fn list_servers(
 ) -> Result<axum::Json<ServerPage>, ApiError> {
     let (limit, offset) = page_bounds(params.limit, params.offset)?;
     let include_deleted = params.include_deleted.unwrap_or(false);
-    let (rows, total) =
-        servers::page(&state.pool, caller.user.id, include_deleted, limit, offset).await?;
+    if let Some(org) = params.organization_id {
+        access::of_organization(&state.pool, caller.user.id, org).await?;
+    }
+    let (rows, total) = servers::page(
+        &state.pool,
+        caller.user.id,
+        params.organization_id,
+        include_deleted,
+        limit,
+        offset,
+    )
+    .await?;
     Ok(axum::Json(ServerPage {
         items: rows.into_iter().map(Into::into).collect(),
         total,
@@ -185,11 +234,11 @@ async fn list_servers(
         (status = 201, description = "Created", body = ServerView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 404, description = "A source id is not one of the caller's sources (`source_not_found`)", body = ErrorBody),
-        (status = 409, description = "No endpoint is free (`pool_exhausted`), or the caller has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member of the organization (`role_required`)", body = ErrorBody),
+        (status = 404, description = "`organization_id` names no organization of the caller's, or a source id is not one of the organization's sources (`source_not_found`)", body = ErrorBody),
+        (status = 409, description = "No endpoint is free (`pool_exhausted`), or the organization has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid name, too many sources, or an endpoint given", body = ErrorBody),
+        (status = 422, description = "Invalid name, member access or listed members, too many sources, or an endpoint given", body = ErrorBody),
     )
 )]
 async fn create_server(
@@ -215,15 +264,18 @@ async fn create(
     let source_ids = source_ids.unwrap_or_default();
     let user_id = caller.user.id;
     let mut tx = state.pool.begin().await?;
+    let org = access::for_create(&mut tx, user_id, input.organization_id, Role::Admin)
+        .await?
+        .organization_id;
     // Sources first: a stranger's source id is a 404 whatever the state of the pool.
-    if !servers::owns_sources(&mut *tx, user_id, &source_ids).await? {
+    if !servers::owns_sources(&mut *tx, org, &source_ids).await? {
         return Err(source_not_found());
     }
-    let endpoint = state.allocator.allocate(&mut tx, user_id, None).await?;
+    let endpoint = state.allocator.allocate(&mut tx, org, None).await?;
     let public = input.public.unwrap_or(false);
     let id = servers::insert(
         &mut *tx,
-        user_id,
+        org,
         &name,
         &endpoint.url,
         &endpoint.host,
@@ -231,18 +283,20 @@ async fn create(
     )
     .await
     .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
-    if !servers::set_sources(&mut tx, user_id, id, &source_ids)
+    if !servers::set_sources(&mut tx, org, id, &source_ids)
         .await
         .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
     {
         return Err(source_not_found());
     }
+    set_member_access(&mut tx, org, id, &input).await?;
     activity
+        .in_org(org)
         .server(id)
         .detail("endpoint", endpoint.url.as_str())
         .record(&mut *tx)
         .await?;
-    let view = commit_and_show(tx, user_id, id).await?;
+    let view = commit_and_show(tx, org, id).await?;
     tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server created");
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
@@ -256,7 +310,7 @@ async fn create(
         (status = 200, description = "The server", body = ServerView),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such server of the caller's (or soft-deleted)", body = ErrorBody),
+        (status = 404, description = "No such server the caller can see (or soft-deleted)", body = ErrorBody),
     )
 )]
 async fn get_server(
@@ -266,7 +320,8 @@ async fn get_server(
     Query(params): Query<ShowParams>,
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let include_deleted = params.include_deleted.unwrap_or(false);
-    let row = servers::get(&state.pool, caller.user.id, id, include_deleted)
+    let server = access::of_server(&state.pool, caller.user.id, id, include_deleted).await?;
+    let row = servers::get(&state.pool, server.organization_id(), id, include_deleted)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(axum::Json(row.into()))
@@ -283,10 +338,10 @@ async fn get_server(
         (status = 200, description = "Updated", body = ServerView),
         (status = 400, description = "Malformed JSON or id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 404, description = "No such live server, or a source that is not the caller's", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such live server, or a source that is not the organization's", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid name, too many sources, or an endpoint given", body = ErrorBody),
+        (status = 422, description = "Invalid name, member access or listed members, too many sources, another `organization_id`, or an endpoint given", body = ErrorBody),
     )
 )]
 async fn update_server(
@@ -299,17 +354,22 @@ async fn update_server(
     let (name, source_ids) = validate(&input, false)?;
     let user_id = caller.user.id;
     let mut tx = state.pool.begin().await?;
-    if !servers::lock_live(&mut tx, user_id, id).await? {
-        return Err(ApiError::not_found());
+    let org = managed_server(&mut tx, user_id, id).await?;
+    if input.organization_id.is_some_and(|named| named != org) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "organization_id",
+            "a server stays in its organization; leave this out",
+        )]));
     }
     if let Some(name) = name {
-        servers::rename(&mut *tx, user_id, id, &name).await?;
+        servers::rename(&mut *tx, org, id, &name).await?;
     }
     if let Some(public) = input.public {
-        servers::set_public(&mut *tx, user_id, id, public).await?;
+        servers::set_public(&mut *tx, org, id, public).await?;
     }
+    set_member_access(&mut tx, org, id, &input).await?;
     if let Some(source_ids) = source_ids
-        && !servers::set_sources(&mut tx, user_id, id, &source_ids)
+        && !servers::set_sources(&mut tx, org, id, &source_ids)
             .await
             .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
     {
@@ -319,17 +379,20 @@ async fn update_server(
         (input.name.is_some(), "name"),
         (input.public.is_some(), "public"),
         (input.source_ids.is_some(), "source_ids"),
+        (input.member_access.is_some(), "member_access"),
+        (input.listed_members.is_some(), "listed_members"),
     ]
     .into_iter()
     .filter_map(|(given, field)| given.then_some(field))
     .collect();
     seen.activity(Action::ServerUpdate)
         .by(user_id)
+        .in_org(org)
         .server(id)
         .detail("changed", changed)
         .record(&mut *tx)
         .await?;
-    let view = commit_and_show(tx, user_id, id).await?;
+    let view = commit_and_show(tx, org, id).await?;
     tracing::info!(%user_id, server_id = %id, "MCP server updated");
     Ok(axum::Json(view))
 }
@@ -343,8 +406,8 @@ async fn update_server(
         (status = 204, description = "Soft-deleted; restore with POST /mcp-servers/{id}/restore"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 404, description = "No such live server of the caller's", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such live server the caller can see", body = ErrorBody),
     )
 )]
 async fn delete_server(
@@ -354,11 +417,13 @@ async fn delete_server(
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.pool.begin().await?;
-    if !servers::soft_delete(&mut *tx, caller.user.id, id).await? {
+    let org = managed_server(&mut tx, caller.user.id, id).await?;
+    if !servers::soft_delete(&mut *tx, org, id).await? {
         return Err(ApiError::not_found());
     }
     seen.activity(Action::ServerDelete)
         .by(caller.user.id)
+        .in_org(org)
         .server(id)
         .record(&mut *tx)
         .await?;
@@ -376,9 +441,9 @@ async fn delete_server(
         (status = 200, description = "Restored", body = ServerView),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 404, description = "No such server of the caller's", body = ErrorBody),
-        (status = 409, description = "The server is not deleted (`not_deleted`), no endpoint is free (`pool_exhausted`), or the caller has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such server the caller can see", body = ErrorBody),
+        (status = 409, description = "The server is not deleted (`not_deleted`), no endpoint is free (`pool_exhausted`), or the organization has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
     )
 )]
 async fn restore_server(
@@ -404,7 +469,10 @@ async fn restore(
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let user_id = caller.user.id;
     let mut tx = state.pool.begin().await?;
-    let old_host = match servers::deleted_endpoint_host(&mut *tx, user_id, id).await? {
+    let server = access::of_server(&mut *tx, user_id, id, true).await?;
+    server.require(Role::Admin)?;
+    let org = server.organization_id();
+    let old_host = match servers::deleted_endpoint_host(&mut *tx, org, id).await? {
         None => return Err(ApiError::not_found()),
         Some(None) => {
             return Err(ApiError::conflict(
@@ -416,16 +484,17 @@ async fn restore(
     };
     let endpoint = state
         .allocator
-        .allocate(&mut tx, user_id, Some(&old_host))
+        .allocate(&mut tx, org, Some(&old_host))
         .await?;
-    servers::restore(&mut *tx, user_id, id, &endpoint.url, &endpoint.host)
+    servers::restore(&mut *tx, org, id, &endpoint.url, &endpoint.host)
         .await
         .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
     activity
+        .in_org(org)
         .detail("endpoint", endpoint.url.as_str())
         .record(&mut *tx)
         .await?;
-    let view = commit_and_show(tx, user_id, id).await?;
+    let view = commit_and_show(tx, org, id).await?;
     tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server restored");
     Ok(axum::Json(view))
 }
@@ -439,8 +508,8 @@ async fn restore(
         (status = 200, description = "The server with the source", body = ServerView),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 404, description = "No such live server, or the source is not the caller's (`source_not_found`)", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such live server, or the source is not the organization's (`source_not_found`)", body = ErrorBody),
         (status = 422, description = "The server already has the most sources allowed (100)", body = ErrorBody),
     )
 )]
@@ -452,16 +521,14 @@ async fn attach_source(
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let user_id = caller.user.id;
     let mut tx = state.pool.begin().await?;
-    if !servers::lock_live(&mut tx, user_id, id).await? {
-        return Err(ApiError::not_found());
-    }
+    let org = managed_server(&mut tx, user_id, id).await?;
     if servers::source_count(&mut *tx, id).await? >= MAX_SOURCES as i64 {
         return Err(ApiError::validation(vec![FieldError::new(
             "source_id",
             format!("a server may have at most {MAX_SOURCES} sources"),
         )]));
     }
-    if !servers::attach(&mut *tx, user_id, id, source_id)
+    if !servers::attach(&mut *tx, org, id, source_id)
         .await
         .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
     {
@@ -469,11 +536,12 @@ async fn attach_source(
     }
     seen.activity(Action::ServerSourceAttach)
         .by(user_id)
+        .in_org(org)
         .server(id)
         .source(source_id)
         .record(&mut *tx)
         .await?;
-    let view = commit_and_show(tx, user_id, id).await?;
+    let view = commit_and_show(tx, org, id).await?;
     Ok(axum::Json(view))
 }
 
@@ -486,7 +554,7 @@ async fn attach_source(
         (status = 200, description = "The server without the source", body = ServerView),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such live server, or the source is not assigned to it", body = ErrorBody),
     )
 )]
@@ -498,18 +566,18 @@ async fn detach_source(
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let user_id = caller.user.id;
     let mut tx = state.pool.begin().await?;
-    if !servers::lock_live(&mut tx, user_id, id).await?
-        || !servers::detach(&mut *tx, user_id, id, source_id).await?
-    {
+    let org = managed_server(&mut tx, user_id, id).await?;
+    if !servers::detach(&mut *tx, org, id, source_id).await? {
         return Err(ApiError::not_found());
     }
     seen.activity(Action::ServerSourceDetach)
         .by(user_id)
+        .in_org(org)
         .server(id)
         .source(source_id)
         .record(&mut *tx)
         .await?;
-    let view = commit_and_show(tx, user_id, id).await?;
+    let view = commit_and_show(tx, org, id).await?;
     Ok(axum::Json(view))
 }
 
@@ -517,10 +585,10 @@ async fn detach_source(
 /// was committed.
 async fn commit_and_show(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    user_id: Uuid,
+    organization_id: Uuid,
     id: Uuid,
 ) -> Result<ServerView, ApiError> {
-    let row = servers::get(&mut *tx, user_id, id, false)
+    let row = servers::get(&mut *tx, organization_id, id, false)
         .await?
         .ok_or_else(ApiError::not_found)?;
     tx.commit().await?;
@@ -537,8 +605,52 @@ fn source_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "source_not_found",
-        "A source id does not name one of your sources.",
+        "A source id does not name one of the organization's sources.",
     )
+}
+
+/// Locks a live server the caller manages (owner or admin of its organization) for the rest
+/// of the transaction; returns its organization. 404 if the caller cannot see it, 403 if they
+/// are only a member.
+async fn managed_server(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Uuid, ApiError> {
+    let server = access::of_server(&mut *tx, user_id, id, false).await?;
+    server.require(Role::Admin)?;
+    let org = server.organization_id();
+    if !servers::lock_live(tx, org, id).await? {
+        return Err(ApiError::not_found());
+    }
+    Ok(org)
+}
+
+/// Applies `member_access` and `listed_members` from the input (checked by [`validate`]).
+async fn set_member_access(
+    tx: &mut sqlx::PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+    input: &ServerInput,
+) -> Result<(), ApiError> {
+    if input.member_access.is_none() && input.listed_members.is_none() {
+        return Ok(());
+    }
+    let listed = servers::set_member_access(
+        tx,
+        organization_id,
+        id,
+        input.member_access.as_deref(),
+        input.listed_members.as_deref(),
+    )
+    .await?;
+    if !listed {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "listed_members",
+            "every id must be a member of the server's organization",
+        )]));
+    }
+    Ok(())
 }
 
 /// Checks the input; `(trimmed name, distinct source ids)`.
@@ -581,6 +693,23 @@ fn validate(
         fields.push(FieldError::new(
             "source_ids",
             format!("must list at most {MAX_SOURCES} sources"),
+        ));
+    }
+    if input
+        .member_access
+        .as_deref()
+        .is_some_and(|a| a != "all" && a != "listed")
+    {
+        fields.push(FieldError::new("member_access", "must be `all` or `listed`"));
+    }
+    if input
+        .listed_members
+        .as_ref()
+        .is_some_and(|ids| ids.len() > MAX_LISTED_MEMBERS)
+    {
+        fields.push(FieldError::new(
+            "listed_members",
+            format!("must list at most {MAX_LISTED_MEMBERS} members"),
         ));
     }
     if !fields.is_empty() {

@@ -162,7 +162,9 @@ async fn change_password(
     Ok(signed_in(&state, jar, token))
 }
 
-/// Delete the account and everything it owns (sources, MCP servers, their links).
+/// Delete the account and everything it owns: its personal organization (sources, MCP servers,
+/// their links) and the team organizations it alone is in. The only owner of a team
+/// organization that has other members must make one of them an owner first.
 #[utoipa::path(
     delete, path = "/me", tag = "account",
     security(("bearer" = []), ("cookie" = [])),
@@ -170,6 +172,7 @@ async fn change_password(
         (status = 204, description = "Account and all its data deleted"),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 409, description = "The account is the only owner of a team organization with other members (`sole_owner`)", body = ErrorBody),
     )
 )]
 async fn delete_me(
@@ -180,6 +183,7 @@ async fn delete_me(
 ) -> Result<impl IntoResponse, ApiError> {
     // The record has no foreign key: it outlives the account, for administrators.
     let mut tx = state.pool.begin().await?;
+    leave_organizations(&mut tx, caller.user.id).await?;
     if users::delete(&mut *tx, caller.user.id).await? {
         seen.activity(Action::AccountDelete)
             .by(caller.user.id)
@@ -192,4 +196,31 @@ async fn delete_me(
         StatusCode::NO_CONTENT,
         jar.add(cleared_cookie(state.config.cookie_secure)),
     ))
+}
+
+/// Before an account goes: refuses (409 `sole_owner`) if it is the only owner of a team
+/// organization others are in; deletes the team organizations it alone is in.
+async fn leave_organizations(
+    tx: &mut sqlx::PgConnection,
+    user_id: uuid::Uuid,
+) -> Result<(), ApiError> {
+    let owned = crate::db::organizations::solely_owned(&mut *tx, user_id).await?;
+    let shared: Vec<&str> = owned
+        .iter()
+        .filter(|(_, _, members)| *members > 1)
+        .map(|(_, name, _)| name.as_str())
+        .collect();
+    if !shared.is_empty() {
+        return Err(ApiError::conflict(
+            "sole_owner",
+            format!(
+                "You are the only owner of {}; make another member an owner (or delete the organization) first.",
+                shared.join(", ")
+            ),
+        ));
+    }
+    for (id, _, _) in owned {
+        crate::db::organizations::delete(&mut *tx, id).await?;
+    }
+    Ok(())
 }

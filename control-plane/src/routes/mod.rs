@@ -8,9 +8,12 @@ pub mod call_series;
 pub mod calls;
 pub mod grants;
 pub mod health;
+pub mod invitations;
 pub mod keys;
 pub mod mcp_servers;
 pub mod me;
+pub mod members;
+pub mod organizations;
 pub mod sources;
 pub mod tls;
 
@@ -23,6 +26,9 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth::router())
         .merge(me::router())
+        .merge(organizations::router())
+        .merge(members::router())
+        .merge(invitations::router())
         .merge(admin::router())
         .merge(sources::router())
         .merge(mcp_servers::router())

@@ -1,4 +1,5 @@
-//! `/sources`: a user's data sources. Metadata is validated per type; secret fields are
+//! `/sources`: an organization's data sources, managed by its owners and admins (members never
+//! see a source's settings). Metadata is validated per type; secret fields are
 //! encrypted at rest and write-only (responses say which are set, never their values).
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::model::{SourceRules, SourceType};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -18,7 +19,8 @@ use crate::{
     db::sources::{self, SourceRow, SourceWrite},
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path, Query},
-    routes::admin::PageParams,
+    orgs::{Role, access},
+    routes::admin::page_bounds,
     state::AppState,
 };
 
@@ -37,6 +39,25 @@ pub struct SourceInput {
     source_type: String,
     #[serde(default)]
     source_metadata: Map<String, Value>,
+    /// The organization (create: default the caller's personal one; update: must be the
+    /// source's own, sources do not move).
+    #[serde(default)]
+    organization_id: Option<Uuid>,
+}
+
+/// Listing options.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only this organization's sources.
+    organization_id: Option<Uuid>,
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+    /// Items to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<i64>,
 }
 
 /// The new state of a source (`PUT`): as [`SourceInput`], but secret fields may be left out to
@@ -61,6 +82,15 @@ fn input_schema(source_type: SourceType, update: bool) -> Value {
         "properties": {
             "type": {"type": "string", "enum": [source_type.as_str()]},
             "source_metadata": source_type.metadata_schema(&rules, update),
+            "organization_id": {
+                "type": "string", "format": "uuid",
+                "description": if update {
+                    "The source's organization (sources do not move; leave out)."
+                } else {
+                    "The organization to create it in (default: the caller's personal one); \
+                     the caller must be an owner or admin there."
+                },
+            },
         },
         "required": ["type", "source_metadata"],
         "additionalProperties": false,
@@ -149,6 +179,7 @@ impl ToSchema for SourceUpdate {
 #[derive(Serialize, ToSchema)]
 pub struct SourceView {
     pub id: Uuid,
+    pub organization_id: Uuid,
     #[serde(rename = "type")]
     #[schema(example = "box")]
     pub source_type: String,
@@ -170,6 +201,7 @@ impl From<SourceRow> for SourceView {
             .unwrap_or_default();
         Self {
             id: row.id,
+            organization_id: row.organization_id,
             source_type: row.source_type,
             source_metadata: row.source_metadata,
             secrets,
@@ -188,25 +220,39 @@ pub struct SourcePage {
     pub offset: i64,
 }
 
-/// The caller's sources, newest first.
+/// The sources of the organizations the caller manages (owner or admin), newest first.
 #[utoipa::path(
     get, path = "/sources", tag = "sources",
     security(("bearer" = []), ("cookie" = [])),
-    params(PageParams),
+    params(ListParams),
     responses(
         (status = 200, description = "One page of sources", body = SourcePage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "`organization_id` names an organization where the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 422, description = "limit or offset out of range", body = ErrorBody),
     )
 )]
 async fn list_sources(
     State(state): State<AppState>,
     caller: AuthUser,
-    Query(params): Query<PageParams>,
+    Query(params): Query<ListParams>,
 ) -> Result<axum::Json<SourcePage>, ApiError> {
-    let (limit, offset) = params.bounds()?;
-    let (rows, total) = sources::page(&state.pool, caller.user.id, limit, offset).await?;
+    let (limit, offset) = page_bounds(params.limit, params.offset)?;
+    if let Some(org) = params.organization_id {
+        access::of_organization(&state.pool, caller.user.id, org)
+            .await?
+            .require(Role::Admin)?;
+    }
+    let (rows, total) = sources::page(
+        &state.pool,
+        caller.user.id,
+        params.organization_id,
+        limit,
+        offset,
+    )
+    .await?;
     Ok(axum::Json(SourcePage {
         items: rows.into_iter().map(SourceView::from).collect(),
         total,
@@ -224,8 +270,9 @@ async fn list_sources(
         (status = 201, description = "Created", body = SourceView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 409, description = "The account has the most sources allowed (`source_limit_reached`)", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member of the organization (`role_required`)", body = ErrorBody),
+        (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
+        (status = 409, description = "The organization has the most sources allowed (`source_limit_reached`)", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Unknown type or invalid metadata; each bad field is named", body = ErrorBody),
     )
@@ -247,18 +294,22 @@ async fn create_source(
         secrets_key_id: &key_id,
     };
     let mut tx = state.pool.begin().await?;
-    // Locking the account serialises its source creations, so the limit holds under load.
-    let count = sources::lock_and_count(&mut tx, caller.user.id).await?;
+    let org = access::for_create(&mut tx, caller.user.id, input.organization_id, Role::Admin)
+        .await?
+        .organization_id;
+    // Locking the organization serialises its source creations, so the limit holds under load.
+    let count = sources::lock_and_count(&mut tx, org).await?;
     let max = state.config.max_sources_per_user;
     if count >= i64::from(max) {
         return Err(ApiError::conflict(
             "source_limit_reached",
-            format!("An account may have at most {max} sources; delete one first."),
+            format!("An organization may have at most {max} sources; delete one first."),
         ));
     }
-    let row = sources::insert(&mut *tx, id, caller.user.id, &write).await?;
+    let row = sources::insert(&mut *tx, id, org, &write).await?;
     seen.activity(Action::SourceCreate)
         .by(caller.user.id)
+        .in_org(org)
         .source(id)
         .detail("type", source_type.as_str())
         .record(&mut *tx)
@@ -277,7 +328,8 @@ async fn create_source(
         (status = 200, description = "The source", body = SourceView),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such source of the caller's", body = ErrorBody),
+        (status = 403, description = "The caller is only a member of the source's organization (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such source in an organization of the caller's", body = ErrorBody),
     )
 )]
 async fn get_source(
@@ -285,7 +337,8 @@ async fn get_source(
     caller: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<SourceView>, ApiError> {
-    let row = sources::get(&state.pool, caller.user.id, id)
+    let org = managed_source(&state.pool, caller.user.id, id).await?;
+    let row = sources::get(&state.pool, org, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(axum::Json(row.into()))
@@ -302,10 +355,10 @@ async fn get_source(
         (status = 200, description = "Updated", body = SourceView),
         (status = 400, description = "Malformed JSON or id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 404, description = "No such source of the caller's", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such source in an organization of the caller's", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid type or metadata", body = ErrorBody),
+        (status = 422, description = "Invalid type or metadata, or another `organization_id`", body = ErrorBody),
     )
 )]
 async fn update_source(
@@ -316,9 +369,16 @@ async fn update_source(
     Json(input): Json<SourceInput>,
 ) -> Result<axum::Json<SourceView>, ApiError> {
     let mut tx = state.pool.begin().await?;
-    let existing = sources::get_for_update(&mut *tx, caller.user.id, id)
+    let org = managed_source(&mut *tx, caller.user.id, id).await?;
+    let existing = sources::get_for_update(&mut *tx, org, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    if input.organization_id.is_some_and(|named| named != org) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "organization_id",
+            "a source stays in its organization; leave this out",
+        )]));
+    }
     let source_type = parse_type(&input.source_type)?;
     let stored = match (&existing.secrets, &existing.secrets_key_id) {
         (Some(sealed), Some(key_id)) if existing.source_type == source_type.as_str() => state
@@ -335,11 +395,12 @@ async fn update_source(
         secrets: &sealed,
         secrets_key_id: &key_id,
     };
-    let row = sources::update(&mut *tx, caller.user.id, id, &write)
+    let row = sources::update(&mut *tx, org, id, &write)
         .await?
         .ok_or_else(ApiError::not_found)?;
     seen.activity(Action::SourceUpdate)
         .by(caller.user.id)
+        .in_org(org)
         .source(id)
         .detail("type", source_type.as_str())
         .record(&mut *tx)
@@ -358,8 +419,8 @@ async fn update_source(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
-        (status = 404, description = "No such source of the caller's", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such source in an organization of the caller's", body = ErrorBody),
     )
 )]
 async fn delete_source(
@@ -369,11 +430,13 @@ async fn delete_source(
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.pool.begin().await?;
-    if !sources::delete(&mut *tx, caller.user.id, id).await? {
+    let org = managed_source(&mut *tx, caller.user.id, id).await?;
+    if !sources::delete(&mut *tx, org, id).await? {
         return Err(ApiError::not_found());
     }
     seen.activity(Action::SourceDelete)
         .by(caller.user.id)
+        .in_org(org)
         .source(id)
         .record(&mut *tx)
         .await?;
@@ -382,11 +445,24 @@ async fn delete_source(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The organization of a source the caller manages: 404 if it is not in one of theirs, 403
+/// if they are only a member there.
+async fn managed_source(
+    db: impl sqlx::PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Uuid, ApiError> {
+    let membership = access::of_source(db, user_id, id).await?;
+    membership.require(Role::Admin)?;
+    Ok(membership.organization_id)
+}
+
 fn parse_type(name: &str) -> Result<SourceType, ApiError> {
     SourceType::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = SourceType::ALL.iter().map(|t| t.as_str()).collect();
         ApiError::validation(vec![FieldError::new(
             "type",
-            "must be one of outlook, box, snowflake",
+            format!("must be one of {}", names.join(", ")),
         )])
     })
 }

@@ -296,16 +296,16 @@ async fn deleting_the_account_removes_its_sources_and_servers(pool: PgPool) {
     for (owner, host) in [(&me["id"], "a.example.com"), (&bob["id"], "b.example.com")] {
         let owner = uuid::Uuid::parse_str(owner.as_str().unwrap()).unwrap();
         let source: uuid::Uuid = sqlx::query_scalar(
-            "insert into sources (user_id, type) values ($1, 'box') returning id",
+            "insert into sources (organization_id, type) values ((select id from organizations where personal_user_id = $1), 'box') returning id",
         )
         .bind(owner)
         .fetch_one(&pool)
         .await
         .unwrap();
-        let server: uuid::Uuid = sqlx::query_scalar("insert into mcp_servers (user_id, name, endpoint, endpoint_host) values ($1, 's', $2, $3) returning id")
+        let server: uuid::Uuid = sqlx::query_scalar("insert into mcp_servers (organization_id, name, endpoint, endpoint_host) values ((select id from organizations where personal_user_id = $1), 's', $2, $3) returning id")
             .bind(owner).bind(format!("https://{host}")).bind(host).fetch_one(&pool).await.unwrap();
         sqlx::query(
-            "insert into mcp_server_sources (server_id, source_id, user_id) values ($1, $2, $3)",
+            "insert into mcp_server_sources (server_id, source_id, organization_id) values ($1, $2, (select id from organizations where personal_user_id = $3))",
         )
         .bind(server)
         .bind(source)

@@ -14,7 +14,7 @@ use crate::{console::Person, helpers::spawn_app};
 /// Seeds the servers, their links to one source, and the calls; returns the first server.
 async fn seed(pool: &PgPool, user: &str, source: &str) -> String {
     sqlx::query(
-        "insert into mcp_servers (user_id, name, endpoint, endpoint_host) \
+        "insert into mcp_servers (organization_id, name, endpoint, endpoint_host) \
          select $1::uuid, 'server ' || n, 'https://s' || n || '.example.com', 's' || n || '.example.com' \
          from generate_series(1, 1000) n",
     )
@@ -23,8 +23,8 @@ async fn seed(pool: &PgPool, user: &str, source: &str) -> String {
     .await
     .unwrap();
     sqlx::query(
-        "insert into mcp_server_sources (server_id, source_id, user_id) \
-         select id, $2::uuid, user_id from mcp_servers where user_id = $1::uuid",
+        "insert into mcp_server_sources (server_id, source_id, organization_id) \
+         select id, $2::uuid, organization_id from mcp_servers where organization_id = $1::uuid",
     )
     .bind(user)
     .bind(source)
@@ -32,7 +32,7 @@ async fn seed(pool: &PgPool, user: &str, source: &str) -> String {
     .await
     .unwrap();
     let busy: String = sqlx::query_scalar(
-        "select id::text from mcp_servers where user_id = $1::uuid order by name limit 1",
+        "select id::text from mcp_servers where organization_id = $1::uuid order by name limit 1",
     )
     .bind(user)
     .fetch_one(pool)
@@ -47,7 +47,7 @@ async fn seed(pool: &PgPool, user: &str, source: &str) -> String {
                 3, n % 400, json_build_array(json_build_object('source_id', $2::text, 'type', 'box', \
                 'outcome', 'ok', 'latency_ms', n % 300, 'results', 3)) \
          from mcp_servers s cross join generate_series(1, $3) n \
-         where s.user_id = $1::uuid and ($4 = (s.id::text = $5))";
+         where s.organization_id = $1::uuid and ($4 = (s.id::text = $5))";
     // 100 calls on each server: one user's 100,000 audit records (the first server gets
     // `CONSOLE_SCALE_HOT_CALLS` instead, when set).
     for (per_server, busy_only) in [(hot_calls().unwrap_or(100), true), (100, false)] {
@@ -94,7 +94,7 @@ async fn pages_stay_fast_with_a_thousand_servers_and_a_hundred_thousand_calls(po
     let ada = Person::new(&app);
     ada.sign_up("ada@example.com").await;
     let source = ada.box_source("box-secret").await;
-    let user: String = sqlx::query_scalar("select id::text from users")
+    let user: String = sqlx::query_scalar("select id::text from organizations")
         .fetch_one(&app.pool)
         .await
         .unwrap();

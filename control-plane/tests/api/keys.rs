@@ -405,8 +405,8 @@ async fn revoked_keys_are_bounded_per_server_and_forgotten_after_thirty_days(poo
     // Not yet 30 days: the app's own housekeeping, whose first round may run at any moment,
     // must not purge them while the limit is checked.
     sqlx::query(
-        "insert into mcp_server_keys (server_id, user_id, name, prefix, key_hash, revoked_at) \
-         select s.id, s.user_id, 'old', 'mcpk_x', sha256(i::text::bytea), now() - interval '29 days' \
+        "insert into mcp_server_keys (server_id, organization_id, name, prefix, key_hash, revoked_at) \
+         select s.id, s.organization_id, 'old', 'mcpk_x', sha256(i::text::bytea), now() - interval '29 days' \
          from mcp_servers s, generate_series(1, 199) i where s.id = $1::uuid",
     )
     .bind(&server)

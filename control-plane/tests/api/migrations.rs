@@ -25,6 +25,7 @@ async fn migrations_apply_revert_and_apply_again(pool: PgPool) {
             "endpoint_releases",
             "mcp_server_key_usage",
             "mcp_server_keys",
+            "mcp_server_members",
             "mcp_server_sources",
             "mcp_servers",
             "oauth_clients",
@@ -32,6 +33,9 @@ async fn migrations_apply_revert_and_apply_again(pool: PgPool) {
             "oauth_grants",
             "oauth_refresh_tokens",
             "oauth_signing_keys",
+            "organization_invitations",
+            "organization_members",
+            "organizations",
             "revoked_tokens",
             "sources",
             "tool_calls",
@@ -66,19 +70,19 @@ async fn user(pool: &PgPool, email: &str) -> uuid::Uuid {
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn schema_refuses_a_link_between_users(pool: PgPool) {
+async fn schema_refuses_a_link_between_organizations(pool: PgPool) {
     let (a, b) = (
         user(&pool, "a@example.com").await,
         user(&pool, "b@example.com").await,
     );
     let source: uuid::Uuid =
-        sqlx::query_scalar("insert into sources (user_id, type) values ($1, 'box') returning id")
+        sqlx::query_scalar("insert into sources (organization_id, type) values ((select id from organizations where personal_user_id = $1), 'box') returning id")
             .bind(a)
             .fetch_one(&pool)
             .await
             .unwrap();
     let server: uuid::Uuid = sqlx::query_scalar(
-        "insert into mcp_servers (user_id, name, endpoint, endpoint_host) values ($1, 's', 'https://m.example.com', 'm.example.com') returning id",
+        "insert into mcp_servers (organization_id, name, endpoint, endpoint_host) values ((select id from organizations where personal_user_id = $1), 's', 'https://m.example.com', 'm.example.com') returning id",
     )
     .bind(b)
     .fetch_one(&pool)
@@ -86,7 +90,7 @@ async fn schema_refuses_a_link_between_users(pool: PgPool) {
     .unwrap();
     for owner in [a, b] {
         let linked = sqlx::query(
-            "insert into mcp_server_sources (server_id, source_id, user_id) values ($1, $2, $3)",
+            "insert into mcp_server_sources (server_id, source_id, organization_id) values ($1, $2, (select id from organizations where personal_user_id = $3))",
         )
         .bind(server)
         .bind(source)
@@ -95,7 +99,7 @@ async fn schema_refuses_a_link_between_users(pool: PgPool) {
         .await;
         assert!(
             linked.is_err(),
-            "a cross-user link is refused whatever user_id says"
+            "a cross-organization link is refused whatever organization_id says"
         );
     }
 }
@@ -103,7 +107,7 @@ async fn schema_refuses_a_link_between_users(pool: PgPool) {
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]
 async fn schema_allows_one_live_server_per_endpoint(pool: PgPool) {
     let a = user(&pool, "a@example.com").await;
-    let insert = "insert into mcp_servers (user_id, name, endpoint, endpoint_host) values ($1, 's', 'https://m.example.com', 'm.example.com') returning id";
+    let insert = "insert into mcp_servers (organization_id, name, endpoint, endpoint_host) values ((select id from organizations where personal_user_id = $1), 's', 'https://m.example.com', 'm.example.com') returning id";
     let first: uuid::Uuid = sqlx::query_scalar(insert)
         .bind(a)
         .fetch_one(&pool)

@@ -48,14 +48,14 @@ async fn a_bulk_statement_notifies_per_hundred_servers_not_per_row(pool: PgPool)
     let token = app.user_token("ada@example.com").await;
     let source = app.source(&token, &box_source()).await;
     let server = app.server(&token, "seed", &[&source]).await;
-    let user_id: uuid::Uuid = sqlx::query_scalar("select id from users limit 1")
+    let user_id: uuid::Uuid = sqlx::query_scalar("select id from organizations limit 1")
         .fetch_one(&pool)
         .await
         .unwrap();
     // 250 more servers in one statement, all on the one source (written directly: the rows
     // only have to exist, not to hold pool endpoints).
     sqlx::query(
-        "insert into mcp_servers (id, user_id, name, endpoint, endpoint_host) \
+        "insert into mcp_servers (id, organization_id, name, endpoint, endpoint_host) \
          select gen_random_uuid(), $1, 'bulk ' || n, 'http://bulk' || n || '.example.com', \
                 'bulk' || n || '.example.com' from generate_series(1, 250) n",
     )
@@ -64,8 +64,8 @@ async fn a_bulk_statement_notifies_per_hundred_servers_not_per_row(pool: PgPool)
     .await
     .unwrap();
     sqlx::query(
-        "insert into mcp_server_sources (server_id, source_id, user_id) \
-         select id, $1::uuid, user_id from mcp_servers where name like 'bulk %'",
+        "insert into mcp_server_sources (server_id, source_id, organization_id) \
+         select id, $1::uuid, organization_id from mcp_servers where name like 'bulk %'",
     )
     .bind(&source)
     .execute(&pool)

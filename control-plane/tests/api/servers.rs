@@ -768,13 +768,13 @@ async fn endpoint_is_refused_even_as_null_and_sources_are_capped(pool: PgPool) {
 
     let server = app.server(&token, "full", &[]).await;
     let server_id: uuid::Uuid = server["id"].as_str().unwrap().parse().unwrap();
-    let user_id: uuid::Uuid = sqlx::query_scalar("select user_id from mcp_servers")
+    let user_id: uuid::Uuid = sqlx::query_scalar("select organization_id from mcp_servers")
         .fetch_one(&pool)
         .await
         .unwrap();
     sqlx::query(
-        "with s as (insert into sources (user_id, type) select $1, 'box' from generate_series(1, 100) returning id, user_id) \
-         insert into mcp_server_sources (server_id, source_id, user_id) select $2, id, user_id from s",
+        "with s as (insert into sources (organization_id, type) select $1, 'box' from generate_series(1, 100) returning id, organization_id) \
+         insert into mcp_server_sources (server_id, source_id, organization_id) select $2, id, organization_id from s",
     )
     .bind(user_id)
     .bind(server_id)

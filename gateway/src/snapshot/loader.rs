@@ -75,11 +75,11 @@ impl Loader {
     async fn grants(
         db: &mut PgConnection,
         ids: Option<&[Uuid]>,
-    ) -> Result<HashMap<Uuid, HashSet<Uuid>>, sqlx::Error> {
-        let rows: Vec<(Uuid, Uuid)> = scoped(sql::GRANTS, ids).fetch_all(db).await?;
-        let mut grants: HashMap<Uuid, HashSet<Uuid>> = HashMap::new();
-        for (server_id, id) in rows {
-            grants.entry(server_id).or_default().insert(id);
+    ) -> Result<HashMap<Uuid, HashMap<Uuid, Uuid>>, sqlx::Error> {
+        let rows: Vec<(Uuid, Uuid, Uuid)> = scoped(sql::GRANTS, ids).fetch_all(db).await?;
+        let mut grants: HashMap<Uuid, HashMap<Uuid, Uuid>> = HashMap::new();
+        for (server_id, id, user_id) in rows {
+            grants.entry(server_id).or_default().insert(id, user_id);
         }
         Ok(grants)
     }
@@ -168,7 +168,7 @@ impl Loader {
 fn assemble(
     mut rows: Vec<Row>,
     mut keys: HashMap<Uuid, Vec<ServedKey>>,
-    mut grants: HashMap<Uuid, HashSet<Uuid>>,
+    mut grants: HashMap<Uuid, HashMap<Uuid, Uuid>>,
     keyring: &Keyring,
     rules: &SourceRules,
 ) -> Vec<ServedServer> {

@@ -3,7 +3,7 @@
 //! (persistent maps) and replaces only the servers that changed.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{Arc, OnceLock},
 };
 
@@ -105,8 +105,10 @@ pub struct ServedServer {
     /// million URL parses would add a second to every full load.
     pub(super) resource: OnceLock<String>,
     pub keys: Vec<ServedKey>,
-    /// Live OAuth grants; a token is accepted only while its grant is here.
-    pub grants: HashSet<Uuid>,
+    /// Live OAuth grants and the member who approved each; a token is accepted only while its
+    /// grant is here, for that member (a grant ends in the database when its member leaves
+    /// the organization, is taken off a `listed` server or has their role lowered).
+    pub grants: HashMap<Uuid, Uuid>,
     pub sources: Vec<Arc<ServedSource>>,
 }
 

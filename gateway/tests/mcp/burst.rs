@@ -50,7 +50,7 @@ async fn write_servers(
             .map(|id| keyring.seal_source(*id, &secrets))
             .unzip();
         sqlx::query(
-            "insert into sources (id, user_id, type, source_metadata, secrets, secrets_key_id) \
+            "insert into sources (id, organization_id, type, source_metadata, secrets, secrets_key_id) \
              select id, $2, 'box', \
                     '{\"client_id\":\"abc\",\"subject_type\":\"enterprise\",\"subject_id\":\"1\"}', \
                     secrets, key_id \
@@ -65,7 +65,7 @@ async fn write_servers(
         .unwrap();
     }
     sqlx::query(
-        "insert into mcp_servers (id, user_id, name, endpoint, endpoint_host, public) \
+        "insert into mcp_servers (id, organization_id, name, endpoint, endpoint_host, public) \
          select id, $2, 'bulk ' || n, 'https://bulk' || n || '.example.com', \
                 'bulk' || n || '.example.com', true \
          from unnest($1::uuid[]) with ordinality as s(id, n)",
@@ -76,7 +76,7 @@ async fn write_servers(
     .await
     .unwrap();
     sqlx::query(
-        "insert into mcp_server_sources (server_id, source_id, user_id) \
+        "insert into mcp_server_sources (server_id, source_id, organization_id) \
          select server_id, source_id, $3 from unnest($1::uuid[], $2::uuid[]) as l(server_id, source_id)",
     )
     .bind(&servers)
@@ -89,7 +89,10 @@ async fn write_servers(
 }
 
 async fn user_id(pool: &PgPool, name: &str) -> Uuid {
-    sqlx::query_scalar("select id from users where email = $1 || '@example.com'")
+    sqlx::query_scalar(
+        "select o.id from organizations o join users u on u.id = o.personal_user_id \
+         where u.email = $1 || '@example.com'",
+    )
         .bind(name)
         .fetch_one(pool)
         .await

@@ -57,8 +57,8 @@ async fn a_search_covers_at_most_the_source_cap(pool: PgPool) {
     let (id, host) = stack.server(&ada, "widest", &first).await;
     // One more than the control plane allows, linked behind its back.
     sqlx::query(
-        "insert into mcp_server_sources (server_id, source_id, user_id) \
-         select $1::uuid, $2::uuid, user_id from mcp_servers where id = $1::uuid",
+        "insert into mcp_server_sources (server_id, source_id, organization_id) \
+         select $1::uuid, $2::uuid, organization_id from mcp_servers where id = $1::uuid",
     )
     .bind(&id)
     .bind(&extra[0])

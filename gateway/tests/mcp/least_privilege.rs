@@ -65,8 +65,8 @@ async fn the_gateway_role_reads_configuration_and_appends_audit_only(pool: PgPoo
     for forbidden in [
         "update sources set source_metadata = '{}'",
         "delete from mcp_server_sources",
-        "insert into mcp_servers (user_id, name, endpoint, endpoint_host) \
-         select user_id, 'x', 'https://x.example.com', 'x.example.com' from mcp_servers limit 1",
+        "insert into mcp_servers (organization_id, name, endpoint, endpoint_host) \
+         select organization_id, 'x', 'https://x.example.com', 'x.example.com' from mcp_servers limit 1",
         "update mcp_server_keys set revoked_at = null",
         "select email from users",
         "select * from revoked_tokens",

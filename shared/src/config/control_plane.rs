@@ -55,15 +55,20 @@ pub struct ControlPlaneSettings {
     pub mcp_gateway_url_pools: String,
     /// Seconds before an endpoint freed by one user can be given to another user.
     pub endpoint_cooldown_secs: u64,
-    /// Most live MCP servers one user may have. Endpoints a user freed that are still cooling
-    /// down count too, so no account can hold more than this many fixed endpoints.
+    /// Most live MCP servers one organization may have (the name predates organizations; a
+    /// personal organization is one account's). Endpoints it freed that are still cooling down
+    /// count too, so no organization can hold more than this many fixed endpoints.
     pub max_servers_per_user: u32,
-    /// Most sources one user may have.
+    /// Most sources one organization may have.
     pub max_sources_per_user: u32,
-    /// Most fixed pool endpoints one user may hold, live or still reserved for them by the
-    /// cooldown; never more than all but one of the fixed entries, so one account cannot lock
-    /// everyone else out of a fixed pool. Beyond it, servers get wildcard names (if any).
+    /// Most fixed pool endpoints one organization may hold, live or still reserved for it by
+    /// the cooldown; never more than all but one of the fixed entries, so one organization
+    /// cannot lock everyone else out of a fixed pool. Beyond it, servers get wildcard names (if
+    /// any).
     pub fixed_endpoints_per_user: u32,
+    /// Most team organizations one account may create (its personal one aside), so pool shares,
+    /// which are per organization, cannot be multiplied at will.
+    pub max_organizations_per_user: u32,
     /// Days tool-call audit records are kept (the control plane prunes them).
     pub audit_retention_days: u32,
     /// Days control-plane activity records are kept.
@@ -109,6 +114,7 @@ impl Default for ControlPlaneSettings {
             max_servers_per_user: 25,
             max_sources_per_user: 200,
             fixed_endpoints_per_user: 2,
+            max_organizations_per_user: 10,
             audit_retention_days: 30,
             activity_retention_days: 90,
             oauth_access_token_ttl_secs: 3600,
@@ -139,6 +145,7 @@ impl ControlPlaneSettings {
             ("MAX_SERVERS_PER_USER", self.max_servers_per_user),
             ("MAX_SOURCES_PER_USER", self.max_sources_per_user),
             ("FIXED_ENDPOINTS_PER_USER", self.fixed_endpoints_per_user),
+            ("MAX_ORGANIZATIONS_PER_USER", self.max_organizations_per_user),
             ("AUDIT_RETENTION_DAYS", self.audit_retention_days),
             ("ACTIVITY_RETENTION_DAYS", self.activity_retention_days),
         ] {

@@ -1,0 +1,334 @@
+//! `/organizations`: the organizations a person is in. Everyone has a personal one (made with
+//! the account, theirs alone); anyone may create team organizations and becomes their first
+//! owner. Anything of an organization the caller is not in is a 404.
+
+use axum::{extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    activity::{Action, Seen},
+    auth::AuthUser,
+    db::organizations::{self as db, OrganizationRow, SLUG_UNIQUE},
+    error::{ApiError, ErrorBody, FieldError, ResultExt},
+    extract::{Json, Path},
+    orgs::{Role, access},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_organizations, create_organization))
+        .routes(routes!(
+            get_organization,
+            update_organization,
+            delete_organization
+        ))
+}
+
+/// A team organization to create, or the changes to one (fields left out stay).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationInput {
+    /// 1 to 100 characters after trimming, no control characters.
+    #[schema(example = "Contoso", min_length = 1, max_length = 100)]
+    name: Option<String>,
+    /// Unique: 1 to 48 lower-case letters, digits and inner hyphens.
+    #[schema(example = "contoso", pattern = "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")]
+    slug: Option<String>,
+}
+
+/// An organization as one of its members sees it.
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationView {
+    pub id: Uuid,
+    pub name: String,
+    /// Team organizations only.
+    pub slug: Option<String>,
+    /// The caller's own organization (one account, its owner); it cannot be left or deleted.
+    pub personal: bool,
+    /// The caller's role in it.
+    pub role: Role,
+    pub member_count: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<OrganizationRow> for OrganizationView {
+    fn from(row: OrganizationRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            slug: row.slug,
+            personal: row.personal,
+            role: row.role,
+            member_count: row.member_count,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The caller's organizations.
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationList {
+    pub items: Vec<OrganizationView>,
+}
+
+/// The organizations the caller is in: the personal one first, then by name.
+#[utoipa::path(
+    get, path = "/organizations", tag = "organizations",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's organizations", body = OrganizationList),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    )
+)]
+async fn list_organizations(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<axum::Json<OrganizationList>, ApiError> {
+    let rows = db::of_user(&state.pool, caller.user.id).await?;
+    Ok(axum::Json(OrganizationList {
+        items: rows.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Create a team organization; the caller becomes its owner.
+#[utoipa::path(
+    post, path = "/organizations", tag = "organizations",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = OrganizationInput,
+    responses(
+        (status = 201, description = "Created", body = OrganizationView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
+        (status = 409, description = "The slug is taken (`slug_taken`), or the caller owns the most team organizations allowed (`organization_limit_reached`)", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid or missing name or slug", body = ErrorBody),
+    )
+)]
+async fn create_organization(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    seen: Seen,
+    Json(input): Json<OrganizationInput>,
+) -> Result<(StatusCode, axum::Json<OrganizationView>), ApiError> {
+    let (name, slug) = validate(&input, true)?;
+    let (name, slug) = (name.unwrap_or_default(), slug.unwrap_or_default());
+    let mut tx = state.pool.begin().await?;
+    let owned = db::lock_and_count_owned(&mut tx, caller.user.id).await?;
+    let max = state.config.max_organizations_per_user;
+    if owned >= i64::from(max) {
+        return Err(ApiError::conflict(
+            "organization_limit_reached",
+            format!(
+                "An account may own at most {max} team organizations (MAX_ORGANIZATIONS_PER_USER); delete one first."
+            ),
+        ));
+    }
+    let id = db::create(&mut tx, caller.user.id, &name, &slug)
+        .await
+        .on_constraint(SLUG_UNIQUE, slug_taken)?;
+    seen.activity(Action::OrganizationCreate)
+        .by(caller.user.id)
+        .in_org(id)
+        .record(&mut *tx)
+        .await?;
+    let row = db::get(&mut *tx, caller.user.id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tx.commit().await?;
+    tracing::info!(user_id = %caller.user.id, organization_id = %id, "organization created");
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+/// One organization the caller is in.
+#[utoipa::path(
+    get, path = "/organizations/{id}", tag = "organizations",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses(
+        (status = 200, description = "The organization", body = OrganizationView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+    )
+)]
+async fn get_organization(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<OrganizationView>, ApiError> {
+    let row = db::get(&state.pool, caller.user.id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Rename a team organization or change its slug (owners).
+#[utoipa::path(
+    put, path = "/organizations/{id}", tag = "organizations",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Organization id")),
+    request_body = OrganizationInput,
+    responses(
+        (status = 200, description = "Updated", body = OrganizationView),
+        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is not an owner (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        (status = 409, description = "A personal organization (`personal_organization`), or the slug is taken (`slug_taken`)", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid name or slug", body = ErrorBody),
+    )
+)]
+async fn update_organization(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    seen: Seen,
+    Path(id): Path<Uuid>,
+    Json(input): Json<OrganizationInput>,
+) -> Result<axum::Json<OrganizationView>, ApiError> {
+    let (name, slug) = validate(&input, false)?;
+    let mut tx = state.pool.begin().await?;
+    let membership = access::of_organization(&mut *tx, caller.user.id, id).await?;
+    membership.require(Role::Owner)?;
+    if membership.personal {
+        return Err(personal_organization());
+    }
+    db::update(&mut *tx, id, name.as_deref(), slug.as_deref())
+        .await
+        .on_constraint(SLUG_UNIQUE, slug_taken)?;
+    let changed: Vec<&str> = [(name.is_some(), "name"), (slug.is_some(), "slug")]
+        .into_iter()
+        .filter_map(|(given, field)| given.then_some(field))
+        .collect();
+    seen.activity(Action::OrganizationUpdate)
+        .by(caller.user.id)
+        .in_org(id)
+        .detail("changed", changed)
+        .record(&mut *tx)
+        .await?;
+    let row = db::get(&mut *tx, caller.user.id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    tx.commit().await?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Delete a team organization and everything in it: its servers (their endpoints are
+/// released), sources, keys and every member's connections (owners).
+#[utoipa::path(
+    delete, path = "/organizations/{id}", tag = "organizations",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Organization id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is not an owner (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        (status = 409, description = "A personal organization, deleted only with its account (`personal_organization`)", body = ErrorBody),
+    )
+)]
+async fn delete_organization(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    seen: Seen,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let membership = access::of_organization(&mut *tx, caller.user.id, id).await?;
+    membership.require(Role::Owner)?;
+    if membership.personal {
+        return Err(personal_organization());
+    }
+    db::delete(&mut *tx, id).await?;
+    seen.activity(Action::OrganizationDelete)
+        .by(caller.user.id)
+        .in_org(id)
+        .record(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %caller.user.id, organization_id = %id, "organization deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// 409: personal organizations have no slug, cannot be renamed, left or deleted.
+pub fn personal_organization() -> ApiError {
+    ApiError::conflict(
+        "personal_organization",
+        "This is a personal organization: it belongs to one account and cannot be changed, \
+         shared, left or deleted. Create a team organization to work with others.",
+    )
+}
+
+fn slug_taken() -> ApiError {
+    ApiError::conflict(
+        "slug_taken",
+        "Another organization has this slug; choose another.",
+    )
+}
+
+/// Checks the input: `(trimmed name, slug)`.
+fn validate(
+    input: &OrganizationInput,
+    creating: bool,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let mut fields = Vec::new();
+    let name = input.name.as_deref().map(str::trim);
+    match name {
+        None if creating => fields.push(FieldError::new("name", "is required")),
+        Some(n) if n.is_empty() || n.chars().count() > 100 => {
+            fields.push(FieldError::new("name", "must be 1 to 100 characters"));
+        }
+        Some(n) if n.chars().any(char::is_control) => {
+            fields.push(FieldError::new(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        _ => {}
+    }
+    match input.slug.as_deref() {
+        None if creating => fields.push(FieldError::new("slug", "is required")),
+        Some(s) if !valid_slug(s) => fields.push(FieldError::new(
+            "slug",
+            "must be 1 to 48 lower-case letters, digits and hyphens, starting and ending with a letter or digit",
+        )),
+        _ => {}
+    }
+    if !fields.is_empty() {
+        return Err(ApiError::validation(fields));
+    }
+    Ok((name.map(str::to_owned), input.slug.clone()))
+}
+
+/// The schema's rule for slugs: `^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$`.
+fn valid_slug(slug: &str) -> bool {
+    let bytes = slug.as_bytes();
+    let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+    !bytes.is_empty()
+        && bytes.len() <= 48
+        && bytes.iter().all(allowed)
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_slug;
+
+    #[test]
+    fn slugs_follow_the_schema() {
+        for good in ["a", "contoso", "team-7", &"a".repeat(48)] {
+            assert!(valid_slug(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a b", "é", &"a".repeat(49)] {
+            assert!(!valid_slug(bad), "{bad}");
+        }
+    }
+}
