@@ -59,16 +59,22 @@ pub async fn count_active(db: impl PgExecutor<'_>, server_id: Uuid) -> Result<i6
     .await
 }
 
-/// Stores a new key's hash; returns the row.
+/// A key to store: its name, shown prefix, hash and expiry.
+pub struct KeyWrite<'a> {
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub hash: &'a [u8],
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Stores a new key's hash on a server of `organization_id`, made by `created_by`; returns
+/// the row.
 pub async fn insert(
     db: impl PgExecutor<'_>,
     organization_id: Uuid,
     created_by: Uuid,
     server_id: Uuid,
-    name: &str,
-    prefix: &str,
-    hash: &[u8],
-    expires_at: Option<DateTime<Utc>>,
+    key: &KeyWrite<'_>,
 ) -> Result<KeyRow, sqlx::Error> {
     sqlx::query_as(
         "insert into mcp_server_keys \
@@ -78,10 +84,10 @@ pub async fn insert(
     )
     .bind(organization_id)
     .bind(server_id)
-    .bind(name)
-    .bind(prefix)
-    .bind(hash)
-    .bind(expires_at)
+    .bind(key.name)
+    .bind(key.prefix)
+    .bind(key.hash)
+    .bind(key.expires_at)
     .bind(created_by)
     .fetch_one(db)
     .await

@@ -13,7 +13,7 @@ use crate::{
     activity::{Action, Activity, Seen},
     auth::AuthUser,
     db::{
-        keys::{self, KeyRow},
+        keys::{self, KeyRow, KeyWrite},
         servers,
     },
     error::{ApiError, ErrorBody, FieldError},
@@ -215,17 +215,13 @@ async fn create(
         ));
     }
     let new = shared::access_key::generate();
-    let row = keys::insert(
-        &mut *tx,
-        org,
-        user_id,
-        id,
-        &name,
-        &new.shown_prefix,
-        &new.hash,
-        input.expires_at,
-    )
-    .await?;
+    let write = KeyWrite {
+        name: &name,
+        prefix: &new.shown_prefix,
+        hash: &new.hash,
+        expires_at: input.expires_at,
+    };
+    let row = keys::insert(&mut *tx, org, user_id, id, &write).await?;
     activity.in_org(org).key(row.id).record(&mut *tx).await?;
     tx.commit().await?;
     tracing::info!(%user_id, server_id = %id, key_id = %row.id, "access key created");
