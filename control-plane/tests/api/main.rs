@@ -21,6 +21,7 @@ mod migrations;
 mod notify;
 mod oauth_pages;
 mod openapi;
+mod org_matrix;
 mod origin;
 mod postgres_sources;
 mod rate_limit;
