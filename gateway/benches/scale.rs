@@ -7,7 +7,11 @@
 //!   new servers (commit → served) while a background churn renames 100 servers a second;
 //! - `burst`: 100,000 servers written in one transaction (beside the million when both parts
 //!   run), then one more server right after: the time until all of the burst is served and
-//!   until the one after it is.
+//!   until the one after it is;
+//! - `orgs`: 100,000 people in 10,000 team organizations (ten each), one server per
+//!   organization and one agent connection (grant) per person: a gateway's first snapshot load
+//!   (time and memory), then membership changes: a member removed (their grant ends in the
+//!   database) until the gateway no longer accepts it, p50/p99/max.
 //!
 //! Changes are written in SQL, as the control plane's would be (the triggers notify); the
 //! gateway runs in this process. Run by `cargo test` (without `--bench`), it does a smoke run
@@ -233,6 +237,117 @@ async fn burst(settings: &Settings, pool: &PgPool, user: Uuid) {
     );
 }
 
+/// Writes `people` accounts in team organizations of ten (each with a personal organization,
+/// as signup makes), one server per team and a grant per member; returns the team count.
+async fn write_organizations(pool: &PgPool, people: i64) -> i64 {
+    let teams = people / 10;
+    let statements = [
+        "insert into users (email, hashed_password) \
+         select 'u' || n || '@orgs.example.com', '$2b$04$x' from generate_series(1, $1) n",
+        "insert into organizations (name, slug) \
+         select 'Team ' || n, 'team-' || n from generate_series(1, $1 / 10) n",
+        "insert into organization_members (organization_id, user_id, role) \
+         select o.id, u.id, case when u.n % 10 = 1 then 'owner' else 'member' end \
+         from (select id, row_number() over (order by id) as n from users \
+               where email like '%@orgs.example.com') u \
+         join (select id, row_number() over (order by id) as n from organizations \
+               where slug like 'team-%') o on o.n = (u.n - 1) / 10 + 1 \
+         where $1 > 0",
+        "insert into mcp_servers (organization_id, name, endpoint, endpoint_host) \
+         select id, slug, 'https://' || slug || '.orgs.example.com', slug || '.orgs.example.com' \
+         from organizations where slug like 'team-%' and $1 > 0",
+        "insert into oauth_clients (client_id, kind, client_name, redirect_uris) \
+         select 'bench-agent', 'registered', 'Agent', array['https://agent.example.com/cb'] \
+         where $1 > 0",
+        "insert into oauth_grants (user_id, server_id, client_id, redirect_uri, scope, organization_id) \
+         select m.user_id, s.id, 'bench-agent', 'https://agent.example.com/cb', 'mcp', m.organization_id \
+         from organization_members m join mcp_servers s on s.organization_id = m.organization_id \
+         join organizations o on o.id = m.organization_id where o.slug like 'team-%' and $1 > 0",
+    ];
+    for statement in statements {
+        sqlx::query(statement)
+            .bind(people)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    teams
+}
+
+async fn organizations(settings: &Settings, pool: &PgPool) {
+    let people: i64 = if quick() { 1_000 } else { 100_000 };
+    let started = Instant::now();
+    let teams = write_organizations(pool, people).await;
+    println!(
+        "orgs: wrote {people} people in {teams} team organizations (a server each, a grant per member) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let before = rss_mb();
+    let (gateway, load) = gateway(settings, pool).await;
+    let store = Arc::clone(&gateway.store);
+    let snapshot = store.load().unwrap();
+    let grants: usize = ["team-1.orgs.example.com"]
+        .iter()
+        .filter_map(|host| snapshot.server(host))
+        .map(|server| server.grants.len())
+        .sum();
+    assert_eq!(grants, 10, "each team server carries its members' grants");
+    drop(snapshot);
+    println!(
+        "orgs: first snapshot ({teams} team servers, {people} grants) loaded in {:.2} s; resident memory {:.0} MB (+{:.0} MB)",
+        load.as_secs_f64(),
+        rss_mb(),
+        rss_mb() - before
+    );
+
+    // One member at a time, from different teams: removed, then polled until the gateway's
+    // snapshot no longer holds their grant (so their tokens are refused).
+    let samples: i64 = if quick() { 10 } else { 200 };
+    let leaving: Vec<(Uuid, Uuid, Uuid, String)> = sqlx::query_as(
+        "select distinct on (m.organization_id) m.organization_id, m.user_id, g.id, s.endpoint_host \
+         from organization_members m join oauth_grants g on g.user_id = m.user_id \
+         join mcp_servers s on s.id = g.server_id \
+         where m.role = 'member' and s.endpoint_host like 'team-%' \
+         order by m.organization_id limit $1",
+    )
+    .bind(samples)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut delays = Vec::with_capacity(leaving.len());
+    for (organization, user, grant, host) in leaving {
+        let removed = Instant::now();
+        sqlx::query("delete from organization_members where organization_id = $1 and user_id = $2")
+            .bind(organization)
+            .bind(user)
+            .execute(pool)
+            .await
+            .unwrap();
+        while store
+            .load()
+            .and_then(|s| {
+                s.server(&host)
+                    .map(|server| server.grants.contains_key(&grant))
+            })
+            .unwrap_or(true)
+        {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        delays.push(removed.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(store);
+    gateway.stop().await;
+    delays.sort();
+    println!(
+        "orgs: membership change (member removed) until refused by the gateway, {} samples: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        delays.len(),
+        ms(percentile(&delays, 0.5)),
+        ms(percentile(&delays, 0.99)),
+        ms(delays[delays.len() - 1])
+    );
+}
+
 #[tokio::main]
 async fn main() {
     on_fresh_database(run).await;
@@ -266,6 +381,9 @@ async fn run(database_url: String) {
     }
     if wanted("burst") {
         burst(&settings, &pool, user).await;
+    }
+    if wanted("orgs") {
+        organizations(&settings, &pool).await;
     }
     pool.close().await;
 }
