@@ -438,6 +438,39 @@ pub async fn live_servers_of(
     .await
 }
 
+/// Inside an approval's transaction: whether `user_id` may still connect to `server_id`, read
+/// after taking share locks on the organization and the server. Membership and role changes lock
+/// the organization, listing changes lock the server (both for update), so either they finish
+/// first and this read sees them, or they wait for the new grant and their triggers end it.
+pub async fn still_connectable(
+    db: &mut PgConnection,
+    user_id: Uuid,
+    organization_id: Uuid,
+    server_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("select 1 from organizations where id = $1 for share")
+        .bind(organization_id)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query("select 1 from mcp_servers where id = $1 for share")
+        .bind(server_id)
+        .execute(&mut *db)
+        .await?;
+    // A new statement: a new snapshot, taken after the locks were granted.
+    sqlx::query_scalar(
+        "select exists (select 1 from mcp_servers s \
+           join organization_members m on m.organization_id = s.organization_id and m.user_id = $1 \
+           where s.id = $2 and s.deleted_at is null \
+             and (m.role in ('owner', 'admin') or s.member_access = 'all' \
+                  or exists (select 1 from mcp_server_members x \
+                             where x.server_id = s.id and x.user_id = $1)))",
+    )
+    .bind(user_id)
+    .bind(server_id)
+    .fetch_one(&mut *db)
+    .await
+}
+
 /// The sources of a server, as `(type, label)` for the consent page.
 pub async fn source_labels(
     db: impl PgExecutor<'_>,

@@ -450,8 +450,11 @@ async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Se
         Err(refused) => return refused,
     };
     let code = random_token(CODE_PREFIX);
-    let stored: Result<uuid::Uuid, sqlx::Error> = async {
+    let stored: Result<Option<uuid::Uuid>, sqlx::Error> = async {
         let mut tx = state.pool.begin().await?;
+        if !db::still_connectable(&mut tx, user.user.id, server.organization_id, server.id).await? {
+            return Ok(None);
+        }
         let client = &request.client;
         if client.from_document {
             db::upsert_document_client(
@@ -495,11 +498,13 @@ async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Se
             .record(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(grant)
+        Ok(Some(grant))
     }
     .await;
     let grant = match stored {
-        Ok(grant) => grant,
+        Ok(Some(grant)) => grant,
+        // Removed, lowered or unlisted since the consent page was shown.
+        Ok(None) => return refuse(not_yours()),
         Err(err) => return unavailable(&err),
     };
     tracing::info!(user_id = %user.user.id, server_id = %server.id, grant_id = %grant, "agent connection approved");

@@ -116,6 +116,7 @@ pub struct ServerView {
     /// What to give an MCP client: the endpoint followed by `/mcp`.
     #[schema(example = "https://mcp1.example.com/mcp")]
     pub mcp_url: String,
+    /// Its sources (empty in a member's view: members never see the organization's sources).
     pub source_ids: Vec<Uuid>,
     /// Whether agents may call it without an access key.
     pub public: bool,
@@ -123,6 +124,7 @@ pub struct ServerView {
     /// always may).
     #[schema(example = "all")]
     pub member_access: String,
+    /// The members who may connect when `listed` (empty in a member's view).
     pub listed_members: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -146,6 +148,17 @@ impl From<ServerRow> for ServerView {
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
         }
+    }
+}
+
+impl ServerView {
+    /// What a member (not an owner or admin) is shown: the server, not how it is made.
+    fn as_seen_by(mut self, role: Role) -> Self {
+        if role < Role::Admin {
+            self.source_ids.clear();
+            self.listed_members.clear();
+        }
+        self
     }
 }
 
@@ -217,8 +230,21 @@ async fn list_servers(
         offset,
     )
     .await?;
+    let roles: std::collections::HashMap<Uuid, Role> =
+        crate::db::organizations::of_user(&state.pool, caller.user.id)
+            .await?
+            .into_iter()
+            .map(|org| (org.id, org.role))
+            .collect();
+    let role_in = |org: &Uuid| roles.get(org).copied().unwrap_or(Role::Member);
     Ok(axum::Json(ServerPage {
-        items: rows.into_iter().map(Into::into).collect(),
+        items: rows
+            .into_iter()
+            .map(|row| {
+                let role = role_in(&row.organization_id);
+                ServerView::from(row).as_seen_by(role)
+            })
+            .collect(),
         total,
         limit,
         offset,
@@ -317,7 +343,7 @@ async fn get_server(
     let row = servers::get(&state.pool, server.organization_id(), id, include_deleted)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(axum::Json(row.into()))
+    Ok(axum::Json(ServerView::from(row).as_seen_by(server.role())))
 }
 
 /// Rename a server, replace its sources and/or make it public or not. The endpoint cannot be

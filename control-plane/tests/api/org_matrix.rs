@@ -666,6 +666,17 @@ async fn lists_show_each_person_what_they_may_see_and_nothing_of_other_organizat
             "nothing of another organization"
         );
     }
+    // A member's view of a server names no sources and no listed members; an admin's does.
+    let path = format!("/api/v1/mcp-servers/{}", a.server);
+    let seen_by_member = app.json(Method::GET, &path, &a.member.token).await;
+    assert_eq!(seen_by_member["source_ids"], json!([]), "{seen_by_member}");
+    assert!(seen_by_member["mcp_url"].as_str().is_some());
+    let seen_by_admin = app.json(Method::GET, &path, &a.admin.token).await;
+    assert_eq!(
+        seen_by_admin["source_ids"],
+        json!([a.source]),
+        "{seen_by_admin}"
+    );
     let member_sources = app
         .json(Method::GET, "/api/v1/sources", &a.member.token)
         .await;
