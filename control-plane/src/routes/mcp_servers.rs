@@ -153,7 +153,7 @@ impl From<ServerRow> for ServerView {
 
 impl ServerView {
     /// What a member (not an owner or admin) is shown: the server, not how it is made.
-    fn as_seen_by(mut self, role: Role) -> Self {
+    fn seen_by(mut self, role: Role) -> Self {
         if role < Role::Admin {
             self.source_ids.clear();
             self.listed_members.clear();
@@ -242,7 +242,7 @@ async fn list_servers(
             .into_iter()
             .map(|row| {
                 let role = role_in(&row.organization_id);
-                ServerView::from(row).as_seen_by(role)
+                ServerView::from(row).seen_by(role)
             })
             .collect(),
         total,
@@ -343,7 +343,7 @@ async fn get_server(
     let row = servers::get(&state.pool, server.organization_id(), id, include_deleted)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(axum::Json(ServerView::from(row).as_seen_by(server.role())))
+    Ok(axum::Json(ServerView::from(row).seen_by(server.role())))
 }
 
 /// Rename a server, replace its sources and/or make it public or not. The endpoint cannot be
