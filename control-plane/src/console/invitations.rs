@@ -95,10 +95,17 @@ pub fn take_link(jar: CookieJar, org: Uuid) -> (CookieJar, Option<NewLink>) {
         return (jar, None);
     };
     let jar = jar.remove(link_cookie(org, String::new(), 0, false));
-    let link = value.split_once('|').map(|(email, url)| NewLink {
-        email: email.to_owned(),
-        url: url.to_owned(),
-    });
+    let fields: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(value.as_bytes())
+            .into_owned()
+            .collect();
+    let link = match (fields.get("email"), fields.get("url")) {
+        (Some(email), Some(url)) => Some(NewLink {
+            email: email.clone(),
+            url: url.clone(),
+        }),
+        _ => None,
+    };
     (jar, link)
 }
 
@@ -121,8 +128,11 @@ pub async fn create(
         let email = reply.body["invitation"]["email"]
             .as_str()
             .unwrap_or_default();
-        // `|` cannot occur in an address the API accepted nor in the URL it made.
-        let value = format!("{email}|{url}");
+        // Form-encoded: a cookie value holds neither spaces, commas nor semicolons.
+        let value = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("email", email)
+            .append_pair("url", url)
+            .finish();
         let cookie = link_cookie(org.id, value, LINK_SECS, session.state.config.cookie_secure);
         let jar = session.jar.add(cookie);
         return Ok(done(jar, &format!("/organizations/{}#new-link", org.id)));

@@ -264,3 +264,204 @@ async fn the_wrong_account_is_told_and_a_revoked_link_says_so(pool: PgPool) {
     assert_eq!(nonsense.status, StatusCode::NOT_FOUND);
     assert!(nonsense.html.contains("not valid"));
 }
+
+/// Ada's team organization with Bob as a member (joined through the console); returns the
+/// organization's id and Bob's browser.
+async fn team_with_bob(app: &crate::helpers::TestApp, ada: &Person) -> (String, Person) {
+    ada.sign_up("ada@example.com").await;
+    let org = organization(ada, "Contoso", "contoso").await;
+    let link = invite(ada, &org, "bob@example.com", "member").await;
+    let bob = Person::new(app);
+    bob.sign_up("bob@example.com").await;
+    let accepted = bob.post(&link, &format!("{link}/accept"), &[]).await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.html);
+    (org, bob)
+}
+
+/// The organization's members and invitations, to compare before and after.
+async fn org_rows(pool: &PgPool, org: &str) -> Vec<String> {
+    let org: uuid::Uuid = org.parse().unwrap();
+    sqlx::query_scalar(
+        "select 'members:' || coalesce(json_agg(m order by m.user_id)::text, '') \
+           from organization_members m where m.organization_id = $1 \
+         union all select 'invitations:' || coalesce(json_agg(i order by i.id)::text, '') \
+           from organization_invitations i where i.organization_id = $1",
+    )
+    .bind(org)
+    .fetch_all(pool)
+    .await
+    .expect("rows")
+}
+
+async fn user_id(app: &crate::helpers::TestApp, email: &str) -> String {
+    let token = app.user_token(email).await;
+    let me = app.json(Method::GET, "/api/v1/me", &token).await;
+    me["id"].as_str().expect("id").to_owned()
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn an_owner_changes_a_role_hands_the_organization_over_and_leaves(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let ada = Person::new(&app);
+    let (org, bob) = team_with_bob(&app, &ada).await;
+    let bob_id = user_id(&app, "bob@example.com").await;
+    let ada_id = user_id(&app, "ada@example.com").await;
+    let members = format!("/organizations/{org}/members");
+
+    // A role change asks first, then applies.
+    let asked = ada
+        .get(&format!("{members}/{bob_id}/role?role=admin"))
+        .await;
+    assert!(
+        asked.html.contains("Make bob@example.com an admin"),
+        "{}",
+        asked.html
+    );
+    let action = format!("{members}/{bob_id}/role?role=admin");
+    let done = ada.post(&action, &action, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let page = ada.get(&format!("/organizations/{org}")).await;
+    assert!(page.html.contains(r#"<option value="admin" selected>"#));
+
+    // The last owner cannot leave: said in words.
+    let leave = format!("{members}/{ada_id}/remove");
+    let refused = ada.post(&leave, &leave, &[]).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(
+        refused.html.contains("at least one owner"),
+        "{}",
+        refused.html
+    );
+
+    // Handing over: Bob becomes an owner, Ada an admin.
+    let transfer = format!("{members}/{bob_id}/transfer");
+    let asked = ada.get(&transfer).await;
+    assert!(
+        asked
+            .html
+            .contains("Hand “Contoso” over to bob@example.com?")
+    );
+    let done = ada.post(&transfer, &transfer, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let ada_sees = ada.get(&format!("/organizations/{org}")).await;
+    assert!(
+        ada_sees
+            .html
+            .contains(r#"<strong id="my-role">admin</strong>"#)
+    );
+    let bob_sees = bob.get(&format!("/organizations/{org}")).await;
+    assert!(
+        bob_sees
+            .html
+            .contains(r#"<strong id="my-role">owner</strong>"#)
+    );
+
+    // Ada leaves, asked first, and is back in her personal organization.
+    let asked = ada.get(&leave).await;
+    assert!(asked.html.contains("Leave “Contoso”?"));
+    let left = ada.post(&leave, &leave, &[]).await;
+    assert_eq!(left.status, StatusCode::SEE_OTHER, "{}", left.html);
+    let list = ada.get(left.location.as_deref().unwrap()).await;
+    assert!(!list.html.contains("Contoso"), "{}", list.html);
+    assert_eq!(
+        ada.get(&format!("/organizations/{org}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn listing_members_hides_a_server_from_the_unlisted(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let ada = Person::new(&app);
+    let (org, bob) = team_with_bob(&app, &ada).await;
+    let server = ada.server("Shared", &[]).await;
+    let bob_id = user_id(&app, "bob@example.com").await;
+    let page = ada.get(&format!("/servers/{server}")).await;
+    assert!(page.html.contains("bob@example.com") && page.html.contains("access-listed"));
+
+    let access = format!("/servers/{server}/access");
+    let only = ada
+        .post(
+            &format!("/servers/{server}"),
+            &access,
+            &[("member_access", "listed")],
+        )
+        .await;
+    assert_eq!(only.status, StatusCode::SEE_OTHER, "{}", only.html);
+    let list = bob.get(&format!("/servers?org={org}")).await;
+    assert!(!list.html.contains("Shared"), "not listed, not shown");
+    assert_eq!(
+        bob.get(&format!("/servers/{server}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let listed = ada
+        .post(
+            &format!("/servers/{server}"),
+            &access,
+            &[("member_access", "listed"), ("listed_members", &bob_id)],
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::SEE_OTHER, "{}", listed.html);
+    let page = ada.get(&format!("/servers/{server}")).await;
+    assert!(page.html.contains(&format!(r#"value="{bob_id}" checked"#)));
+    assert!(
+        bob.get(&format!("/servers?org={org}"))
+            .await
+            .html
+            .contains("Shared")
+    );
+}
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn organization_pages_refuse_outsiders_and_members_in_words(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let ada = Person::new(&app);
+    let (org, bob) = team_with_bob(&app, &ada).await;
+    let ada_id = user_id(&app, "ada@example.com").await;
+    let bob_id = user_id(&app, "bob@example.com").await;
+    let invitation = uuid::Uuid::new_v4();
+    let pages = [
+        format!("/organizations/{org}"),
+        format!("/organizations/{org}/members/{bob_id}/role?role=admin"),
+        format!("/organizations/{org}/members/{bob_id}/remove"),
+        format!("/organizations/{org}/members/{bob_id}/transfer"),
+        format!("/organizations/{org}/invitations/{invitation}/revoke"),
+    ];
+    let actions = [
+        format!("/organizations/{org}/members/{bob_id}/role?role=admin"),
+        format!("/organizations/{org}/members/{bob_id}/remove"),
+        format!("/organizations/{org}/members/{bob_id}/transfer"),
+        format!("/organizations/{org}/invitations"),
+        format!("/organizations/{org}/invitations/{invitation}/revoke"),
+    ];
+    let before = org_rows(&app.pool, &org).await;
+    let eve = Person::new(&app);
+    eve.sign_up("eve@example.com").await;
+    let token = csrf(&eve.get("/servers").await.html);
+    for page in &pages {
+        let seen = eve.get(page).await;
+        assert_eq!(seen.status, StatusCode::NOT_FOUND, "GET {page}");
+        assert!(!seen.html.contains("Contoso"), "GET {page} leaks");
+    }
+    for action in &actions {
+        let fields = [("email", "eve@example.com"), ("role", "owner")];
+        let done = eve.post_with(action, &token, &app.address, &fields).await;
+        assert_eq!(done.status, StatusCode::NOT_FOUND, "POST {action}");
+    }
+    // A member may not manage others: refused with the API's sentence, on a page.
+    let token = csrf(&bob.get("/servers").await.html);
+    let ada_role = format!("/organizations/{org}/members/{ada_id}/role?role=member");
+    let refused = bob.post_with(&ada_role, &token, &app.address, &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.html.contains("<h1"), "{}", refused.html);
+    let invite = format!("/organizations/{org}/invitations");
+    let fields = [("email", "x@example.com"), ("role", "member")];
+    let refused = bob.post_with(&invite, &token, &app.address, &fields).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        org_rows(&app.pool, &org).await,
+        before,
+        "no member or invitation changed"
+    );
+}
