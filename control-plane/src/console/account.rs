@@ -29,7 +29,7 @@ pub struct Next {
 
 /// `?next=` for a link that keeps the way back (sign-in to sign-up and back), or "" for home.
 fn next_query(next: &str) -> String {
-    if next == "/servers" || next::checked(next).is_none() {
+    if matches!(next, "/" | "/servers") || next::checked(next).is_none() {
         return String::new();
     }
     let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();

@@ -1,6 +1,7 @@
-//! "My connections": every agent the caller connected through OAuth, on every server of every
-//! organization they are in, each disconnectable (after a question). A server's page lists the
-//! same grants by server (everyone's, for its owners and admins).
+//! Connected agents (OAuth grants). "My connections": every agent the caller connected, on
+//! every server of every organization they are in. A server's page lists its grants
+//! (everyone's for its owners and admins, with the person's email; a member's own). Each is
+//! disconnectable, after a question.
 
 use askama::Template;
 use axum::{extract::Path, http::Method, response::Response};
@@ -10,7 +11,7 @@ use uuid::Uuid;
 
 use crate::console::{
     pages::{Confirm, Fail, Nav, segment, show},
-    servers::when,
+    servers::{self, when},
     session::{Form, Session},
 };
 
@@ -126,4 +127,50 @@ pub async fn disconnect(
         segment(&grant_id)
     );
     session.act(Method::DELETE, &path, "/connections").await
+}
+
+/// `GET /servers/{id}/grants/{grant_id}/disconnect`: asks first (owners and admins may end
+/// anyone's connection, a member their own).
+pub async fn server_disconnect_page(
+    session: Session,
+    Path((id, grant_id)): Path<(String, String)>,
+) -> Result<Response, Fail> {
+    let server = servers::server(&session, &id).await?;
+    let grants = servers::grants(&session, server.id).await?;
+    let Some(grant) = grants.iter().find(|g| g.id.to_string() == grant_id) else {
+        return Err(Fail::not_found());
+    };
+    let whose = if grant.user_email.eq_ignore_ascii_case(&session.nav.email) {
+        "your".to_owned()
+    } else {
+        format!("{}'s", grant.user_email)
+    };
+    let confirm = Confirm::new(
+        &session.nav,
+        format!("Disconnect {whose} agent {}?", grant.client_name),
+        format!("/servers/{}/grants/{}/disconnect", server.id, grant.id),
+        format!("/servers/{}", server.id),
+    )
+    .message(format!(
+        "{} (returning to {}) loses access to “{}” within a second; connecting again needs a new approval.",
+        grant.client_name, grant.redirect_host, server.name
+    ))
+    .button("Disconnect");
+    Ok(show(session.jar, &confirm))
+}
+
+/// `POST /servers/{id}/grants/{grant_id}/disconnect`.
+pub async fn server_disconnect(
+    session: Session,
+    Path((id, grant_id)): Path<(String, String)>,
+    _form: Form,
+) -> Result<Response, Fail> {
+    let path = format!(
+        "/mcp-servers/{}/grants/{}",
+        segment(&id),
+        segment(&grant_id)
+    );
+    session
+        .act(Method::DELETE, &path, &format!("/servers/{}", segment(&id)))
+        .await
 }

@@ -125,6 +125,6 @@ fn server_routes() -> Router<AppState> {
         )
         .route(
             "/servers/{id}/grants/{grant_id}/disconnect",
-            get(servers::disconnect_page).post(servers::disconnect),
+            get(connections::server_disconnect_page).post(connections::server_disconnect),
         )
 }

@@ -497,52 +497,6 @@ pub async fn revoke(
         .await
 }
 
-/// `GET /servers/{id}/grants/{grant_id}/disconnect`: asks first (owners and admins may end
-/// anyone's connection, a member their own).
-pub async fn disconnect_page(
-    session: Session,
-    Path((id, grant_id)): Path<(String, String)>,
-) -> Result<Response, Fail> {
-    let server = server(&session, &id).await?;
-    let grants = grants(&session, server.id).await?;
-    let Some(grant) = grants.iter().find(|g| g.id.to_string() == grant_id) else {
-        return Err(Fail::not_found());
-    };
-    let whose = if grant.user_email.eq_ignore_ascii_case(&session.nav.email) {
-        "your".to_owned()
-    } else {
-        format!("{}'s", grant.user_email)
-    };
-    let confirm = Confirm::new(
-        &session.nav,
-        format!("Disconnect {whose} agent {}?", grant.client_name),
-        format!("/servers/{}/grants/{}/disconnect", server.id, grant.id),
-        format!("/servers/{}", server.id),
-    )
-    .message(format!(
-        "{} (returning to {}) loses access to “{}” within a second; connecting again needs a new approval.",
-        grant.client_name, grant.redirect_host, server.name
-    ))
-    .button("Disconnect");
-    Ok(show(session.jar, &confirm))
-}
-
-/// `POST /servers/{id}/grants/{grant_id}/disconnect`.
-pub async fn disconnect(
-    session: Session,
-    Path((id, grant_id)): Path<(String, String)>,
-    _form: Form,
-) -> Result<Response, Fail> {
-    let path = format!(
-        "/mcp-servers/{}/grants/{}",
-        segment(&id),
-        segment(&grant_id)
-    );
-    session
-        .act(Method::DELETE, &path, &format!("/servers/{}", segment(&id)))
-        .await
-}
-
 /// A time as people read it.
 pub fn when(at: &DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
