@@ -125,9 +125,8 @@ pub async fn create(
         .await;
     if reply.is_success() {
         let url = reply.body["accept_url"].as_str().unwrap_or_default();
-        let email = reply.body["invitation"]["email"]
-            .as_str()
-            .unwrap_or_default();
+        // The invitation's fields are flattened into the answer, beside `accept_url`.
+        let email = reply.body["email"].as_str().unwrap_or_default();
         // Form-encoded: a cookie value holds neither spaces, commas nor semicolons.
         let value = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("email", email)

@@ -144,6 +144,8 @@ pub async fn show_org(mut session: Session, Path(id): Path<String>) -> Result<Re
     session.enter(org.id);
     let (jar, new_link) = invitations::take_link(session.jar.clone(), org.id);
     session.jar = jar;
+    // Only for whoever may invite (the cookie is this browser's, not this account's).
+    let new_link = new_link.filter(|_| org.manages());
     let page = page(&session, org, new_link).await?;
     Ok(show(session.jar, &page))
 }

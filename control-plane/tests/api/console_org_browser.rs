@@ -98,6 +98,8 @@ async fn owner_sets_up(
     role.select_by_value("member").await.expect("role");
     click_to(browser, "#invite", &org_path).await;
     let link = text_of(browser, "#invite-link").await;
+    let heading = text_of(browser, "#new-link-heading").await;
+    assert_eq!(heading, format!("Invitation link for {MEMBER}"));
     assert!(
         link.starts_with(&format!("{origin}/invitations/")),
         "{link}"

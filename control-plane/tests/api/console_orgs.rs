@@ -39,6 +39,11 @@ pub async fn invite(person: &Person, org: &str, email: &str, role: &str) -> Stri
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
     let shown = person.get(&format!("/organizations/{org}")).await;
+    assert!(
+        shown.html.contains(&format!("Invitation link for {email}")),
+        "{}",
+        shown.html
+    );
     accept_path(&shown.html).expect("the accept link, this once")
 }
 
