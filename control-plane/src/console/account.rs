@@ -23,6 +23,17 @@ use crate::{
 #[derive(Deserialize)]
 pub struct Next {
     next: Option<String>,
+    /// Sign-up only: the address to fill in (an invitation's).
+    email: Option<String>,
+}
+
+/// `?next=` for a link that keeps the way back (sign-in to sign-up and back), or "" for home.
+fn next_query(next: &str) -> String {
+    if matches!(next, "/" | "/servers") || next::checked(next).is_none() {
+        return String::new();
+    }
+    let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("?next={encoded}")
 }
 
 #[derive(Template)]
@@ -34,6 +45,8 @@ struct SignIn {
     next: String,
     error: Option<String>,
     signup: bool,
+    /// Sign-up, keeping where sign-in would have led.
+    signup_link: String,
 }
 
 #[derive(Template)]
@@ -42,6 +55,8 @@ struct SignUp {
     nav: Option<Nav>,
     csrf: String,
     email: String,
+    next: String,
+    signin_link: String,
     errors: BTreeMap<String, String>,
     error: Option<String>,
 }
@@ -64,11 +79,13 @@ fn next_or_home(next: Option<&str>) -> String {
 
 /// `GET /signin`.
 pub async fn sign_in_page(visitor: Visitor, Query(query): Query<Next>) -> Response {
+    let next = next_or_home(query.next.as_deref());
     let page = SignIn {
         nav: None,
         csrf: visitor.csrf,
         email: String::new(),
-        next: next_or_home(query.next.as_deref()),
+        signup_link: format!("/signup{}", next_query(&next)),
+        next,
         error: None,
         signup: visitor.state.config.signup_enabled,
     };
@@ -102,6 +119,7 @@ pub async fn sign_in(visitor: Visitor, form: Form) -> Response {
         nav: None,
         csrf: visitor.csrf,
         email: form.get("email").to_owned(),
+        signup_link: format!("/signup{}", next_query(&next)),
         next,
         error: Some(error),
         signup: visitor.state.config.signup_enabled,
@@ -109,12 +127,16 @@ pub async fn sign_in(visitor: Visitor, form: Form) -> Response {
     show_with(visitor.jar, reply.status, &page)
 }
 
-/// `GET /signup`.
-pub async fn sign_up_page(visitor: Visitor) -> Response {
+/// `GET /signup`: `?next=` leads back to the page that asked (an invitation) once the
+/// account exists; `?email=` fills in the address.
+pub async fn sign_up_page(visitor: Visitor, Query(query): Query<Next>) -> Response {
+    let next = next_or_home(query.next.as_deref());
     let page = SignUp {
         nav: None,
         csrf: visitor.csrf,
-        email: String::new(),
+        email: query.email.unwrap_or_default(),
+        signin_link: format!("/signin{}", next_query(&next)),
+        next,
         errors: BTreeMap::new(),
         error: None,
     };
@@ -131,18 +153,22 @@ pub async fn sign_up(visitor: Visitor, form: Form) -> Response {
     if reply.is_success() {
         return sign_in(visitor, form).await;
     }
+    let next = next_or_home(Some(form.get("next")));
     let page = SignUp {
         nav: None,
         csrf: visitor.csrf,
         email: form.get("email").to_owned(),
+        signin_link: format!("/signin{}", next_query(&next)),
+        next,
         errors: reply.field_errors(),
         error: Some(reply.message()),
     };
     show_with(visitor.jar, reply.status, &page)
 }
 
-/// `POST /signout`: the token is revoked and the cookie dropped.
-pub async fn sign_out(session: Session, _form: Form) -> Response {
+/// `POST /signout`: the token is revoked and the cookie dropped. A `next` (an invitation
+/// opened in the wrong account) is where signing in again leads.
+pub async fn sign_out(session: Session, form: Form) -> Response {
     let reply = session
         .api
         .call(&session.caller, Method::POST, "/signout", None)
@@ -151,7 +177,7 @@ pub async fn sign_out(session: Session, _form: Form) -> Response {
         tracing::warn!(status = %reply.status, "console sign-out: the API refused");
     }
     let jar = session.jar.add(session::cleared_session(&session.state));
-    done(jar, "/signin")
+    done(jar, &format!("/signin{}", next_query(form.get("next"))))
 }
 
 /// `GET /account`.

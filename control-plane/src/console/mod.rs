@@ -7,7 +7,12 @@
 pub mod account;
 pub mod admin;
 pub mod api;
+pub mod connections;
+pub mod invitations;
+pub mod members;
+pub mod organizations;
 pub mod pages;
+pub mod server_access;
 pub mod servers;
 pub mod session;
 pub mod sources;
@@ -35,6 +40,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .merge(source_routes())
         .merge(server_routes())
+        .merge(organization_routes())
+        .route("/connections", get(connections::list))
+        .route(
+            "/connections/{grant_id}/disconnect",
+            get(connections::disconnect_page).post(connections::disconnect),
+        )
         .route("/admin", get(admin::overview))
         .route("/admin/servers/delete", get(admin::hard_delete_page))
         .route("/admin/servers/{id}/delete", post(admin::hard_delete))
@@ -56,6 +67,35 @@ fn source_routes() -> Router<AppState> {
         )
 }
 
+fn organization_routes() -> Router<AppState> {
+    let member = "/organizations/{id}/members/{user_id}";
+    Router::new()
+        .route(
+            "/organizations",
+            get(organizations::list).post(organizations::create),
+        )
+        .route("/organizations/{id}", get(members::show_org))
+        .route(
+            &format!("{member}/role"),
+            get(members::role_page).post(members::change_role),
+        )
+        .route(
+            &format!("{member}/remove"),
+            get(members::remove_page).post(members::remove),
+        )
+        .route(
+            &format!("{member}/transfer"),
+            get(members::transfer_page).post(members::transfer),
+        )
+        .route("/organizations/{id}/invitations", post(invitations::create))
+        .route(
+            "/organizations/{id}/invitations/{invitation_id}/revoke",
+            get(invitations::revoke_page).post(invitations::revoke),
+        )
+        .route("/invitations/{token}", get(invitations::accept_page))
+        .route("/invitations/{token}/accept", post(invitations::accept))
+}
+
 fn server_routes() -> Router<AppState> {
     Router::new()
         .route("/servers", get(servers::list))
@@ -64,6 +104,7 @@ fn server_routes() -> Router<AppState> {
         .route("/servers/{id}/usage", get(usage::usage))
         .route("/servers/{id}/rename", post(servers::rename))
         .route("/servers/{id}/attach", post(servers::attach))
+        .route("/servers/{id}/access", post(server_access::update))
         .route(
             "/servers/{id}/sources/{source_id}/detach",
             get(servers::detach_page).post(servers::detach),
@@ -84,6 +125,6 @@ fn server_routes() -> Router<AppState> {
         )
         .route(
             "/servers/{id}/grants/{grant_id}/disconnect",
-            get(servers::disconnect_page).post(servers::disconnect),
+            get(connections::server_disconnect_page).post(connections::server_disconnect),
         )
 }

@@ -9,16 +9,36 @@ use axum::{
 use axum_extra::extract::CookieJar;
 
 use crate::{
-    console::api::Reply,
+    console::{api::Reply, organizations::OrgItem},
+    orgs::Role,
     web::{self, Policy},
 };
 
-/// The signed-in person's navigation bar (and the sign-out form's token).
+/// The signed-in person's navigation bar (and the sign-out form's token): their
+/// organizations for the switcher, the current one, and what their role there lets them reach
+/// (a page never links to what the API would refuse them).
 #[derive(Debug, Clone)]
 pub struct Nav {
     pub email: String,
     pub admin: bool,
     pub csrf: String,
+    /// The caller's organizations, the personal one first.
+    pub orgs: Vec<OrgItem>,
+    /// The organization the servers and sources pages show and create in.
+    pub org: OrgItem,
+}
+
+impl Nav {
+    /// Whether the caller runs the current organization (owner or admin): sources, keys,
+    /// usage, members and invitations.
+    pub fn manages(&self) -> bool {
+        self.org.role >= Role::Admin
+    }
+
+    /// The caller's role in organization `id`, when they are in it.
+    pub fn role_in(&self, id: uuid::Uuid) -> Option<Role> {
+        self.orgs.iter().find(|o| o.id == id).map(|o| o.role)
+    }
 }
 
 /// Renders a console page, with the cookies the request set.

@@ -15,7 +15,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::console::{
+    connections::{GrantItem, Grants},
+    members::MemberItem,
     pages::{Confirm, Fail, Nav, done, segment, show, show_with},
+    server_access,
     session::{Form, Session},
     sources::{self, SourceItem},
 };
@@ -27,10 +30,14 @@ const PAGE: i64 = 50;
 #[derive(Deserialize)]
 pub struct ServerItem {
     pub id: Uuid,
+    pub organization_id: Uuid,
     pub name: String,
     pub mcp_url: String,
     pub source_ids: Vec<Uuid>,
     pub public: bool,
+    /// `all` members may connect, or only the `listed_members`.
+    pub member_access: String,
+    pub listed_members: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
 }
@@ -51,19 +58,27 @@ pub struct ListQuery {
 struct List {
     nav: Option<Nav>,
     servers: Vec<ServerItem>,
+    /// Owners and admins: new server, sources, deleted servers.
+    manages: bool,
     total: i64,
     offset: i64,
     previous: Option<i64>,
     next: Option<i64>,
 }
 
-/// `GET /servers`: newest first, a page at a time, soft-deleted ones included.
+/// `GET /servers`: the current organization's, newest first, a page at a time, soft-deleted
+/// ones included for its owners and admins (a member sees the servers they may connect to).
 pub async fn list(session: Session, Query(query): Query<ListQuery>) -> Result<Response, Fail> {
     let offset = query.offset.unwrap_or(0).max(0);
-    let path = format!("/mcp-servers?include_deleted=true&limit={PAGE}&offset={offset}");
+    let path = format!(
+        "/mcp-servers?organization_id={}&include_deleted={}&limit={PAGE}&offset={offset}",
+        session.nav.org.id,
+        session.nav.manages()
+    );
     let page: ServerPage = session.api.get(&session.caller, &path).await.parse()?;
     let list = List {
         nav: Some(session.nav.clone()),
+        manages: session.nav.manages(),
         previous: (offset > 0).then(|| (offset - PAGE).max(0)),
         next: (offset + PAGE < page.total).then_some(offset + PAGE),
         servers: page.items,
@@ -91,9 +106,9 @@ impl NewServer {
     }
 }
 
-/// `GET /servers/new`.
+/// `GET /servers/new`: in the current organization, with its sources.
 pub async fn new_page(session: Session) -> Result<Response, Fail> {
-    let sources = sources::all(&session).await?.items;
+    let sources = sources::all(&session, session.nav.org.id).await?.items;
     let page = NewServer {
         nav: Some(session.nav.clone()),
         sources,
@@ -117,7 +132,8 @@ fn chosen(form: &Form) -> Vec<Uuid> {
 /// `POST /servers/new`.
 pub async fn create(session: Session, form: Form) -> Result<Response, Fail> {
     let chosen = chosen(&form);
-    let body = json!({"name": form.get("name"), "source_ids": chosen});
+    let body = json!({"name": form.get("name"), "source_ids": chosen,
+                      "organization_id": session.nav.org.id});
     let reply = session
         .api
         .call(&session.caller, Method::POST, "/mcp-servers", Some(&body))
@@ -135,7 +151,7 @@ pub async fn create(session: Session, form: Form) -> Result<Response, Fail> {
     let errors = reply.field_errors();
     let page = NewServer {
         nav: Some(session.nav.clone()),
-        sources: sources::all(&session).await?.items,
+        sources: sources::all(&session, session.nav.org.id).await?.items,
         name: form.get("name").to_owned(),
         chosen,
         name_error: errors.get("name").cloned(),
@@ -156,16 +172,6 @@ struct KeyItem {
     last_used_at: Option<DateTime<Utc>>,
 }
 
-/// An agent connected through OAuth.
-#[derive(Deserialize)]
-struct GrantItem {
-    id: Uuid,
-    client_name: String,
-    redirect_host: String,
-    created_at: DateTime<Utc>,
-    last_used_at: Option<DateTime<Utc>>,
-}
-
 #[derive(Deserialize)]
 struct Items<T> {
     items: Vec<T>,
@@ -180,33 +186,53 @@ struct Detail {
     available: Vec<SourceItem>,
     keys: Vec<KeyItem>,
     grants: Vec<GrantItem>,
+    /// The organization's members, to pick who may connect (team organizations).
+    members: Vec<MemberItem>,
     name_error: Option<String>,
     error: Option<String>,
     /// A key just created: shown this once.
     new_key: Option<String>,
+    /// The connection instructions may mention access keys (owners and admins make them).
+    manager: bool,
 }
 
-async fn server(session: &Session, id: &str) -> Result<ServerItem, Fail> {
+impl Detail {
+    fn listed(&self, member: &MemberItem) -> bool {
+        self.server.listed_members.contains(&member.user_id)
+    }
+}
+
+pub async fn server(session: &Session, id: &str) -> Result<ServerItem, Fail> {
     let path = format!("/mcp-servers/{}?include_deleted=true", segment(id));
     Ok(session.api.get(&session.caller, &path).await.parse()?)
 }
 
-/// Everything the server's page shows, from four API calls.
-async fn detail(session: &Session, id: &str) -> Result<Detail, Fail> {
+/// The server's connected agents: everyone's for its owners and admins, one's own for a
+/// member.
+pub async fn grants(session: &Session, server: Uuid) -> Result<Vec<GrantItem>, Fail> {
+    let path = format!("/mcp-servers/{server}/grants");
+    let grants: Grants = session.api.get(&session.caller, &path).await.parse()?;
+    Ok(grants.items)
+}
+
+/// Everything the server's page shows an owner or admin, from a few API calls; the server's
+/// organization becomes the current one.
+async fn detail(session: &mut Session, id: &str) -> Result<Detail, Fail> {
     let server = server(session, id).await?;
-    let (sources, keys, grants) = if server.deleted_at.is_some() {
-        (Vec::new(), Vec::new(), Vec::new())
+    session.enter(server.organization_id);
+    let team = !session.nav.org.personal;
+    let (sources, keys, grants, members) = if server.deleted_at.is_some() {
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new())
     } else {
         let keys = format!("/mcp-servers/{}/keys", server.id);
-        let grants = format!("/mcp-servers/{}/grants", server.id);
-        let (sources, keys, grants) = tokio::join!(
-            sources::all(session),
+        let (sources, keys, grants, members) = tokio::join!(
+            sources::all(session, server.organization_id),
             session.api.get(&session.caller, &keys),
-            session.api.get(&session.caller, &grants),
+            grants(session, server.id),
+            server_access::members(session, server.organization_id, team),
         );
         let keys: Items<KeyItem> = keys.parse()?;
-        let grants: Items<GrantItem> = grants.parse()?;
-        (sources?.items, keys.items, grants.items)
+        (sources?.items, keys.items, grants?, members?)
     };
     let (attached, available) = sources
         .into_iter()
@@ -218,21 +244,40 @@ async fn detail(session: &Session, id: &str) -> Result<Detail, Fail> {
         available,
         keys,
         grants,
+        members,
         name_error: None,
         error: None,
         new_key: None,
+        manager: true,
     })
 }
 
-/// `GET /servers/{id}`.
-pub async fn show_server(session: Session, Path(id): Path<String>) -> Result<Response, Fail> {
-    let page = detail(&session, &id).await?;
+/// `GET /servers/{id}`: everything for its owners and admins; for a member, how to connect
+/// and their own connections.
+pub async fn show_server(mut session: Session, Path(id): Path<String>) -> Result<Response, Fail> {
+    let found = server(&session, &id).await?;
+    session.enter(found.organization_id);
+    if !session.nav.manages() {
+        return server_access::member_page(session, found).await;
+    }
+    let page = detail(&mut session, &id).await?;
     Ok(show(session.jar, &page))
+}
+
+/// The page again with the API's refusal (the access form).
+pub async fn refused(
+    mut session: Session,
+    id: &str,
+    reply: &crate::console::api::Reply,
+) -> Result<Response, Fail> {
+    let mut page = detail(&mut session, id).await?;
+    page.error = Some(reply.message());
+    Ok(show_with(session.jar, reply.status, &page))
 }
 
 /// `POST /servers/{id}/rename`.
 pub async fn rename(
-    session: Session,
+    mut session: Session,
     Path(id): Path<String>,
     form: Form,
 ) -> Result<Response, Fail> {
@@ -248,7 +293,7 @@ pub async fn rename(
     if reply.status != StatusCode::UNPROCESSABLE_ENTITY {
         return Err(reply.into());
     }
-    let mut page = detail(&session, &id).await?;
+    let mut page = detail(&mut session, &id).await?;
     page.name_error = reply.field_errors().get("name").cloned();
     page.error = Some(reply.message());
     Ok(show_with(session.jar, reply.status, &page))
@@ -272,10 +317,10 @@ pub async fn attach(
 
 /// `GET /servers/{id}/sources/{source_id}/detach`: asks first.
 pub async fn detach_page(
-    session: Session,
+    mut session: Session,
     Path((id, source_id)): Path<(String, String)>,
 ) -> Result<Response, Fail> {
-    let page = detail(&session, &id).await?;
+    let page = detail(&mut session, &id).await?;
     let Some(source) = page.attached.iter().find(|s| s.id.to_string() == source_id) else {
         return Err(Fail::not_found());
     };
@@ -395,7 +440,7 @@ pub async fn restore(
 /// `POST /servers/{id}/keys`: the new key is shown on this answer and never again (the page
 /// is not cached, and the key is not in any URL).
 pub async fn create_key(
-    session: Session,
+    mut session: Session,
     Path(id): Path<String>,
     form: Form,
 ) -> Result<Response, Fail> {
@@ -405,7 +450,7 @@ pub async fn create_key(
         .api
         .call(&session.caller, Method::POST, &path, Some(&body))
         .await;
-    let mut page = detail(&session, &id).await?;
+    let mut page = detail(&mut session, &id).await?;
     if reply.is_success() {
         page.new_key = reply.body["key"].as_str().map(str::to_owned);
         return Ok(show_with(session.jar, StatusCode::CREATED, &page));
@@ -422,10 +467,10 @@ pub async fn create_key(
 
 /// `GET /servers/{id}/keys/{key_id}/revoke`: asks first.
 pub async fn revoke_page(
-    session: Session,
+    mut session: Session,
     Path((id, key_id)): Path<(String, String)>,
 ) -> Result<Response, Fail> {
-    let page = detail(&session, &id).await?;
+    let page = detail(&mut session, &id).await?;
     let Some(key) = page.keys.iter().find(|k| k.id.to_string() == key_id) else {
         return Err(Fail::not_found());
     };
@@ -452,45 +497,6 @@ pub async fn revoke(
         .await
 }
 
-/// `GET /servers/{id}/grants/{grant_id}/disconnect`: asks first.
-pub async fn disconnect_page(
-    session: Session,
-    Path((id, grant_id)): Path<(String, String)>,
-) -> Result<Response, Fail> {
-    let page = detail(&session, &id).await?;
-    let Some(grant) = page.grants.iter().find(|g| g.id.to_string() == grant_id) else {
-        return Err(Fail::not_found());
-    };
-    let confirm = Confirm::new(
-        &session.nav,
-        format!("Disconnect {}?", grant.client_name),
-        format!("/servers/{}/grants/{}/disconnect", page.server.id, grant.id),
-        format!("/servers/{}", page.server.id),
-    )
-    .message(format!(
-        "{} (returning to {}) loses access to “{}” within a second; connecting again needs your approval.",
-        grant.client_name, grant.redirect_host, page.server.name
-    ))
-    .button("Disconnect");
-    Ok(show(session.jar, &confirm))
-}
-
-/// `POST /servers/{id}/grants/{grant_id}/disconnect`.
-pub async fn disconnect(
-    session: Session,
-    Path((id, grant_id)): Path<(String, String)>,
-    _form: Form,
-) -> Result<Response, Fail> {
-    let path = format!(
-        "/mcp-servers/{}/grants/{}",
-        segment(&id),
-        segment(&grant_id)
-    );
-    session
-        .act(Method::DELETE, &path, &format!("/servers/{}", segment(&id)))
-        .await
-}
-
 /// A time as people read it.
 pub fn when(at: &DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -507,16 +513,6 @@ impl ServerItem {
 }
 
 impl KeyItem {
-    fn created(&self) -> String {
-        when(&self.created_at)
-    }
-
-    fn last_used(&self) -> String {
-        when_opt(self.last_used_at.as_ref())
-    }
-}
-
-impl GrantItem {
     fn created(&self) -> String {
         when(&self.created_at)
     }

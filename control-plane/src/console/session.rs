@@ -5,8 +5,10 @@
 
 use std::collections::HashMap;
 
+use uuid::Uuid;
+
 use axum::{
-    extract::{FromRequest, FromRequestParts, Request},
+    extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request},
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
@@ -16,6 +18,7 @@ use crate::{
     auth::{AuthUser, session::scoped_cookie},
     console::{
         api::{Api, Caller},
+        organizations::{self, OrgItem},
         pages::{Fail, Nav},
     },
     state::AppState,
@@ -26,6 +29,16 @@ use crate::{
 const SESSION_COOKIE: &str = "mcpgw_console";
 /// The console's pages; the API's own cookie stays on `/api/v1`.
 const COOKIE_PATH: &str = "/";
+/// Which organization the servers and sources pages show and create in.
+///
+/// A cookie rather than `?org=` on every link: every page, form, redirect and crumb of the
+/// console would otherwise have to carry the parameter, and one forgotten link would silently
+/// switch a person back to their personal organization (and create a server there). `?org=<id>`
+/// is still honoured on any page (it switches and is remembered), so a link can name the
+/// organization it leads into: the switcher and an accepted invitation use it.
+const ORG_COOKIE: &str = "mcpgw_org";
+/// A year: the cookie only remembers a choice, it grants nothing (the API checks membership).
+const ORG_COOKIE_SECS: u64 = 365 * 24 * 3600;
 /// Longest form body read (the API's body limit applies to what the console sends on).
 const MAX_FORM: usize = 64 * 1024;
 
@@ -41,6 +54,30 @@ pub struct Session {
 }
 
 impl Session {
+    /// Makes `org` (one of the caller's) the current organization, remembered in this browser:
+    /// a page that belongs to an organization (a server's, a members page) shows it as the
+    /// current one, so the navigation and the role it adapts to match what is shown.
+    pub fn enter(&mut self, org: Uuid) {
+        if self.nav.org.id == org {
+            return;
+        }
+        if let Some(found) = self.nav.orgs.iter().find(|o| o.id == org) {
+            self.nav.org = found.clone();
+            self.remember(org);
+        }
+    }
+
+    fn remember(&mut self, org: Uuid) {
+        let cookie = scoped_cookie(
+            ORG_COOKIE,
+            org.to_string(),
+            COOKIE_PATH,
+            ORG_COOKIE_SECS,
+            self.state.config.cookie_secure,
+        );
+        self.jar = self.jar.clone().add(cookie);
+    }
+
     /// Sends a body-less write (attach, detach, delete, restore, revoke...) to the API and,
     /// when it succeeds, redirects to `then`; a refusal is shown as the API worded it.
     pub async fn act(
@@ -70,6 +107,12 @@ impl FromRequestParts<AppState> for Visitor {
     type Rejection = Fail;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Fail> {
+        Self::of(parts, state)
+    }
+}
+
+impl Visitor {
+    fn of(parts: &Parts, state: &AppState) -> Result<Self, Fail> {
         let api = parts
             .extensions
             .get::<Api>()
@@ -91,9 +134,27 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let visitor = Visitor::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        Self::resolve(parts, state)
+            .await?
+            .ok_or_else(|| to_sign_in(parts).into_response())
+    }
+}
+
+/// A page for visitors and members alike (an invitation): the session when there is one.
+impl OptionalFromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Response> {
+        Self::resolve(parts, state).await
+    }
+}
+
+impl Session {
+    async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<Self>, Response> {
+        let visitor = Visitor::of(parts, state).map_err(IntoResponse::into_response)?;
         let token = visitor
             .jar
             .get(SESSION_COOKIE)
@@ -103,21 +164,58 @@ impl FromRequestParts<AppState> for Session {
             None => None,
         };
         let (Some(user), Some(token)) = (user, token) else {
-            return Err(to_sign_in(parts).into_response());
+            return Ok(None);
         };
-        Ok(Self {
+        let caller = visitor.caller.with_token(token);
+        let orgs = organizations::mine(&visitor.api, &caller)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let asked = asked_org(parts).or_else(|| {
+            visitor
+                .jar
+                .get(ORG_COOKIE)
+                .and_then(|c| c.value().parse().ok())
+        });
+        let Some(org) = current(&orgs, asked).cloned() else {
+            return Err(
+                Fail::internal("an account without a personal organization").into_response()
+            );
+        };
+        let mut session = Self {
             user_id: user.user.id,
             api: visitor.api,
-            caller: visitor.caller.with_token(token),
+            caller,
             nav: Nav {
                 email: user.user.email.clone(),
                 admin: user.user.is_admin(),
                 csrf: visitor.csrf,
+                org: org.clone(),
+                orgs,
             },
             jar: visitor.jar,
             state: visitor.state,
-        })
+        };
+        // A `?org=` choice is remembered; a stale cookie (an organization left) is replaced.
+        if session.jar.get(ORG_COOKIE).map(|c| c.value().to_owned()) != Some(org.id.to_string()) {
+            session.remember(org.id);
+        }
+        Ok(Some(session))
     }
+}
+
+/// `?org=<id>` of the page asked for.
+fn asked_org(parts: &Parts) -> Option<Uuid> {
+    url::form_urlencoded::parse(parts.uri.query()?.as_bytes())
+        .find(|(name, _)| name == "org")
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+/// The organization asked for when the caller is in it, else the personal one (listed first).
+fn current(orgs: &[OrgItem], asked: Option<Uuid>) -> Option<&OrgItem> {
+    asked
+        .and_then(|id| orgs.iter().find(|o| o.id == id))
+        .or_else(|| orgs.iter().find(|o| o.personal))
+        .or_else(|| orgs.first())
 }
 
 /// Sign-in, then back here: to this page for a GET, to the page the form was on for a POST.

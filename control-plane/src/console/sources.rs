@@ -65,14 +65,11 @@ pub struct SourcePage {
     pub total: i64,
 }
 
-/// Up to 200 of the caller's sources (the API's largest page; the per-user default limit is
+/// Up to 200 of organization `org`'s sources (the API's largest page; the default limit is
 /// 200 sources).
-pub async fn all(session: &Session) -> Result<SourcePage, Fail> {
-    Ok(session
-        .api
-        .get(&session.caller, "/sources?limit=200")
-        .await
-        .parse()?)
+pub async fn all(session: &Session, org: Uuid) -> Result<SourcePage, Fail> {
+    let path = format!("/sources?limit=200&organization_id={org}");
+    Ok(session.api.get(&session.caller, &path).await.parse()?)
 }
 
 #[derive(Template)]
@@ -84,9 +81,9 @@ struct List {
     types: Vec<&'static str>,
 }
 
-/// `GET /sources`.
+/// `GET /sources`: the current organization's.
 pub async fn list(session: Session) -> Result<Response, Fail> {
-    let page = all(&session).await?;
+    let page = all(&session, session.nav.org.id).await?;
     let list = List {
         nav: Some(session.nav.clone()),
         sources: page.items,
@@ -250,7 +247,8 @@ fn metadata(kind: SourceType, form: &Form) -> Map<String, Value> {
 /// `POST /sources/new`.
 pub async fn create(session: Session, form: Form) -> Result<Response, Fail> {
     let kind = kind_of(form.get("type"))?;
-    let body = json!({"type": kind.as_str(), "source_metadata": metadata(kind, &form)});
+    let body = json!({"type": kind.as_str(), "source_metadata": metadata(kind, &form),
+                      "organization_id": session.nav.org.id});
     let reply = session
         .api
         .call(&session.caller, Method::POST, "/sources", Some(&body))
@@ -303,8 +301,9 @@ async fn one(session: &Session, id: &str) -> Result<SourceItem, Fail> {
 }
 
 /// `GET /sources/{id}/edit`.
-pub async fn edit_page(session: Session, Path(id): Path<String>) -> Result<Response, Fail> {
+pub async fn edit_page(mut session: Session, Path(id): Path<String>) -> Result<Response, Fail> {
     let source = one(&session, &id).await?;
+    session.enter(source.organization_id);
     let kind = kind_of(&source.source_type)?;
     let form = SourceForm {
         nav: Some(session.nav.clone()),

@@ -34,7 +34,7 @@ const AXE_VERSION: &str = "4.10.2";
 const EMAIL: &str = "grace@example.com";
 
 /// axe-core's browser bundle, fetched from the npm registry on first use.
-fn axe_source() -> String {
+pub(crate) fn axe_source() -> String {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/axe-core");
     let script = dir.join(format!("axe-{AXE_VERSION}.min.js"));
     if !script.exists() {
@@ -83,7 +83,7 @@ async fn axe_violations(browser: &Client, axe: &str) -> Vec<Value> {
 }
 
 /// Console errors and CSP violations the browser logged since the last look.
-async fn logged_problems(browser: &Client) -> Vec<Value> {
+pub(crate) async fn logged_problems(browser: &Client) -> Vec<Value> {
     let log = Chromium("se/log", json!({"type": "browser"}));
     let log = browser.issue_cmd(log).await.expect("browser log");
     log.as_array()
@@ -101,7 +101,7 @@ async fn logged_problems(browser: &Client) -> Vec<Value> {
 }
 
 /// One page of the walk: clean log, styled, accessible, screenshotted.
-async fn check_page(browser: &Client, axe: &str, name: &str) {
+pub(crate) async fn check_page(browser: &Client, axe: &str, name: &str) {
     assert_clean_page(browser, name).await;
     let violations = axe_violations(browser, axe).await;
     assert!(
@@ -114,13 +114,13 @@ async fn check_page(browser: &Client, axe: &str, name: &str) {
     assert!(problems.is_empty(), "{name}: {problems:?}");
 }
 
-async fn fill(browser: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(browser: &Client, css: &str, text: &str) {
     let field = browser.find(Locator::Css(css)).await.expect(css);
     field.clear().await.expect("clear");
     field.send_keys(text).await.expect("type");
 }
 
-async fn click(browser: &Client, css: &str) {
+pub(crate) async fn click(browser: &Client, css: &str) {
     let element = browser
         .wait()
         .at_most(Duration::from_secs(10))
@@ -176,7 +176,7 @@ async fn keyboard_reaches_the_form(browser: &Client) {
 }
 
 /// Clicks and waits for the page at `expected` (a path, or a prefix ending in `*`).
-async fn click_to(browser: &Client, css: &str, expected: &str) {
+pub(crate) async fn click_to(browser: &Client, css: &str, expected: &str) {
     // The old document going stale marks the navigation: a path check alone passes at once
     // when the page before already matches (`/servers/new` matches `/servers/*`).
     let before = browser.find(Locator::Css("html")).await.expect("a page");
@@ -203,7 +203,7 @@ async fn click_to(browser: &Client, css: &str, expected: &str) {
     );
 }
 
-async fn path(browser: &Client) -> String {
+pub(crate) async fn path(browser: &Client) -> String {
     browser.current_url().await.expect("URL").path().to_owned()
 }
 

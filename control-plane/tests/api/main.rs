@@ -10,6 +10,8 @@ mod browser;
 mod call_series;
 mod console;
 mod console_browser;
+mod console_org_browser;
+mod console_orgs;
 mod console_scale;
 mod health;
 mod http_limits;

@@ -1,0 +1,280 @@
+//! Invitations in the console. Owners and admins invite an address with a role on the
+//! organization's page, which shows the accept link once; the invited person opens the link
+//! (`GET /invitations/{token}`, where the API's `accept_url` points), signs in or up with that
+//! address and accepts, and lands in the organization.
+//!
+//! The link is shown once, and never by a reload that makes another: the form POSTs, the
+//! link goes into a short-lived HTTP-only cookie (`SameSite=Strict`, only sent to that
+//! organization's page, a minute long), and the redirected GET shows it and drops the cookie.
+//! Reloading shows the page without the link; the link never appears in a URL or in history.
+
+use askama::Template;
+use axum::{
+    extract::Path,
+    http::{Method, StatusCode},
+    response::Response,
+};
+use axum_extra::extract::{
+    CookieJar,
+    cookie::{Cookie, SameSite},
+};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    console::{
+        members::{self, org_of},
+        pages::{Confirm, Fail, Nav, done, segment, show, show_with},
+        servers::when,
+        session::{Form, Session, Visitor},
+    },
+    orgs::Role,
+};
+
+/// The cookie that carries a new accept link to the one page view that shows it.
+const LINK_COOKIE: &str = "mcpgw_invitation_link";
+/// Long enough for the redirect that follows the form, short enough not to linger.
+const LINK_SECS: i64 = 60;
+
+/// An invitation as the API lists it.
+#[derive(Deserialize)]
+pub struct InvitationItem {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    /// `pending`, `accepted`, `revoked` or `expired`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl InvitationItem {
+    pub fn created(&self) -> String {
+        when(&self.created_at)
+    }
+
+    pub fn expires(&self) -> String {
+        when(&self.expires_at)
+    }
+}
+
+/// An accept link just made, for the invitation it belongs to.
+pub struct NewLink {
+    pub email: String,
+    pub url: String,
+}
+
+#[derive(Deserialize)]
+struct Invitations {
+    items: Vec<InvitationItem>,
+}
+
+/// Organization `org`'s invitations, newest first.
+pub async fn of(session: &Session, org: Uuid) -> Result<Vec<InvitationItem>, Fail> {
+    let path = format!("/organizations/{org}/invitations");
+    let list: Invitations = session.api.get(&session.caller, &path).await.parse()?;
+    Ok(list.items)
+}
+
+fn link_cookie(org: Uuid, value: String, secs: i64, secure: bool) -> Cookie<'static> {
+    Cookie::build((LINK_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path(format!("/organizations/{org}"))
+        .max_age(cookie::time::Duration::seconds(secs))
+        .build()
+}
+
+/// The link made just before this view of `org`'s page, if any; the cookie is dropped so the
+/// next view does not show it.
+pub fn take_link(jar: CookieJar, org: Uuid) -> (CookieJar, Option<NewLink>) {
+    let Some(value) = jar.get(LINK_COOKIE).map(|c| c.value().to_owned()) else {
+        return (jar, None);
+    };
+    let jar = jar.remove(link_cookie(org, String::new(), 0, false));
+    let fields: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(value.as_bytes())
+            .into_owned()
+            .collect();
+    let link = match (fields.get("email"), fields.get("url")) {
+        (Some(email), Some(url)) => Some(NewLink {
+            email: email.clone(),
+            url: url.clone(),
+        }),
+        _ => None,
+    };
+    (jar, link)
+}
+
+/// `POST /organizations/{id}/invitations`: invites, then shows the organization's page with
+/// the link (once).
+pub async fn create(
+    session: Session,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, Fail> {
+    let org = org_of(&session, &id)?;
+    let body = json!({"email": form.get("email"), "role": form.get("role")});
+    let path = format!("/organizations/{}/invitations", org.id);
+    let reply = session
+        .api
+        .call(&session.caller, Method::POST, &path, Some(&body))
+        .await;
+    if reply.is_success() {
+        let url = reply.body["accept_url"].as_str().unwrap_or_default();
+        // The invitation's fields are flattened into the answer, beside `accept_url`.
+        let email = reply.body["email"].as_str().unwrap_or_default();
+        // Form-encoded: a cookie value holds neither spaces, commas nor semicolons.
+        let value = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("email", email)
+            .append_pair("url", url)
+            .finish();
+        let cookie = link_cookie(org.id, value, LINK_SECS, session.state.config.cookie_secure);
+        let jar = session.jar.add(cookie);
+        return Ok(done(jar, &format!("/organizations/{}#new-link", org.id)));
+    }
+    if !matches!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
+    ) {
+        return Err(reply.into());
+    }
+    let page = members::refused_invitation(&session, org, form.get("email"), &reply).await?;
+    Ok(show_with(session.jar, reply.status, &page))
+}
+
+/// `GET /organizations/{id}/invitations/{invitation_id}/revoke`: asks first.
+pub async fn revoke_page(
+    session: Session,
+    Path((id, invitation_id)): Path<(String, String)>,
+) -> Result<Response, Fail> {
+    let org = org_of(&session, &id)?;
+    let invitation = of(&session, org.id)
+        .await?
+        .into_iter()
+        .find(|i| i.id.to_string() == invitation_id && i.status == "pending")
+        .ok_or_else(Fail::not_found)?;
+    let confirm = Confirm::new(
+        &session.nav,
+        format!("Revoke the invitation of {}?", invitation.email),
+        format!(
+            "/organizations/{}/invitations/{}/revoke",
+            org.id, invitation.id
+        ),
+        format!("/organizations/{}", org.id),
+    )
+    .message("Its link stops working at once. You can invite the address again later.")
+    .button("Revoke invitation");
+    Ok(show(session.jar, &confirm))
+}
+
+/// `POST /organizations/{id}/invitations/{invitation_id}/revoke`.
+pub async fn revoke(
+    session: Session,
+    Path((id, invitation_id)): Path<(String, String)>,
+    _form: Form,
+) -> Result<Response, Fail> {
+    let org = org_of(&session, &id)?;
+    let path = format!(
+        "/organizations/{}/invitations/{}",
+        org.id,
+        segment(&invitation_id)
+    );
+    session
+        .act(Method::DELETE, &path, &format!("/organizations/{}", org.id))
+        .await
+}
+
+/// An invitation as anyone holding its link sees it.
+#[derive(Deserialize)]
+struct Preview {
+    organization_name: String,
+    email: String,
+    role: Role,
+    status: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Template)]
+#[template(path = "console/invitation.html")]
+struct AcceptPage {
+    nav: Option<Nav>,
+    invitation: Preview,
+    /// This page's path, where sign-in and sign-up lead back to.
+    here: String,
+    /// `here`, encoded for a query string.
+    here_query: String,
+    email_query: String,
+    /// Signed in as the invited address.
+    invited: bool,
+}
+
+impl AcceptPage {
+    pub fn expires(&self) -> String {
+        when(&self.invitation.expires_at)
+    }
+}
+
+fn encoded(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// `GET /invitations/{token}`: what the invitation is for and the one step that suits the
+/// visitor (sign in or up, accept, or switch accounts); a used, revoked or expired link says
+/// so.
+pub async fn accept_page(
+    session: Option<Session>,
+    visitor: Visitor,
+    Path(token): Path<String>,
+) -> Result<Response, Fail> {
+    let path = format!("/invitations/{}", segment(&token));
+    let reply = visitor.api.get(&visitor.caller, &path).await;
+    if reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::BAD_REQUEST {
+        return Err(Fail::new(
+            StatusCode::NOT_FOUND,
+            "This invitation link is not valid. Check that it was copied whole, or ask for a new one.",
+        ));
+    }
+    let invitation: Preview = reply.parse()?;
+    let here = format!("/invitations/{}", segment(&token));
+    let (nav, jar) = match session {
+        Some(s) => (Some(s.nav), s.jar),
+        None => (None, visitor.jar),
+    };
+    let invited = nav
+        .as_ref()
+        .is_some_and(|n| n.email.eq_ignore_ascii_case(&invitation.email));
+    let page = AcceptPage {
+        nav,
+        here_query: encoded(&here),
+        email_query: encoded(&invitation.email),
+        here,
+        invited,
+        invitation,
+    };
+    Ok(show(jar, &page))
+}
+
+/// `POST /invitations/{token}/accept`: joins, and opens the organization's servers.
+pub async fn accept(
+    session: Session,
+    Path(token): Path<String>,
+    _form: Form,
+) -> Result<Response, Fail> {
+    let path = format!("/invitations/{}/accept", segment(&token));
+    let reply = session
+        .api
+        .call(&session.caller, Method::POST, &path, None)
+        .await;
+    if reply.status == StatusCode::CONFLICT && reply.code() == "already_member" {
+        return Err(Fail::new(
+            StatusCode::CONFLICT,
+            "You are a member of this organization already: choose it in the organization menu.",
+        ));
+    }
+    let org: crate::console::organizations::OrgItem = reply.parse()?;
+    Ok(done(session.jar, &format!("/servers?org={}", org.id)))
+}
