@@ -18,6 +18,11 @@ document does state is still fuzzed as generated; negative cases are never touch
   `header_name`, not a reserved header, and `header_value`; others refused): a positive case
   gets the fields its `auth` needs and loses the others.
 
+- `listed_members` of a server must be members of its organization: a positive case lists
+  nobody (the fuzzer cannot know the ids of members);
+- a source or a server stays in its organization: a positive `PUT` does not name one (another
+  would be refused).
+
 Every rule is also written in the operation's description in the OpenAPI document.
 """
 
@@ -134,6 +139,13 @@ def before_call(ctx, case, **kwargs):
     ):
         if body:
             _fit_mcp_auth(body)
+
+    if body and method in ("POST", "PUT") and path.startswith("/api/v1/mcp-servers"):
+        if "listed_members" in body and body["listed_members"] is not None:
+            body["listed_members"] = []
+
+    if body and method == "PUT" and path in ("/api/v1/sources/{id}", "/api/v1/mcp-servers/{id}"):
+        body.pop("organization_id", None)
 
     if body and method in ("POST", "PUT"):
         for field in ("password", "new_password"):

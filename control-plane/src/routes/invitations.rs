@@ -42,7 +42,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvitationInput {
-    #[schema(example = "ada@contoso.com")]
+    /// A valid address of at most 254 bytes (no quoted local part, no IP-literal domain); the
+    /// account that accepts must have it (compared without case).
+    #[schema(format = Email, max_length = 254, example = "ada@contoso.com")]
     pub email: String,
     /// The role they get on accepting (`owner` only from an owner).
     pub role: Role,

@@ -29,16 +29,31 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
 }
 
-/// A team organization to create, or the changes to one (fields left out stay).
+/// The changes to a team organization (fields left out stay); the handler of `POST` reads it
+/// too and requires both fields (see [`NewOrganization`]).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganizationInput {
-    /// 1 to 100 characters after trimming, no control characters.
-    #[schema(example = "Contoso", min_length = 1, max_length = 100)]
+    /// 1 to 100 characters after trimming, not only white space, no control characters.
+    #[schema(example = "Contoso", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$")]
     name: Option<String>,
     /// Unique: 1 to 48 lower-case letters, digits and inner hyphens.
     #[schema(example = "contoso", pattern = "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")]
     slug: Option<String>,
+}
+
+/// A team organization to create. Documentation only; the handler reads an
+/// [`OrganizationInput`] and checks that both fields are there.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct NewOrganization {
+    /// 1 to 100 characters after trimming, not only white space, no control characters.
+    #[schema(example = "Contoso", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    name: String,
+    /// Unique: 1 to 48 lower-case letters, digits and inner hyphens.
+    #[schema(example = "contoso", pattern = "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")]
+    slug: String,
 }
 
 /// An organization as one of its members sees it.
@@ -99,7 +114,7 @@ async fn list_organizations(
 #[utoipa::path(
     post, path = "/organizations", tag = "organizations",
     security(("bearer" = []), ("cookie" = [])),
-    request_body = OrganizationInput,
+    request_body = NewOrganization,
     responses(
         (status = 201, description = "Created", body = OrganizationView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),

@@ -83,9 +83,10 @@ fn input_schema(source_type: SourceType, update: bool) -> Value {
             "type": {"type": "string", "enum": [source_type.as_str()]},
             "source_metadata": source_type.metadata_schema(&rules, update),
             "organization_id": {
-                "type": "string", "format": "uuid",
+                "type": ["string", "null"], "format": "uuid",
                 "description": if update {
-                    "The source's organization (sources do not move; leave out)."
+                    "The source's own organization, if given (sources do not move: another \
+                     one is 422)."
                 } else {
                     "The organization to create it in (default: the caller's personal one); \
                      the caller must be an owner or admin there."
