@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod calls;
+pub mod invitations;
 pub mod keys;
 pub mod oauth;
 pub mod organizations;

@@ -12,7 +12,10 @@ use uuid::Uuid;
 use crate::{
     activity::{Action, Seen},
     auth::AuthUser,
-    db::organizations::{self as db, InvitationRow},
+    db::{
+        invitations::{self as db, InvitationRow},
+        organizations,
+    },
     domain::Email,
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path},
@@ -173,8 +176,8 @@ async fn create_invitation(
     if membership.personal {
         return Err(personal_organization());
     }
-    db::lock(&mut *tx, id).await?;
-    if db::members(&mut *tx, id)
+    organizations::lock(&mut *tx, id).await?;
+    if organizations::members(&mut *tx, id)
         .await?
         .iter()
         .any(|m| m.email == email.as_str())
@@ -355,7 +358,7 @@ async fn accept_invitation(
         ));
     }
     let org = row.organization_id;
-    if !db::add_member(&mut *tx, org, caller.user.id, row.role).await? {
+    if !organizations::add_member(&mut *tx, org, caller.user.id, row.role).await? {
         return Err(ApiError::conflict(
             "already_member",
             "You are a member of this organization already.",
@@ -369,7 +372,7 @@ async fn accept_invitation(
         .detail("invitation_id", row.id.to_string())
         .record(&mut *tx)
         .await?;
-    let joined = db::get(&mut *tx, caller.user.id, org)
+    let joined = organizations::get(&mut *tx, caller.user.id, org)
         .await?
         .ok_or_else(ApiError::not_found)?;
     tx.commit().await?;

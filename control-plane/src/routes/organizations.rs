@@ -35,7 +35,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct OrganizationInput {
     /// 1 to 100 characters after trimming, not only white space, no control characters.
-    #[schema(example = "Contoso", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        example = "Contoso",
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: Option<String>,
     /// Unique: 1 to 48 lower-case letters, digits and inner hyphens.
     #[schema(example = "contoso", pattern = "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")]
@@ -49,7 +54,12 @@ pub struct OrganizationInput {
 #[allow(dead_code)]
 pub struct NewOrganization {
     /// 1 to 100 characters after trimming, not only white space, no control characters.
-    #[schema(example = "Contoso", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(
+        example = "Contoso",
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: String,
     /// Unique: 1 to 48 lower-case letters, digits and inner hyphens.
     #[schema(example = "contoso", pattern = "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")]
