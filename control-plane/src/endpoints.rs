@@ -99,7 +99,11 @@ impl Allocator {
 
     /// Fixed endpoints `organization_id` holds: on its live servers, or released by it within the
     /// cooldown and not taken since (reserved for them).
-    async fn fixed_held(&self, tx: &mut PgConnection, organization_id: Uuid) -> Result<i64, sqlx::Error> {
+    async fn fixed_held(
+        &self,
+        tx: &mut PgConnection,
+        organization_id: Uuid,
+    ) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(
             "select count(*) from unnest($1::text[]) as p(host) \
              where exists (select 1 from mcp_servers s where s.endpoint_host = p.host \
@@ -130,7 +134,11 @@ impl Allocator {
     /// An organization at the limit may only take back an endpoint still reserved for it (its
     /// own, cooling down): live servers plus reserved endpoints never exceed the limit, so one
     /// organization cannot drain the pool by creating and deleting servers.
-    async fn check_server_limit(&self, tx: &mut PgConnection, organization_id: Uuid) -> Result<(), ApiError> {
+    async fn check_server_limit(
+        &self,
+        tx: &mut PgConnection,
+        organization_id: Uuid,
+    ) -> Result<(), ApiError> {
         let (live, reserved): (i64, i64) = sqlx::query_as(
             "select (select count(*) from mcp_servers where organization_id = $1 and deleted_at is null),                     (select count(distinct r.endpoint_host) from endpoint_releases r                      where r.organization_id = $1 and r.endpoint_host = any($2)                        and r.released_at > now() - make_interval(secs => $3)                        and not exists (select 1 from mcp_servers s where s.endpoint_host = r.endpoint_host and s.deleted_at is null))",
         )

@@ -329,15 +329,16 @@ async fn with_oauth_token(
     settings: &Settings,
     target: &Target,
 ) -> Target {
-    let (server_id, organization_id, user_id, endpoint): (Uuid, Uuid, Uuid, String) = sqlx::query_as(
-        "select s.id, s.organization_id, m.user_id, s.endpoint from mcp_servers s \
+    let (server_id, organization_id, user_id, endpoint): (Uuid, Uuid, Uuid, String) =
+        sqlx::query_as(
+            "select s.id, s.organization_id, m.user_id, s.endpoint from mcp_servers s \
          join organization_members m on m.organization_id = s.organization_id and m.role = 'owner' \
          where s.endpoint_host = $1 and s.deleted_at is null limit 1",
-    )
-    .bind(&target.host)
-    .fetch_one(pool)
-    .await
-    .unwrap();
+        )
+        .bind(&target.host)
+        .fetch_one(pool)
+        .await
+        .unwrap();
     let (client_id, redirect_uri) = ("bench-client", "http://127.0.0.1/cb");
     sqlx::query(
         "insert into oauth_clients (client_id, kind, client_name, redirect_uris) \
@@ -816,8 +817,12 @@ async fn large_snapshot(pool: &PgPool, settings: &Settings) {
     let account: uuid::Uuid = sqlx::query_scalar("insert into users (email, hashed_password) values ('big@example.com', '$2b$04$x') returning id")
         .fetch_one(pool).await.unwrap();
     // Its personal organization (made with the account) holds the servers.
-    let user: uuid::Uuid = sqlx::query_scalar("select id from organizations where personal_user_id = $1")
-        .bind(account).fetch_one(pool).await.unwrap();
+    let user: uuid::Uuid =
+        sqlx::query_scalar("select id from organizations where personal_user_id = $1")
+            .bind(account)
+            .fetch_one(pool)
+            .await
+            .unwrap();
     let started = Instant::now();
     for chunk in 0..(servers / 10_000) {
         let (mut source_ids, mut sealed, mut key_ids, mut hosts) =

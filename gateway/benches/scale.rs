@@ -254,12 +254,11 @@ async fn run(database_url: String) {
     .await
     .unwrap();
     // Its personal organization (made with the account) holds the servers.
-    let user: Uuid =
-        sqlx::query_scalar("select id from organizations where personal_user_id = $1")
-            .bind(account)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let user: Uuid = sqlx::query_scalar("select id from organizations where personal_user_id = $1")
+        .bind(account)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     // Scale first: its memory figure is then that of one gateway alone; the burst then lands
     // beside the million servers.
     if wanted("scale") {

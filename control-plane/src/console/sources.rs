@@ -354,8 +354,8 @@ pub async fn delete_page(session: Session, Path(id): Path<String>) -> Result<Res
     let source = one(&session, &id).await?;
     let using =
         crate::db::servers::using_source(&session.state.pool, source.organization_id, source.id)
-        .await
-        .map_err(|err| Fail::internal(&err.to_string()))?;
+            .await
+            .map_err(|err| Fail::internal(&err.to_string()))?;
     let warnings = using
         .into_iter()
         .map(|(name, deleted)| {

@@ -235,13 +235,12 @@ pub async fn remove_member(
     organization_id: Uuid,
     user_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "delete from organization_members where organization_id = $1 and user_id = $2",
-    )
-    .bind(organization_id)
-    .bind(user_id)
-    .execute(db)
-    .await?;
+    let done =
+        sqlx::query("delete from organization_members where organization_id = $1 and user_id = $2")
+            .bind(organization_id)
+            .bind(user_id)
+            .execute(db)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -391,11 +390,17 @@ pub async fn invitation_by_hash(
     lock: bool,
 ) -> Result<Option<InvitationRow>, sqlx::Error> {
     let sql = if lock {
-        concat!(invitation_select!(), "where i.token_hash = $1 for update of i")
+        concat!(
+            invitation_select!(),
+            "where i.token_hash = $1 for update of i"
+        )
     } else {
         concat!(invitation_select!(), "where i.token_hash = $1")
     };
-    sqlx::query_as(sql).bind(token_hash).fetch_optional(db).await
+    sqlx::query_as(sql)
+        .bind(token_hash)
+        .fetch_optional(db)
+        .await
 }
 
 /// Marks an invitation accepted by `user_id`.

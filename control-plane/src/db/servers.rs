@@ -200,12 +200,13 @@ pub async fn owns_sources(
     organization_id: Uuid,
     source_ids: &[Uuid],
 ) -> Result<bool, sqlx::Error> {
-    let owned: i64 =
-        sqlx::query_scalar("select count(*) from sources where organization_id = $1 and id = any($2)")
-            .bind(organization_id)
-            .bind(source_ids)
-            .fetch_one(db)
-            .await?;
+    let owned: i64 = sqlx::query_scalar(
+        "select count(*) from sources where organization_id = $1 and id = any($2)",
+    )
+    .bind(organization_id)
+    .bind(source_ids)
+    .fetch_one(db)
+    .await?;
     Ok(usize::try_from(owned).unwrap_or(0) == source_ids.len())
 }
 

@@ -154,7 +154,11 @@ pub async fn update(
 }
 
 /// Deletes a source; its server links go with it.
-pub async fn delete(db: impl PgExecutor<'_>, organization_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn delete(
+    db: impl PgExecutor<'_>,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("delete from sources where id = $1 and organization_id = $2")
         .bind(id)
         .bind(organization_id)

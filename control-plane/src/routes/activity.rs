@@ -16,8 +16,8 @@ use crate::{
     db::activity::{self as db, ActivityFilter, ActivityRow},
     error::{ApiError, ErrorBody, FieldError},
     extract::Query,
-    routes::admin::page_bounds,
     orgs::{Role, access},
+    routes::admin::page_bounds,
     state::AppState,
 };
 

@@ -185,7 +185,9 @@ async fn create_invitation(
     if db::pending_count(&mut *tx, id).await? >= MAX_PENDING {
         return Err(ApiError::conflict(
             "invitation_limit_reached",
-            format!("An organization may have at most {MAX_PENDING} pending invitations; revoke some first."),
+            format!(
+                "An organization may have at most {MAX_PENDING} pending invitations; revoke some first."
+            ),
         ));
     }
     let token = shared::oauth::random_token(TOKEN_PREFIX);

@@ -273,16 +273,9 @@ async fn create(
     }
     let endpoint = state.allocator.allocate(&mut tx, org, None).await?;
     let public = input.public.unwrap_or(false);
-    let id = servers::insert(
-        &mut *tx,
-        org,
-        &name,
-        &endpoint.url,
-        &endpoint.host,
-        public,
-    )
-    .await
-    .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
+    let id = servers::insert(&mut *tx, org, &name, &endpoint.url, &endpoint.host, public)
+        .await
+        .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
     if !servers::set_sources(&mut tx, org, id, &source_ids)
         .await
         .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
@@ -700,7 +693,10 @@ fn validate(
         .as_deref()
         .is_some_and(|a| a != "all" && a != "listed")
     {
-        fields.push(FieldError::new("member_access", "must be `all` or `listed`"));
+        fields.push(FieldError::new(
+            "member_access",
+            "must be `all` or `listed`",
+        ));
     }
     if input
         .listed_members

@@ -119,7 +119,9 @@ async fn change_role(
     if current == Role::Owner || input.role == Role::Owner {
         membership.require(Role::Owner)?;
     }
-    if current == Role::Owner && input.role < Role::Owner && db::owner_count(&mut *tx, id).await? <= 1
+    if current == Role::Owner
+        && input.role < Role::Owner
+        && db::owner_count(&mut *tx, id).await? <= 1
     {
         return Err(last_owner());
     }

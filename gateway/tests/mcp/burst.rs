@@ -93,10 +93,10 @@ async fn user_id(pool: &PgPool, name: &str) -> Uuid {
         "select o.id from organizations o join users u on u.id = o.personal_user_id \
          where u.email = $1 || '@example.com'",
     )
-        .bind(name)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 #[sqlx::test(migrator = "shared::db::MIGRATOR")]

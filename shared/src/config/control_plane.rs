@@ -145,7 +145,10 @@ impl ControlPlaneSettings {
             ("MAX_SERVERS_PER_USER", self.max_servers_per_user),
             ("MAX_SOURCES_PER_USER", self.max_sources_per_user),
             ("FIXED_ENDPOINTS_PER_USER", self.fixed_endpoints_per_user),
-            ("MAX_ORGANIZATIONS_PER_USER", self.max_organizations_per_user),
+            (
+                "MAX_ORGANIZATIONS_PER_USER",
+                self.max_organizations_per_user,
+            ),
             ("AUDIT_RETENTION_DAYS", self.audit_retention_days),
             ("ACTIVITY_RETENTION_DAYS", self.activity_retention_days),
         ] {
