@@ -21,6 +21,7 @@ mod migrations;
 mod notify;
 mod oauth_pages;
 mod openapi;
+mod organizations;
 mod origin;
 mod postgres_sources;
 mod rate_limit;
