@@ -47,12 +47,12 @@ async fn open(url: &str) -> reqwest::Response {
     browser.get(url).send().await.unwrap()
 }
 
-/// Claims like the control plane's, for `grant` on `resource`.
-fn claims(stack: &Stack, grant: Uuid, resource: &str, exp: i64) -> AccessClaims {
+/// Claims like the control plane's, for `grant` (approved by `sub`) on `resource`.
+fn claims(stack: &Stack, grant: Uuid, sub: Uuid, resource: &str, exp: i64) -> AccessClaims {
     let now = chrono::Utc::now().timestamp();
     AccessClaims {
         iss: stack.origin.clone(),
-        sub: Uuid::new_v4(),
+        sub,
         aud: resource.to_owned(),
         exp,
         iat: now,
@@ -101,7 +101,7 @@ async fn tokens_work_only_on_their_server_unexpired_and_signed_by_the_control_pl
     );
 
     // Expired (signed by the real key, for the real grant), and forged with another key.
-    let grant: Uuid = sqlx::query_scalar("select id from oauth_grants")
+    let (grant, person): (Uuid, Uuid) = sqlx::query_as("select id, user_id from oauth_grants")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -110,7 +110,7 @@ async fn tokens_work_only_on_their_server_unexpired_and_signed_by_the_control_pl
     let expired = control_plane::oauth::signing::sign(
         &pool,
         &keyring,
-        &claims(&stack, grant, &mcp_url, past),
+        &claims(&stack, grant, person, &mcp_url, past),
     )
     .await
     .unwrap();
@@ -122,15 +122,27 @@ async fn tokens_work_only_on_their_server_unexpired_and_signed_by_the_control_pl
     let genuine = control_plane::oauth::signing::sign(
         &pool,
         &keyring,
-        &claims(&stack, grant, &mcp_url, future),
+        &claims(&stack, grant, person, &mcp_url, future),
     )
     .await
     .unwrap();
     assert_eq!(status_with(&mcp_url, &genuine).await, StatusCode::OK);
+    // A token for the grant is good only for the person who approved it.
+    let someone_else = control_plane::oauth::signing::sign(
+        &pool,
+        &keyring,
+        &claims(&stack, grant, Uuid::new_v4(), &mcp_url, future),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        status_with(&mcp_url, &someone_else).await,
+        StatusCode::UNAUTHORIZED
+    );
     let header = jsonwebtoken::decode_header(&genuine).unwrap();
     let forged = jsonwebtoken::encode(
         &header,
-        &claims(&stack, grant, &mcp_url, future),
+        &claims(&stack, grant, person, &mcp_url, future),
         &jsonwebtoken::EncodingKey::from_ed_der(&STANDARD.decode(FOREIGN_KEY).unwrap()),
     )
     .unwrap();
