@@ -24,6 +24,7 @@ mod notify;
 mod oauth_pages;
 mod openapi;
 mod org_matrix;
+mod organizations;
 mod origin;
 mod postgres_sources;
 mod rate_limit;

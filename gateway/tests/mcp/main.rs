@@ -21,6 +21,7 @@ mod oauth;
 mod oauth_flow;
 mod oauth_limits;
 mod oauth_refusals;
+mod organizations;
 mod outage;
 mod outlook;
 mod postgres;

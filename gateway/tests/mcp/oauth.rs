@@ -30,13 +30,29 @@ async fn authorize(
     mcp_url: &str,
     request: AuthorizationRequest,
 ) -> AuthorizationManager {
+    authorize_as(stack, mcp_url, request, EMAIL).await
+}
+
+/// rmcp's client up to the authorization URL it sends its user's browser to.
+pub async fn start(mcp_url: &str, request: AuthorizationRequest) -> (OAuthState, String) {
     let mut oauth = OAuthState::new(mcp_url, None).await.expect("OAuth client");
     oauth
         .start_authorization(request.with_challenge(challenge(mcp_url).await))
         .await
         .expect("discovery and registration");
     let url = oauth.get_authorization_url().await.unwrap();
-    let callback = consent(&stack.origin, &url, EMAIL).await;
+    (oauth, url)
+}
+
+/// The whole authorization with rmcp's client, approved by the person with `email`.
+pub async fn authorize_as(
+    stack: &Stack,
+    mcp_url: &str,
+    request: AuthorizationRequest,
+    email: &str,
+) -> AuthorizationManager {
+    let (mut oauth, url) = start(mcp_url, request).await;
+    let callback = consent(&stack.origin, &url, email).await;
     assert!(callback.starts_with(CALLBACK), "{callback}");
     assert!(
         callback.contains(&format!("iss={}", urlencode(&stack.origin))),
@@ -65,7 +81,7 @@ fn refresh_token_of(credentials: Option<impl serde::Serialize>) -> String {
 /// Waits until the gateway accepts `token`: a new grant (and, on first use, the signing key)
 /// reaches it through a change notification, which a busy machine may deliver after the
 /// client's first call.
-async fn known_to_the_gateway(mcp_url: &str, token: &str) {
+pub async fn known_to_the_gateway(mcp_url: &str, token: &str) {
     eventually(
         Duration::from_secs(2),
         "the gateway knows the grant",
@@ -75,7 +91,7 @@ async fn known_to_the_gateway(mcp_url: &str, token: &str) {
 }
 
 /// An MCP client that sends the manager's access token.
-async fn mcp_client(
+pub async fn mcp_client(
     mcp_url: &str,
     client: AuthClient<reqwest::Client>,
 ) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {

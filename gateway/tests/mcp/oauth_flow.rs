@@ -75,6 +75,27 @@ pub fn field(html: &str, name: &str) -> String {
 /// A person in a browser: opens `authorize_url`, signs in, approves. Returns the URL the
 /// browser is finally sent to (the client's redirect URI with `code`, `state` and `iss`).
 pub async fn consent(issuer: &str, authorize_url: &str, email: &str) -> String {
+    let (browser, page) = signed_in(issuer, authorize_url, email).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Approve"), "{html}");
+    let form = [
+        ("request", field(&html, "request")),
+        ("csrf", field(&html, "csrf")),
+        ("action", "approve".to_owned()),
+    ];
+    let approved = post_form(&browser, issuer, &form).await;
+    assert_eq!(approved.status(), StatusCode::SEE_OTHER);
+    location(&approved)
+}
+
+/// A person in a browser: opens `authorize_url` and signs in. Returns the browser (with its
+/// session) and the page it is sent back to: the consent page, or a refusal.
+pub async fn signed_in(
+    issuer: &str,
+    authorize_url: &str,
+    email: &str,
+) -> (reqwest::Client, reqwest::Response) {
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -94,23 +115,8 @@ pub async fn consent(issuer: &str, authorize_url: &str, email: &str) -> String {
     let signed_in = post_form(&browser, issuer, &form).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let back = location(&signed_in);
-    let html = browser
-        .get(format!("{issuer}{back}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("Approve"), "{html}");
-    let form = [
-        ("request", field(&html, "request")),
-        ("csrf", field(&html, "csrf")),
-        ("action", "approve".to_owned()),
-    ];
-    let approved = post_form(&browser, issuer, &form).await;
-    assert_eq!(approved.status(), StatusCode::SEE_OTHER);
-    location(&approved)
+    let page = browser.get(format!("{issuer}{back}")).send().await.unwrap();
+    (browser, page)
 }
 
 pub async fn post_form(

@@ -83,6 +83,70 @@ impl Api {
             .await;
         created["key"].as_str().expect("key").to_owned()
     }
+
+    /// The caller's user id (`GET /me`).
+    pub async fn user_id(&self, token: &str) -> String {
+        let (status, me) = self.call(Method::GET, "/me", Some(token), None).await;
+        assert_eq!(status, StatusCode::OK, "GET /me: {me}");
+        id(&me)
+    }
+
+    /// Creates a team organization named and slugged `slug`; returns its id.
+    pub async fn organization(&self, token: &str, slug: &str) -> String {
+        id(&self
+            .create(
+                token,
+                "/organizations",
+                &json!({"name": slug, "slug": slug}),
+            )
+            .await)
+    }
+
+    /// Invites `email` with `role` to an organization; returns the invitation's token.
+    pub async fn invite(
+        &self,
+        token: &str,
+        organization_id: &str,
+        email: &str,
+        role: &str,
+    ) -> String {
+        let created = self
+            .create(
+                token,
+                &format!("/organizations/{organization_id}/invitations"),
+                &json!({"email": email, "role": role}),
+            )
+            .await;
+        created["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Accepts an invitation as the holder of `token`; returns the status and body.
+    pub async fn accept(&self, token: &str, invitation: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            &format!("/invitations/{invitation}/accept"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    /// Brings `email` into an organization with `role` the way people do: invited by the
+    /// holder of `token`, signed up, accepted. Returns their session token and user id.
+    pub async fn member(
+        &self,
+        token: &str,
+        organization_id: &str,
+        email: &str,
+        role: &str,
+    ) -> (String, String) {
+        let invitation = self.invite(token, organization_id, email, role).await;
+        let session = self.user(email).await;
+        let (status, joined) = self.accept(&session, &invitation).await;
+        assert_eq!(status, StatusCode::OK, "accept: {joined}");
+        let user_id = self.user_id(&session).await;
+        (session, user_id)
+    }
 }
 
 /// The `id` of a created thing.
