@@ -314,8 +314,11 @@ async fn organizations(settings: &Settings, pool: &PgPool) {
     .fetch_all(pool)
     .await
     .unwrap();
+    // Interleaved with each removal, the baseline of the same run: a new server in the same
+    // organization, commit to served (the path `scale` measures).
     let mut delays = Vec::with_capacity(leaving.len());
-    for (organization, user, grant, host) in leaving {
+    let mut baseline = Vec::with_capacity(leaving.len());
+    for (n, (organization, user, grant, host)) in leaving.into_iter().enumerate() {
         let removed = Instant::now();
         sqlx::query("delete from organization_members where organization_id = $1 and user_id = $2")
             .bind(organization)
@@ -335,16 +338,28 @@ async fn organizations(settings: &Settings, pool: &PgPool) {
         }
         delays.push(removed.elapsed());
         tokio::time::sleep(Duration::from_millis(20)).await;
+        let written = Instant::now();
+        let new_host = one_server(pool, organization, &format!("o{n}")).await;
+        baseline.push(served_after(&store, &new_host, written).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(store);
     gateway.stop().await;
     delays.sort();
+    baseline.sort();
     println!(
         "orgs: membership change (member removed) until refused by the gateway, {} samples: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         delays.len(),
         ms(percentile(&delays, 0.5)),
         ms(percentile(&delays, 0.99)),
         ms(delays[delays.len() - 1])
+    );
+    println!(
+        "orgs: baseline, a new server until served, interleaved: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; removal/baseline p50 x{:.2}",
+        ms(percentile(&baseline, 0.5)),
+        ms(percentile(&baseline, 0.99)),
+        ms(baseline[baseline.len() - 1]),
+        ms(percentile(&delays, 0.5)) / ms(percentile(&baseline, 0.5)).max(0.001)
     );
 }
 
