@@ -684,20 +684,9 @@ fn validate(
             "is assigned by the server and cannot be set or changed",
         ));
     }
-    let name = input.name.as_deref().map(str::trim);
-    match name {
-        None if creating => fields.push(FieldError::new("name", "is required")),
-        Some(n) if n.is_empty() || n.chars().count() > 200 => {
-            fields.push(FieldError::new("name", "must be 1 to 200 characters"));
-        }
-        Some(n) if n.chars().any(char::is_control) => {
-            fields.push(FieldError::new(
-                "name",
-                "must not contain control characters",
-            ));
-        }
-        _ => {}
-    }
+    let name = crate::domain::name::display_name(input.name.as_deref(), 200, creating)
+        .map_err(|problem| fields.push(FieldError::new("name", problem)))
+        .unwrap_or_default();
     let source_ids = input.source_ids.as_ref().map(|ids| {
         let mut seen = HashSet::new();
         ids.iter()
@@ -737,5 +726,5 @@ fn validate(
     if !fields.is_empty() {
         return Err(ApiError::validation(fields));
     }
-    Ok((name.map(str::to_owned), source_ids))
+    Ok((name, source_ids))
 }

@@ -13,6 +13,7 @@ use crate::{
     activity::{Action, Seen},
     auth::AuthUser,
     db::organizations::{self as db, OrganizationRow, SLUG_UNIQUE},
+    domain::name::display_name,
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::{Json, Path},
     orgs::{Role, access},
@@ -304,20 +305,9 @@ fn validate(
     creating: bool,
 ) -> Result<(Option<String>, Option<String>), ApiError> {
     let mut fields = Vec::new();
-    let name = input.name.as_deref().map(str::trim);
-    match name {
-        None if creating => fields.push(FieldError::new("name", "is required")),
-        Some(n) if n.is_empty() || n.chars().count() > 100 => {
-            fields.push(FieldError::new("name", "must be 1 to 100 characters"));
-        }
-        Some(n) if n.chars().any(char::is_control) => {
-            fields.push(FieldError::new(
-                "name",
-                "must not contain control characters",
-            ));
-        }
-        _ => {}
-    }
+    let name = display_name(input.name.as_deref(), 100, creating)
+        .map_err(|problem| fields.push(FieldError::new("name", problem)))
+        .unwrap_or_default();
     match input.slug.as_deref() {
         None if creating => fields.push(FieldError::new("slug", "is required")),
         Some(s) if !valid_slug(s) => fields.push(FieldError::new(
@@ -329,7 +319,7 @@ fn validate(
     if !fields.is_empty() {
         return Err(ApiError::validation(fields));
     }
-    Ok((name.map(str::to_owned), input.slug.clone()))
+    Ok((name, input.slug.clone()))
 }
 
 /// The schema's rule for slugs: `^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$`.
