@@ -28,6 +28,7 @@ const EVERYONE: [Who; 4] = [Who::Stranger, Who::Member, Who::Admin, Who::Owner];
 struct Person {
     token: String,
     id: String,
+    email: String,
 }
 
 /// One team organization and its objects.
@@ -53,6 +54,7 @@ async fn person(app: &TestApp, email: &str) -> Person {
     Person {
         token,
         id: me["id"].as_str().unwrap().to_owned(),
+        email: email.to_owned(),
     }
 }
 
@@ -396,6 +398,50 @@ async fn request(
                 None,
             )
         }
+        "delete org" => {
+            // A team of the same three people, with a server, made for this cell.
+            let slug = format!(
+                "doomed-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            );
+            let fresh = created(
+                app.send_json(
+                    Method::POST,
+                    "/api/v1/organizations",
+                    &org.owner.token,
+                    &json!({"name": "Doomed", "slug": slug}),
+                )
+                .await,
+            )
+            .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            join(
+                app,
+                &fresh,
+                &org.owner,
+                &org.admin,
+                &org.admin.email,
+                "admin",
+            )
+            .await;
+            join(
+                app,
+                &fresh,
+                &org.owner,
+                &org.member,
+                &org.member.email,
+                "member",
+            )
+            .await;
+            server(app, &fresh, &org.owner, "doomed", &[]).await;
+            (
+                Method::DELETE,
+                format!("/api/v1/organizations/{fresh}"),
+                None,
+            )
+        }
         other => panic!("unknown route {other}"),
     }
 }
@@ -524,6 +570,10 @@ const ROUTES: &[Route] = &[
     Route {
         name: "remove a member",
         expect: [404, 403, 204, 204],
+    },
+    Route {
+        name: "delete org",
+        expect: [404, 403, 403, 204],
     },
 ];
 
