@@ -71,6 +71,11 @@ pub struct OrgPage {
     email: String,
     email_error: Option<String>,
     error: Option<String>,
+    /// The settings form (owners of a team organization): what was typed, and why it was
+    /// refused.
+    pub settings_name: String,
+    pub settings_slug: String,
+    pub settings_error: Option<String>,
 }
 
 /// The caller's organization `id` (404 when they are not in it).
@@ -111,7 +116,11 @@ fn row(org: &OrgItem, caller: Uuid, member: MemberItem) -> Row {
 }
 
 /// Everything the page shows; `new_link` is a link just created, shown this once.
-async fn page(session: &Session, org: OrgItem, new_link: Option<NewLink>) -> Result<OrgPage, Fail> {
+pub async fn page(
+    session: &Session,
+    org: OrgItem,
+    new_link: Option<NewLink>,
+) -> Result<OrgPage, Fail> {
     let (rows, invitations) = if org.manages() && !org.personal {
         let path = format!("/organizations/{}/members", org.id);
         let members: Members = session.api.get(&session.caller, &path).await.parse()?;
@@ -126,6 +135,9 @@ async fn page(session: &Session, org: OrgItem, new_link: Option<NewLink>) -> Res
     };
     Ok(OrgPage {
         nav: Some(session.nav.clone()),
+        settings_name: org.name.clone(),
+        settings_slug: org.slug.clone().unwrap_or_default(),
+        settings_error: None,
         invite_roles: grantable(org.role),
         me: session.user_id,
         org,

@@ -10,6 +10,7 @@ pub mod api;
 pub mod connections;
 pub mod invitations;
 pub mod members;
+pub mod org_settings;
 pub mod organizations;
 pub mod pages;
 pub mod server_access;
@@ -75,6 +76,11 @@ fn organization_routes() -> Router<AppState> {
             get(organizations::list).post(organizations::create),
         )
         .route("/organizations/{id}", get(members::show_org))
+        .route("/organizations/{id}/settings", post(org_settings::rename))
+        .route(
+            "/organizations/{id}/delete",
+            get(org_settings::delete_page).post(org_settings::delete),
+        )
         .route(
             &format!("{member}/role"),
             get(members::role_page).post(members::change_role),

@@ -470,3 +470,59 @@ async fn organization_pages_refuse_outsiders_and_members_in_words(pool: PgPool) 
         "no member or invitation changed"
     );
 }
+
+#[sqlx::test(migrator = "shared::db::MIGRATOR")]
+async fn an_owner_renames_and_deletes_a_team_and_a_member_gets_no_settings(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let ada = Person::new(&app);
+    let (org, bob) = team_with_bob(&app, &ada).await;
+    let page = format!("/organizations/{org}");
+    let as_member = bob.get(&page).await;
+    assert!(!as_member.html.contains("id=\"delete-organization\""));
+    assert!(!as_member.html.contains("/settings"));
+
+    // A slug another organization has: the page again, saying so, nothing changed.
+    organization(&ada, "Fabrikam", "fabrikam").await;
+    let taken = ada
+        .post(
+            &page,
+            &format!("{page}/settings"),
+            &[("name", "Contoso Ltd"), ("slug", "fabrikam")],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.html);
+    assert!(
+        taken.html.contains("id=\"settings-error\""),
+        "{}",
+        taken.html
+    );
+    assert!(
+        taken.html.contains("value=\"Contoso Ltd\""),
+        "what was typed stays"
+    );
+    let renamed = ada
+        .post(
+            &page,
+            &format!("{page}/settings"),
+            &[("name", "Contoso Ltd"), ("slug", "contoso-ltd")],
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{}", renamed.html);
+    assert!(ada.get(&page).await.html.contains("Contoso Ltd"));
+
+    // Deleting asks first, then takes the organization and Bob's access with it.
+    let asked = ada.get(&format!("{page}/delete")).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.html.contains("cannot be undone"), "{}", asked.html);
+    let deleted = ada
+        .post(&format!("{page}/delete"), &format!("{page}/delete"), &[])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.html);
+    let left: i64 = sqlx::query_scalar("select count(*) from organizations where id = $1::uuid")
+        .bind(&org)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_eq!(bob.get(&page).await.status, StatusCode::NOT_FOUND);
+}
