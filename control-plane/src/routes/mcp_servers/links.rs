@@ -1,0 +1,97 @@
+//! `/mcp-servers/{id}/sources/{source_id}`: one source more or less on a server (owners and
+//! admins; the source must be of the server's organization).
+
+use axum::extract::State;
+use uuid::Uuid;
+
+use super::{MAX_SOURCES, ServerView, commit_and_show, managed_server, source_not_found};
+use crate::{
+    activity::{Action, Seen},
+    auth::AuthUser,
+    db::servers::{self, SOURCE_LINK_FKEY},
+    error::{ApiError, ErrorBody, FieldError, ResultExt},
+    extract::Path,
+    state::AppState,
+};
+
+/// Give a server one more source (no change if it already has it).
+#[utoipa::path(
+    put, path = "/mcp-servers/{id}/sources/{source_id}", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id"), ("source_id" = Uuid, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The server with the source", body = ServerView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such live server, or the source is not the organization's (`source_not_found`)", body = ErrorBody),
+        (status = 422, description = "The server already has the most sources allowed (100)", body = ErrorBody),
+    )
+)]
+pub(super) async fn attach_source(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    seen: Seen,
+    Path((id, source_id)): Path<(Uuid, Uuid)>,
+) -> Result<axum::Json<ServerView>, ApiError> {
+    let user_id = caller.user.id;
+    let mut tx = state.pool.begin().await?;
+    let org = managed_server(&mut tx, user_id, id).await?;
+    if servers::source_count(&mut *tx, id).await? >= MAX_SOURCES as i64 {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "source_id",
+            format!("a server may have at most {MAX_SOURCES} sources"),
+        )]));
+    }
+    if !servers::attach(&mut *tx, org, id, source_id)
+        .await
+        .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
+    {
+        return Err(source_not_found());
+    }
+    seen.activity(Action::ServerSourceAttach)
+        .by(user_id)
+        .in_org(org)
+        .server(id)
+        .source(source_id)
+        .record(&mut *tx)
+        .await?;
+    let view = commit_and_show(tx, org, id).await?;
+    Ok(axum::Json(view))
+}
+
+/// Take a source away from a server.
+#[utoipa::path(
+    delete, path = "/mcp-servers/{id}/sources/{source_id}", tag = "mcp-servers",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path, description = "Server id"), ("source_id" = Uuid, Path, description = "Source id")),
+    responses(
+        (status = 200, description = "The server without the source", body = ServerView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        (status = 404, description = "No such live server, or the source is not assigned to it", body = ErrorBody),
+    )
+)]
+pub(super) async fn detach_source(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    seen: Seen,
+    Path((id, source_id)): Path<(Uuid, Uuid)>,
+) -> Result<axum::Json<ServerView>, ApiError> {
+    let user_id = caller.user.id;
+    let mut tx = state.pool.begin().await?;
+    let org = managed_server(&mut tx, user_id, id).await?;
+    if !servers::detach(&mut *tx, org, id, source_id).await? {
+        return Err(ApiError::not_found());
+    }
+    seen.activity(Action::ServerSourceDetach)
+        .by(user_id)
+        .in_org(org)
+        .server(id)
+        .source(source_id)
+        .record(&mut *tx)
+        .await?;
+    let view = commit_and_show(tx, org, id).await?;
+    Ok(axum::Json(view))
+}
