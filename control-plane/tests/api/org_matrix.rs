@@ -716,6 +716,27 @@ async fn lists_show_each_person_what_they_may_see_and_nothing_of_other_organizat
             "nothing of another organization"
         );
     }
+    // A key made by an admin of a team server records who made it.
+    let key = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/mcp-servers/{}/keys", a.server),
+            &a.admin.token,
+            &json!({"name": "ci"}),
+        )
+        .await;
+    assert_eq!(key.status(), StatusCode::CREATED);
+    let key: Value = key.json().await.unwrap();
+    assert_eq!(key["created_by"], json!(a.admin.id), "{key}");
+    let keys = app
+        .json(
+            Method::GET,
+            &format!("/api/v1/mcp-servers/{}/keys", a.server),
+            &a.owner.token,
+        )
+        .await;
+    assert_eq!(keys["items"][0]["created_by"], json!(a.admin.id), "{keys}");
+
     // A member's view of a server names no sources and no listed members; an admin's does.
     let path = format!("/api/v1/mcp-servers/{}", a.server);
     let seen_by_member = app.json(Method::GET, &path, &a.member.token).await;
