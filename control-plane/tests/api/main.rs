@@ -17,7 +17,6 @@ mod health;
 mod http_limits;
 mod isolation;
 mod keys;
-mod logs;
 mod malformed;
 mod migrations;
 mod notify;

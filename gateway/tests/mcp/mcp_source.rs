@@ -451,7 +451,12 @@ fn captured_logs() -> (
         &shared::Settings::default().common.log_level,
         captured.clone(),
     );
-    (captured, tracing::subscriber::set_default(subscriber))
+    let guard = tracing::subscriber::set_default(subscriber);
+    // Call sites cache whether anyone listens; one that other tests (running alongside on
+    // other threads) registered while this subscriber was being installed may have cached
+    // "nobody". Asking every call site again closes that window.
+    tracing::callsite::rebuild_interest_cache();
+    (captured, guard)
 }
 
 /// The MCP calls were logged, and no credential with them.
