@@ -149,7 +149,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                         .get(shared::request_id::HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                    let path = loggable_path(request.uri().path());
+                    tracing::info_span!("request", method = %request.method(), %path, request_id)
                 })
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
@@ -186,6 +187,21 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
 
 /// CORS from `CORS_ALLOWED_ORIGINS`: none by default; `*` allows any origin without
 /// credentials; a list allows those origins with credentials (cookies).
+/// The request path as the access log shows it. An invitation link's token is the one
+/// credential that travels in a path (`/invitations/{token}` of the console and of the API):
+/// it is replaced by `{token}`.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for route in ["/invitations/", "/api/v1/invitations/"] {
+        if let Some(rest) = path.strip_prefix(route)
+            && !rest.is_empty()
+        {
+            let after = rest.find('/').map_or("", |i| &rest[i..]);
+            return format!("{route}{{token}}{after}").into();
+        }
+    }
+    path.into()
+}
+
 fn cors(origins: &[String]) -> CorsLayer {
     let methods = [Method::GET, Method::POST, Method::PUT, Method::DELETE];
     let headers = [
@@ -259,5 +275,34 @@ pub async fn purge_activity(state: &AppState) {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, %cutoff, "purged activity records past retention"),
         Err(err) => tracing::warn!(error = %err, "cannot purge activity records"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn invitation_tokens_never_reach_the_access_log() {
+        assert_eq!(
+            loggable_path("/invitations/mcpinv_abc"),
+            "/invitations/{token}"
+        );
+        assert_eq!(
+            loggable_path("/invitations/mcpinv_abc/accept"),
+            "/invitations/{token}/accept"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/invitations/mcpinv_abc/accept"),
+            "/api/v1/invitations/{token}/accept"
+        );
+        // Other paths, invitation ids under an organization among them, stay as they are.
+        for path in [
+            "/api/v1/organizations/7f0c/invitations/1d2e",
+            "/invitations/",
+            "/servers",
+        ] {
+            assert_eq!(loggable_path(path), path);
+        }
     }
 }

@@ -59,6 +59,22 @@ async fn no_password_hash_or_token_is_logged_at_the_default_level(pool: PgPool) 
         let fresh: serde_json::Value = changed.json().await.unwrap();
         let fresh = fresh["access_token"].as_str().unwrap().to_owned();
         app.me(&token).await; // revoked token, refused
+        // An invitation link: its token travels in paths (the API's and the console's).
+        let api = app.api();
+        let org = api
+            .organization(&fresh, &format!("logs-{format:?}").to_lowercase())
+            .await;
+        let invitation = api
+            .invite(&fresh, &org, "invited@example.com", "member")
+            .await;
+        for path in [
+            format!("/api/v1/invitations/{invitation}"),
+            format!("/invitations/{invitation}"),
+        ] {
+            app.request(Method::GET, &path).send().await.unwrap();
+        }
+        let (refused, _) = api.accept(&fresh, &invitation).await;
+        assert_eq!(refused, StatusCode::FORBIDDEN, "another email than invited");
         app.authed(Method::POST, "/api/v1/signout", &fresh)
             .send()
             .await
@@ -84,6 +100,8 @@ async fn no_password_hash_or_token_is_logged_at_the_default_level(pool: PgPool) 
             &hash[7..],
             &token,
             &fresh,
+            &invitation,
+            &invitation["mcpinv_".len()..],
             crate::helpers::JWT_SECRET,
         ] {
             assert!(
