@@ -164,6 +164,50 @@ pub async fn members(
     .await
 }
 
+/// One member, if they are one.
+pub async fn member(
+    db: impl PgExecutor<'_>,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select m.user_id, u.email, m.role, m.created_at as joined_at \
+         from organization_members m join users u on u.id = m.user_id \
+         where m.organization_id = $1 and m.user_id = $2",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether an account with `email` (stored lower-case) is a member.
+pub async fn has_member_with_email(
+    db: impl PgExecutor<'_>,
+    organization_id: Uuid,
+    email: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from organization_members m join users u on u.id = m.user_id \
+         where m.organization_id = $1 and u.email = $2)",
+    )
+    .bind(organization_id)
+    .bind(email)
+    .fetch_one(db)
+    .await
+}
+
+/// The user's role in each organization they are in.
+pub async fn roles_of(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Vec<(Uuid, Role)>, sqlx::Error> {
+    sqlx::query_as("select organization_id, role from organization_members where user_id = $1")
+        .bind(user_id)
+        .fetch_all(db)
+        .await
+}
+
 /// One member's role, if they are a member.
 pub async fn role_of(
     db: impl PgExecutor<'_>,

@@ -177,11 +177,7 @@ async fn create_invitation(
         return Err(personal_organization());
     }
     organizations::lock(&mut *tx, id).await?;
-    if organizations::members(&mut *tx, id)
-        .await?
-        .iter()
-        .any(|m| m.email == email.as_str())
-    {
+    if organizations::has_member_with_email(&mut *tx, id, email.as_str()).await? {
         return Err(ApiError::conflict(
             "already_member",
             "Someone with this email is a member already; change their role instead.",

@@ -133,10 +133,8 @@ async fn change_role(
         .detail("role", input.role.as_str())
         .record(&mut *tx)
         .await?;
-    let row = db::members(&mut *tx, id)
+    let row = db::member(&mut *tx, id, user_id)
         .await?
-        .into_iter()
-        .find(|m| m.user_id == user_id)
         .ok_or_else(ApiError::not_found)?;
     tx.commit().await?;
     tracing::info!(actor = %caller.user.id, organization_id = %id, %user_id, role = input.role.as_str(), "member role changed");

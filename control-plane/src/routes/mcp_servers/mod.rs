@@ -65,10 +65,9 @@ async fn list_servers(
     )
     .await?;
     let roles: std::collections::HashMap<Uuid, Role> =
-        crate::db::organizations::of_user(&state.pool, caller.user.id)
+        crate::db::organizations::roles_of(&state.pool, caller.user.id)
             .await?
             .into_iter()
-            .map(|org| (org.id, org.role))
             .collect();
     let role_in = |org: &Uuid| roles.get(org).copied().unwrap_or(Role::Member);
     Ok(axum::Json(ServerPage {
