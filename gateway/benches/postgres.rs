@@ -23,9 +23,9 @@ use gateway::{
     sources::{Registry, postgres::Postgres},
 };
 use serde_json::json;
-use shared::model::{
-    SourceRules, SourceType,
-    postgres::{HostList, parse_tables},
+use shared::{
+    hosts::HostList,
+    model::{SourceRules, SourceType, source::postgres::tables::parse_tables},
 };
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod egress;
+pub mod hosts;
 pub mod log_writer;
 pub mod model;
 pub mod oauth;

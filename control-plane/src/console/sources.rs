@@ -32,29 +32,28 @@ pub struct SourceItem {
 }
 
 impl SourceItem {
-    /// A short name for pickers and lists: the type and its identifying settings.
+    /// A short name for pickers and lists: the type and its identifying setting.
     pub fn label(&self) -> String {
-        let id = [
-            "user_id",
-            "subject_id",
-            "search_service",
-            "database",
-            "client_id",
-            "url",
-        ]
-        .iter()
-        .find_map(|k| self.source_metadata.get(*k).and_then(Value::as_str));
+        let id = SourceType::parse(&self.source_type)
+            .and_then(|kind| self.source_metadata.get(kind.identity_field()))
+            .and_then(Value::as_str);
         match id {
             Some(id) => format!("{} · {id}", self.source_type),
             None => self.source_type.clone(),
         }
     }
 
+    /// What a form calls the setting `name`.
+    fn label_of(&self, name: &str) -> String {
+        SourceType::parse(&self.source_type)
+            .map_or_else(|| name.to_owned(), |kind| kind.label_of(name))
+    }
+
     /// `name = value` of the non-secret settings.
     pub fn settings(&self) -> Vec<(String, String)> {
         self.source_metadata
             .iter()
-            .map(|(k, v)| (label_of(k), shown(v, false)))
+            .map(|(k, v)| (self.label_of(k), shown(v, false)))
             .collect()
     }
 }
@@ -149,22 +148,6 @@ struct SourceForm {
     error: Option<String>,
 }
 
-fn label_of(name: &str) -> String {
-    if name == "url" {
-        return "URL".to_owned();
-    }
-    let text = name.replace('_', " ");
-    let text = text
-        .replace(" id", " ID")
-        .replace(" url", " URL")
-        .replace("pat", "personal access token (PAT)");
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
-        .unwrap_or_default()
-}
-
 /// The inputs of `kind`: values from `values` except secrets, which are never filled in. When
 /// editing, a secret may stay blank (the stored one is kept), so it is not required.
 fn inputs(
@@ -177,7 +160,7 @@ fn inputs(
     kind.field_specs()
         .map(|f| Input {
             name: f.name,
-            label: label_of(f.name),
+            label: f.label.to_owned(),
             value: if f.secret {
                 String::new()
             } else {

@@ -14,7 +14,7 @@ use shared::{
     access_key::{self, KeyHash},
     model::{
         SourceRules, SourceType,
-        source_config::{SourceConfig, describe_problems},
+        source::{SourceConfig, describe_problems},
     },
     oauth::canonical_resource,
 };

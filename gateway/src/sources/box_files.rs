@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::model::source_config::SourceConfig;
+use shared::model::source::SourceConfig;
 use url::Url;
 
 use crate::{

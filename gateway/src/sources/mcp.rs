@@ -40,8 +40,8 @@ use serde_json::Value;
 use shared::{
     egress::{PublicOnly, is_public},
     model::{
-        mcp_source,
-        source_config::{McpAuth, McpConfig, SourceConfig},
+        source::mcp as mcp_source,
+        source::{McpAuth, McpConfig, SourceConfig},
     },
 };
 use uuid::Uuid;

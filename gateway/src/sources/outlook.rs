@@ -8,7 +8,7 @@
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::model::source_config::SourceConfig;
+use shared::model::source::SourceConfig;
 use url::Url;
 
 use crate::{

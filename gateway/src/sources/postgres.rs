@@ -52,9 +52,10 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use shared::{
     egress::is_public,
-    model::{
-        postgres::{HostList, PRODUCT_DATABASE, ProductDatabase, Table, row_url},
-        source_config::{PostgresConfig, SourceConfig, SslMode},
+    hosts::{HostList, PRODUCT_DATABASE, ProductDatabase},
+    model::source::{
+        PostgresConfig, SourceConfig, SslMode,
+        postgres::{Table, tables::row_url},
     },
 };
 use sqlx::{

@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use shared::{crypto::Keyring, model::source_config::SourceConfig};
+use shared::{crypto::Keyring, model::source::SourceConfig};
 use url::Url;
 
 use crate::{

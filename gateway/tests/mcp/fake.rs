@@ -14,7 +14,7 @@ use gateway::{
 };
 use secrecy::ExposeSecret;
 use serde_json::json;
-use shared::model::source_config::{BoxConfig, SourceConfig};
+use shared::model::source::{BoxConfig, SourceConfig};
 
 pub struct FakeFiles;
 

@@ -9,7 +9,10 @@ use std::{collections::BTreeSet, time::Duration};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::model::{SourceRules, SourceType, postgres::HostList};
+use shared::{
+    hosts::HostList,
+    model::{SourceRules, SourceType},
+};
 use sqlx::{PgPool, postgres::PgPoolOptions};
 
 use crate::helpers::{Stack, call, error_text, eventually, settings, spawn_real_stack};
@@ -284,7 +287,7 @@ async fn search_and_fetch_read_two_tables_and_nothing_else(pool: PgPool) {
 
 /// A pool on the role's sessions exactly as the handler opens them.
 async fn session(company: &Company, statement_timeout: Duration) -> PgPool {
-    let config = shared::model::source_config::SourceConfig::parse(
+    let config = shared::model::source::SourceConfig::parse(
         SourceType::Postgres,
         company.source(&[docs()])["source_metadata"]
             .as_object()
@@ -293,7 +296,7 @@ async fn session(company: &Company, statement_timeout: Duration) -> PgPool {
         &rules(),
     )
     .expect("valid settings");
-    let shared::model::source_config::SourceConfig::Postgres(config) = config else {
+    let shared::model::source::SourceConfig::Postgres(config) = config else {
         unreachable!()
     };
     PgPoolOptions::new()

@@ -179,8 +179,7 @@ impl SourceSettings {
                 &self.postgres_allow_insecure_hosts,
             ),
         ] {
-            crate::model::postgres::HostList::parse(entries)
-                .map_err(|problem| invalid(name, &problem))?;
+            crate::hosts::HostList::parse(entries).map_err(|problem| invalid(name, &problem))?;
         }
         self.validate_mcp_allowed_hosts()
     }

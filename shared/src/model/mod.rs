@@ -2,14 +2,11 @@
 
 pub mod calls;
 pub mod endpoint;
-pub mod mcp_source;
-pub mod postgres;
 pub mod source;
-pub mod source_config;
 
 pub use calls::{CallStatus, SourceOutcome, Tool, UpstreamErrorClass};
 pub use endpoint::{EndpointPool, PoolEntry, routing_key};
-pub use source::{FieldProblem, SourceRules, SourceType, ValidatedMetadata};
+pub use source::{FieldProblem, SourceConfig, SourceRules, SourceType, ValidatedMetadata};
 
 /// Most sources one MCP server may have: the control plane refuses more, and the gateway
 /// searches no more than this many (one search costs an upstream call per source).

@@ -1,6 +1,5 @@
-//! The rules of an `mcp` source's settings that the flat field table cannot state: where its
-//! URL may point (an egress boundary: the gateway connects wherever a user says), which header
-//! names it may set, and which credential fields go with which `auth`.
+//! Where an `mcp` source's URL may point: an egress boundary, since the gateway connects
+//! wherever a user says.
 //!
 //! The URL is `https://` on a public DNS name (at least two labels, the last not numeric), or
 //! `http(s)://` on a host listed in `MCP_ALLOWED_HOSTS`; an IP literal or a single-label name
@@ -8,82 +7,13 @@
 //! refused by the gateway when it connects. The grammar is small on purpose, so that the
 //! OpenAPI pattern states exactly what is accepted.
 
-use serde_json::{Map, Value};
-
-use super::source::{FieldProblem, ValidatedMetadata, regex_escape};
-
-/// The `auth` values.
-pub const AUTH_KINDS: [&str; 3] = ["none", "bearer", "header"];
-
-/// Fields of a stdio (command) configuration, refused with [`STDIO_REFUSED`].
-pub const STDIO_FIELDS: [&str; 6] = ["command", "args", "env", "cwd", "transport", "stdio"];
-
-/// Why a stdio configuration is refused.
-pub const STDIO_REFUSED: &str = "is refused: stdio MCP servers (a command to start) are not \
-     supported, because a multi-tenant gateway never starts a user-given command; give `url`, \
-     the server's streamable HTTP endpoint";
+use super::super::field::regex_escape;
 
 /// What the URL must look like.
 pub const URL_HINT: &str = "must be the https:// URL of a remote MCP server's streamable HTTP \
      endpoint on a public DNS name (IP addresses, single-label names and plain http only for \
      hosts listed in MCP_ALLOWED_HOSTS; stdio commands are refused: a multi-tenant gateway never \
      starts a user-given command)";
-
-/// What a header name must look like.
-pub const HEADER_NAME_HINT: &str = "must be an HTTP header name (letters, digits and \
-     !#$%&'*+.^_`|~-, at most 64) other than a reserved one (Host, Authorization — use auth \
-     `bearer` —, Content-Length, Content-Type, Connection and other hop-by-hop headers, Cookie, \
-     Accept, User-Agent, Origin, Referer, Forwarded, Via, X-Real-IP, Last-Event-ID, and any \
-     name starting with Mcp-, Proxy-, Sec- or X-Forwarded-)";
-
-/// The header name's syntax (RFC 9110 token), as a pattern; reserved names are refused too.
-pub const HEADER_NAME_PATTERN: &str = r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}";
-
-/// Header names the gateway sets itself or that change how the request travels, lowercase.
-const RESERVED_HEADERS: [&str; 26] = [
-    "host",
-    "authorization",
-    "proxy-authorization",
-    "content-length",
-    "content-type",
-    "content-encoding",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
-    "expect",
-    "cookie",
-    "accept",
-    "accept-encoding",
-    "user-agent",
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "last-event-id",
-    // Who is asking and from where: a remote server (or a proxy before it) may trust these.
-    "origin",
-    "referer",
-    "forwarded",
-    "via",
-    "x-real-ip",
-];
-
-/// Prefixes of reserved header names, lowercase: the protocol's own (`Mcp-Method`, …),
-/// proxies', browsers' and forwarding headers.
-const RESERVED_PREFIXES: [&str; 4] = ["mcp-", "proxy-", "sec-", "x-forwarded-"];
-
-/// Notes for the metadata schema's description: the rules a JSON schema here does not state.
-pub const SCHEMA_NOTES: &str = " `auth` `bearer` requires `token`, `header` requires \
-     `header_name` and `header_value`; a credential field of another `auth` than the one given \
-     is refused (a stored one is dropped). `header_name` must not be a reserved header (Host, \
-     Authorization, Proxy-Authorization, Content-Length, Content-Type, Content-Encoding, \
-     Transfer-Encoding, Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Expect, \
-     Cookie, Accept, Accept-Encoding, User-Agent, Mcp-Session-Id, Mcp-Protocol-Version, \
-     Last-Event-ID, Origin, Referer, Forwarded, Via, X-Real-IP, and names starting with Mcp-, \
-     Proxy-, Sec- or X-Forwarded-; any case). Fields of a stdio configuration (`command`, `args`, `env`, `cwd`, \
-     `transport`, `stdio`) are refused: the gateway never starts a command.";
 
 const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
 const LAST_LABEL: &str = "[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
@@ -271,75 +201,6 @@ fn any_case(literal: &str) -> String {
         .collect()
 }
 
-/// Checks a header name: its syntax and that it is not reserved.
-pub fn check_header_name(value: &str) -> Result<(), String> {
-    let token = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+.^_`|~-".contains(c));
-    let lower = value.to_ascii_lowercase();
-    let reserved = RESERVED_HEADERS.contains(&lower.as_str())
-        || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p));
-    if !token || reserved {
-        return Err(HEADER_NAME_HINT.to_owned());
-    }
-    Ok(())
-}
-
-/// The credential fields `auth` needs.
-fn needed(auth: &str) -> &'static [&'static str] {
-    match auth {
-        "bearer" => &["token"],
-        "header" => &["header_name", "header_value"],
-        _ => &[],
-    }
-}
-
-/// Cross-field rules of `auth`: the fields it needs are there; a field of another kind is
-/// refused when given and dropped when it is only a stored secret (the auth kind changed).
-pub fn check_auth(
-    input: &Map<String, Value>,
-    out: &mut ValidatedMetadata,
-    problems: &mut Vec<FieldProblem>,
-) {
-    let field = |name: &str| format!("source_metadata.{name}");
-    if problems.iter().any(|p| p.field == field("auth")) {
-        return;
-    }
-    let auth = out
-        .public
-        .get("auth")
-        .and_then(Value::as_str)
-        .unwrap_or("none")
-        .to_owned();
-    let needed = needed(&auth);
-    for name in ["token", "header_name", "header_value"] {
-        if problems.iter().any(|p| p.field == field(name)) {
-            continue;
-        }
-        let present = out.public.contains_key(name) || out.secrets.contains_key(name);
-        let given = input
-            .get(name)
-            .and_then(Value::as_str)
-            .is_some_and(|v| !v.trim().is_empty());
-        if needed.contains(&name) && !present {
-            problems.push(FieldProblem {
-                field: field(name),
-                message: format!("is required with auth `{auth}`"),
-            });
-        } else if !needed.contains(&name) && given {
-            problems.push(FieldProblem {
-                field: field(name),
-                message: format!("is not used with auth `{auth}`; leave it out"),
-            });
-        } else if !needed.contains(&name) {
-            out.public.remove(name);
-            out.secrets.remove(name);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,28 +283,5 @@ mod tests {
         let pattern = url_pattern(&allowed());
         assert!(pattern.contains("[lL][oO]"), "{pattern}");
         assert!(pattern.starts_with("https://(?:"));
-    }
-
-    #[test]
-    fn reserved_and_malformed_header_names_are_refused() {
-        assert_eq!(check_header_name("X-Api-Key"), Ok(()));
-        for bad in [
-            "Host",
-            "authorization",
-            "Content-Length",
-            "Mcp-Session-Id",
-            "Mcp-Method",
-            "X-Forwarded-For",
-            "x-forwarded-host",
-            "Forwarded",
-            "Origin",
-            "X-Real-IP",
-            "Sec-Fetch-Site",
-            "a b",
-            "é",
-            "",
-        ] {
-            assert!(check_header_name(bad).is_err(), "{bad}");
-        }
     }
 }
