@@ -3,6 +3,10 @@
 //! egress rules for user-configured source hosts ([`SourceSettings`]), which the control plane
 //! checks input against and the gateway checks again when it loads and connects.
 
+use crate::{
+    hosts::{HostList, ProductDatabase},
+    model::SourceRules,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -216,5 +220,38 @@ impl SourceSettings {
             }
         }
         Ok(())
+    }
+}
+
+impl SourceRules {
+    /// The rules the deployment's settings give.
+    pub fn from_settings(settings: &SourceSettings) -> Self {
+        // Settings are validated when loaded, so the lists parse; a list that did not would
+        // allow nothing.
+        let hosts = |entries: &[String]| HostList::parse(entries).unwrap_or_default();
+        Self {
+            snowflake_suffixes: settings.snowflake_allowed_host_suffixes.clone(),
+            postgres_hosts: hosts(&settings.postgres_allowed_hosts),
+            postgres_insecure_hosts: hosts(&settings.postgres_allow_insecure_hosts),
+            mcp_allowed_hosts: settings
+                .mcp_allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            product_database: None,
+        }
+    }
+
+    /// The rules a daemon applies: the deployment's settings, and the product's own database
+    /// (its host resolved now) kept out of reach of `postgres` sources.
+    pub fn for_deployment(settings: &super::Settings) -> Self {
+        use secrecy::ExposeSecret;
+        Self {
+            product_database: ProductDatabase::resolve(
+                settings.common.database_url.expose_secret(),
+            ),
+            ..Self::from_settings(&settings.sources)
+        }
     }
 }
