@@ -46,12 +46,12 @@ use std::{
 
 use gateway::{
     snapshot::{Loader, ServedSource},
-    sources::{BoxFuture, Document, Hit, Registry, SourceError, SourceHandler},
+    sources::{BoxFuture, Document, Hit, Lifecycle, Registry, SourceError, SourceHandler},
 };
 use serde_json::{Value, json};
 use shared::{
     Settings,
-    model::{SourceRules, SourceType},
+    model::{SourceRules, source::BoxConfig},
     oauth::{AccessClaims, SCOPE, canonical_resource},
 };
 use sqlx::{PgPool, postgres::PgPoolOptions};
@@ -106,10 +106,13 @@ fn instant_hits(source_id: Uuid, query: &str) -> Vec<Hit> {
         .collect()
 }
 
-impl SourceHandler for Instant3 {
+impl Lifecycle for Instant3 {}
+
+impl SourceHandler<BoxConfig> for Instant3 {
     fn search<'a>(
         &'a self,
         source: &'a ServedSource,
+        _: &'a BoxConfig,
         query: &'a str,
         _: usize,
     ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
@@ -118,6 +121,7 @@ impl SourceHandler for Instant3 {
     fn fetch<'a>(
         &'a self,
         _: &'a ServedSource,
+        _: &'a BoxConfig,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Document, SourceError>> {
         Box::pin(async move {
@@ -918,9 +922,11 @@ async fn run(database_url: String) {
         &settings.sources.mcp_allowed_hosts,
     )
     .unwrap();
-    let registry = Registry::default()
-        .with(SourceType::Box, Arc::new(Instant3))
-        .with(SourceType::Mcp, Arc::new(mcp));
+    let registry = Registry {
+        box_files: Arc::new(Instant3),
+        mcp: Arc::new(mcp),
+        ..Registry::new(&settings).unwrap()
+    };
     let gw = gateway::Application::build(&settings, pool.clone(), registry)
         .await
         .unwrap();

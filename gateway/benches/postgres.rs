@@ -140,10 +140,10 @@ async fn run(url: String) {
             .clone()),
         &rules,
     );
-    let registry = Registry::default().with(
-        SourceType::Postgres,
-        Arc::new(Postgres::new(hosts, DEADLINE)),
-    );
+    let registry = Registry {
+        postgres: Arc::new(Postgres::new(hosts, DEADLINE)),
+        ..Registry::new(&shared::testing::settings()).unwrap()
+    };
     let registry = Arc::new(registry);
     let source = Arc::new(source);
 

@@ -139,7 +139,7 @@ impl Running {
 /// took.
 async fn gateway(settings: &Settings, pool: &PgPool) -> (Running, Duration) {
     let started = Instant::now();
-    let app = gateway::Application::build(settings, pool.clone(), Registry::default())
+    let app = gateway::Application::build(settings, pool.clone(), Registry::new(settings).unwrap())
         .await
         .unwrap();
     let store = app.store();

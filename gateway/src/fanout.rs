@@ -19,7 +19,7 @@ pub use shared::model::MAX_SOURCES_PER_SERVER;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::sources::SourceError;
+use crate::types::SourceError;
 
 /// Slot pools by server. Only pools in use are held: an idle server's pool is dropped and
 /// made again (full) on its next call.

@@ -23,5 +23,6 @@ pub mod sources;
 mod sql;
 pub mod startup;
 pub mod tools;
+pub mod types;
 
 pub use startup::Application;

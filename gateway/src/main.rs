@@ -29,7 +29,8 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init(settings.common.log_format, &settings.common.log_level);
     settings.validate_gateway()?;
     let pool = shared::db::pool(&settings)?;
-    let app = Application::build(&settings, pool, gateway::sources::registry(&settings)?).await?;
+    let app =
+        Application::build(&settings, pool, gateway::sources::Registry::new(&settings)?).await?;
     tracing::info!(address = %settings.gateway.addr, port = app.port(), "gateway listening");
     let stopped = app.run_until_stopped(shared::shutdown::signal()).await;
     shared::telemetry::flush();

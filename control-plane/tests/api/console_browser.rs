@@ -454,7 +454,7 @@ async fn spawn_stack(pool: &PgPool) -> String {
     settings.upstreams.box_token_url = format!("{nowhere}/oauth2/token");
     settings.gateway.addr = "127.0.0.1:0".parse().unwrap();
     settings.gateway.drain_secs = 0;
-    let registry = gateway::sources::registry(&settings).expect("registry");
+    let registry = gateway::sources::Registry::new(&settings).expect("registry");
     let gateway = gateway::Application::build(&settings, pool.clone(), registry)
         .await
         .expect("gateway");

@@ -20,7 +20,7 @@ use shared::{
 };
 use uuid::Uuid;
 
-use crate::sources::SourceError;
+use crate::types::SourceError;
 
 /// A source as the gateway serves it: its configuration parsed once, when loaded.
 #[derive(Debug)]

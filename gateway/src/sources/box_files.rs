@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::model::source::SourceConfig;
+use shared::model::source::BoxConfig;
 use url::Url;
 
 use crate::{
@@ -56,16 +56,13 @@ struct Account<'a> {
     subject_id: &'a str,
 }
 
-fn account(source: &ServedSource) -> Result<Account<'_>, SourceError> {
-    let SourceConfig::Box(config) = source.ready()? else {
-        return Err(SourceError::wrong_type());
-    };
-    Ok(Account {
+fn account(config: &BoxConfig) -> Account<'_> {
+    Account {
         client_id: &config.client_id,
         secret: config.client_secret.expose_secret(),
         subject_type: &config.subject_type,
         subject_id: &config.subject_id,
-    })
+    }
 }
 
 impl Account<'_> {
@@ -182,10 +179,11 @@ impl BoxFiles {
     async fn search_files(
         &self,
         source: &ServedSource,
+        config: &BoxConfig,
         query: &str,
         limit: usize,
     ) -> Result<Vec<Hit>, SourceError> {
-        let account = account(source)?;
+        let account = account(config);
         let page_size = limit.clamp(1, MAX_PAGE);
         let mut hits = Vec::new();
         let mut offset = 0;
@@ -214,8 +212,13 @@ impl BoxFiles {
         Ok(hits)
     }
 
-    async fn fetch_file(&self, source: &ServedSource, id: &str) -> Result<Document, SourceError> {
-        let account = account(source)?;
+    async fn fetch_file(
+        &self,
+        source: &ServedSource,
+        config: &BoxConfig,
+        id: &str,
+    ) -> Result<Document, SourceError> {
+        let account = account(config);
         if !is_file_id(id) {
             return Err(SourceError::NotFound);
         }
@@ -437,4 +440,4 @@ fn document(file: &Value, id: &str, text: String) -> Document {
     }
 }
 
-crate::source_handler!(BoxFiles, search: search_files, fetch: fetch_file);
+crate::source_handler!(BoxFiles, BoxConfig, search: search_files, fetch: fetch_file);

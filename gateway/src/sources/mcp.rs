@@ -41,7 +41,7 @@ use shared::{
     egress::{PublicOnly, is_public},
     model::{
         source::mcp as mcp_source,
-        source::{McpAuth, McpConfig, SourceConfig},
+        source::{McpAuth, McpConfig},
     },
 };
 use uuid::Uuid;
@@ -243,10 +243,10 @@ impl Mcp {
     async fn search_remote(
         &self,
         source: &ServedSource,
+        config: &McpConfig,
         query: &str,
         limit: usize,
     ) -> Result<Vec<Hit>, SourceError> {
-        let config = config(source)?;
         let arguments = object("query", query);
         let result = self
             .call(source, config, &config.search_tool, arguments)
@@ -257,9 +257,9 @@ impl Mcp {
     async fn fetch_remote(
         &self,
         source: &ServedSource,
+        config: &McpConfig,
         upstream_id: &str,
     ) -> Result<Document, SourceError> {
-        let config = config(source)?;
         if upstream_id.len() > results::MAX_ID_BYTES {
             return Err(SourceError::NotFound);
         }
@@ -309,13 +309,6 @@ impl Slot {
     }
 }
 
-fn config(source: &ServedSource) -> Result<&McpConfig, SourceError> {
-    match source.ready()? {
-        SourceConfig::Mcp(config) => Ok(config),
-        _ => Err(SourceError::wrong_type()),
-    }
-}
-
 /// What identifies a client: the URL and the credential (tool names are per call).
 fn fingerprint(source: Uuid, config: &McpConfig) -> String {
     let url = config.url.as_str();
@@ -342,4 +335,4 @@ fn header(name: &str, value: &str) -> Option<(http::HeaderName, http::HeaderValu
     Some((name, value))
 }
 
-crate::source_handler!(Mcp, search: search_remote, fetch: fetch_remote);
+crate::source_handler!(Mcp, McpConfig, search: search_remote, fetch: fetch_remote);

@@ -1,22 +1,17 @@
-//! What a source type must do (`SourceHandler`), the registry of handlers by type, and the
-//! fan-out of a search over a server's sources: concurrent, each under a deadline, merged
-//! fairly, capped.
+//! What a source type must do (`SourceHandler`), the registry with one handler per type, and
+//! the fair merge of per-source results. One `match` on the typed configuration hands each
+//! handler its own settings.
 
-use std::{
-    collections::{HashMap, HashSet},
-    fmt,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    time::Duration,
+use std::{collections::HashSet, future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use shared::model::{
+    SourceOutcome,
+    source::{BoxConfig, McpConfig, OutlookConfig, PostgresConfig, SnowflakeConfig, SourceConfig},
 };
-
-use serde_json::Value;
-use shared::model::{SourceOutcome, SourceType, UpstreamErrorClass};
-
 use uuid::Uuid;
 
 use crate::snapshot::{ServedSource, SnapshotStore};
+pub use crate::types::{Document, Hit, SourceError};
 
 pub mod box_files;
 pub mod mcp;
@@ -28,107 +23,14 @@ pub mod upstream;
 /// A boxed future, so handlers can live behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// One search hit from an upstream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
-    /// The upstream's own id (goes into the result id after the source uuid).
-    pub upstream_id: String,
-    pub title: String,
-    pub url: String,
-}
-
-/// A fetched document.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Document {
-    pub title: String,
-    pub text: String,
-    pub url: String,
-    pub metadata: Value,
-}
-
-/// Why a source call failed, by class: a short reason safe to show an agent and log (never a
-/// secret, token or upstream body).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceError {
-    /// The item does not exist (fetch).
-    NotFound,
-    /// The source did not answer within the tool call's deadline.
-    TimedOut(Duration),
-    /// The upstream's answer was longer than this many bytes; reading stopped there.
-    TooLarge(usize),
-    /// The upstream refused the source's credentials, e.g. `authentication failed
-    /// (invalid_client)`.
-    Authentication(String),
-    /// The upstream still asked us to slow down after the retries.
-    Throttled(String),
-    /// No connection to the upstream.
-    Unreachable(String),
-    /// An answer we cannot use (an error status, malformed JSON, a missing field).
-    BadResponse(String),
-    /// The source cannot be called as configured (nothing was sent).
-    Unusable(String),
-}
-
-impl SourceError {
-    /// A handler was handed a source of another type (the registry maps types to handlers,
-    /// so this is a wiring mistake, reported rather than panicked on).
-    pub fn wrong_type() -> Self {
-        Self::Unusable("source settings are of another type".to_owned())
-    }
-
-    /// The outcome's name in metrics and the audit log.
-    pub fn outcome(&self) -> SourceOutcome {
-        match self {
-            Self::NotFound => SourceOutcome::NotFound,
-            Self::TimedOut(_) => SourceOutcome::Timeout,
-            _ => SourceOutcome::Error,
-        }
-    }
-
-    /// The class recorded in the audit log.
-    pub fn class(&self) -> UpstreamErrorClass {
-        match self {
-            Self::NotFound => UpstreamErrorClass::NotFound,
-            Self::TimedOut(_) => UpstreamErrorClass::Timeout,
-            Self::TooLarge(_) | Self::BadResponse(_) => UpstreamErrorClass::BadResponse,
-            Self::Authentication(_) => UpstreamErrorClass::Authentication,
-            Self::Throttled(_) => UpstreamErrorClass::Throttled,
-            Self::Unreachable(_) => UpstreamErrorClass::Unreachable,
-            Self::Unusable(_) => UpstreamErrorClass::Configuration,
-        }
-    }
-}
-
-impl fmt::Display for SourceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotFound => f.write_str("not found"),
-            Self::TimedOut(after) => write!(f, "timed out after {} ms", after.as_millis()),
-            Self::TooLarge(limit) if limit % (1024 * 1024) == 0 => write!(
-                f,
-                "upstream answer too large (over {} MiB); not read further",
-                limit / (1024 * 1024)
-            ),
-            Self::TooLarge(limit) => write!(
-                f,
-                "upstream answer too large (over {} KiB); not read further",
-                limit / 1024
-            ),
-            Self::Authentication(reason)
-            | Self::Throttled(reason)
-            | Self::Unreachable(reason)
-            | Self::BadResponse(reason)
-            | Self::Unusable(reason) => f.write_str(reason),
-        }
-    }
-}
-
-/// One source type's upstream calls.
-pub trait SourceHandler: Send + Sync {
+/// One source type's upstream calls, each handed the source and its own typed settings `C`
+/// (the registry's one `match` on [`SourceConfig`] picks the handler and the settings).
+pub trait SourceHandler<C>: Lifecycle {
     /// Up to `limit` hits for `query`.
     fn search<'a>(
         &'a self,
         source: &'a ServedSource,
+        config: &'a C,
         query: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>>;
@@ -137,11 +39,15 @@ pub trait SourceHandler: Send + Sync {
     fn fetch<'a>(
         &'a self,
         source: &'a ServedSource,
+        config: &'a C,
         upstream_id: &'a str,
     ) -> BoxFuture<'a, Result<Document, SourceError>>;
+}
 
+/// What a handler keeps per source, if anything (connections), and how it lets go of it.
+pub trait Lifecycle: Send + Sync {
     /// Told the ids of the sources served (and usable) after the snapshot changed, so a
-    /// handler that keeps something per source (connections) lets go of the others.
+    /// handler that keeps something per source lets go of the others.
     fn retain(&self, _live: &HashSet<Uuid>) {}
 
     /// Whether the handler keeps anything per source now (then [`Self::retain`] is worth the
@@ -151,71 +57,109 @@ pub trait SourceHandler: Send + Sync {
     }
 }
 
-/// Implements [`SourceHandler`] for a handler type with two inherent async methods,
-/// `search(source, query, limit)` and `fetch(source, upstream_id)` by the given names.
+/// Implements [`SourceHandler`] (and an empty [`Lifecycle`]) for a handler type with two
+/// inherent async methods, `search(source, config, query, limit)` and
+/// `fetch(source, config, upstream_id)`, by the given names.
 #[macro_export]
 macro_rules! source_handler {
-    ($handler:ty, search: $search:ident, fetch: $fetch:ident) => {
-        impl $crate::sources::SourceHandler for $handler {
+    ($handler:ty, $config:ty, search: $search:ident, fetch: $fetch:ident) => {
+        impl $crate::sources::Lifecycle for $handler {}
+
+        impl $crate::sources::SourceHandler<$config> for $handler {
             fn search<'a>(
                 &'a self,
                 source: &'a $crate::snapshot::ServedSource,
+                config: &'a $config,
                 query: &'a str,
                 limit: usize,
             ) -> $crate::sources::BoxFuture<
                 'a,
-                Result<Vec<$crate::sources::Hit>, $crate::sources::SourceError>,
+                Result<Vec<$crate::types::Hit>, $crate::types::SourceError>,
             > {
-                Box::pin(self.$search(source, query, limit))
+                Box::pin(self.$search(source, config, query, limit))
             }
 
             fn fetch<'a>(
                 &'a self,
                 source: &'a $crate::snapshot::ServedSource,
+                config: &'a $config,
                 upstream_id: &'a str,
             ) -> $crate::sources::BoxFuture<
                 'a,
-                Result<$crate::sources::Document, $crate::sources::SourceError>,
+                Result<$crate::types::Document, $crate::types::SourceError>,
             > {
-                Box::pin(self.$fetch(source, upstream_id))
+                Box::pin(self.$fetch(source, config, upstream_id))
             }
         }
     };
 }
 
-/// Handlers by source type.
-#[derive(Clone, Default)]
+/// The handler of every source type: one field per type, so a type without a handler does not
+/// compile. Tests swap a field for a fake.
+#[derive(Clone)]
 pub struct Registry {
-    handlers: HashMap<SourceType, Arc<dyn SourceHandler>>,
+    pub outlook: Arc<dyn SourceHandler<OutlookConfig>>,
+    pub box_files: Arc<dyn SourceHandler<BoxConfig>>,
+    pub snowflake: Arc<dyn SourceHandler<SnowflakeConfig>>,
+    pub postgres: Arc<dyn SourceHandler<PostgresConfig>>,
+    pub mcp: Arc<dyn SourceHandler<McpConfig>>,
 }
 
 impl Registry {
-    /// Registers (or replaces) the handler of a type.
-    #[must_use]
-    pub fn with(mut self, source_type: SourceType, handler: Arc<dyn SourceHandler>) -> Self {
-        self.handlers.insert(source_type, handler);
-        self
-    }
-
-    fn handler(&self, source_type: SourceType) -> Result<&Arc<dyn SourceHandler>, SourceError> {
-        self.handlers.get(&source_type).ok_or_else(|| {
-            SourceError::Unusable(format!(
-                "{} sources are not supported by this gateway yet",
-                source_type.as_str()
-            ))
+    /// The handlers of every source type, with upstream URLs from the settings.
+    pub fn new(settings: &shared::Settings) -> anyhow::Result<Self> {
+        let http = upstream::client(Duration::from_secs(settings.upstreams.connect_timeout_secs));
+        let rules = shared::model::SourceRules::for_deployment(settings);
+        let source_timeout = Duration::from_millis(settings.gateway.source_timeout_ms);
+        Ok(Self {
+            outlook: Arc::new(outlook::Outlook::new(
+                http.clone(),
+                &settings.upstreams.graph_base_url,
+                &settings.upstreams.microsoft_login_url,
+            )?),
+            box_files: Arc::new(box_files::BoxFiles::new(
+                http.clone(),
+                &settings.upstreams.box_api_url,
+                &settings.upstreams.box_token_url,
+            )?),
+            snowflake: Arc::new(snowflake::Snowflake::new(
+                http,
+                &settings.upstreams.snowflake_base_url,
+                Arc::new(settings.common.keyring()?),
+            )?),
+            postgres: Arc::new(
+                postgres::Postgres::new(rules.postgres_hosts, source_timeout)
+                    .refusing(rules.product_database),
+            ),
+            mcp: Arc::new(mcp::Mcp::new(
+                Duration::from_secs(settings.upstreams.connect_timeout_secs),
+                source_timeout,
+                &rules.mcp_allowed_hosts,
+            )?),
         })
     }
 
-    /// Tells every handler which sources are served now ([`SourceHandler::retain`]).
+    /// Every handler, for what they all do alike.
+    fn lifecycles(&self) -> [&dyn Lifecycle; 5] {
+        [
+            &*self.outlook,
+            &*self.box_files,
+            &*self.snowflake,
+            &*self.postgres,
+            &*self.mcp,
+        ]
+    }
+
+    /// Tells every handler which sources are served now ([`Lifecycle::retain`]).
     pub fn retain(&self, live: &HashSet<Uuid>) {
-        for handler in self.handlers.values() {
+        for handler in self.lifecycles() {
             handler.retain(live);
         }
     }
 
     /// Whether any handler keeps something per source.
     pub fn holds_any(&self) -> bool {
-        self.handlers.values().any(|handler| handler.holds_any())
+        self.lifecycles().iter().any(|handler| handler.holds_any())
     }
 
     /// Calls `search` on one source, under `deadline`.
@@ -226,9 +170,14 @@ impl Registry {
         limit: usize,
         deadline: Duration,
     ) -> Result<Vec<Hit>, SourceError> {
-        let handler = self.handler(source.source_type)?;
-        source.ready()?;
-        measured(source, deadline, handler.search(source, query, limit)).await
+        let call = match source.ready()? {
+            SourceConfig::Outlook(c) => self.outlook.search(source, c, query, limit),
+            SourceConfig::Box(c) => self.box_files.search(source, c, query, limit),
+            SourceConfig::Snowflake(c) => self.snowflake.search(source, c, query, limit),
+            SourceConfig::Postgres(c) => self.postgres.search(source, c, query, limit),
+            SourceConfig::Mcp(c) => self.mcp.search(source, c, query, limit),
+        };
+        measured(source, deadline, call).await
     }
 
     /// Calls `fetch` on one source, under `deadline`.
@@ -238,9 +187,14 @@ impl Registry {
         upstream_id: &str,
         deadline: Duration,
     ) -> Result<Document, SourceError> {
-        let handler = self.handler(source.source_type)?;
-        source.ready()?;
-        measured(source, deadline, handler.fetch(source, upstream_id)).await
+        let call = match source.ready()? {
+            SourceConfig::Outlook(c) => self.outlook.fetch(source, c, upstream_id),
+            SourceConfig::Box(c) => self.box_files.fetch(source, c, upstream_id),
+            SourceConfig::Snowflake(c) => self.snowflake.fetch(source, c, upstream_id),
+            SourceConfig::Postgres(c) => self.postgres.fetch(source, c, upstream_id),
+            SourceConfig::Mcp(c) => self.mcp.fetch(source, c, upstream_id),
+        };
+        measured(source, deadline, call).await
     }
 }
 
@@ -260,43 +214,6 @@ async fn measured<T>(
         .map_or_else(SourceError::outcome, |_| SourceOutcome::Ok);
     crate::meters::upstream_call(source.source_type, outcome, started.elapsed());
     result
-}
-
-/// The handlers of every source type, with upstream URLs from the settings.
-pub fn registry(settings: &shared::Settings) -> anyhow::Result<Registry> {
-    let http = upstream::client(Duration::from_secs(settings.upstreams.connect_timeout_secs));
-    let outlook = outlook::Outlook::new(
-        http.clone(),
-        &settings.upstreams.graph_base_url,
-        &settings.upstreams.microsoft_login_url,
-    )?;
-    let files = box_files::BoxFiles::new(
-        http.clone(),
-        &settings.upstreams.box_api_url,
-        &settings.upstreams.box_token_url,
-    )?;
-    let rules = shared::model::SourceRules::for_deployment(settings);
-    let mcp = mcp::Mcp::new(
-        Duration::from_secs(settings.upstreams.connect_timeout_secs),
-        Duration::from_millis(settings.gateway.source_timeout_ms),
-        &rules.mcp_allowed_hosts,
-    )?;
-    let snowflake = snowflake::Snowflake::new(
-        http,
-        &settings.upstreams.snowflake_base_url,
-        Arc::new(settings.common.keyring()?),
-    )?;
-    let postgres = postgres::Postgres::new(
-        rules.postgres_hosts,
-        Duration::from_millis(settings.gateway.source_timeout_ms),
-    )
-    .refusing(rules.product_database);
-    Ok(Registry::default()
-        .with(SourceType::Outlook, Arc::new(outlook))
-        .with(SourceType::Box, Arc::new(files))
-        .with(SourceType::Snowflake, Arc::new(snowflake))
-        .with(SourceType::Postgres, Arc::new(postgres))
-        .with(SourceType::Mcp, Arc::new(mcp)))
 }
 
 /// How often the snapshot is checked for a change that may have removed sources.

@@ -8,7 +8,7 @@
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use shared::model::source::SourceConfig;
+use shared::model::source::OutlookConfig;
 use url::Url;
 
 use crate::{
@@ -41,16 +41,13 @@ struct Mailbox<'a> {
     user: &'a str,
 }
 
-fn mailbox(source: &ServedSource) -> Result<Mailbox<'_>, SourceError> {
-    let SourceConfig::Outlook(config) = source.ready()? else {
-        return Err(SourceError::wrong_type());
-    };
-    Ok(Mailbox {
+fn mailbox(config: &OutlookConfig) -> Mailbox<'_> {
+    Mailbox {
         tenant: &config.tenant_id,
         client_id: &config.client_id,
         secret: config.client_secret.expose_secret(),
         user: &config.user_id,
-    })
+    }
 }
 
 impl Mailbox<'_> {
@@ -149,10 +146,11 @@ impl Outlook {
     async fn search_messages(
         &self,
         source: &ServedSource,
+        config: &OutlookConfig,
         query: &str,
         limit: usize,
     ) -> Result<Vec<Hit>, SourceError> {
-        let mailbox = mailbox(source)?;
+        let mailbox = mailbox(config);
         let quoted = format!("\"{}\"", query.replace('\\', "\\\\").replace('"', "\\\""));
         let mut url = self.messages_url(mailbox.user);
         url.query_pairs_mut()
@@ -181,9 +179,10 @@ impl Outlook {
     async fn fetch_message(
         &self,
         source: &ServedSource,
+        config: &OutlookConfig,
         id: &str,
     ) -> Result<Document, SourceError> {
-        let mailbox = mailbox(source)?;
+        let mailbox = mailbox(config);
         if !is_message_id(id) {
             return Err(SourceError::NotFound);
         }
@@ -260,4 +259,4 @@ fn document(message: &Value) -> Document {
     }
 }
 
-crate::source_handler!(Outlook, search: search_messages, fetch: fetch_message);
+crate::source_handler!(Outlook, OutlookConfig, search: search_messages, fetch: fetch_message);

@@ -54,7 +54,7 @@ use shared::{
     egress::is_public,
     hosts::{HostList, PRODUCT_DATABASE, ProductDatabase},
     model::source::{
-        PostgresConfig, SourceConfig, SslMode,
+        PostgresConfig, SslMode,
         postgres::{Table, tables::row_url},
     },
 };
@@ -67,7 +67,7 @@ use uuid::Uuid;
 
 use crate::{
     snapshot::ServedSource,
-    sources::{BoxFuture, Document, Hit, SourceError, SourceHandler, merge_fairly},
+    sources::{BoxFuture, Document, Hit, Lifecycle, SourceError, SourceHandler, merge_fairly},
 };
 
 /// Search connections per source per gateway: a search over many tables shares them.
@@ -163,10 +163,10 @@ impl Postgres {
     async fn search(
         &self,
         source: &ServedSource,
+        config: &PostgresConfig,
         query: &str,
         limit: usize,
     ) -> Result<Vec<Hit>, SourceError> {
-        let config = config(source)?;
         let pooled = self.pool(source.id, config).await?;
         // NUL cannot travel in a text parameter and means nothing in a query.
         let query = query.replace('\0', " ");
@@ -205,9 +205,9 @@ impl Postgres {
     async fn fetch(
         &self,
         source: &ServedSource,
+        config: &PostgresConfig,
         upstream_id: &str,
     ) -> Result<Document, SourceError> {
-        let config = config(source)?;
         let (table, row_id) = parse_id(config, upstream_id).ok_or(SourceError::NotFound)?;
         let pooled = self.pool(source.id, config).await?;
         let failed = |failure: Failure| match failure {
@@ -363,24 +363,28 @@ impl Postgres {
     }
 }
 
-impl SourceHandler for Postgres {
+impl SourceHandler<PostgresConfig> for Postgres {
     fn search<'a>(
         &'a self,
         source: &'a ServedSource,
+        config: &'a PostgresConfig,
         query: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
-        Box::pin(Postgres::search(self, source, query, limit))
+        Box::pin(Postgres::search(self, source, config, query, limit))
     }
 
     fn fetch<'a>(
         &'a self,
         source: &'a ServedSource,
+        config: &'a PostgresConfig,
         upstream_id: &'a str,
     ) -> BoxFuture<'a, Result<Document, SourceError>> {
-        Box::pin(Postgres::fetch(self, source, upstream_id))
+        Box::pin(Postgres::fetch(self, source, config, upstream_id))
     }
+}
 
+impl Lifecycle for Postgres {
     fn holds_any(&self) -> bool {
         self.pools() > 0
     }
@@ -413,13 +417,6 @@ fn close(pooled: Arc<Pooled>) {
 /// cancellation (a typed error) normally comes before the gateway's deadline.
 pub fn statement_timeout(source_timeout: Duration) -> Duration {
     (source_timeout * 4 / 5).max(Duration::from_millis(50))
-}
-
-fn config(source: &ServedSource) -> Result<&PostgresConfig, SourceError> {
-    match source.ready()? {
-        SourceConfig::Postgres(config) => Ok(config),
-        _ => Err(SourceError::wrong_type()),
-    }
 }
 
 /// A table listed twice is searched once, with its first settings.

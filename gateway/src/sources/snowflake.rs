@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use shared::{crypto::Keyring, model::source::SourceConfig};
+use shared::{crypto::Keyring, model::source::SnowflakeConfig};
 use url::Url;
 
 use crate::{
@@ -119,13 +119,10 @@ impl Snowflake {
         })
     }
 
-    fn account<'s>(&self, source: &'s ServedSource) -> Result<Account<'s>, SourceError> {
-        let SourceConfig::Snowflake(config) = source.ready()? else {
-            return Err(SourceError::wrong_type());
-        };
+    fn account<'s>(&self, config: &'s SnowflakeConfig) -> Account<'s> {
         // The host was checked against the allowed suffixes when the source was loaded.
         let base = self.base_override.as_ref().unwrap_or(&config.account_url);
-        Ok(Account {
+        Account {
             base: base.clone(),
             pat: config.pat.expose_secret(),
             database: &config.database,
@@ -138,7 +135,7 @@ impl Snowflake {
             semantic_model: config.semantic_model_file.as_deref(),
             warehouse: config.warehouse.as_deref(),
             role: config.role.as_deref(),
-        })
+        }
     }
 
     fn url(account: &Account<'_>, segments: &[&str]) -> Url {
@@ -259,10 +256,11 @@ impl Snowflake {
     async fn search_all(
         &self,
         source: &ServedSource,
+        config: &SnowflakeConfig,
         query: &str,
         limit: usize,
     ) -> Result<Vec<Hit>, SourceError> {
-        let account = self.account(source)?;
+        let account = self.account(config);
         let Some(model) = account.semantic_model else {
             return self.search_service(&account, query, limit).await;
         };
@@ -363,8 +361,13 @@ impl Snowflake {
         serde_json::from_slice(&plain).ok()
     }
 
-    async fn fetch_any(&self, source: &ServedSource, id: &str) -> Result<Document, SourceError> {
-        let account = self.account(source)?;
+    async fn fetch_any(
+        &self,
+        source: &ServedSource,
+        config: &SnowflakeConfig,
+        id: &str,
+    ) -> Result<Document, SourceError> {
+        let account = self.account(config);
         match id.split_once('.') {
             Some(("d", encoded)) => self.fetch_document(&account, encoded).await,
             Some(("a", sealed)) => {
@@ -623,4 +626,4 @@ impl StatementResult {
     }
 }
 
-crate::source_handler!(Snowflake, search: search_all, fetch: fetch_any);
+crate::source_handler!(Snowflake, SnowflakeConfig, search: search_all, fetch: fetch_any);

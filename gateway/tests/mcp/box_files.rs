@@ -37,7 +37,10 @@ fn registry(fake: &MockServer) -> Registry {
         &format!("{}/oauth2/token", fake.uri()),
     )
     .unwrap();
-    Registry::default().with(SourceType::Box, Arc::new(files))
+    Registry {
+        box_files: Arc::new(files),
+        ..crate::helpers::base_registry()
+    }
 }
 
 async fn token_endpoint(fake: &MockServer, token: &str, expires_in: u64, times: u64) {

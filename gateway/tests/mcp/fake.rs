@@ -10,11 +10,11 @@ use std::{
 
 use gateway::{
     snapshot::ServedSource,
-    sources::{BoxFuture, Document, Hit, SourceError, SourceHandler},
+    sources::{BoxFuture, Document, Hit, Lifecycle, SourceError, SourceHandler},
 };
 use secrecy::ExposeSecret;
 use serde_json::json;
-use shared::model::source::{BoxConfig, SourceConfig};
+use shared::model::source::BoxConfig;
 
 pub struct FakeFiles;
 
@@ -22,20 +22,12 @@ pub struct FakeFiles;
 /// proves the gateway decrypted it.
 pub const SECRET: &str = "box-secret";
 
-/// The source's Box settings (the fake serves `box` sources only).
-fn config(source: &ServedSource) -> Result<&BoxConfig, SourceError> {
-    match source.ready()? {
-        SourceConfig::Box(config) => Ok(config),
-        _ => Err(SourceError::wrong_type()),
-    }
+fn subject(config: &BoxConfig) -> String {
+    config.subject_id.clone()
 }
 
-fn subject(source: &ServedSource) -> String {
-    config(source).map_or_else(|_| String::new(), |c| c.subject_id.clone())
-}
-
-fn check_secret(source: &ServedSource) -> Result<(), SourceError> {
-    if config(source)?.client_secret.expose_secret() == SECRET {
+fn check_secret(config: &BoxConfig) -> Result<(), SourceError> {
+    if config.client_secret.expose_secret() == SECRET {
         Ok(())
     } else {
         Err(SourceError::Authentication(
@@ -74,16 +66,19 @@ async fn counted_call(subject: &str) {
     update(|c| c[1] -= 1);
 }
 
-impl SourceHandler for FakeFiles {
+impl Lifecycle for FakeFiles {}
+
+impl SourceHandler<BoxConfig> for FakeFiles {
     fn search<'a>(
         &'a self,
-        source: &'a ServedSource,
+        _source: &'a ServedSource,
+        config: &'a BoxConfig,
         query: &'a str,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Hit>, SourceError>> {
         Box::pin(async move {
-            check_secret(source)?;
-            let subject = subject(source);
+            check_secret(config)?;
+            let subject = subject(config);
             match subject.as_str() {
                 "500" => Err(SourceError::BadResponse(
                     "upstream error (HTTP 500)".to_owned(),
@@ -111,12 +106,13 @@ impl SourceHandler for FakeFiles {
 
     fn fetch<'a>(
         &'a self,
-        source: &'a ServedSource,
+        _source: &'a ServedSource,
+        config: &'a BoxConfig,
         upstream_id: &'a str,
     ) -> BoxFuture<'a, Result<Document, SourceError>> {
         Box::pin(async move {
-            check_secret(source)?;
-            let subject = subject(source);
+            check_secret(config)?;
+            let subject = subject(config);
             // Exactly the ids search handed out: case matters.
             if !(1..=3).any(|n| upstream_id == format!("{subject}/Doc+{n}=:x")) {
                 return Err(SourceError::NotFound);

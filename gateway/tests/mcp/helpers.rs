@@ -15,7 +15,6 @@ use rmcp::{
 use serde_json::{Value, json};
 use shared::{
     Settings,
-    model::SourceType,
     testing::{Api, host, id},
 };
 use sqlx::PgPool;
@@ -31,9 +30,19 @@ pub fn settings() -> Settings {
     settings
 }
 
-/// The registry the tests serve: the fake for `box`, nothing for the other types.
+/// The production handlers, with the test settings' upstream URLs (no upstream is called
+/// unless a test points one at its fake).
+pub fn base_registry() -> Registry {
+    Registry::new(&settings()).expect("upstream settings are valid")
+}
+
+/// The registry the tests serve: the fake for `box`, the production handlers of the other
+/// types.
 pub fn registry() -> Registry {
-    Registry::default().with(SourceType::Box, Arc::new(FakeFiles))
+    Registry {
+        box_files: Arc::new(FakeFiles),
+        ..base_registry()
+    }
 }
 
 pub struct Stack {
@@ -69,7 +78,7 @@ pub async fn spawn_stack(
 /// `tweak` points the upstream settings.
 pub async fn spawn_real_stack(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> Stack {
     spawn_stack_serving(pool.clone(), pool, tweak, |settings| {
-        gateway::sources::registry(settings).expect("upstream settings are valid")
+        gateway::sources::Registry::new(settings).expect("upstream settings are valid")
     })
     .await
 }

@@ -32,7 +32,10 @@ fn source() -> ServedSource {
 fn registry(graph: &MockServer) -> Registry {
     let http = upstream::client(Duration::from_secs(2));
     let outlook = Outlook::new(http, &format!("{}/v1.0", graph.uri()), &graph.uri()).unwrap();
-    Registry::default().with(SourceType::Outlook, Arc::new(outlook))
+    Registry {
+        outlook: Arc::new(outlook),
+        ..crate::helpers::base_registry()
+    }
 }
 
 async fn token_endpoint(graph: &MockServer, token: &str, times: u64) {

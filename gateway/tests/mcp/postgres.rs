@@ -573,7 +573,7 @@ async fn hosts_outside_the_allowed_set_are_refused_and_stop_being_served(pool: P
     let gw = gateway::Application::build(
         &narrowed,
         pool.clone(),
-        gateway::sources::registry(&narrowed).unwrap(),
+        gateway::sources::Registry::new(&narrowed).unwrap(),
     )
     .await
     .unwrap();

@@ -56,7 +56,10 @@ fn registry(fake: &MockServer) -> Registry {
         keyring(),
     )
     .unwrap();
-    Registry::default().with(SourceType::Snowflake, Arc::new(snowflake))
+    Registry {
+        snowflake: Arc::new(snowflake),
+        ..crate::helpers::base_registry()
+    }
 }
 
 /// Every Snowflake call carries the PAT headers.
