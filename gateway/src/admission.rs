@@ -15,23 +15,28 @@ use std::{
     convert::Infallible,
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use axum::{
     body::Body,
     extract::Request,
+    http::{HeaderName, HeaderValue, Method, header},
     response::{IntoResponse, Response},
 };
 use futures::future::BoxFuture;
+use futures::future::Either;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpService,
     session::{local::LocalSessionManager, never::NeverSessionManager},
 };
+use tower::Layer;
 use tower::Service;
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 use crate::{
-    access::Access, context::CallContext, edge::ServedBy, jsonrpc, mcp::Gateway, routing::Routing,
-    sessions::SessionBindings,
+    access::Access, context::CallContext, jsonrpc, mcp::Gateway, routing::Routing,
+    sessions::SessionBindings, types::ServedBy,
 };
 
 /// `/mcp`: admission, then rmcp's service.
@@ -114,4 +119,71 @@ impl Admission {
             }
         }
     }
+}
+
+/// `/mcp`: admission, with CORS for the origins `GATEWAY_ALLOWED_ORIGINS` lists when it lists
+/// any (a server's own origin needs none, and agents calling from servers send no Origin).
+#[derive(Clone)]
+pub enum Mcp {
+    Admitted(Admitted),
+    // Boxed: the CORS rules are large beside a pointer, and the edge is copied per connection.
+    WithCors(Box<Cors<Admitted>>),
+}
+
+impl Mcp {
+    /// Admission, behind CORS when origins are allowed.
+    pub fn new(admitted: Admitted, allowed_origins: &Arc<[String]>) -> Self {
+        if allowed_origins.is_empty() {
+            Self::Admitted(admitted)
+        } else {
+            Self::WithCors(Box::new(mcp_cors(allowed_origins.clone()).layer(admitted)))
+        }
+    }
+}
+
+impl tower::Service<Request> for Mcp {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<
+        <Admitted as tower::Service<Request>>::Future,
+        <Cors<Admitted> as tower::Service<Request>>::Future,
+    >;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self {
+            Self::Admitted(admitted) => Either::Left(admitted.call(request)),
+            Self::WithCors(cors) => Either::Right(cors.call(request)),
+        }
+    }
+}
+
+/// What a browser-based MCP client on an allowed origin needs: its preflight answered (without
+/// a credential, which preflights never carry), its credential and protocol headers accepted,
+/// and the session id and the OAuth challenge readable. Origins compare as the Origin rule
+/// does (`routing.rs`), ignoring case; no cookies are involved, so no credentials mode.
+fn mcp_cors(origins: Arc<[String]>) -> CorsLayer {
+    let allowed = move |origin: &HeaderValue, _: &_| {
+        let origin = origin.to_str().unwrap_or_default();
+        origins.iter().any(|a| a.eq_ignore_ascii_case(origin))
+    };
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-session-id"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("mcp-session-id"),
+        ])
+        .max_age(Duration::from_secs(600))
 }

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{snapshot::ServedSource, sources::SourceError, sql};
+use crate::{snapshot::ServedSource, sql, types::SourceError};
 
 /// Records stored per INSERT at most.
 const BATCH: usize = 1000;

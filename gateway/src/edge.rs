@@ -36,10 +36,7 @@ use futures::future::Either;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use crate::{
-    context::text,
-    http::{Draining, Mcp},
-};
+use crate::{admission::Mcp, context::text, types::ServedBy};
 
 /// The gateway's routes. None has a parameter, so a path that is one of them is its own
 /// route template (the metrics label); any other path is `unmatched`.
@@ -56,10 +53,6 @@ pub const READYZ: &str = "/readyz";
 /// Protected resource metadata (RFC 9728), at the root and under the MCP path.
 pub const RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource";
 pub const RESOURCE_METADATA_MCP: &str = "/.well-known/oauth-protected-resource/mcp";
-
-/// The MCP server a response came from, for the access line (admission sets it).
-#[derive(Clone, Copy)]
-pub struct ServedBy(pub uuid::Uuid);
 
 /// See the module documentation. `/mcp` goes straight to admission; every other path to the
 /// router `S` (the hot path skips the router's lookup, its copy of the route and its boxed
@@ -181,6 +174,21 @@ fn finish(response: &mut Response, seen: Seen) {
     }
     if seen.draining.is_on() {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
+/// Set once the replica is stopping: `/readyz` answers 503 and every response says
+/// `Connection: close` (see `edge.rs`).
+#[derive(Clone, Default)]
+pub struct Draining(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -7,7 +7,7 @@ use std::{sync::LazyLock, time::Duration};
 use metrics::{Counter, Histogram};
 use shared::model::{SourceOutcome, SourceType, Tool};
 
-use crate::audit::Status;
+use shared::model::CallStatus as Status;
 
 /// Handles by the labels' enum discriminants (each `ALL` lists its enum in declaration order;
 /// a unit test holds them to it).

@@ -22,8 +22,9 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::{
     access::{Access, Limits, Usage},
     audit::AuditLog,
+    edge::Draining,
     fanout::UpstreamSlots,
-    http::{self, Draining},
+    http,
     mcp::Gateway,
     routing::Routing,
     snapshot::{self, Loader, SnapshotStore},

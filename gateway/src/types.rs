@@ -94,3 +94,7 @@ impl fmt::Display for SourceError {
         }
     }
 }
+
+/// The MCP server a response came from, for the access line (admission sets it).
+#[derive(Clone, Copy)]
+pub struct ServedBy(pub uuid::Uuid);

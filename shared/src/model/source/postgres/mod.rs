@@ -29,7 +29,7 @@ const FIELDS: &[Field] = &[
     req("user", "User (role)", &NAME),
     req("password", "Password", &SECRET),
     def("sslmode", "TLS (sslmode)", &SSLMODE, "require"),
-    req("tables", "Tables (JSON)", &TABLES),
+    req("tables", "Tables", &TABLES),
 ];
 
 /// A PostgreSQL database (`postgres`), read through a least-privilege role.
