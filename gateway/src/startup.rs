@@ -1,5 +1,5 @@
 //! Building and running the gateway. A bound [`Application`] is a few owned parts: its
-//! [`Listeners`], the HTTP router ([`crate::http`]), the state its background tasks share
+//! [`Listeners`], the HTTP router ([`crate::ingress`]), the state its background tasks share
 //! ([`Parts`]), those tasks ([`Background`]) and the audit writer ([`AuditWriter`]), all under
 //! one cancellation tree ([`Stopping`]). A stop goes in this order:
 //!
@@ -20,16 +20,16 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::{
-    access::{Access, Limits, Usage},
-    audit::AuditLog,
-    edge::Draining,
-    fanout::UpstreamSlots,
-    http,
+    ingress,
+    ingress::access::{Access, Limits, Usage},
+    ingress::edge::Draining,
+    ingress::routing::Routing,
     mcp::Gateway,
-    routing::Routing,
+    observe::audit::AuditLog,
     snapshot::{self, Loader, SnapshotStore},
     sources::Registry,
     tools::Tools,
+    tools::fanout::UpstreamSlots,
 };
 
 /// How often key last-used times are written.
@@ -42,7 +42,7 @@ const AUDIT_DRAIN: Duration = Duration::from_secs(3);
 /// A bound, ready-to-run gateway.
 pub struct Application {
     listeners: Listeners,
-    router: http::Service,
+    router: ingress::Service,
     parts: Parts,
     background: Background,
     audit_writer: AuditWriter,
@@ -154,7 +154,7 @@ impl Application {
             trust_forwarded_host: settings.gateway.trust_forwarded_host,
             allowed_origins: settings.gateway.allowed_origins.clone().into(),
         };
-        let router = http::service(
+        let router = ingress::service(
             Gateway::new(tools, audit.clone()),
             routing,
             access.clone(),

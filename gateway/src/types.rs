@@ -98,3 +98,13 @@ impl fmt::Display for SourceError {
 /// The MCP server a response came from, for the access line (admission sets it).
 #[derive(Clone, Copy)]
 pub struct ServedBy(pub uuid::Uuid);
+
+/// Who is calling, for the audit log: the key's id or the OAuth grant's, or neither on a
+/// public server.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub key_id: Option<uuid::Uuid>,
+    pub grant_id: Option<uuid::Uuid>,
+    /// The person whose grant it is.
+    pub user_id: Option<uuid::Uuid>,
+}

@@ -212,7 +212,7 @@ async fn measured<T>(
     let outcome = result
         .as_ref()
         .map_or_else(SourceError::outcome, |_| SourceOutcome::Ok);
-    crate::meters::upstream_call(source.source_type, outcome, started.elapsed());
+    crate::observe::meters::upstream_call(source.source_type, outcome, started.elapsed());
     result
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gateway::fanout::MAX_SOURCES_PER_SERVER;
+use gateway::tools::fanout::MAX_SOURCES_PER_SERVER;
 use serde_json::json;
 use sqlx::PgPool;
 

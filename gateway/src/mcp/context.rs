@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::http::HeaderValue;
 use rmcp::model::Extensions;
 
-use crate::{access::Caller, snapshot::ServedServer};
+use crate::{snapshot::ServedServer, types::Caller};
 
 /// What a tool call needs to know about its request.
 #[derive(Clone)]

@@ -36,7 +36,7 @@ use futures::future::Either;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use crate::{admission::Mcp, context::text, types::ServedBy};
+use crate::{ingress::admission::Mcp, mcp::context::text, types::ServedBy};
 
 /// The gateway's routes. None has a parameter, so a path that is one of them is its own
 /// route template (the metrics label); any other path is `unmatched`.

@@ -30,22 +30,13 @@ use shared::access_key;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use crate::types::Caller;
 use crate::{
-    error::{Credential, HttpError},
-    oauth::{Verifier, challenge, looks_like_jwt},
+    ingress::error::{Credential, HttpError},
+    ingress::oauth::{Verifier, challenge, looks_like_jwt},
     snapshot::{ServedServer, SnapshotStore},
     sql,
 };
-
-/// Who is calling, for the audit log: the key's id or the OAuth grant's, or neither on a
-/// public server.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller {
-    pub key_id: Option<Uuid>,
-    pub grant_id: Option<Uuid>,
-    /// The person whose grant it is.
-    pub user_id: Option<Uuid>,
-}
 
 /// Whose rate budget a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,7 +119,7 @@ impl Access {
             }
         };
         let budget = Budget::of(caller, server.id, || {
-            crate::client::address(request, self.trust_forwarded_for)
+            crate::ingress::client::address(request, self.trust_forwarded_for)
         });
         if let Err(not_until) = self.limiter.check_key(&budget) {
             let wait = not_until.wait_time_from(self.clock.now());

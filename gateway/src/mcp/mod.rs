@@ -1,6 +1,8 @@
 //! The rmcp side: a `ServerHandler` whose every answer depends on the MCP server the routing
 //! middleware attached to the HTTP request (rmcp hands the request's `Parts` to each call).
 
+pub mod context;
+
 use std::sync::Arc;
 
 use rmcp::{
@@ -16,8 +18,8 @@ use shared::model::Tool as ToolName;
 use tracing::Instrument;
 
 use crate::{
-    audit::{self, AuditLog, Record},
-    context::CallContext,
+    mcp::context::CallContext,
+    observe::audit::{self, AuditLog, Record},
     snapshot::ServedServer,
     tools::{self, Tools},
 };
@@ -129,7 +131,7 @@ impl ServerHandler for Gateway {
         .instrument(span)
         .await?;
         let elapsed = started.elapsed();
-        crate::meters::tool_call(tool, report.status, elapsed);
+        crate::observe::meters::tool_call(tool, report.status, elapsed);
         self.0.audit.record(Record {
             called_at,
             server_id: server.id,

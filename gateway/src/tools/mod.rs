@@ -3,6 +3,9 @@
 //! `structuredContent` and as the same JSON in one text item. Upstream trouble is a tool error
 //! with a short reason (the agent sees it and can adapt), never a protocol error.
 
+pub mod fanout;
+pub mod ids;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -12,12 +15,11 @@ use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotation
 use serde_json::{Value, json};
 
 use crate::{
-    audit::{Report, SourceCall, Status},
     caps,
-    fanout::{MAX_SOURCES_PER_SERVER, UpstreamSlots, in_slot},
-    ids,
+    observe::audit::{Report, SourceCall, Status},
     snapshot::ServedServer,
     sources::{Document, Registry, SourceError, merge_fairly},
+    tools::fanout::{MAX_SOURCES_PER_SERVER, UpstreamSlots, in_slot},
 };
 
 /// Longest accepted `query`, in characters.

@@ -35,8 +35,8 @@ use tower::Service;
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 use crate::{
-    access::Access, context::CallContext, jsonrpc, mcp::Gateway, routing::Routing,
-    sessions::SessionBindings, types::ServedBy,
+    ingress::access::Access, ingress::jsonrpc, ingress::routing::Routing,
+    ingress::sessions::SessionBindings, mcp::Gateway, mcp::context::CallContext, types::ServedBy,
 };
 
 /// `/mcp`: admission, then rmcp's service.

@@ -11,7 +11,7 @@ use axum::{
 use shared::model::routing_key;
 
 use crate::{
-    error::HttpError,
+    ingress::error::HttpError,
     snapshot::{ServedServer, SnapshotStore},
 };
 

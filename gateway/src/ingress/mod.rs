@@ -3,6 +3,16 @@
 //! and draining (a stopping replica turns unready and closes connections); request ids, the
 //! access log and HTTP metrics around all of it (`edge.rs`).
 
+pub mod access;
+pub mod admission;
+pub mod client;
+pub mod edge;
+pub mod error;
+pub mod jsonrpc;
+pub mod oauth;
+pub mod routing;
+pub mod sessions;
+
 use std::sync::Arc;
 
 use axum::{
@@ -21,15 +31,13 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::{
-    access::Access,
-    admission::{Admission, Admitted, Mcp, Rmcp},
-    edge::{Draining, Edge, HEALTHZ, READYZ, RESOURCE_METADATA, RESOURCE_METADATA_MCP},
-    error::HttpError,
-    jsonrpc,
+    ingress::access::Access,
+    ingress::admission::{Admission, Admitted, Mcp, Rmcp},
+    ingress::edge::{Draining, Edge, HEALTHZ, READYZ, RESOURCE_METADATA, RESOURCE_METADATA_MCP},
+    ingress::error::HttpError,
+    ingress::routing::Routing,
+    ingress::sessions::SessionBindings,
     mcp::Gateway,
-    oauth,
-    routing::Routing,
-    sessions::SessionBindings,
     snapshot::SnapshotStore,
 };
 

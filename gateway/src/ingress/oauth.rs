@@ -29,7 +29,7 @@ use shared::{
 use uuid::Uuid;
 
 use crate::{
-    routing::Routing,
+    ingress::routing::Routing,
     snapshot::{ServedServer, Snapshot},
 };
 
