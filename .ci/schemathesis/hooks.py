@@ -31,17 +31,34 @@ from datetime import datetime, timedelta, timezone
 import schemathesis
 
 
-# Secret fields by source type (shared/src/model/source.rs).
-SECRETS = {
-    "outlook": ("client_secret",),
-    "box": ("client_secret",),
-    "snowflake": ("pat",),
-    "postgres": ("password",),
-}
+# Required secret fields by source type, read from the document itself (the required fields
+# it marks `writeOnly`), so a new source type needs nothing here.
+_SECRETS = None
+
+
+def _secrets(case):
+    global _SECRETS
+    if _SECRETS is None:
+        _SECRETS = {}
+        schemas = case.operation.schema.raw_schema.get("components", {}).get("schemas", {})
+        for name, schema in schemas.items():
+            if not name.endswith("Source"):
+                continue
+            properties = schema.get("properties", {})
+            kinds = properties.get("type", {}).get("enum", [])
+            metadata = properties.get("source_metadata", {})
+            fields = metadata.get("properties", {})
+            required = metadata.get("required", [])
+            secret = tuple(
+                f for f, s in fields.items() if s.get("writeOnly") and f in required
+            )
+            for kind in kinds:
+                _SECRETS[kind] = secret
+    return _SECRETS
 # The host `run` allows for `postgres` sources.
 POSTGRES_HOST = "db.example.com"
 
-# The fields each `auth` of an `mcp` source needs, with a valid value (shared/src/model/mcp_source.rs).
+# The fields each `auth` of an `mcp` source needs, with a valid value (shared/src/model/source/mcp/).
 MCP_AUTH = {
     "bearer": {"token": "fuzz-token"},
     "header": {"header_name": "X-Api-Key", "header_value": "fuzz-value"},
@@ -126,7 +143,7 @@ def before_call(ctx, case, **kwargs):
 
     if method == "PUT" and path == "/api/v1/sources/{id}" and body:
         metadata = body.get("source_metadata")
-        for field in SECRETS.get(body.get("type"), ()):
+        for field in _secrets(case).get(body.get("type"), ()):
             if isinstance(metadata, dict) and not (metadata.get(field) or "").strip():
                 metadata[field] = "fuzz-secret"
 

@@ -28,6 +28,7 @@ mod origin;
 mod postgres_sources;
 mod rate_limit;
 mod servers;
+mod source_types;
 mod sources;
 mod tls;
 mod tokens;

@@ -29,4 +29,5 @@ mod propagation;
 mod protocol;
 mod rolling_restart;
 mod snowflake;
+mod source_types;
 mod tools;

@@ -222,24 +222,3 @@ async fn results_are_merged_fairly_and_capped(pool: PgPool) {
     );
     assert!([&a, &b].contains(&&sources[0]));
 }
-
-#[sqlx::test(migrator = "shared::db::MIGRATOR")]
-async fn source_types_without_a_handler_answer_a_clear_tool_error(pool: PgPool) {
-    let stack = spawn_stack(pool.clone(), pool, |_| {}).await;
-    let ada = stack.user("ada@example.com").await;
-    let body = json!({"type": "outlook", "source_metadata": {"tenant_id": "contoso.onmicrosoft.com",
-        "client_id": "11111111-2222-3333-4444-555555555555", "client_secret": "s", "user_id": "ada@contoso.com"}});
-    let (_, source) = stack
-        .call(reqwest::Method::POST, "/sources", &ada, Some(body))
-        .await;
-    let (_, host) = stack
-        .server(&ada, "mail", &[source["id"].as_str().unwrap()])
-        .await;
-    crate::helpers::eventually(std::time::Duration::from_secs(1), "served", || {
-        stack.serves(&host)
-    })
-    .await;
-    let client = stack.client(&host).await;
-    let text = error_text(&call(&client, "search", json!({"query": "q"})).await);
-    assert!(text.contains("outlook sources are not supported"), "{text}");
-}

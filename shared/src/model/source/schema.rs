@@ -38,6 +38,9 @@ pub fn metadata_schema(spec: &TypeSpec, rules: &SourceRules, update: bool) -> Va
             description
         };
         schema.insert("description".to_owned(), Value::String(description));
+        if check.secret {
+            schema.insert("writeOnly".to_owned(), true.into());
+        }
         if field.required && !(update && check.secret) {
             required.push(Value::String(field.name.to_owned()));
             schema.insert("type".to_owned(), "string".into());
