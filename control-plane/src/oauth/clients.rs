@@ -13,7 +13,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{db::oauth as db, oauth::error::OAuthError, state::AppState};
+use crate::{db::oauth as db, error::oauth::OAuthError, state::AppState};
 
 /// Most redirect URIs a client may register.
 const MAX_REDIRECT_URIS: usize = 10;
@@ -181,7 +181,7 @@ pub async fn register(
     match registration(&state.pool, &body).await {
         Ok(created) => {
             let mut response = (StatusCode::CREATED, Json(created)).into_response();
-            super::error::no_store(&mut response);
+            crate::error::oauth::no_store(&mut response);
             response
         }
         Err(err) => err.into_response(),

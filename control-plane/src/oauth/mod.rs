@@ -20,7 +20,6 @@
 pub mod authorize;
 pub mod clients;
 pub mod documents;
-pub mod error;
 pub mod page_session;
 pub mod pages;
 pub mod signing;
@@ -161,7 +160,7 @@ async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
 async fn jwks(State(state): State<AppState>) -> Response {
     match signing::jwks(&state.pool).await {
         Ok(keys) => Json(keys).into_response(),
-        Err(err) => error::OAuthError::from(err).into_response(),
+        Err(err) => crate::error::oauth::OAuthError::from(err).into_response(),
     }
 }
 
