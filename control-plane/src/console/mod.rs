@@ -2,12 +2,13 @@
 //! Every page is a client of the REST API in process ([`api`]), so the console offers what the
 //! API offers and refuses what it refuses. Forms POST and redirect; each works without
 //! script; destructive actions ask first; every form carries an anti-forgery token and must
-//! come from this origin ([`crate::web::forms`]).
+//! come from this origin ([`forms`]).
 
 pub mod account;
 pub mod admin;
 pub mod api;
 pub mod connections;
+pub mod forms;
 pub mod invitations;
 pub mod members;
 pub mod org_settings;

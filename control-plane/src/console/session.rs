@@ -15,14 +15,15 @@ use axum::{
 use axum_extra::extract::CookieJar;
 
 use crate::{
-    auth::{AuthUser, session::scoped_cookie},
     console::{
         api::{Api, Caller},
+        forms,
         organizations::{self, OrgItem},
         pages::{Fail, Nav},
     },
+    session::{AuthUser, cookie::scoped_cookie},
     state::AppState,
-    web::{forms, next},
+    web::next,
 };
 
 /// The console's session cookie.

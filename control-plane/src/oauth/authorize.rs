@@ -30,16 +30,16 @@ use shared::oauth::{CODE_PREFIX, SCOPE, canonical_resource, random_token};
 
 use crate::{
     activity::{Action, Seen},
-    auth::{AuthUser, session::scoped_cookie, signin},
     db::oauth as db,
     domain::Email,
+    extract::client_ip,
     oauth::{
         CODE_TTL,
         clients::{self, Client},
         page_session,
         pages::{self, Consent, ErrorPage, SignIn},
     },
-    routes::auth::client_ip,
+    session::{AuthUser, cookie::scoped_cookie, signin},
     state::AppState,
     web::next,
 };
@@ -149,7 +149,15 @@ pub async fn submit(
             .await
         }
         "approve" => match session(&state, &jar).await {
-            Some(user) => approve(&state, &request, &user, &Seen::of(&parts, &state)).await,
+            Some(user) => {
+                approve(
+                    &state,
+                    &request,
+                    &user,
+                    &Seen::of(&parts, state.config.trust_forwarded_for),
+                )
+                .await
+            }
             None => sign_in(
                 &state,
                 &request,
@@ -341,7 +349,7 @@ async fn sign_in_submitted(
         );
     };
     let client = client_ip(parts, state.config.trust_forwarded_for);
-    let activity = Seen::of(parts, state)
+    let activity = Seen::of(parts, state.config.trust_forwarded_for)
         .activity(Action::Signin)
         .detail("via", "oauth");
     let (user_id, version) = match signin::authenticate(state, client, &email, password).await {

@@ -174,7 +174,7 @@ pub async fn register(
     body: axum::body::Bytes,
 ) -> Response {
     let client =
-        crate::routes::auth::client_address(peer.ip(), &headers, state.config.trust_forwarded_for);
+        crate::extract::client_address(peer.ip(), &headers, state.config.trust_forwarded_for);
     if let Err(wait) = state.oauth.check_registration(client) {
         return OAuthError::slow_down(wait);
     }

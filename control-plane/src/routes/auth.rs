@@ -1,10 +1,8 @@
 //! `POST /signup`, `POST /signin`, `POST /signout`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
 use axum::{
-    extract::{ConnectInfo, State},
-    http::{HeaderMap, StatusCode, request::Parts},
+    extract::State,
+    http::{StatusCode, request::Parts},
     response::IntoResponse,
 };
 use axum_extra::extract::CookieJar;
@@ -12,19 +10,21 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
 use crate::{
-    activity::{self, Seen},
-    auth::{
-        AuthUser, password,
-        session::{cleared_cookie, session_cookie},
-        signin,
-    },
+    activity::{Action, Seen},
+    auth::password,
     db::users,
     domain::{Email, Password},
     error::{ApiError, ErrorBody, FieldError},
-    extract::Json,
+    extract::{Json, client_ip},
     routes::me::UserView,
+    session::{
+        AuthUser,
+        cookie::{cleared_cookie, session_cookie},
+        signin,
+    },
     state::AppState,
 };
 
@@ -123,7 +123,7 @@ async fn signup(
     let view = match users::insert_unless_taken(&state.pool, email.as_str(), &hash).await? {
         Some(user) => {
             tracing::info!(user_id = %user.id, "account created");
-            activity::signed_up(&state, &parts, user.id).await;
+            signed_up(&state, &parts, user.id).await;
             UserView::from(user)
         }
         None => {
@@ -182,7 +182,7 @@ async fn signin(
         Ok(signed_in) => signed_in,
         Err(refusal) => {
             if let signin::Refusal::WrongCredentials(account) = refusal {
-                activity::signin(&state, &parts, Err(account)).await;
+                record_signin(&state, &parts, Err(account)).await;
             }
             return Err(refusal.into());
         }
@@ -192,23 +192,8 @@ async fn signin(
         .issue(user_id, version)
         .map_err(ApiError::internal)?;
     tracing::info!(%user_id, "signed in");
-    activity::signin(&state, &parts, Ok(user_id)).await;
+    record_signin(&state, &parts, Ok(user_id)).await;
     Ok(signed_in(&state, jar, token))
-}
-
-/// The caller's address: the socket peer, or the last `X-Forwarded-For` hop when the proxy in
-/// front is trusted (the last hop is the one the proxy itself appended, so it cannot be forged).
-pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    client_address(peer, &parts.headers, trust_forwarded_for)
-}
-
-/// [`client_ip`] from the socket peer and the headers.
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
-    shared::client::address(peer, headers, trust_forwarded_for)
 }
 
 /// Sign out: the token used is revoked, and the cookie cleared.
@@ -235,9 +220,36 @@ async fn signout(
     )
     .await?;
     tracing::info!(user_id = %caller.user.id, "signed out");
-    activity::signed_out(&state, seen, caller.user.id).await;
+    signed_out(&state, seen, caller.user.id).await;
     Ok((
         StatusCode::NO_CONTENT,
         jar.add(cleared_cookie(state.config.cookie_secure)),
     ))
+}
+
+/// `POST /signup` succeeded (after the account committed).
+async fn signed_up(state: &AppState, parts: &Parts, user: Uuid) {
+    let activity = Seen::of(parts, state.config.trust_forwarded_for)
+        .activity(Action::Signup)
+        .by(user);
+    activity.record_now(&state.pool).await;
+}
+
+/// `POST /signin`: `Ok(user)` signed in, or `Err(account)` refused. A refusal is linked to the
+/// account its email names only when there is one, so only that account's owner (and
+/// administrators) see it; an unknown email leaves an unlinked record, and the email typed is
+/// never stored (people type passwords into email fields).
+async fn record_signin(state: &AppState, parts: &Parts, outcome: Result<Uuid, Option<Uuid>>) {
+    let activity = Seen::of(parts, state.config.trust_forwarded_for).activity(Action::Signin);
+    let activity = match outcome {
+        Ok(user) => activity.by(user),
+        Err(account) => activity.on_user(account).failed("invalid_credentials"),
+    };
+    activity.record_now(&state.pool).await;
+}
+
+/// `POST /signout` (after the token's revocation committed).
+async fn signed_out(state: &AppState, seen: Seen, user: Uuid) {
+    let activity = seen.activity(Action::Signout).by(user);
+    activity.record_now(&state.pool).await;
 }

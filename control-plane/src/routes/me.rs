@@ -15,12 +15,13 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Seen},
-    auth::{AuthUser, password, session::cleared_cookie},
+    auth::password,
     db::users::{self, User},
     domain::Password,
     error::{ApiError, ErrorBody, FieldError},
-    extract::Json,
-    routes::auth::{TokenResponse, client_ip, signed_in},
+    extract::{Json, client_ip},
+    routes::auth::{TokenResponse, signed_in},
+    session::{AuthUser, cookie::cleared_cookie},
     state::AppState,
 };
 

@@ -1,11 +1,13 @@
-//! Every route of the control plane, grouped by what it owns. Each module exposes
-//! `fn router() -> OpenApiRouter<AppState>`, so a route and its OpenAPI entry are one thing.
+//! Every route of the control plane, grouped by what it owns. Each REST module exposes
+//! `fn router() -> OpenApiRouter<AppState>`, so a route and its OpenAPI entry are one thing;
+//! [`docs`] serves the viewer of that document.
 
 pub mod activity;
 pub mod admin;
 pub mod auth;
 pub mod call_series;
 pub mod calls;
+pub mod docs;
 pub mod grants;
 pub mod health;
 pub mod invitations;

@@ -15,12 +15,12 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Seen},
-    auth::AuthUser,
     db::sources::{self, SourceRow, SourceWrite},
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path, Query},
     orgs::{Role, access},
     routes::admin::page_bounds,
+    session::AuthUser,
     state::AppState,
 };
 

@@ -7,10 +7,10 @@ use uuid::Uuid;
 use super::{MAX_SOURCES, ServerView, commit_and_show, managed_server, source_not_found};
 use crate::{
     activity::{Action, Seen},
-    auth::AuthUser,
     db::servers::{self, SOURCE_LINK_FKEY},
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::Path,
+    session::AuthUser,
     state::AppState,
 };
 

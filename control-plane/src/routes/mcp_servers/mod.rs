@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Activity, Seen},
-    auth::AuthUser,
     db::servers::{self, LIVE_ENDPOINT_UNIQUE, SOURCE_LINK_FKEY},
     endpoints::endpoint_taken,
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::{Json, Path, Query},
     orgs::{Role, access},
     routes::admin::page_bounds,
+    session::AuthUser,
     state::AppState,
 };
 
