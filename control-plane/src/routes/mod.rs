@@ -15,6 +15,7 @@ pub mod keys;
 pub mod mcp_servers;
 pub mod me;
 pub mod members;
+pub mod oauth;
 pub mod organizations;
 pub mod sources;
 pub mod tls;

@@ -12,7 +12,7 @@
 //! Anyone may send these requests, and each may name a client whose metadata document must
 //! be fetched: they are limited per client address (IPv6: per /64) by
 //! `OAUTH_AUTHORIZE_REQUESTS_PER_MINUTE_PER_CLIENT` (429 with a page and `Retry-After`), and
-//! the fetches by [`super::documents`].
+//! the fetches by [`crate::oauth::documents`].
 
 use std::{collections::HashMap, net::IpAddr};
 
@@ -33,9 +33,8 @@ use crate::{
     db::oauth as db,
     domain::Email,
     extract::client_ip,
-    oauth::{
-        CODE_TTL,
-        clients::{self, Client},
+    oauth::{CODE_TTL, clients::Client},
+    routes::oauth::{
         page_session,
         pages::{self, Consent, ErrorPage, SignIn},
     },
@@ -216,7 +215,9 @@ async fn check(state: &AppState, raw: &str, from: IpAddr) -> Result<Request, Ref
     let client_id = get("client_id").ok_or_else(|| {
         Refusal::Page("The request names no client (client_id is missing).".to_owned())
     })?;
-    let client = clients::resolve(state, client_id, from)
+    let client = state
+        .oauth
+        .client(&state.pool, client_id, from)
         .await
         .map_err(Refusal::Page)?;
     let redirect_uri = match get("redirect_uri") {
