@@ -13,7 +13,7 @@ use crate::{
     endpoints::PoolStatus,
     error::{ApiError, ErrorBody, FieldError},
     extract::{Path, Query},
-    routes::me::UserView,
+    routes::account::UserView,
     session::AdminUser,
     state::AppState,
 };

@@ -7,7 +7,7 @@ use axum::{
 };
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -19,12 +19,8 @@ use crate::{
     domain::{Email, Password},
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, client_ip},
-    routes::me::UserView,
-    session::{
-        AuthUser,
-        cookie::{cleared_cookie, session_cookie},
-        signin,
-    },
+    routes::account::{TokenResponse, UserView, signed_in},
+    session::{AuthUser, cookie::cleared_cookie, signin},
     state::AppState,
 };
 
@@ -47,36 +43,6 @@ pub struct Credentials {
     /// characters, which equal bytes for ASCII; a character outside ASCII counts 2 to 4 bytes.
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 72, example = "correct horse battery")]
     password: SecretString,
-}
-
-/// A session token, also set as an HTTP-only cookie.
-#[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// The JWT to send as `Authorization: Bearer <token>`.
-    pub access_token: String,
-    /// Always `bearer`.
-    #[schema(example = "bearer")]
-    pub token_type: &'static str,
-    /// Seconds until the token expires.
-    pub expires_in: u64,
-}
-
-/// The response that signs a user in: token in the body and in the cookie.
-pub fn signed_in(state: &AppState, jar: CookieJar, token: String) -> impl IntoResponse + use<> {
-    let expires_in = state.tokens.ttl().as_secs();
-    let jar = jar.add(session_cookie(
-        token.clone(),
-        expires_in,
-        state.config.cookie_secure,
-    ));
-    (
-        jar,
-        axum::Json(TokenResponse {
-            access_token: token,
-            token_type: "bearer",
-            expires_in,
-        }),
-    )
 }
 
 /// Create an account.

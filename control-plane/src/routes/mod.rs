@@ -2,6 +2,7 @@
 //! `fn router() -> OpenApiRouter<AppState>`, so a route and its OpenAPI entry are one thing;
 //! [`docs`] serves the viewer of that document.
 
+pub mod account;
 pub mod activity;
 pub mod admin;
 pub mod auth;
