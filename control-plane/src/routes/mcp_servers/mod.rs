@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Activity, Seen},
-    db::servers::{self, LIVE_ENDPOINT_UNIQUE, SOURCE_LINK_FKEY},
+    db::{
+        server_sources::{self, SOURCE_LINK_FKEY},
+        servers::{self, LIVE_ENDPOINT_UNIQUE},
+    },
     endpoints::endpoint_taken,
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::{Json, Path, Query},
@@ -127,7 +130,7 @@ async fn create(
         .await?
         .organization_id;
     // Sources first: a stranger's source id is a 404 whatever the state of the pool.
-    if !servers::owns_sources(&mut *tx, org, &source_ids).await? {
+    if !server_sources::owns_sources(&mut *tx, org, &source_ids).await? {
         return Err(source_not_found());
     }
     let endpoint = state.allocator.allocate(&mut tx, org, None).await?;
@@ -135,7 +138,7 @@ async fn create(
     let id = servers::insert(&mut *tx, org, &name, &endpoint.url, &endpoint.host, public)
         .await
         .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
-    if !servers::set_sources(&mut tx, org, id, &source_ids)
+    if !server_sources::set_sources(&mut tx, org, id, &source_ids)
         .await
         .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
     {
@@ -221,7 +224,7 @@ async fn update_server(
     }
     set_member_access(&mut tx, org, id, &input).await?;
     if let Some(source_ids) = source_ids
-        && !servers::set_sources(&mut tx, org, id, &source_ids)
+        && !server_sources::set_sources(&mut tx, org, id, &source_ids)
             .await
             .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
     {
