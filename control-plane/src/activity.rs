@@ -12,17 +12,18 @@
 //!
 //! Never a secret or a request body: an activity carries ids, an action, an outcome, an error
 //! code and a few values the code chooses (`detail`), nothing a caller typed.
+//!
+//! This module only describes records; writing them is `db::activity`'s.
 
 use std::net::IpAddr;
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{db, error::ApiError, routes::auth::client_ip, state::AppState};
+use crate::extract::client_ip;
 
 /// Longest request id kept (clients may send their own `X-Request-Id`).
 const MAX_REQUEST_ID: usize = 128;
@@ -197,7 +198,8 @@ impl ActorKind {
 }
 
 /// Where a request came from: the client address as the sign-in limits see it
-/// ([`client_ip`]) and the `X-Request-Id` the middleware set. An extractor that never fails.
+/// ([`client_ip`]) and the `X-Request-Id` the middleware set. An extractor that never fails
+/// (`session` reads it).
 #[derive(Debug, Clone, Default)]
 pub struct Seen {
     pub client_ip: Option<IpAddr>,
@@ -205,15 +207,15 @@ pub struct Seen {
 }
 
 impl Seen {
-    /// From a request's parts.
-    pub fn of(parts: &Parts, state: &AppState) -> Self {
+    /// From a request's parts; `trust_forwarded_for` as in [`client_ip`].
+    pub fn of(parts: &Parts, trust_forwarded_for: bool) -> Self {
         let request_id = parts
             .headers
             .get(shared::request_id::HEADER)
             .and_then(|v| v.to_str().ok())
             .map(|id| id.chars().take(MAX_REQUEST_ID).collect());
         Self {
-            client_ip: Some(client_ip(parts, state.config.trust_forwarded_for)),
+            client_ip: Some(client_ip(parts, trust_forwarded_for)),
             request_id,
         }
     }
@@ -224,17 +226,6 @@ impl Seen {
             seen: self.clone(),
             ..Activity::new(action, ActorKind::Anonymous)
         }
-    }
-}
-
-impl FromRequestParts<AppState> for Seen {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self::of(parts, state))
     }
 }
 
@@ -338,60 +329,4 @@ impl Activity {
         self.error_code = Some(code);
         self
     }
-
-    /// Writes the record; call it inside the transaction of the change it describes.
-    pub async fn record(&self, db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
-        db::activity::insert(db, self).await
-    }
-
-    /// Writes the record on its own, for an event that is no database change of its own or
-    /// whose change has already committed. Best effort: a failure is logged and counted.
-    pub async fn record_now(&self, pool: &PgPool) {
-        if let Err(err) = self.record(pool).await {
-            metrics::counter!("activity_records_failed_total").increment(1);
-            tracing::warn!(error = %err, action = self.action.as_str(), "cannot record activity");
-        }
-    }
-
-    /// After a handler's change was refused and rolled back: records the refusal as a failure
-    /// when it is one an operator should see (a conflict such as `pool_exhausted`, a wrong
-    /// password), and nothing for bad input or unknown ids.
-    pub async fn record_refusal<T>(self, pool: &PgPool, result: &Result<T, ApiError>) {
-        if let Err(err) = result
-            && worth_recording(err)
-        {
-            self.failed(err.code()).record_now(pool).await;
-        }
-    }
-}
-
-/// `POST /signup` succeeded (after the account committed).
-pub async fn signed_up(state: &AppState, parts: &Parts, user: Uuid) {
-    let activity = Seen::of(parts, state).activity(Action::Signup).by(user);
-    activity.record_now(&state.pool).await;
-}
-
-/// `POST /signin`: `Ok(user)` signed in, or `Err(account)` refused. A refusal is linked to the
-/// account its email names only when there is one, so only that account's owner (and
-/// administrators) see it; an unknown email leaves an unlinked record, and the email typed is
-/// never stored (people type passwords into email fields).
-pub async fn signin(state: &AppState, parts: &Parts, outcome: Result<Uuid, Option<Uuid>>) {
-    let activity = Seen::of(parts, state).activity(Action::Signin);
-    let activity = match outcome {
-        Ok(user) => activity.by(user),
-        Err(account) => activity.on_user(account).failed("invalid_credentials"),
-    };
-    activity.record_now(&state.pool).await;
-}
-
-/// `POST /signout` (after the token's revocation committed).
-pub async fn signed_out(state: &AppState, seen: Seen, user: Uuid) {
-    let activity = seen.activity(Action::Signout).by(user);
-    activity.record_now(&state.pool).await;
-}
-
-/// Refusals recorded as failures.
-fn worth_recording(err: &ApiError) -> bool {
-    err.status() == axum::http::StatusCode::CONFLICT
-        || matches!(err.code(), "wrong_password" | "invalid_credentials")
 }

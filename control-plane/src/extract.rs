@@ -1,11 +1,14 @@
 //! Extractors whose rejections use the shared error body: a malformed request is a clear 4xx,
-//! never axum's plain-text rejection.
+//! never axum's plain-text rejection; and the caller's address ([`client_ip`]).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::{
     extract::{
-        FromRequest, FromRequestParts, Request, rejection::JsonRejection, rejection::QueryRejection,
+        ConnectInfo, FromRequest, FromRequestParts, Request, rejection::JsonRejection,
+        rejection::QueryRejection,
     },
-    http::{StatusCode, request::Parts},
+    http::{HeaderMap, StatusCode, request::Parts},
 };
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 
@@ -167,6 +170,21 @@ fn query_rejection(rejection: &QueryRejection) -> ApiError {
             inner_message(&rejection.body_text())
         ),
     )
+}
+
+/// The caller's address: the socket peer, or the last `X-Forwarded-For` hop when the proxy in
+/// front is trusted (the last hop is the one the proxy itself appended, so it cannot be forged).
+pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    client_address(peer, &parts.headers, trust_forwarded_for)
+}
+
+/// [`client_ip`] from the socket peer and the headers.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
+    shared::client::address(peer, headers, trust_forwarded_for)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod orgs;
 pub mod routes;
+pub mod session;
 pub mod startup;
 pub mod state;
 pub mod web;

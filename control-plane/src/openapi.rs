@@ -6,7 +6,9 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{auth::session::SESSION_COOKIE, error::ErrorBody};
+use shared::model::SourceType;
+
+use crate::{error::ErrorBody, session::cookie::SESSION_COOKIE};
 
 /// Path of the OpenAPI document.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -22,10 +24,10 @@ pub const DOCS_PATH: &str = "/docs";
                        `route_not_found`, bodies over the size limit 413 `payload_too_large`.",
     ),
     components(schemas(ErrorBody)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &SourceTypes),
     tags(
         (name = "account", description = "Signup, signin, signout and the caller's own account"),
-        (name = "sources", description = "A user's data sources (Outlook, Box, Snowflake)"),
+        (name = "sources", description = "An organization's data sources"),
         (name = "mcp-servers", description = "A user's MCP servers and their endpoints"),
         (name = "activity", description = "The activity log: who changed what, when and from where"),
         (name = "admin", description = "Administrator-only routes"),
@@ -52,5 +54,23 @@ impl Modify for SecuritySchemes {
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
         );
+    }
+}
+
+/// Completes the `sources` tag with the source types, taken from [`SourceType::ALL`] so the
+/// list never goes stale.
+struct SourceTypes;
+
+impl Modify for SourceTypes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let names: Vec<&str> = SourceType::ALL.iter().map(|t| t.as_str()).collect();
+        for tag in openapi.tags.iter_mut().flatten() {
+            if tag.name == "sources" {
+                tag.description = Some(format!(
+                    "An organization's data sources: {}",
+                    names.join(", ")
+                ));
+            }
+        }
     }
 }

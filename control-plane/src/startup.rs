@@ -26,11 +26,11 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    auth::origin::require_same_origin_for_cookies,
     db,
     error::{no_route, panic_response, uniform_errors},
     openapi::{ApiDoc, DOCS_PATH, OPENAPI_PATH},
     routes,
+    session::origin::require_same_origin_for_cookies,
     state::AppState,
 };
 
@@ -169,11 +169,15 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(DefaultBodyLimit::max(settings.control_plane.max_body_bytes));
 
     routes
-        .merge(crate::web::docs::viewer(DOCS_PATH, OPENAPI_PATH, openapi))
+        .merge(crate::routes::docs::viewer(
+            DOCS_PATH,
+            OPENAPI_PATH,
+            openapi,
+        ))
         .layer(cors(&settings.control_plane.cors_allowed_origins))
         // OAuth endpoints serve browser-based agents (MCP Inspector) from any origin, without
         // credentials; the authorization pages are navigated to, never fetched.
-        .merge(crate::oauth::router())
+        .merge(crate::routes::oauth::router())
         // The web console for people, on this origin (its own forms' guard, no CORS).
         .merge(crate::console::router(&state))
         .fallback(no_route)
@@ -245,7 +249,7 @@ async fn housekeeping(state: AppState) {
                 Ok(n) => tracing::debug!(deleted = n, "purged expired token revocations"),
                 Err(err) => tracing::warn!(error = %err, "cannot purge token revocations"),
             }
-            crate::oauth::housekeeping(&state).await;
+            crate::oauth::housekeeping(&state.pool, &state.oauth).await;
             match db::keys::purge_stopped(&state.pool).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "deleted keys that stopped working long ago"),

@@ -1,11 +1,7 @@
-//! Who is calling: password hashing, session tokens, the authenticated-user extractors, signin
-//! rate limits and the cross-origin rule for cookie sessions.
+//! Credentials: password hashing, session tokens (JWTs) and the rate limits of signing in and
+//! of other per-client requests. Nothing here reads a request: the extractors that do are in
+//! `session`.
 
 pub mod jwt;
-pub mod origin;
 pub mod password;
 pub mod rate_limit;
-pub mod session;
-pub mod signin;
-
-pub use session::{AdminUser, AuthUser};

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::console::{
+    items::when,
     pages::{Confirm, Fail, Nav, segment, show},
-    servers::when,
     session::{Form, Session},
 };
 

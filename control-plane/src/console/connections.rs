@@ -5,46 +5,13 @@
 
 use askama::Template;
 use axum::{extract::Path, http::Method, response::Response};
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::console::{
+    items::{GrantItem, Grants},
     pages::{Confirm, Fail, Nav, segment, show},
-    servers::{self, when},
+    servers,
     session::{Form, Session},
 };
-
-/// A grant as the API lists it.
-#[derive(Deserialize)]
-pub struct GrantItem {
-    pub id: Uuid,
-    pub server_id: Uuid,
-    pub server_name: String,
-    pub organization_id: Uuid,
-    pub user_email: String,
-    pub client_name: String,
-    pub redirect_host: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-}
-
-impl GrantItem {
-    pub fn created(&self) -> String {
-        when(&self.created_at)
-    }
-
-    pub fn last_used(&self) -> String {
-        self.last_used_at
-            .as_ref()
-            .map_or_else(|| "never".to_owned(), when)
-    }
-}
-
-#[derive(Deserialize)]
-pub struct Grants {
-    pub items: Vec<GrantItem>,
-}
 
 #[derive(Template)]
 #[template(path = "console/connections.html")]

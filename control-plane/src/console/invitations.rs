@@ -14,100 +14,19 @@ use axum::{
     http::{Method, StatusCode},
     response::Response,
 };
-use axum_extra::extract::{
-    CookieJar,
-    cookie::{Cookie, SameSite},
-};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::{
     console::{
-        members::{self, org_of},
+        items::{OrgItem, when},
+        org_page::{self, LINK_SECS, link_cookie, org_of},
         pages::{Confirm, Fail, Nav, done, segment, show, show_with},
-        servers::when,
         session::{Form, Session, Visitor},
     },
     orgs::Role,
 };
-
-/// The cookie that carries a new accept link to the one page view that shows it.
-const LINK_COOKIE: &str = "mcpgw_invitation_link";
-/// Long enough for the redirect that follows the form, short enough not to linger.
-const LINK_SECS: i64 = 60;
-
-/// An invitation as the API lists it.
-#[derive(Deserialize)]
-pub struct InvitationItem {
-    pub id: Uuid,
-    pub email: String,
-    pub role: Role,
-    /// `pending`, `accepted`, `revoked` or `expired`.
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-impl InvitationItem {
-    pub fn created(&self) -> String {
-        when(&self.created_at)
-    }
-
-    pub fn expires(&self) -> String {
-        when(&self.expires_at)
-    }
-}
-
-/// An accept link just made, for the invitation it belongs to.
-pub struct NewLink {
-    pub email: String,
-    pub url: String,
-}
-
-#[derive(Deserialize)]
-struct Invitations {
-    items: Vec<InvitationItem>,
-}
-
-/// Organization `org`'s invitations, newest first.
-pub async fn of(session: &Session, org: Uuid) -> Result<Vec<InvitationItem>, Fail> {
-    let path = format!("/organizations/{org}/invitations");
-    let list: Invitations = session.api.get(&session.caller, &path).await.parse()?;
-    Ok(list.items)
-}
-
-fn link_cookie(org: Uuid, value: String, secs: i64, secure: bool) -> Cookie<'static> {
-    Cookie::build((LINK_COOKIE, value))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(secure)
-        .path(format!("/organizations/{org}"))
-        .max_age(cookie::time::Duration::seconds(secs))
-        .build()
-}
-
-/// The link made just before this view of `org`'s page, if any; the cookie is dropped so the
-/// next view does not show it.
-pub fn take_link(jar: CookieJar, org: Uuid) -> (CookieJar, Option<NewLink>) {
-    let Some(value) = jar.get(LINK_COOKIE).map(|c| c.value().to_owned()) else {
-        return (jar, None);
-    };
-    let jar = jar.remove(link_cookie(org, String::new(), 0, false));
-    let fields: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(value.as_bytes())
-            .into_owned()
-            .collect();
-    let link = match (fields.get("email"), fields.get("url")) {
-        (Some(email), Some(url)) => Some(NewLink {
-            email: email.clone(),
-            url: url.clone(),
-        }),
-        _ => None,
-    };
-    (jar, link)
-}
 
 /// `POST /organizations/{id}/invitations`: invites, then shows the organization's page with
 /// the link (once).
@@ -142,7 +61,7 @@ pub async fn create(
     ) {
         return Err(reply.into());
     }
-    let page = members::refused_invitation(&session, org, form.get("email"), &reply).await?;
+    let page = org_page::refused_invitation(&session, org, form.get("email"), &reply).await?;
     Ok(show_with(session.jar, reply.status, &page))
 }
 
@@ -152,7 +71,7 @@ pub async fn revoke_page(
     Path((id, invitation_id)): Path<(String, String)>,
 ) -> Result<Response, Fail> {
     let org = org_of(&session, &id)?;
-    let invitation = of(&session, org.id)
+    let invitation = org_page::invitations_of(&session, org.id)
         .await?
         .into_iter()
         .find(|i| i.id.to_string() == invitation_id && i.status == "pending")
@@ -275,6 +194,6 @@ pub async fn accept(
             "You are a member of this organization already: choose it in the organization menu.",
         ));
     }
-    let org: crate::console::organizations::OrgItem = reply.parse()?;
+    let org: OrgItem = reply.parse()?;
     Ok(done(session.jar, &format!("/servers?org={}", org.id)))
 }

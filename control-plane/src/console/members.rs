@@ -1,180 +1,25 @@
-//! An organization's page: who is in it and with which role. Owners and admins change roles,
-//! remove members, hand ownership over and invite (the invitations are in
+//! Changing who is in an organization, from its page ([`super::org_page`]): owners and admins
+//! change roles, remove members and hand ownership over (invitations are in
 //! [`super::invitations`]); anyone may leave a team organization. Each change asks first, and
 //! the page only offers what the API lets the caller do.
 
-use askama::Template;
 use axum::{
     extract::{Path, Query},
     http::Method,
     response::Response,
 };
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::{
     console::{
-        invitations::{self, InvitationItem, NewLink},
-        organizations::OrgItem,
-        pages::{Confirm, Fail, Nav, done, show},
-        servers::when,
+        items::{MemberItem, Members, OrgItem},
+        org_page::{Row, org_of, row},
+        pages::{Confirm, Fail, done, show},
         session::{Form, Session},
     },
     orgs::Role,
 };
-
-/// A member as the API lists them.
-#[derive(Deserialize)]
-pub struct MemberItem {
-    pub user_id: Uuid,
-    pub email: String,
-    pub role: Role,
-    pub joined_at: DateTime<Utc>,
-}
-
-#[derive(Deserialize)]
-struct Members {
-    items: Vec<MemberItem>,
-}
-
-/// A member's row: what the caller may do to them.
-pub struct Row {
-    member: MemberItem,
-    me: bool,
-    /// Roles the caller may give them (empty: none).
-    roles: Vec<&'static str>,
-    removable: bool,
-    /// The caller (an owner) may hand the organization over to them.
-    transferable: bool,
-}
-
-impl Row {
-    fn joined(&self) -> String {
-        when(&self.member.joined_at)
-    }
-}
-
-#[derive(Template)]
-#[template(path = "console/organization.html")]
-pub struct OrgPage {
-    nav: Option<Nav>,
-    org: OrgItem,
-    /// The caller's user id (their own row, leaving).
-    me: Uuid,
-    rows: Vec<Row>,
-    invitations: Vec<InvitationItem>,
-    /// Roles the caller may invite with.
-    invite_roles: Vec<&'static str>,
-    new_link: Option<NewLink>,
-    email: String,
-    email_error: Option<String>,
-    error: Option<String>,
-    /// The settings form (owners of a team organization): what was typed, and why it was
-    /// refused.
-    pub settings_name: String,
-    pub settings_slug: String,
-    pub settings_error: Option<String>,
-}
-
-/// The caller's organization `id` (404 when they are not in it).
-pub fn org_of(session: &Session, id: &str) -> Result<OrgItem, Fail> {
-    session
-        .nav
-        .orgs
-        .iter()
-        .find(|o| o.id.to_string() == id)
-        .cloned()
-        .ok_or_else(Fail::not_found)
-}
-
-/// Roles an `actor` may hand out: admins up to admin, owners every role.
-fn grantable(actor: Role) -> Vec<&'static str> {
-    match actor {
-        Role::Owner => vec!["member", "admin", "owner"],
-        Role::Admin => vec!["member", "admin"],
-        Role::Member => Vec::new(),
-    }
-}
-
-fn row(org: &OrgItem, caller: Uuid, member: MemberItem) -> Row {
-    let me = member.user_id == caller;
-    // Only owners touch owners; an admin may lower or remove themselves as anyone may leave.
-    let may_touch = org.role == Role::Owner || (org.manages() && member.role != Role::Owner);
-    Row {
-        roles: if may_touch && !me {
-            grantable(org.role)
-        } else {
-            Vec::new()
-        },
-        removable: may_touch && !me,
-        transferable: org.role == Role::Owner && !me && member.role != Role::Owner,
-        me,
-        member,
-    }
-}
-
-/// Everything the page shows; `new_link` is a link just created, shown this once.
-pub async fn page(
-    session: &Session,
-    org: OrgItem,
-    new_link: Option<NewLink>,
-) -> Result<OrgPage, Fail> {
-    let (rows, invitations) = if org.manages() && !org.personal {
-        let path = format!("/organizations/{}/members", org.id);
-        let members: Members = session.api.get(&session.caller, &path).await.parse()?;
-        let rows = members
-            .items
-            .into_iter()
-            .map(|m| row(&org, session.user_id, m))
-            .collect();
-        (rows, invitations::of(session, org.id).await?)
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    Ok(OrgPage {
-        nav: Some(session.nav.clone()),
-        settings_name: org.name.clone(),
-        settings_slug: org.slug.clone().unwrap_or_default(),
-        settings_error: None,
-        invite_roles: grantable(org.role),
-        me: session.user_id,
-        org,
-        rows,
-        invitations,
-        new_link,
-        email: String::new(),
-        email_error: None,
-        error: None,
-    })
-}
-
-/// `GET /organizations/{id}`: becomes the current organization.
-pub async fn show_org(mut session: Session, Path(id): Path<String>) -> Result<Response, Fail> {
-    let org = org_of(&session, &id)?;
-    session.enter(org.id);
-    let (jar, new_link) = invitations::take_link(session.jar.clone(), org.id);
-    session.jar = jar;
-    // Only for whoever may invite (the cookie is this browser's, not this account's).
-    let new_link = new_link.filter(|_| org.manages());
-    let page = page(&session, org, new_link).await?;
-    Ok(show(session.jar, &page))
-}
-
-/// The page again after the API refused an invitation: the address typed and the reason.
-pub async fn refused_invitation(
-    session: &Session,
-    org: OrgItem,
-    email: &str,
-    reply: &crate::console::api::Reply,
-) -> Result<OrgPage, Fail> {
-    let mut page = page(session, org, None).await?;
-    page.email = email.to_owned();
-    page.email_error = reply.field_errors().get("email").cloned();
-    page.error = Some(reply.message());
-    Ok(page)
-}
 
 /// An organization and one of its members, as the caller sees them.
 async fn member_of(session: &Session, id: &str, user_id: &str) -> Result<(OrgItem, Row), Fail> {

@@ -2,17 +2,21 @@
 //! Every page is a client of the REST API in process ([`api`]), so the console offers what the
 //! API offers and refuses what it refuses. Forms POST and redirect; each works without
 //! script; destructive actions ask first; every form carries an anti-forgery token and must
-//! come from this origin ([`crate::web::forms`]).
+//! come from this origin ([`forms`]).
 
 pub mod account;
 pub mod admin;
 pub mod api;
 pub mod connections;
+pub mod forms;
 pub mod invitations;
+pub mod items;
 pub mod members;
+pub mod org_page;
 pub mod org_settings;
 pub mod organizations;
 pub mod pages;
+pub mod server;
 pub mod server_access;
 pub mod servers;
 pub mod session;
@@ -75,7 +79,7 @@ fn organization_routes() -> Router<AppState> {
             "/organizations",
             get(organizations::list).post(organizations::create),
         )
-        .route("/organizations/{id}", get(members::show_org))
+        .route("/organizations/{id}", get(org_page::show_org))
         .route("/organizations/{id}/settings", post(org_settings::rename))
         .route(
             "/organizations/{id}/delete",
@@ -106,28 +110,28 @@ fn server_routes() -> Router<AppState> {
     Router::new()
         .route("/servers", get(servers::list))
         .route("/servers/new", get(servers::new_page).post(servers::create))
-        .route("/servers/{id}", get(servers::show_server))
+        .route("/servers/{id}", get(server::show_server))
         .route("/servers/{id}/usage", get(usage::usage))
-        .route("/servers/{id}/rename", post(servers::rename))
-        .route("/servers/{id}/attach", post(servers::attach))
-        .route("/servers/{id}/access", post(server_access::update))
+        .route("/servers/{id}/rename", post(server::rename))
+        .route("/servers/{id}/attach", post(server::attach))
+        .route("/servers/{id}/access", post(server::update))
         .route(
             "/servers/{id}/sources/{source_id}/detach",
-            get(servers::detach_page).post(servers::detach),
+            get(server::detach_page).post(server::detach),
         )
         .route(
             "/servers/{id}/public",
-            get(servers::public_page).post(servers::toggle_public),
+            get(server::public_page).post(server::toggle_public),
         )
         .route(
             "/servers/{id}/delete",
-            get(servers::delete_page).post(servers::delete),
+            get(server::delete_page).post(server::delete),
         )
-        .route("/servers/{id}/restore", post(servers::restore))
-        .route("/servers/{id}/keys", post(servers::create_key))
+        .route("/servers/{id}/restore", post(server::restore))
+        .route("/servers/{id}/keys", post(server::create_key))
         .route(
             "/servers/{id}/keys/{key_id}/revoke",
-            get(servers::revoke_page).post(servers::revoke),
+            get(server::revoke_page).post(server::revoke),
         )
         .route(
             "/servers/{id}/grants/{grant_id}/disconnect",

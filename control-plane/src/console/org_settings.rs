@@ -9,7 +9,7 @@ use axum::{
 use serde_json::json;
 
 use crate::console::{
-    members::{org_of, page},
+    org_page::{org_of, page},
     pages::{Confirm, Fail, done, show, show_with},
     session::{Form, Session},
 };

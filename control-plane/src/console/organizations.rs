@@ -8,63 +8,13 @@ use axum::{
     http::{Method, StatusCode},
     response::Response,
 };
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
-use crate::{
-    console::{
-        api::{Api, Caller},
-        pages::{Fail, Nav, done, show, show_with},
-        session::{Form, Session},
-    },
-    orgs::Role,
+use crate::console::{
+    items::OrgItem,
+    pages::{Fail, Nav, done, show, show_with},
+    session::{Form, Session},
 };
-
-/// An organization as the API shows it to one of its members.
-#[derive(Debug, Clone, Deserialize)]
-pub struct OrgItem {
-    pub id: Uuid,
-    pub name: String,
-    pub slug: Option<String>,
-    pub personal: bool,
-    /// The caller's role in it.
-    pub role: Role,
-    pub member_count: i64,
-    pub created_at: DateTime<Utc>,
-}
-
-impl OrgItem {
-    /// How the switcher and lists name it.
-    pub fn label(&self) -> String {
-        if self.personal {
-            "Personal".to_owned()
-        } else {
-            self.name.clone()
-        }
-    }
-
-    /// The caller runs it (owner or admin).
-    pub fn manages(&self) -> bool {
-        self.role >= Role::Admin
-    }
-
-    pub fn role_name(&self) -> &'static str {
-        self.role.as_str()
-    }
-}
-
-#[derive(Deserialize)]
-struct OrgList {
-    items: Vec<OrgItem>,
-}
-
-/// The caller's organizations, the personal one first (the API's order).
-pub async fn mine(api: &Api, caller: &Caller) -> Result<Vec<OrgItem>, Fail> {
-    let list: OrgList = api.get(caller, "/organizations").await.parse()?;
-    Ok(list.items)
-}
 
 #[derive(Template)]
 #[template(path = "console/organizations.html")]

@@ -9,7 +9,7 @@ use axum::{
 use axum_extra::extract::CookieJar;
 
 use crate::{
-    console::{api::Reply, organizations::OrgItem},
+    console::{api::Reply, items::OrgItem},
     orgs::Role,
     web::{self, Policy},
 };

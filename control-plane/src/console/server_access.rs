@@ -1,30 +1,19 @@
 //! Who may connect to a server, and what a member sees of it. Owners and admins choose between
-//! every member of the organization and the members they list (owners and admins always may);
+//! every member of the organization and the members they list (owners and admins always may;
+//! the form is on [`super::server`]'s page, the members to pick from come from here);
 //! a member gets a page with the server's name, MCP URL, how to connect and their own
 //! connections: no keys, no sources, no usage (the API would refuse them those anyway).
 
 use askama::Template;
-use axum::{
-    extract::Path,
-    http::{Method, StatusCode},
-    response::Response,
-};
-use serde::Deserialize;
-use serde_json::json;
+use axum::response::Response;
 use uuid::Uuid;
 
 use crate::console::{
-    connections::GrantItem,
-    members::MemberItem,
-    pages::{Fail, Nav, done, segment, show},
-    servers::{self, ServerItem},
-    session::{Form, Session},
+    items::{GrantItem, MemberItem, Members, ServerItem},
+    pages::{Fail, Nav, show},
+    servers,
+    session::Session,
 };
-
-#[derive(Deserialize)]
-struct Members {
-    items: Vec<MemberItem>,
-}
 
 /// Organization `org`'s members, for the picker (none for a personal organization: there is
 /// nobody to list).
@@ -60,38 +49,4 @@ pub async fn member_page(session: Session, server: ServerItem) -> Result<Respons
         manager: false,
     };
     Ok(show(session.jar, &page))
-}
-
-/// `POST /servers/{id}/access`: `member_access` and, for `listed`, the checked members.
-pub async fn update(
-    session: Session,
-    Path(id): Path<String>,
-    form: Form,
-) -> Result<Response, Fail> {
-    let access = form.get("member_access");
-    let body = if access == "listed" {
-        let listed: Vec<Uuid> = form
-            .all("listed_members")
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        json!({"member_access": access, "listed_members": listed})
-    } else {
-        json!({"member_access": access})
-    };
-    let path = format!("/mcp-servers/{}", segment(&id));
-    let reply = session
-        .api
-        .call(&session.caller, Method::PUT, &path, Some(&body))
-        .await;
-    if reply.is_success() {
-        return Ok(done(
-            session.jar,
-            &format!("/servers/{}#access-heading", segment(&id)),
-        ));
-    }
-    if reply.status != StatusCode::UNPROCESSABLE_ENTITY {
-        return Err(reply.into());
-    }
-    servers::refused(session, &id, &reply).await
 }

@@ -13,16 +13,18 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::CookieJar;
+use serde::Deserialize;
 
 use crate::{
-    auth::{AuthUser, session::scoped_cookie},
     console::{
         api::{Api, Caller},
-        organizations::{self, OrgItem},
+        forms,
+        items::OrgItem,
         pages::{Fail, Nav},
     },
+    session::{AuthUser, cookie::scoped_cookie},
     state::AppState,
-    web::{forms, next},
+    web::next,
 };
 
 /// The console's session cookie.
@@ -167,7 +169,7 @@ impl Session {
             return Ok(None);
         };
         let caller = visitor.caller.with_token(token);
-        let orgs = organizations::mine(&visitor.api, &caller)
+        let orgs = organizations_of(&visitor.api, &caller)
             .await
             .map_err(IntoResponse::into_response)?;
         let asked = asked_org(parts).or_else(|| {
@@ -308,4 +310,15 @@ impl FromRequest<AppState> for Form {
         }
         Ok(form)
     }
+}
+
+#[derive(Deserialize)]
+struct OrgList {
+    items: Vec<OrgItem>,
+}
+
+/// The caller's organizations, the personal one first (the API's order).
+async fn organizations_of(api: &Api, caller: &Caller) -> Result<Vec<OrgItem>, Fail> {
+    let list: OrgList = api.get(caller, "/organizations").await.parse()?;
+    Ok(list.items)
 }

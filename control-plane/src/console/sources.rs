@@ -334,10 +334,13 @@ pub async fn update(
 /// `GET /sources/{id}/delete`: names the servers that lose this source.
 pub async fn delete_page(session: Session, Path(id): Path<String>) -> Result<Response, Fail> {
     let source = one(&session, &id).await?;
-    let using =
-        crate::db::servers::using_source(&session.state.pool, source.organization_id, source.id)
-            .await
-            .map_err(|err| Fail::internal(&err.to_string()))?;
+    let using = crate::db::server_sources::using_source(
+        &session.state.pool,
+        source.organization_id,
+        source.id,
+    )
+    .await
+    .map_err(|err| Fail::internal(&err.to_string()))?;
     let warnings = using
         .into_iter()
         .map(|(name, deleted)| {

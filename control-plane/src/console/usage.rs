@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::console::{
+    items::{ServerItem, when},
     pages::{Fail, Nav, segment, show},
-    servers::{ServerItem, when},
     session::Session,
 };
 

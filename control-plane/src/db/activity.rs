@@ -1,12 +1,12 @@
-//! The `activity` table: writing a record, reading pages of it, and trimming it to the
-//! retention period.
+//! The `activity` table: writing a record ([`Activity::record`] and its best-effort forms),
+//! reading pages of it, and trimming it to the retention period.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::activity::Activity;
+use crate::{activity::Activity, error::ApiError};
 
 /// Inserts one record.
 pub async fn insert(db: impl PgExecutor<'_>, activity: &Activity) -> Result<(), sqlx::Error> {
@@ -36,6 +36,39 @@ pub async fn insert(db: impl PgExecutor<'_>, activity: &Activity) -> Result<(), 
     .execute(db)
     .await?;
     Ok(())
+}
+
+impl Activity {
+    /// Writes the record; call it inside the transaction of the change it describes.
+    pub async fn record(&self, db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+        insert(db, self).await
+    }
+
+    /// Writes the record on its own, for an event that is no database change of its own or
+    /// whose change has already committed. Best effort: a failure is logged and counted.
+    pub async fn record_now(&self, pool: &PgPool) {
+        if let Err(err) = self.record(pool).await {
+            metrics::counter!("activity_records_failed_total").increment(1);
+            tracing::warn!(error = %err, action = self.action.as_str(), "cannot record activity");
+        }
+    }
+
+    /// After a handler's change was refused and rolled back: records the refusal as a failure
+    /// when it is one an operator should see (a conflict such as `pool_exhausted`, a wrong
+    /// password), and nothing for bad input or unknown ids.
+    pub async fn record_refusal<T>(self, pool: &PgPool, result: &Result<T, ApiError>) {
+        if let Err(err) = result
+            && worth_recording(err)
+        {
+            self.failed(err.code()).record_now(pool).await;
+        }
+    }
+}
+
+/// Refusals recorded as failures.
+fn worth_recording(err: &ApiError) -> bool {
+    err.status() == axum::http::StatusCode::CONFLICT
+        || matches!(err.code(), "wrong_password" | "invalid_credentials")
 }
 
 /// One stored record.

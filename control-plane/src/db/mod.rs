@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod keys;
 pub mod oauth;
 pub mod organizations;
+pub mod server_sources;
 pub mod servers;
 pub mod sources;
 pub mod users;

@@ -1,14 +1,9 @@
-//! The OAuth 2.1 authorization server for agents (MCP authorization). Each MCP server's
-//! `mcp_url` is a protected resource served by the gateways; this module issues the tokens
-//! they accept:
-//! - `GET /.well-known/oauth-authorization-server` (RFC 8414) and `GET /oauth/jwks`;
-//! - `/oauth/authorize`: sign-in and consent pages ([`authorize`]);
-//! - `POST /oauth/token`: authorization code with PKCE, refresh with rotation ([`token`]);
-//! - `POST /oauth/register` (RFC 7591) and client ID metadata documents ([`clients`],
-//!   [`documents`]);
-//! - `POST /oauth/revoke` (RFC 7009).
+//! The OAuth 2.1 authorization server for agents (MCP authorization), minus its HTTP
+//! endpoints (those are `routes::oauth`): its settings and per-client limits ([`OAuth`]), who
+//! a client is ([`clients`]: registrations and client ID metadata documents, fetched by
+//! [`documents`]), the keys access tokens are signed with ([`signing`]), and clean-up.
 //!
-//! Anyone may call these endpoints, so what they cost is bounded per client address (IPv6:
+//! Anyone may call the endpoints, so what they cost is bounded per client address (IPv6:
 //! per /64): `/oauth/authorize` requests and registrations by rate limits, metadata document
 //! fetches as [`documents`] says.
 //!
@@ -17,29 +12,20 @@
 //! refuse them as soon as the grant is gone. Codes and refresh tokens are opaque and stored
 //! hashed.
 
-pub mod authorize;
 pub mod clients;
 pub mod documents;
-pub mod error;
-pub mod page_session;
-pub mod pages;
 pub mod signing;
-pub mod token;
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::{HeaderName, Method, header},
-    response::{IntoResponse, Response},
-    routing::{get, post},
-};
-use serde_json::json;
 use shared::Settings;
-use tower_http::cors::{Any, CorsLayer};
+use sqlx::PgPool;
 
-use crate::{auth::rate_limit::PerClient, db::oauth as db, state::AppState};
+use crate::{
+    auth::rate_limit::PerClient,
+    db::oauth as db,
+    oauth::clients::{Client, is_document_url},
+};
 
 /// Lifetime of an authorization code.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -88,6 +74,35 @@ impl OAuth {
         format!("{}{path}", self.issuer)
     }
 
+    /// The client behind `client_id`, for a request from `from`; `Err` with a sentence for the
+    /// error page. Reading a registration does not count as its use (see [`clients::IDLE_CLIENT_DAYS`]).
+    pub async fn client(
+        &self,
+        pool: &PgPool,
+        client_id: &str,
+        from: IpAddr,
+    ) -> Result<Client, String> {
+        if is_document_url(client_id) {
+            return self.documents.client(client_id, from).await;
+        }
+        match db::registered_client(pool, client_id).await {
+            Ok(Some(row)) => Ok(Client {
+                client_id: row.client_id,
+                client_name: row.client_name,
+                redirect_uris: row.redirect_uris,
+                from_document: false,
+            }),
+            Ok(None) => Err("This client is not registered here (unknown client_id).".to_owned()),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read OAuth client");
+                Err(
+                    "The authorization server cannot answer right now; try again shortly."
+                        .to_owned(),
+                )
+            }
+        }
+    }
+
     /// Forgets idle limiter state.
     pub fn forget_idle(&self) {
         self.registrations.forget_idle();
@@ -105,74 +120,14 @@ pub(crate) fn limited(limiter: &PerClient, client: IpAddr, name: &'static str) -
     })
 }
 
-/// The OAuth routes (outside `/api/v1`).
-pub fn router() -> Router<AppState> {
-    // What agents call from code: any origin may, without credentials (browser-based clients
-    // such as MCP Inspector discover, register and redeem from their own origin).
-    let for_agents = Router::new()
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/oauth/jwks", get(jwks))
-        .route("/oauth/token", post(token::token))
-        .route("/oauth/register", post(clients::register))
-        .route("/oauth/revoke", post(token::revoke))
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([Method::GET, Method::POST])
-                .allow_headers([
-                    header::CONTENT_TYPE,
-                    header::AUTHORIZATION,
-                    HeaderName::from_static("mcp-protocol-version"),
-                ])
-                .max_age(Duration::from_secs(600)),
-        );
-    // What people's browsers navigate to.
-    Router::new()
-        .route(
-            "/oauth/authorize",
-            get(authorize::show).post(authorize::submit),
-        )
-        .merge(for_agents)
-}
-
-/// RFC 8414 authorization server metadata.
-async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let oauth = &state.oauth;
-    Json(json!({
-        "issuer": oauth.issuer,
-        "authorization_endpoint": oauth.url("/oauth/authorize"),
-        "token_endpoint": oauth.url("/oauth/token"),
-        "registration_endpoint": oauth.url("/oauth/register"),
-        "revocation_endpoint": oauth.url("/oauth/revoke"),
-        "jwks_uri": oauth.url("/oauth/jwks"),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "revocation_endpoint_auth_methods_supported": ["none"],
-        "client_id_metadata_document_supported": true,
-        "scopes_supported": [shared::oauth::SCOPE],
-        "authorization_response_iss_parameter_supported": true,
-    }))
-}
-
-/// The public signing keys.
-async fn jwks(State(state): State<AppState>) -> Response {
-    match signing::jwks(&state.pool).await {
-        Ok(keys) => Json(keys).into_response(),
-        Err(err) => error::OAuthError::from(err).into_response(),
-    }
-}
-
 /// Periodic clean-up: expired codes and refresh tokens, idle registrations, retired keys.
-pub async fn housekeeping(state: &AppState) {
+pub async fn housekeeping(pool: &PgPool, oauth: &OAuth) {
     let result: anyhow::Result<()> = async {
-        let mut conn = state.pool.acquire().await?;
+        let mut conn = pool.acquire().await?;
         let expired = db::purge_expired(&mut conn).await?;
         let idle = db::purge_idle_clients(&mut *conn, clients::IDLE_CLIENT_DAYS).await?;
         // A retired key verifies until every token it signed has expired (plus clock skew).
-        let after = state.oauth.access_ttl.as_secs() as i64 + 300;
+        let after = oauth.access_ttl.as_secs() as i64 + 300;
         let keys = db::purge_retired_signing_keys(&mut *conn, after).await?;
         if expired + idle + keys > 0 {
             tracing::debug!(

@@ -12,12 +12,12 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, ActorKind},
-    auth::AuthUser,
     db::activity::{self as db, ActivityFilter, ActivityRow},
     error::{ApiError, ErrorBody, FieldError},
     extract::Query,
     orgs::{Role, access},
     routes::admin::page_bounds,
+    session::AuthUser,
     state::AppState,
 };
 

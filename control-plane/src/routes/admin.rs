@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Seen},
-    auth::AdminUser,
     db::{servers, users},
     endpoints::PoolStatus,
     error::{ApiError, ErrorBody, FieldError},
     extract::{Path, Query},
-    routes::me::UserView,
+    routes::account::UserView,
+    session::AdminUser,
     state::AppState,
 };
 

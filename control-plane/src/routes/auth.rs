@@ -1,30 +1,26 @@
 //! `POST /signup`, `POST /signin`, `POST /signout`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
 use axum::{
-    extract::{ConnectInfo, State},
-    http::{HeaderMap, StatusCode, request::Parts},
+    extract::State,
+    http::{StatusCode, request::Parts},
     response::IntoResponse,
 };
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
 use crate::{
-    activity::{self, Seen},
-    auth::{
-        AuthUser, password,
-        session::{cleared_cookie, session_cookie},
-        signin,
-    },
+    activity::{Action, Seen},
+    auth::password,
     db::users,
     domain::{Email, Password},
     error::{ApiError, ErrorBody, FieldError},
-    extract::Json,
-    routes::me::UserView,
+    extract::{Json, client_ip},
+    routes::account::{TokenResponse, UserView, signed_in},
+    session::{AuthUser, cookie::cleared_cookie, signin},
     state::AppState,
 };
 
@@ -47,36 +43,6 @@ pub struct Credentials {
     /// characters, which equal bytes for ASCII; a character outside ASCII counts 2 to 4 bytes.
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 72, example = "correct horse battery")]
     password: SecretString,
-}
-
-/// A session token, also set as an HTTP-only cookie.
-#[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// The JWT to send as `Authorization: Bearer <token>`.
-    pub access_token: String,
-    /// Always `bearer`.
-    #[schema(example = "bearer")]
-    pub token_type: &'static str,
-    /// Seconds until the token expires.
-    pub expires_in: u64,
-}
-
-/// The response that signs a user in: token in the body and in the cookie.
-pub fn signed_in(state: &AppState, jar: CookieJar, token: String) -> impl IntoResponse + use<> {
-    let expires_in = state.tokens.ttl().as_secs();
-    let jar = jar.add(session_cookie(
-        token.clone(),
-        expires_in,
-        state.config.cookie_secure,
-    ));
-    (
-        jar,
-        axum::Json(TokenResponse {
-            access_token: token,
-            token_type: "bearer",
-            expires_in,
-        }),
-    )
 }
 
 /// Create an account.
@@ -123,7 +89,7 @@ async fn signup(
     let view = match users::insert_unless_taken(&state.pool, email.as_str(), &hash).await? {
         Some(user) => {
             tracing::info!(user_id = %user.id, "account created");
-            activity::signed_up(&state, &parts, user.id).await;
+            signed_up(&state, &parts, user.id).await;
             UserView::from(user)
         }
         None => {
@@ -182,7 +148,7 @@ async fn signin(
         Ok(signed_in) => signed_in,
         Err(refusal) => {
             if let signin::Refusal::WrongCredentials(account) = refusal {
-                activity::signin(&state, &parts, Err(account)).await;
+                record_signin(&state, &parts, Err(account)).await;
             }
             return Err(refusal.into());
         }
@@ -192,23 +158,8 @@ async fn signin(
         .issue(user_id, version)
         .map_err(ApiError::internal)?;
     tracing::info!(%user_id, "signed in");
-    activity::signin(&state, &parts, Ok(user_id)).await;
+    record_signin(&state, &parts, Ok(user_id)).await;
     Ok(signed_in(&state, jar, token))
-}
-
-/// The caller's address: the socket peer, or the last `X-Forwarded-For` hop when the proxy in
-/// front is trusted (the last hop is the one the proxy itself appended, so it cannot be forged).
-pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-    client_address(peer, &parts.headers, trust_forwarded_for)
-}
-
-/// [`client_ip`] from the socket peer and the headers.
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
-    shared::client::address(peer, headers, trust_forwarded_for)
 }
 
 /// Sign out: the token used is revoked, and the cookie cleared.
@@ -235,9 +186,36 @@ async fn signout(
     )
     .await?;
     tracing::info!(user_id = %caller.user.id, "signed out");
-    activity::signed_out(&state, seen, caller.user.id).await;
+    signed_out(&state, seen, caller.user.id).await;
     Ok((
         StatusCode::NO_CONTENT,
         jar.add(cleared_cookie(state.config.cookie_secure)),
     ))
+}
+
+/// `POST /signup` succeeded (after the account committed).
+async fn signed_up(state: &AppState, parts: &Parts, user: Uuid) {
+    let activity = Seen::of(parts, state.config.trust_forwarded_for)
+        .activity(Action::Signup)
+        .by(user);
+    activity.record_now(&state.pool).await;
+}
+
+/// `POST /signin`: `Ok(user)` signed in, or `Err(account)` refused. A refusal is linked to the
+/// account its email names only when there is one, so only that account's owner (and
+/// administrators) see it; an unknown email leaves an unlinked record, and the email typed is
+/// never stored (people type passwords into email fields).
+async fn record_signin(state: &AppState, parts: &Parts, outcome: Result<Uuid, Option<Uuid>>) {
+    let activity = Seen::of(parts, state.config.trust_forwarded_for).activity(Action::Signin);
+    let activity = match outcome {
+        Ok(user) => activity.by(user),
+        Err(account) => activity.on_user(account).failed("invalid_credentials"),
+    };
+    activity.record_now(&state.pool).await;
+}
+
+/// `POST /signout` (after the token's revocation committed).
+async fn signed_out(state: &AppState, seen: Seen, user: Uuid) {
+    let activity = seen.activity(Action::Signout).by(user);
+    activity.record_now(&state.pool).await;
 }

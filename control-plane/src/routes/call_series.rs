@@ -10,11 +10,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::AuthUser,
     db::calls,
     error::{ApiError, ErrorBody},
     extract::{Path, Query},
     orgs::{Role, access},
+    session::AuthUser,
     state::AppState,
 };
 

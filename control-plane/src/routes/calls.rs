@@ -14,12 +14,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::AuthUser,
     db::calls::{self, CallFilter, CallRow, GroupStats},
     error::{ApiError, ErrorBody, FieldError},
     extract::{Path, Query},
     orgs::{Role, access},
     routes::admin::page_bounds,
+    session::AuthUser,
     state::AppState,
 };
 

@@ -13,11 +13,11 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Seen},
-    auth::AuthUser,
     db::oauth::{self as db, GrantRow},
     error::{ApiError, ErrorBody},
     extract::{Path, Query},
     orgs::{Role, access},
+    session::AuthUser,
     state::AppState,
 };
 

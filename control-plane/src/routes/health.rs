@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth::AuthUser,
     db::users,
     endpoints::PoolStatus,
     error::{ApiError, ErrorBody},
+    session::AuthUser,
     state::AppState,
 };
 

@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Seen},
-    auth::AuthUser,
     db::{
         invitations::{self as db, InvitationRow},
         organizations,
@@ -21,6 +20,7 @@ use crate::{
     extract::{Json, Path},
     orgs::{Role, access},
     routes::{organizations::OrganizationView, organizations::personal_organization},
+    session::AuthUser,
     state::AppState,
 };
 

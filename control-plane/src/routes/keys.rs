@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Activity, Seen},
-    auth::AuthUser,
     db::{
         keys::{self, KeyRow, KeyWrite},
         servers,
@@ -19,6 +18,7 @@ use crate::{
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path},
     orgs::{Role, access},
+    session::AuthUser,
     state::AppState,
 };
 

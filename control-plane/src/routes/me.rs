@@ -6,21 +6,20 @@ use axum::{
     response::IntoResponse,
 };
 use axum_extra::extract::CookieJar;
-use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::{
     activity::{Action, Seen},
-    auth::{AuthUser, password, session::cleared_cookie},
-    db::users::{self, User},
+    auth::password,
+    db::users,
     domain::Password,
     error::{ApiError, ErrorBody, FieldError},
-    extract::Json,
-    routes::auth::{TokenResponse, client_ip, signed_in},
+    extract::{Json, client_ip},
+    routes::account::{TokenResponse, UserView, signed_in},
+    session::{AuthUser, cookie::cleared_cookie},
     state::AppState,
 };
 
@@ -28,46 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me, delete_me))
         .routes(routes!(change_password))
-}
-
-/// A user as the API shows it (never the password hash).
-#[derive(Serialize, ToSchema)]
-pub struct UserView {
-    pub id: Uuid,
-    #[schema(example = "ada@example.com")]
-    pub email: String,
-    /// `user` or `admin`.
-    #[schema(example = "user")]
-    pub role: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl UserView {
-    /// What signup answers for a taken email: shaped like a new account (a fresh random id,
-    /// role `user`, created now) so the answer does not reveal that the email is taken.
-    pub fn lookalike(email: &str) -> Self {
-        let now = Utc::now();
-        Self {
-            id: Uuid::new_v4(),
-            email: email.to_owned(),
-            role: "user".to_owned(),
-            created_at: now,
-            updated_at: now,
-        }
-    }
-}
-
-impl From<User> for UserView {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id,
-            email: user.email,
-            role: user.role,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-        }
-    }
 }
 
 /// The signed-in user.

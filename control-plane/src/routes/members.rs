@@ -12,12 +12,12 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Seen},
-    auth::AuthUser,
     db::organizations::{self as db, MemberRow},
     error::{ApiError, ErrorBody},
     extract::{Json, Path},
     orgs::{Membership, Role, access},
     routes::organizations::personal_organization,
+    session::AuthUser,
     state::AppState,
 };
 

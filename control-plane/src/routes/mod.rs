@@ -1,11 +1,14 @@
-//! Every route of the control plane, grouped by what it owns. Each module exposes
-//! `fn router() -> OpenApiRouter<AppState>`, so a route and its OpenAPI entry are one thing.
+//! Every route of the control plane, grouped by what it owns. Each REST module exposes
+//! `fn router() -> OpenApiRouter<AppState>`, so a route and its OpenAPI entry are one thing;
+//! [`docs`] serves the viewer of that document.
 
+pub mod account;
 pub mod activity;
 pub mod admin;
 pub mod auth;
 pub mod call_series;
 pub mod calls;
+pub mod docs;
 pub mod grants;
 pub mod health;
 pub mod invitations;
@@ -13,6 +16,7 @@ pub mod keys;
 pub mod mcp_servers;
 pub mod me;
 pub mod members;
+pub mod oauth;
 pub mod organizations;
 pub mod sources;
 pub mod tls;

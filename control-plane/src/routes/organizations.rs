@@ -11,12 +11,12 @@ use uuid::Uuid;
 
 use crate::{
     activity::{Action, Seen},
-    auth::AuthUser,
     db::organizations::{self as db, OrganizationRow, SLUG_UNIQUE},
     domain::name::display_name,
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::{Json, Path},
     orgs::{Role, access},
+    session::AuthUser,
     state::AppState,
 };
 

@@ -6,8 +6,6 @@
 //! file for the console pages (the OAuth pages run no script at all); never an inline script.
 
 pub mod assets;
-pub mod docs;
-pub mod forms;
 pub mod next;
 pub mod text;
 

@@ -7,10 +7,10 @@ use uuid::Uuid;
 use super::{MAX_SOURCES, ServerView, commit_and_show, managed_server, source_not_found};
 use crate::{
     activity::{Action, Seen},
-    auth::AuthUser,
-    db::servers::{self, SOURCE_LINK_FKEY},
+    db::server_sources::{self, SOURCE_LINK_FKEY},
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::Path,
+    session::AuthUser,
     state::AppState,
 };
 
@@ -37,13 +37,13 @@ pub(super) async fn attach_source(
     let user_id = caller.user.id;
     let mut tx = state.pool.begin().await?;
     let org = managed_server(&mut tx, user_id, id).await?;
-    if servers::source_count(&mut *tx, id).await? >= MAX_SOURCES as i64 {
+    if server_sources::source_count(&mut *tx, id).await? >= MAX_SOURCES as i64 {
         return Err(ApiError::validation(vec![FieldError::new(
             "source_id",
             format!("a server may have at most {MAX_SOURCES} sources"),
         )]));
     }
-    if !servers::attach(&mut *tx, org, id, source_id)
+    if !server_sources::attach(&mut *tx, org, id, source_id)
         .await
         .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
     {
@@ -82,7 +82,7 @@ pub(super) async fn detach_source(
     let user_id = caller.user.id;
     let mut tx = state.pool.begin().await?;
     let org = managed_server(&mut tx, user_id, id).await?;
-    if !servers::detach(&mut *tx, org, id, source_id).await? {
+    if !server_sources::detach(&mut *tx, org, id, source_id).await? {
         return Err(ApiError::not_found());
     }
     seen.activity(Action::ServerSourceDetach)

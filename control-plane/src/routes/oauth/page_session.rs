@@ -11,8 +11,8 @@ use axum_extra::extract::{CookieJar, cookie::Cookie};
 use uuid::Uuid;
 
 use crate::{
-    auth::{AuthUser, session::scoped_cookie},
     db::users,
+    session::{AuthUser, cookie::scoped_cookie},
     state::AppState,
 };
 

@@ -1,28 +1,29 @@
-//! The authenticated caller. A session token is taken from `Authorization: Bearer` or, for
-//! browsers, from the HTTP-only session cookie; it must verify, be unrevoked and carry the
-//! user's current token version. The user row is read on every request, so a role change or an
-//! account deletion applies at once.
+//! Sessions: who is calling and from where. A session token is taken from
+//! `Authorization: Bearer` or, for browsers, from the HTTP-only session cookie ([`cookie`]); it
+//! must verify, be unrevoked and carry the user's current token version. The user row is read
+//! on every request, so a role change or an account deletion applies at once.
+//!
+//! Also here: signing in with a password ([`signin`]), the cross-origin rule for cookie
+//! sessions ([`origin`]), and where a request came from ([`Seen`], for the activity log).
+
+pub mod cookie;
+pub mod origin;
+pub mod signin;
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
     http::{header, request::Parts},
 };
-use axum_extra::extract::{
-    CookieJar,
-    cookie::{Cookie, SameSite},
-};
+use axum_extra::extract::CookieJar;
 
 use crate::{
+    activity::Seen,
     auth::jwt::Claims,
     db::users::{self, User},
     error::ApiError,
+    session::cookie::SESSION_COOKIE,
     state::AppState,
 };
-
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "mcpgw_session";
-/// Path the cookie is sent to: the API only.
-const COOKIE_PATH: &str = "/api/v1";
 
 /// A signed-in user and the claims of the token used.
 #[derive(Debug, Clone)]
@@ -118,39 +119,13 @@ fn token_from(parts: &Parts) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-/// The HTTP-only session cookie carrying `token`.
-pub fn session_cookie(token: String, max_age_secs: u64, secure: bool) -> Cookie<'static> {
-    scoped_cookie(SESSION_COOKIE, token, COOKIE_PATH, max_age_secs, secure)
-}
+impl FromRequestParts<AppState> for Seen {
+    type Rejection = std::convert::Infallible;
 
-/// An HTTP-only, `SameSite=Lax` cookie sent only to `path`.
-pub fn scoped_cookie(
-    name: &'static str,
-    value: String,
-    path: &'static str,
-    max_age_secs: u64,
-    secure: bool,
-) -> Cookie<'static> {
-    Cookie::build((name, value))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .path(path)
-        .max_age(cookie_duration(max_age_secs))
-        .build()
-}
-
-/// A cookie that makes the browser drop the session cookie.
-pub fn cleared_cookie(secure: bool) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, ""))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .path(COOKIE_PATH)
-        .max_age(cookie_duration(0))
-        .build()
-}
-
-fn cookie_duration(secs: u64) -> cookie::time::Duration {
-    cookie::time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, state.config.trust_forwarded_for))
+    }
 }

@@ -1,6 +1,9 @@
 //! `/sources`: an organization's data sources, managed by its owners and admins (members never
 //! see a source's settings). Metadata is validated per type; secret fields are
-//! encrypted at rest and write-only (responses say which are set, never their values).
+//! encrypted at rest and write-only (responses say which are set, never their values). What a
+//! request body is, per type, is [`input`].
+
+mod input;
 
 use std::collections::BTreeMap;
 
@@ -8,19 +11,20 @@ use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::model::{SourceRules, SourceType};
+use shared::model::SourceType;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     activity::{Action, Seen},
-    auth::AuthUser,
     db::sources::{self, SourceRow, SourceWrite},
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path, Query},
     orgs::{Role, access},
     routes::admin::page_bounds,
+    routes::sources::input::{SourceInput, SourceUpdate},
+    session::AuthUser,
     state::AppState,
 };
 
@@ -28,21 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_sources, create_source))
         .routes(routes!(get_source, update_source, delete_source))
-}
-
-/// A source to create, or the new state of one: `type` and that type's `source_metadata`.
-/// Secret fields are write-only; on update, leaving one out keeps the stored value.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceInput {
-    #[serde(rename = "type")]
-    source_type: String,
-    #[serde(default)]
-    source_metadata: Map<String, Value>,
-    /// The organization (create: default the caller's personal one; update: must be the
-    /// source's own, sources do not move).
-    #[serde(default)]
-    organization_id: Option<Uuid>,
 }
 
 /// Listing options.
@@ -58,122 +47,6 @@ pub struct ListParams {
     /// Items to skip (default 0).
     #[param(minimum = 0)]
     offset: Option<i64>,
-}
-
-/// The new state of a source (`PUT`): as [`SourceInput`], but secret fields may be left out to
-/// keep the stored ones. Documentation only; the handler reads a `SourceInput`.
-pub struct SourceUpdate;
-
-/// The schema name of one type's input, e.g. `BoxSource` (`BoxSourceUpdate` for `PUT`).
-fn input_schema_name(source_type: SourceType, update: bool) -> String {
-    let name = source_type.as_str();
-    let suffix = if update { "Update" } else { "" };
-    format!("{}{}Source{suffix}", name[..1].to_uppercase(), &name[1..])
-}
-
-/// The schema of one type's input, built from the rules `shared` applies (so it cannot drift
-/// from them). Snowflake URLs are shown with the default host suffix; a deployment that sets
-/// `SNOWFLAKE_ALLOWED_HOST_SUFFIXES` accepts its own.
-fn input_schema(source_type: SourceType, update: bool) -> Value {
-    let rules = SourceRules::from_settings(&shared::config::SourceSettings::default());
-    serde_json::json!({
-        "type": "object",
-        "description": format!("A {} source.", source_type.as_str()),
-        "properties": {
-            "type": {"type": "string", "enum": [source_type.as_str()]},
-            "source_metadata": source_type.metadata_schema(&rules, update),
-            "organization_id": {
-                "type": ["string", "null"], "format": "uuid",
-                "description": if update {
-                    "The source's own organization, if given (sources do not move: another \
-                     one is 422)."
-                } else {
-                    "The organization to create it in (default: the caller's personal one); \
-                     the caller must be an owner or admin there."
-                },
-            },
-        },
-        "required": ["type", "source_metadata"],
-        "additionalProperties": false,
-    })
-}
-
-/// `oneOf` the per-type schemas, chosen by `type`.
-fn one_of(update: bool) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    let reference =
-        |t: SourceType| format!("#/components/schemas/{}", input_schema_name(t, update));
-    let refs: Vec<Value> = SourceType::ALL
-        .into_iter()
-        .map(|t| serde_json::json!({"$ref": reference(t)}))
-        .collect();
-    let mapping: Map<String, Value> = SourceType::ALL
-        .into_iter()
-        .map(|t| (t.as_str().to_owned(), reference(t).into()))
-        .collect();
-    let description = if update {
-        "The new state of a source: one schema per type, chosen by `type`. A secret field left \
-         out (or blank) keeps its stored value when the type stays the same; with a new type \
-         every required secret must be given (422 otherwise)."
-    } else {
-        "A source to create: one schema per type, chosen by `type`. Secret fields are \
-         write-only: encrypted at rest and never shown again."
-    };
-    serde_json::from_value(serde_json::json!({
-        "description": description,
-        "oneOf": refs,
-        "discriminator": {"propertyName": "type", "mapping": mapping},
-    }))
-    .expect("a valid schema")
-}
-
-/// The per-type schemas behind [`one_of`].
-fn per_type(
-    update: bool,
-    schemas: &mut Vec<(
-        String,
-        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-    )>,
-) {
-    for source_type in SourceType::ALL {
-        schemas.push((
-            input_schema_name(source_type, update),
-            serde_json::from_value(input_schema(source_type, update)).expect("a valid schema"),
-        ));
-    }
-}
-
-impl utoipa::PartialSchema for SourceInput {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        one_of(false)
-    }
-}
-
-impl ToSchema for SourceInput {
-    fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
-    ) {
-        per_type(false, schemas);
-    }
-}
-
-impl utoipa::PartialSchema for SourceUpdate {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        one_of(true)
-    }
-}
-
-impl ToSchema for SourceUpdate {
-    fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
-    ) {
-        per_type(true, schemas);
-    }
 }
 
 /// A source as the API shows it.

@@ -1,5 +1,8 @@
 //! The one error shape of the REST API: `{"error": {"code", "message", ...}}` with the right
 //! status. Internal causes are logged with their chain; the client gets a fixed sentence.
+//! The OAuth endpoints answer in OAuth's own shape instead ([`oauth`]).
+
+pub mod oauth;
 
 use axum::{
     body::Body,
@@ -250,7 +253,7 @@ pub async fn no_route() -> ApiError {
 /// allowed, timeouts, CORS, body limits): a client never has to parse two error formats. The
 /// OAuth endpoints get OAuth's own shape instead, which their clients parse.
 pub async fn uniform_errors(request: Request, next: Next) -> Response {
-    let oauth = crate::oauth::error::ERROR_SHAPED_PATHS.contains(&request.uri().path());
+    let oauth = oauth::ERROR_SHAPED_PATHS.contains(&request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response
@@ -285,7 +288,7 @@ pub async fn uniform_errors(request: Request, next: Next) -> Response {
         ),
     };
     let fresh = if oauth {
-        crate::oauth::error::OAuthError::of_status(status).into_response()
+        oauth::OAuthError::of_status(status).into_response()
     } else {
         ApiError::new(status, code, message).into_response()
     };

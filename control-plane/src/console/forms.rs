@@ -1,5 +1,5 @@
 //! Anti-forgery for the console's forms. A POST is taken only when it comes from this origin
-//! (the Origin rule of the REST API, `auth::origin`) and carries a token bound to a random
+//! (the Origin rule of the REST API, `session::origin`) and carries a token bound to a random
 //! HTTP-only cookie of this browser: another site can neither read the cookie nor mint a
 //! token for it (tokens are signed with the session key and expire after 30 minutes).
 
@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum_extra::extract::CookieJar;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use crate::{auth::session::scoped_cookie, state::AppState};
+use crate::{session::cookie::scoped_cookie, state::AppState};
 
 /// The random per-browser value form tokens are bound to.
 const FORM_COOKIE: &str = "mcpgw_console_form";
@@ -44,7 +44,7 @@ pub fn issue(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
 /// Whether a form POST is genuine: same origin (or an allowed one) and a current token for
 /// this browser's cookie.
 pub fn genuine(state: &AppState, headers: &HeaderMap, jar: &CookieJar, token: &str) -> bool {
-    crate::auth::origin::origin_allowed(headers, &state.config.cors_allowed_origins)
+    crate::session::origin::origin_allowed(headers, &state.config.cors_allowed_origins)
         && jar.get(FORM_COOKIE).is_some_and(|cookie| {
             state
                 .tokens

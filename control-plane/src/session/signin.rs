@@ -1,5 +1,5 @@
 //! Checking a password to sign someone in: the one path `POST /signin` and the OAuth
-//! authorization page share, so both apply the same limits (see [`super::rate_limit`]) and
+//! authorization page share, so both apply the same limits (see [`crate::auth::rate_limit`]) and
 //! count the same failures.
 
 use std::{net::IpAddr, time::Duration};

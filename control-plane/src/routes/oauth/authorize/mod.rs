@@ -1,7 +1,7 @@
 //! `/oauth/authorize`: where an agent sends its user's browser. `GET` checks the request and
 //! shows a sign-in form (no session) or the consent page (a session); `POST` takes the forms.
 //!
-//! A refused request gets an error page and the browser is sent nowhere (see [`Refusal`]);
+//! A refused request gets an error page and the browser is sent nowhere (see [`request::Refusal`]);
 //! only the person's own answer (Approve, with `code`, or Deny, with `access_denied`) goes back
 //! to the client's redirect URI, with `state` and `iss`. A `resource` that is not one of the
 //! signed-in user's live servers is `invalid_target`, whether it belongs to someone else or to
@@ -12,7 +12,13 @@
 //! Anyone may send these requests, and each may name a client whose metadata document must
 //! be fetched: they are limited per client address (IPv6: per /64) by
 //! `OAUTH_AUTHORIZE_REQUESTS_PER_MINUTE_PER_CLIENT` (429 with a page and `Retry-After`), and
-//! the fetches by [`super::documents`].
+//! the fetches by [`crate::oauth::documents`].
+
+mod consent;
+mod request;
+
+use consent::{approve, consent, host_of, redirect_to_client};
+use request::{Refusal, Request, check};
 
 use std::{collections::HashMap, net::IpAddr};
 
@@ -30,16 +36,15 @@ use shared::oauth::{CODE_PREFIX, SCOPE, canonical_resource, random_token};
 
 use crate::{
     activity::{Action, Seen},
-    auth::{AuthUser, session::scoped_cookie, signin},
     db::oauth as db,
     domain::Email,
-    oauth::{
-        CODE_TTL,
-        clients::{self, Client},
+    extract::client_ip,
+    oauth::{CODE_TTL, clients::Client},
+    routes::oauth::{
         page_session,
         pages::{self, Consent, ErrorPage, SignIn},
     },
-    routes::auth::client_ip,
+    session::{AuthUser, cookie::scoped_cookie, signin},
     state::AppState,
     web::next,
 };
@@ -47,34 +52,6 @@ use crate::{
 /// Random per-browser value the forms' anti-forgery tokens are bound to.
 const FORM_COOKIE: &str = "mcpgw_oauth_form";
 const COOKIE_PATH: &str = "/oauth";
-/// Longest query accepted.
-const MAX_QUERY: usize = 8 * 1024;
-
-/// A checked authorization request.
-struct Request {
-    /// The query string as received: the forms carry it, and every POST checks it again.
-    raw: String,
-    client: Client,
-    redirect_uri: String,
-    state: Option<String>,
-    code_challenge: String,
-    /// Canonical.
-    resource: String,
-}
-
-/// Why a request cannot go on. Either way the person sees a page and the browser is sent
-/// nowhere: anyone can register a client with any `https://` redirect URI, so redirecting on
-/// an error would make this domain an open redirector (RFC 9700 §4.11.2). The client learns
-/// of the refusal when its user comes back, and the page says what to tell its developers.
-enum Refusal {
-    /// The client or redirect URI is in doubt.
-    Page(String),
-    /// The request is wrong: OAuth's error code and why.
-    Invalid {
-        error: &'static str,
-        description: &'static str,
-    },
-}
 
 /// `GET /oauth/authorize`.
 pub async fn show(
@@ -149,7 +126,15 @@ pub async fn submit(
             .await
         }
         "approve" => match session(&state, &jar).await {
-            Some(user) => approve(&state, &request, &user, &Seen::of(&parts, &state)).await,
+            Some(user) => {
+                approve(
+                    &state,
+                    &request,
+                    &user,
+                    &Seen::of(&parts, state.config.trust_forwarded_for),
+                )
+                .await
+            }
             None => sign_in(
                 &state,
                 &request,
@@ -179,97 +164,6 @@ pub async fn submit(
         }
         _ => page_error(StatusCode::BAD_REQUEST, "Unknown action."),
     }
-}
-
-/// Checks the query of an authorization request from `from`, in the order RFC 6749 asks.
-async fn check(state: &AppState, raw: &str, from: IpAddr) -> Result<Request, Refusal> {
-    if raw.len() > MAX_QUERY {
-        return Err(Refusal::Page(
-            "The authorization request is too long.".to_owned(),
-        ));
-    }
-    let mut params: HashMap<String, String> = HashMap::new();
-    for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
-        if params
-            .insert(name.clone().into_owned(), value.into_owned())
-            .is_some()
-        {
-            return Err(Refusal::Page(format!(
-                "The parameter {name} is given more than once."
-            )));
-        }
-    }
-    let get = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    let client_id = get("client_id").ok_or_else(|| {
-        Refusal::Page("The request names no client (client_id is missing).".to_owned())
-    })?;
-    let client = clients::resolve(state, client_id, from)
-        .await
-        .map_err(Refusal::Page)?;
-    let redirect_uri = match get("redirect_uri") {
-        Some(uri) if client.accepts_redirect(uri) => uri.to_owned(),
-        Some(_) => {
-            return Err(Refusal::Page(
-                "The redirect URI is not one this client registered, so this page will not send you there.".to_owned(),
-            ));
-        }
-        None => return Err(Refusal::Page("The request has no redirect_uri.".to_owned())),
-    };
-    let state_param = get("state").map(str::to_owned);
-    let fail =
-        |error: &'static str, description: &'static str| Refusal::Invalid { error, description };
-    if get("response_type") != Some("code") {
-        return Err(fail(
-            "unsupported_response_type",
-            "Only response_type=code is supported.",
-        ));
-    }
-    let challenge = get("code_challenge").ok_or_else(|| {
-        fail(
-            "invalid_request",
-            "PKCE is required: send code_challenge with code_challenge_method=S256.",
-        )
-    })?;
-    if get("code_challenge_method") != Some("S256") {
-        return Err(fail(
-            "invalid_request",
-            "Only the S256 code_challenge_method is supported.",
-        ));
-    }
-    if challenge.len() != 43
-        || !challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(fail(
-            "invalid_request",
-            "code_challenge must be a base64url SHA-256 (43 characters).",
-        ));
-    }
-    if get("scope").is_some_and(|scope| scope.split(' ').any(|s| !s.is_empty() && s != SCOPE)) {
-        return Err(fail("invalid_scope", "The only scope is mcp."));
-    }
-    let resource = get("resource").ok_or_else(|| {
-        fail(
-            "invalid_target",
-            "Name the MCP server: send resource=<its MCP URL>.",
-        )
-    })?;
-    let resource = canonical_resource(resource)
-        .ok_or_else(|| fail("invalid_target", "resource is not a valid MCP server URL."))?;
-    Ok(Request {
-        raw: raw.to_owned(),
-        client,
-        redirect_uri,
-        state: state_param,
-        code_challenge: challenge.to_owned(),
-        resource,
-    })
 }
 
 /// The signed-in user of the pages' session cookie.
@@ -341,7 +235,7 @@ async fn sign_in_submitted(
         );
     };
     let client = client_ip(parts, state.config.trust_forwarded_for);
-    let activity = Seen::of(parts, state)
+    let activity = Seen::of(parts, state.config.trust_forwarded_for)
         .activity(Action::Signin)
         .detail("via", "oauth");
     let (user_id, version) = match signin::authenticate(state, client, &email, password).await {
@@ -387,142 +281,6 @@ async fn sign_in_submitted(
     (jar.add(cookie), next::back_to(&back, "/oauth/authorize")).into_response()
 }
 
-/// The live server `user` may connect to whose canonical `mcp_url` is the request's
-/// `resource`; otherwise the response that refuses it (`invalid_target`, the same for a server
-/// of another organization, or one not open to this member, as for none), or says the database
-/// is away.
-async fn connectable_server(
-    state: &AppState,
-    user: &AuthUser,
-    request: &Request,
-) -> Result<db::ResourceServer, Response> {
-    let servers = db::live_servers_of(&state.pool, user.user.id)
-        .await
-        .map_err(|err| unavailable(&err))?;
-    servers
-        .into_iter()
-        .find(|server| {
-            canonical_resource(&format!("{}/mcp", server.endpoint)).as_deref()
-                == Some(request.resource.as_str())
-        })
-        .ok_or_else(|| {
-            tracing::info!(user_id = %user.user.id, "resource is not a server the user may connect to");
-            refuse(not_yours())
-        })
-}
-
-async fn consent(
-    state: &AppState,
-    request: &Request,
-    user: &AuthUser,
-    form_cookie: &str,
-) -> Response {
-    let server = match connectable_server(state, user, request).await {
-        Ok(server) => server,
-        Err(refused) => return refused,
-    };
-    let sources = match db::source_labels(&state.pool, server.id).await {
-        Ok(sources) => sources,
-        Err(err) => return unavailable(&err),
-    };
-    let csrf = state.tokens.form_token(&binding(form_cookie, &request.raw));
-    let redirect_origin = origin_of(&request.redirect_uri);
-    let page = Consent {
-        client_name: &request.client.client_name,
-        client_host: &host_of(&request.client.client_id),
-        from_document: request.client.from_document,
-        redirect_host: &host_of(&request.redirect_uri),
-        server_name: &server.name,
-        organization_name: (!server.personal).then_some(server.organization_name.as_str()),
-        mcp_url: &request.resource,
-        sources,
-        email: &user.user.email,
-        request: &request.raw,
-        csrf: &csrf,
-    };
-    pages::render(StatusCode::OK, &page, redirect_origin.as_deref())
-}
-
-/// Approve: the grant (reused if this client already has one on this server) and a code.
-async fn approve(state: &AppState, request: &Request, user: &AuthUser, seen: &Seen) -> Response {
-    let server = match connectable_server(state, user, request).await {
-        Ok(server) => server,
-        Err(refused) => return refused,
-    };
-    let code = random_token(CODE_PREFIX);
-    let stored: Result<Option<uuid::Uuid>, sqlx::Error> = async {
-        let mut tx = state.pool.begin().await?;
-        if !db::still_connectable(&mut tx, user.user.id, server.organization_id, server.id).await? {
-            return Ok(None);
-        }
-        let client = &request.client;
-        if client.from_document {
-            db::upsert_document_client(
-                &mut *tx,
-                &client.client_id,
-                &client.client_name,
-                &client.redirect_uris,
-            )
-            .await?;
-        } else {
-            db::touch_client(&mut *tx, &client.client_id).await?;
-        }
-        let grant = db::upsert_grant(
-            &mut *tx,
-            user.user.id,
-            server.organization_id,
-            server.id,
-            &client.client_id,
-            &request.redirect_uri,
-            SCOPE,
-        )
-        .await?;
-        let expires = Utc::now() + CODE_TTL;
-        let hash = shared::access_key::hash(&code);
-        db::insert_code(
-            &mut *tx,
-            &hash,
-            grant,
-            &request.redirect_uri,
-            &request.code_challenge,
-            &request.resource,
-            expires,
-        )
-        .await?;
-        seen.activity(Action::GrantApprove)
-            .by(user.user.id)
-            .in_org(server.organization_id)
-            .server(server.id)
-            .grant(grant)
-            .detail("client_id", client.client_id.as_str())
-            .record(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(grant))
-    }
-    .await;
-    let grant = match stored {
-        Ok(Some(grant)) => grant,
-        // Removed, lowered or unlisted since the consent page was shown.
-        Ok(None) => return refuse(not_yours()),
-        Err(err) => return unavailable(&err),
-    };
-    tracing::info!(user_id = %user.user.id, server_id = %server.id, grant_id = %grant, "agent connection approved");
-    redirect_to_client(
-        state,
-        &request.redirect_uri,
-        request.state.as_deref(),
-        &[("code", &code)],
-    )
-}
-
-fn not_yours() -> Refusal {
-    Refusal::Invalid {
-        error: "invalid_target",
-        description: "The MCP server named by this request is not one the signed-in account may connect to.",
-    }
-}
-
 fn refuse(refusal: Refusal) -> Response {
     match refusal {
         Refusal::Page(message) => page_error(StatusCode::BAD_REQUEST, &message),
@@ -555,46 +313,4 @@ fn unavailable(err: &dyn std::fmt::Display) -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         "The authorization server cannot answer right now; try again shortly.",
     )
-}
-
-/// 303 to the client's redirect URI with `params`, `state` and `iss` (RFC 9207) added to its
-/// own query.
-fn redirect_to_client(
-    state: &AppState,
-    redirect_uri: &str,
-    client_state: Option<&str>,
-    params: &[(&str, &str)],
-) -> Response {
-    let Ok(mut url) = url::Url::parse(redirect_uri) else {
-        return page_error(StatusCode::BAD_REQUEST, "The redirect URI is not a URL.");
-    };
-    {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in params {
-            query.append_pair(name, value);
-        }
-        if let Some(client_state) = client_state {
-            query.append_pair("state", client_state);
-        }
-        query.append_pair("iss", &state.oauth.issuer);
-    }
-    let mut response = Redirect::to(url.as_str()).into_response();
-    pages::secure(&mut response, origin_of(redirect_uri).as_deref());
-    response.headers_mut().insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
-
-fn host_of(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn origin_of(url: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
-    Some(url.origin().ascii_serialization()).filter(|o| o != "null")
 }

@@ -30,10 +30,8 @@ use uuid::Uuid;
 use crate::{
     activity::{Action, Seen},
     db::oauth::{self as db, Redeemable},
-    oauth::{
-        error::{OAuthError, no_store},
-        signing,
-    },
+    error::oauth::{OAuthError, no_store},
+    oauth::signing,
     state::AppState,
 };
 

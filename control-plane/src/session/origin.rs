@@ -11,7 +11,7 @@ use axum::{
 };
 use axum_extra::extract::CookieJar;
 
-use crate::{auth::session::SESSION_COOKIE, error::ApiError, state::AppState};
+use crate::{error::ApiError, session::cookie::SESSION_COOKIE, state::AppState};
 
 /// Middleware applying the rule above.
 pub async fn require_same_origin_for_cookies(
