@@ -10,7 +10,7 @@ use rmcp::{
     transport::{DynamicTransportError, streamable_http_client::StreamableHttpError},
 };
 
-use crate::sources::SourceError;
+use crate::sources::{SourceError, upstream::retry};
 
 /// Why connecting (and negotiating the protocol) failed.
 pub fn handshake(error: &ClientInitializeError) -> SourceError {
@@ -93,7 +93,7 @@ fn asks_to_retry(error: &DynamicTransportError) -> bool {
         Some(HttpCause::Request(request)) => request.status().map(|s| s.as_u16()),
         _ => None,
     };
-    matches!(status, Some(429 | 503))
+    status.is_some_and(retry::is_busy)
 }
 
 /// The first HTTP-level cause in a transport error's chain.
