@@ -334,18 +334,8 @@ impl BoxFiles {
     ) -> Result<String, SourceError> {
         let url = self.api_url(&["files", id, "content"]);
         let attempt = || self.get(source, account, &url, false);
-        let response = retry::run(
-            retry::BOX_DOWNLOAD,
-            "Box",
-            attempt,
-            |outcome| match outcome {
-                Ok(response) if response.status() == StatusCode::ACCEPTED => {
-                    retry::Verdict::Again(retry::retry_after(response.headers()))
-                }
-                _ => retry::Verdict::Done,
-            },
-        )
-        .await?;
+        let preparing = retry::on_status(&[StatusCode::ACCEPTED]);
+        let response = retry::run(retry::BOX_DOWNLOAD, "Box", attempt, preparing).await?;
         match response.status() {
             StatusCode::ACCEPTED => Err(SourceError::BadResponse(
                 "Box is still preparing the download; try again shortly".to_owned(),

@@ -165,18 +165,8 @@ where
         }
         Ok(response)
     };
-    retry::run(
-        retry::NEW_TOKEN,
-        "token",
-        attempt,
-        |outcome| match outcome {
-            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                retry::Verdict::Again(None)
-            }
-            _ => retry::Verdict::Done,
-        },
-    )
-    .await
+    let unauthorized = retry::on_status(&[StatusCode::UNAUTHORIZED]);
+    retry::run(retry::NEW_TOKEN, "token", attempt, unauthorized).await
 }
 
 /// A cache key for a source's credentials: the source id and a hash of everything that
@@ -192,7 +182,13 @@ pub fn credentials_key(source: uuid::Uuid, parts: &[&str]) -> String {
 /// any other response, or the last one.
 pub async fn send(build: impl Fn() -> RequestBuilder) -> Result<Response, SourceError> {
     let attempt = || async { build().send().await.map_err(|e| transport_error(&e, &SAAS)) };
-    retry::run(retry::THROTTLED, "upstream", attempt, retry::when_busy).await
+    retry::run(
+        retry::THROTTLED,
+        "upstream",
+        attempt,
+        retry::on_status(retry::BUSY),
+    )
+    .await
 }
 
 /// How a transport failure names an upstream: `unreachable` leads the reason, and

@@ -20,7 +20,7 @@
 use std::time::{Duration, SystemTime};
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
-use reqwest::header::HeaderMap;
+use reqwest::{Response, StatusCode, header::HeaderMap};
 
 /// How often one kind of answer is tried again, and the waits in between: `first`, then
 /// multiplied by `factor`, none longer than `longest` (which also caps a `Retry-After`).
@@ -105,15 +105,21 @@ pub enum Verdict {
     Again(Option<Duration>),
 }
 
-/// Whether an answer's status is the upstream asking to be called later.
+/// The statuses of an upstream asking to be called later.
+pub const BUSY: &[StatusCode] = &[
+    StatusCode::TOO_MANY_REQUESTS,
+    StatusCode::SERVICE_UNAVAILABLE,
+];
+
+/// Whether `status` is one of [`BUSY`].
 pub fn is_busy(status: u16) -> bool {
-    matches!(status, 429 | 503)
+    BUSY.iter().any(|busy| *busy == status)
 }
 
-/// [`Verdict::Again`] for a 429 or 503 answer, after its `Retry-After`.
-pub fn when_busy<E>(outcome: &Result<reqwest::Response, E>) -> Verdict {
-    match outcome {
-        Ok(response) if is_busy(response.status().as_u16()) => {
+/// [`Verdict::Again`] for an answer with one of `statuses`, after its `Retry-After` if any.
+pub fn on_status<E>(statuses: &[StatusCode]) -> impl Fn(&Result<Response, E>) -> Verdict {
+    move |outcome| match outcome {
+        Ok(response) if statuses.contains(&response.status()) => {
             Verdict::Again(retry_after(response.headers()))
         }
         _ => Verdict::Done,
