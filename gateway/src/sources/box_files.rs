@@ -6,8 +6,6 @@
 //! `pending` is polled, `none` is started and then polled; plain-text files without a
 //! representation fall back to `/content`. The token is sent only to Box's own hosts.
 
-use std::time::Duration;
-
 use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -19,7 +17,7 @@ use crate::{
     snapshot::ServedSource,
     sources::{
         Document, Hit, SourceError,
-        upstream::{self, Token, TokenCache},
+        upstream::{self, Token, TokenCache, retry},
     },
 };
 
@@ -31,8 +29,6 @@ const MAX_PAGE: usize = 200;
 const MAX_OFFSET: usize = 10_000;
 /// Pages of results followed at most.
 const MAX_PAGES: usize = 5;
-/// Representation status checks at most (the tool call's deadline usually ends it first).
-const MAX_POLLS: u32 = 20;
 /// Extensions whose raw content is readable text (the `/content` fallback).
 const PLAIN_TEXT: &[&str] = &[
     "txt", "md", "markdown", "csv", "tsv", "json", "log", "xml", "yaml", "yml",
@@ -270,8 +266,10 @@ impl BoxFiles {
         account: &Account<'_>,
         mut representation: Value,
     ) -> Result<Option<String>, SourceError> {
-        let mut wait = Duration::from_millis(250);
-        for poll in 0..=MAX_POLLS {
+        // Status checks at most (the tool call's deadline usually ends them first).
+        let most = retry::BOX_TEXT.retries;
+        let mut waits = retry::BOX_TEXT.waits();
+        for poll in 0..=most {
             let state = representation["status"]["state"]
                 .as_str()
                 .unwrap_or_default();
@@ -284,11 +282,12 @@ impl BoxFiles {
                         .map_err(|_| bad_representation())?;
                     return self.download(source, account, &url).await.map(Some);
                 }
-                "pending" | "none" if poll < MAX_POLLS => {
+                "pending" | "none" if poll < most => {
                     // `none`: the first GET of the info URL starts generation.
-                    if state == "pending" {
+                    if state == "pending"
+                        && let Some(wait) = waits.next()
+                    {
                         tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(2));
                     }
                     let info = representation["info"]["url"].as_str().unwrap_or_default();
                     let url = Url::parse(info).map_err(|_| bad_representation())?;
@@ -337,39 +336,33 @@ impl BoxFiles {
         id: &str,
     ) -> Result<String, SourceError> {
         let url = self.api_url(&["files", id, "content"]);
-        for _ in 0..MAX_POLLS {
-            let response = self.get(source, account, &url, false).await?;
-            match response.status() {
-                StatusCode::ACCEPTED => {
-                    let wait = upstream::retry_after(&response).unwrap_or(Duration::from_secs(1));
-                    tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+        let attempt = || self.get(source, account, &url, false);
+        let preparing = retry::on_status(&[StatusCode::ACCEPTED]);
+        let response = retry::run(retry::BOX_DOWNLOAD, "Box", attempt, preparing).await?;
+        match response.status() {
+            StatusCode::ACCEPTED => Err(SourceError::BadResponse(
+                "Box is still preparing the download; try again shortly".to_owned(),
+            )),
+            status if status.is_redirection() => {
+                let location = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| url.join(v).ok())
+                    .filter(|u| self.is_box_url(u))
+                    .ok_or_else(|| {
+                        SourceError::BadResponse("Box download link is not a Box host".to_owned())
+                    })?;
+                let download = upstream::send(|| self.http.get(location.clone())).await?;
+                if !download.status().is_success() {
+                    return Err(upstream::failure(download, "Box download").await);
                 }
-                status if status.is_redirection() => {
-                    let location = response
-                        .headers()
-                        .get(header::LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| url.join(v).ok())
-                        .filter(|u| self.is_box_url(u))
-                        .ok_or_else(|| {
-                            SourceError::BadResponse(
-                                "Box download link is not a Box host".to_owned(),
-                            )
-                        })?;
-                    let download = upstream::send(|| self.http.get(location.clone())).await?;
-                    if !download.status().is_success() {
-                        return Err(upstream::failure(download, "Box download").await);
-                    }
-                    return capped(download).await;
-                }
-                StatusCode::NOT_FOUND => return Err(SourceError::NotFound),
-                status if status.is_success() => return capped(response).await,
-                _ => return Err(upstream::failure(response, "Box download").await),
+                capped(download).await
             }
+            StatusCode::NOT_FOUND => Err(SourceError::NotFound),
+            status if status.is_success() => capped(response).await,
+            _ => Err(upstream::failure(response, "Box download").await),
         }
-        Err(SourceError::BadResponse(
-            "Box is still preparing the download; try again shortly".to_owned(),
-        ))
     }
 }
 

@@ -7,8 +7,9 @@
 //! older ones — and the client is reused by every call. rmcp renews an expired upstream
 //! session (HTTP 404 on it) once and retries the call. A client whose connection broke is
 //! dropped so the next call connects afresh; a handshake or call answered 429 or 503 is tried
-//! again twice, after 50 and 100 ms (within the source's deadline); clients idle for [`IDLE`] are dropped, which also
-//! drops those of sources that left the snapshot.
+//! again as [`retry::MCP_BUSY`] says (twice, after 50 and 100 ms, within the source's
+//! deadline); clients idle for [`IDLE`] are dropped, which also drops those of sources that
+//! left the snapshot.
 //!
 //! Egress: one HTTP client whose resolver connects only to public addresses, except for hosts
 //! in `MCP_ALLOWED_HOSTS`; no redirects; SSE events and JSON answers capped in size; every
@@ -48,7 +49,10 @@ use uuid::Uuid;
 
 use crate::{
     snapshot::ServedSource,
-    sources::{Document, Hit, SourceError, upstream},
+    sources::{
+        Document, Hit, SourceError,
+        upstream::{self, retry},
+    },
 };
 
 mod errors;
@@ -61,10 +65,6 @@ const IDLE: Duration = Duration::from_secs(300);
 const MAX_EVENT_BYTES: usize = upstream::MAX_JSON_BYTES;
 /// Calls in flight to one upstream at most; more wait for a place (within the deadline).
 const CONCURRENT_CALLS: usize = 64;
-/// Retries of a handshake or call the remote MCP server answered with 429 or 503.
-const RETRIES: u32 = 2;
-/// The pause before the first retry (then doubled): short, since the deadline is short too.
-const FIRST_PAUSE: Duration = Duration::from_millis(50);
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -272,31 +272,22 @@ impl Mcp {
 }
 
 /// Runs `attempt` again while its failure says the remote MCP server asked to be called
-/// later (`asks`: HTTP 429 or 503), at most [`RETRIES`] more times with a pause that doubles
-/// from [`FIRST_PAUSE`]; the source's deadline bounds it all. Its other failures, and the
-/// last one, are returned as they are.
-async fn retrying<T, E, F>(
-    mut attempt: impl FnMut() -> F,
-    asks: impl Fn(&E) -> bool,
-) -> Result<T, E>
+/// later (`asks`: HTTP 429 or 503), as [`retry::MCP_BUSY`] allows. Its other failures, and
+/// the last one, are returned as they are.
+async fn retrying<T, E, F>(attempt: impl FnMut() -> F, asks: impl Fn(&E) -> bool) -> Result<T, E>
 where
     F: Future<Output = Result<T, E>>,
 {
-    let mut pause = FIRST_PAUSE;
-    for _ in 0..RETRIES {
-        match attempt().await {
-            Err(error) if asks(&error) => {
-                tracing::debug!(
-                    pause_ms = pause.as_millis() as u64,
-                    "remote MCP server busy; retrying"
-                );
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-            done => return done,
-        }
-    }
-    attempt().await
+    retry::run(
+        retry::MCP_BUSY,
+        "remote MCP server",
+        attempt,
+        |outcome| match outcome {
+            Err(error) if asks(error) => retry::Verdict::Again(None),
+            _ => retry::Verdict::Done,
+        },
+    )
+    .await
 }
 
 impl Slot {

@@ -10,7 +10,7 @@
 //! answers. The answer (question, interpretation, SQL) is sealed with the secrets key and bound
 //! to the source, so any replica can serve the fetch and nobody can forge SQL into an id.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::StatusCode;
@@ -23,7 +23,10 @@ use url::Url;
 use crate::{
     caps,
     snapshot::ServedSource,
-    sources::{Document, Hit, SourceError, upstream},
+    sources::{
+        Document, Hit, SourceError,
+        upstream::{self, retry},
+    },
 };
 
 mod sql;
@@ -34,8 +37,6 @@ const MAX_LIMIT: usize = 1000;
 const MAX_ROWS: usize = 200;
 /// Longest cell shown in a result table.
 const MAX_CELL: usize = 200;
-/// Status checks of a running statement at most (the deadline usually ends it first).
-const MAX_POLLS: u32 = 50;
 /// Seconds Snowflake may run an analyst statement.
 const STATEMENT_TIMEOUT_SECS: u64 = 60;
 
@@ -477,19 +478,16 @@ impl Snowflake {
         let mut response = self
             .send(account, reqwest::Method::POST, &url, Some(&body))
             .await?;
-        let mut wait = Duration::from_millis(100);
-        let mut polls = 0;
+        let mut waits = retry::STATEMENT.waits();
         while response.status() == StatusCode::ACCEPTED {
             let pending: Value = upstream::json(response).await?;
             let handle = statement_handle(&pending)?;
-            polls += 1;
-            if polls > MAX_POLLS {
+            let Some(wait) = waits.next() else {
                 return Err(SourceError::BadResponse(
                     "Snowflake statement still running".to_owned(),
                 ));
-            }
+            };
             tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(1));
             let status_url = Self::url(account, &["api", "v2", "statements", handle]);
             response = self
                 .send(account, reqwest::Method::GET, &status_url, None)

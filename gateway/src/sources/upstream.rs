@@ -1,12 +1,14 @@
 //! What every upstream handler shares: one HTTP client, a per-source access-token cache that
-//! refreshes with a single request however many calls wait, and a sender that retries 429/503
-//! as the upstream asks (`Retry-After`, fractional seconds included) or with exponential
-//! backoff, a bounded number of times (the caller's deadline bounds the rest). Failures become
-//! short reasons that never carry a secret, a token or an upstream body.
+//! refreshes with a single request however many calls wait, a sender that retries 429/503 as
+//! [`retry`] says, and the one mapping of an HTTP request that got no answer
+//! ([`transport_error`]). Failures become short reasons that never carry a secret, a token or
+//! an upstream body.
 //!
 //! Every body is read with a cap, while it streams: an answer longer than the cap is refused
 //! (by its `Content-Length` before reading, else as soon as the cap is passed), so an upstream
 //! can never make the gateway hold more than the cap of one answer per call.
+
+pub mod retry;
 
 use std::{
     collections::HashMap,
@@ -20,10 +22,6 @@ use serde_json::Value;
 
 use crate::sources::SourceError;
 
-/// Retries of one request after 429/503 before giving up.
-const MAX_RETRIES: u32 = 3;
-/// Longest single wait we accept from `Retry-After`.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Tokens are renewed this long before they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// Longest JSON answer read. The largest legitimate ones (a Graph message with its text body,
@@ -140,8 +138,9 @@ pub async fn client_credentials(
 }
 
 /// Sends the request `build` makes with a bearer token from `tokens` (obtained by `fetch` when
-/// none is cached). A 401 drops that token and sends once more with a new one; the response
-/// is returned whatever its status.
+/// none is cached). A 401 drops that token and sends once more with a new one
+/// ([`retry::NEW_TOKEN`]); the response is returned whatever its status. A token refused on
+/// the last attempt stays cached: a new one did not help, so the next call does not ask twice.
 pub async fn with_token<F, Fut>(
     tokens: &TokenCache,
     key: &str,
@@ -152,16 +151,22 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<Token, SourceError>>,
 {
-    let mut attempt = 0;
-    loop {
-        let token = tokens.get(key, &fetch).await?;
-        let response = send(|| build(&token.value)).await?;
-        if response.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
-            return Ok(response);
+    let refused: Mutex<Option<Token>> = Mutex::default();
+    let (fetch, build, refused) = (&fetch, &build, &refused);
+    let attempt = || async move {
+        let earlier = refused.lock().expect("refused token lock").take();
+        if let Some(token) = earlier {
+            tokens.invalidate(key, &token).await;
         }
-        tokens.invalidate(key, &token).await;
-        attempt += 1;
-    }
+        let token = tokens.get(key, fetch).await?;
+        let response = send(|| build(&token.value)).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            *refused.lock().expect("refused token lock") = Some(token);
+        }
+        Ok(response)
+    };
+    let unauthorized = retry::on_status(&[StatusCode::UNAUTHORIZED]);
+    retry::run(retry::NEW_TOKEN, "token", attempt, unauthorized).await
 }
 
 /// A cache key for a source's credentials: the source id and a hash of everything that
@@ -173,47 +178,43 @@ pub fn credentials_key(source: uuid::Uuid, parts: &[&str]) -> String {
     format!("{source}:{:x}", hasher.finish())
 }
 
-/// Sends the request built by `build`, retrying 429 and 503. Returns any other response.
+/// Sends the request built by `build`, retrying 429 and 503 ([`retry::THROTTLED`]). Returns
+/// any other response, or the last one.
 pub async fn send(build: impl Fn() -> RequestBuilder) -> Result<Response, SourceError> {
-    let mut backoff = Duration::from_millis(200);
-    for attempt in 0..=MAX_RETRIES {
-        let response = build().send().await.map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        if !(status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE)
-            || attempt == MAX_RETRIES
-        {
-            return Ok(response);
-        }
-        let wait = retry_after(&response)
-            .unwrap_or(backoff)
-            .min(MAX_RETRY_AFTER);
-        tracing::debug!(%status, wait_ms = wait.as_millis() as u64, "upstream throttled; retrying");
-        tokio::time::sleep(wait).await;
-        backoff *= 2;
-    }
-    unreachable!("the last attempt returns")
+    let attempt = || async { build().send().await.map_err(|e| transport_error(&e, &SAAS)) };
+    retry::run(
+        retry::THROTTLED,
+        "upstream",
+        attempt,
+        retry::on_status(retry::BUSY),
+    )
+    .await
 }
 
-/// `Retry-After` in seconds (`2`, `2.128`); HTTP dates are treated as absent.
-pub fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?;
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+/// How a transport failure names an upstream: `unreachable` leads the reason, and
+/// `cannot_connect` says what a failed connection can mean for it.
+pub struct Peer {
+    pub unreachable: &'static str,
+    pub cannot_connect: &'static str,
 }
 
-fn transport_error(err: &reqwest::Error) -> SourceError {
+/// The SaaS APIs, reached with [`client`].
+const SAAS: Peer = Peer {
+    unreachable: "upstream unreachable",
+    cannot_connect: "cannot connect",
+};
+
+/// An HTTP request that got no (whole) answer: timed out, not connected, or failed on the way,
+/// as [`SourceError::Unreachable`]. The error's own text is never passed on (it names the URL).
+pub fn transport_error(err: &reqwest::Error, peer: &Peer) -> SourceError {
     let what = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
-        "cannot connect"
+        peer.cannot_connect
     } else {
         "request failed"
     };
-    SourceError::Unreachable(format!("upstream unreachable ({what})"))
+    SourceError::Unreachable(format!("{} ({what})", peer.unreachable))
 }
 
 /// The body of a response as text, at most `max_bytes` of it (cut at a character boundary);
@@ -221,7 +222,11 @@ fn transport_error(err: &reqwest::Error) -> SourceError {
 pub async fn text(mut response: Response, max_bytes: usize) -> Result<(String, bool), SourceError> {
     let mut bytes = Vec::new();
     let mut cut = false;
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&e, &SAAS))?
+    {
         let room = max_bytes - bytes.len();
         if chunk.len() > room {
             bytes.extend_from_slice(&chunk[..room]);
@@ -263,7 +268,11 @@ pub async fn bytes_capped(
         return Err(SourceError::TooLarge(max_bytes));
     }
     let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&e, &SAAS))?
+    {
         if chunk.len() > max_bytes - bytes.len() {
             return Err(SourceError::TooLarge(max_bytes));
         }

@@ -10,7 +10,10 @@ use rmcp::{
     transport::{DynamicTransportError, streamable_http_client::StreamableHttpError},
 };
 
-use crate::sources::SourceError;
+use crate::sources::{
+    SourceError,
+    upstream::{self, Peer, retry},
+};
 
 /// Why connecting (and negotiating the protocol) failed.
 pub fn handshake(error: &ClientInitializeError) -> SourceError {
@@ -93,7 +96,7 @@ fn asks_to_retry(error: &DynamicTransportError) -> bool {
         Some(HttpCause::Request(request)) => request.status().map(|s| s.as_u16()),
         _ => None,
     };
-    matches!(status, Some(429 | 503))
+    status.is_some_and(retry::is_busy)
 }
 
 /// The first HTTP-level cause in a transport error's chain.
@@ -161,18 +164,18 @@ fn streamable(error: &StreamableHttpError<reqwest::Error>) -> SourceError {
     }
 }
 
+/// How a request failure names the remote MCP server; its resolver refuses non-public
+/// addresses, so a failed connection may be that too.
+const REMOTE: Peer = Peer {
+    unreachable: "the remote MCP server is unreachable",
+    cannot_connect: "cannot connect: refused, unreachable, or at a non-public address",
+};
+
 fn request_failed(error: &reqwest::Error) -> SourceError {
-    if let Some(code) = error.status() {
-        return status(code.as_u16());
+    match error.status() {
+        Some(code) => status(code.as_u16()),
+        None => upstream::transport_error(error, &REMOTE),
     }
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "cannot connect: refused, unreachable, or at a non-public address"
-    } else {
-        "request failed"
-    };
-    SourceError::Unreachable(format!("the remote MCP server is unreachable ({what})"))
 }
 
 fn status(code: u16) -> SourceError {
