@@ -13,7 +13,7 @@ use crate::{
     endpoints::PoolStatus,
     error::{ApiError, ErrorBody, FieldError},
     extract::{Path, Query},
-    routes::account::UserView,
+    routes::{account::UserView, write::recorded},
     session::AdminUser,
     state::AppState,
 };
@@ -99,20 +99,21 @@ async fn hard_delete_server(
     seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let Some((organization, owner)) = servers::hard_delete(&mut *tx, id).await? else {
-        return Err(ApiError::not_found());
-    };
-    // The administrator acted; the record also belongs to the organization (and the account
-    // of a personal one), whose owners see it.
-    seen.activity(Action::ServerHardDelete)
-        .by(admin.0.user.id)
-        .on_user(owner)
-        .in_org(organization)
-        .server(id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        let Some((organization, owner)) = servers::hard_delete(&mut *tx, id).await? else {
+            return Err(ApiError::not_found());
+        };
+        // The administrator acted; the record also belongs to the organization (and the
+        // account of a personal one), whose owners see it.
+        let activity = seen
+            .activity(Action::ServerHardDelete)
+            .by(admin.0.user.id)
+            .on_user(owner)
+            .in_org(organization)
+            .server(id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(admin_id = %admin.0.user.id, server_id = %id, "MCP server hard-deleted");
     Ok(StatusCode::NO_CONTENT)
 }

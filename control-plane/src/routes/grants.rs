@@ -17,6 +17,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::{Path, Query},
     orgs::{Role, access},
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -142,21 +143,22 @@ async fn delete_grant(
     seen: Seen,
     Path((id, grant_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let server = access::of_server(&mut *tx, caller.user.id, id, false).await?;
-    let only_own = (server.role() < Role::Admin).then_some(caller.user.id);
-    let Some(approver) = db::delete_grant(&mut *tx, id, grant_id, only_own).await? else {
-        return Err(ApiError::not_found());
-    };
-    seen.activity(Action::GrantDelete)
-        .by(caller.user.id)
-        .on_user(approver)
-        .in_org(server.organization_id())
-        .server(id)
-        .grant(grant_id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        let server = access::of_server(&mut *tx, caller.user.id, id, false).await?;
+        let only_own = (server.role() < Role::Admin).then_some(caller.user.id);
+        let Some(approver) = db::delete_grant(&mut *tx, id, grant_id, only_own).await? else {
+            return Err(ApiError::not_found());
+        };
+        let activity = seen
+            .activity(Action::GrantDelete)
+            .by(caller.user.id)
+            .on_user(approver)
+            .in_org(server.organization_id())
+            .server(id)
+            .grant(grant_id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, server_id = %id, %grant_id, "agent disconnected (grant deleted)");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,7 +19,10 @@ use crate::{
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path},
     orgs::{Role, access},
-    routes::{organizations::OrganizationView, organizations::personal_organization},
+    routes::{
+        organizations::{OrganizationView, team_organization},
+        write::recorded,
+    },
     session::AuthUser,
     state::AppState,
 };
@@ -166,51 +169,46 @@ async fn create_invitation(
 ) -> Result<(StatusCode, axum::Json<NewInvitationView>), ApiError> {
     let email = Email::parse(&input.email)
         .map_err(|problem| ApiError::validation(vec![FieldError::new("email", problem)]))?;
-    let mut tx = state.pool.begin().await?;
-    let membership = access::of_organization(&mut *tx, caller.user.id, id).await?;
-    membership.require(if input.role == Role::Owner {
-        Role::Owner
-    } else {
-        Role::Admin
-    })?;
-    if membership.personal {
-        return Err(personal_organization());
-    }
-    organizations::lock(&mut *tx, id).await?;
-    if organizations::has_member_with_email(&mut *tx, id, email.as_str()).await? {
-        return Err(ApiError::conflict(
-            "already_member",
-            "Someone with this email is a member already; change their role instead.",
-        ));
-    }
-    if db::pending_count(&mut *tx, id).await? >= MAX_PENDING {
-        return Err(ApiError::conflict(
-            "invitation_limit_reached",
-            format!(
-                "An organization may have at most {MAX_PENDING} pending invitations; revoke some first."
-            ),
-        ));
-    }
-    let token = shared::oauth::random_token(TOKEN_PREFIX);
-    let hash = shared::access_key::hash(&token);
-    let row = db::invite(
-        &mut tx,
-        id,
-        email.as_str(),
-        input.role,
-        &hash,
-        caller.user.id,
-        Utc::now() + VALID_FOR,
-    )
-    .await?;
-    seen.activity(Action::InvitationCreate)
-        .by(caller.user.id)
-        .in_org(id)
-        .detail("role", input.role.as_str())
-        .detail("invitation_id", row.id.to_string())
-        .record(&mut *tx)
+    let (token, row) = recorded(&state.pool, async |tx| {
+        // Admins invite; only owners invite owners.
+        let needed = input.role.max(Role::Admin);
+        team_organization(&mut *tx, caller.user.id, id, needed).await?;
+        organizations::lock(&mut *tx, id).await?;
+        if organizations::has_member_with_email(&mut *tx, id, email.as_str()).await? {
+            return Err(ApiError::conflict(
+                "already_member",
+                "Someone with this email is a member already; change their role instead.",
+            ));
+        }
+        if db::pending_count(&mut *tx, id).await? >= MAX_PENDING {
+            return Err(ApiError::conflict(
+                "invitation_limit_reached",
+                format!(
+                    "An organization may have at most {MAX_PENDING} pending invitations; revoke some first."
+                ),
+            ));
+        }
+        let token = shared::oauth::random_token(TOKEN_PREFIX);
+        let hash = shared::access_key::hash(&token);
+        let row = db::invite(
+            tx,
+            id,
+            email.as_str(),
+            input.role,
+            &hash,
+            caller.user.id,
+            Utc::now() + VALID_FOR,
+        )
         .await?;
-    tx.commit().await?;
+        let activity = seen
+            .activity(Action::InvitationCreate)
+            .by(caller.user.id)
+            .in_org(id)
+            .detail("role", input.role.as_str())
+            .detail("invitation_id", row.id.to_string());
+        Ok(((token, row), activity))
+    })
+    .await?;
     tracing::info!(actor = %caller.user.id, organization_id = %id, invitation_id = %row.id, "invitation created");
     Ok((
         StatusCode::CREATED,
@@ -270,26 +268,27 @@ async fn revoke_invitation(
     seen: Seen,
     Path((id, invitation_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    access::of_organization(&mut *tx, caller.user.id, id)
-        .await?
-        .require(Role::Admin)?;
-    let row = db::revoke_invitation(&mut tx, id, invitation_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if row.accepted_at.is_some() {
-        return Err(ApiError::conflict(
-            "invitation_used",
-            "This invitation was accepted already; remove the member instead.",
-        ));
-    }
-    seen.activity(Action::InvitationRevoke)
-        .by(caller.user.id)
-        .in_org(id)
-        .detail("invitation_id", invitation_id.to_string())
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        access::of_organization(&mut *tx, caller.user.id, id)
+            .await?
+            .require(Role::Admin)?;
+        let row = db::revoke_invitation(tx, id, invitation_id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if row.accepted_at.is_some() {
+            return Err(ApiError::conflict(
+                "invitation_used",
+                "This invitation was accepted already; remove the member instead.",
+            ));
+        }
+        let activity = seen
+            .activity(Action::InvitationRevoke)
+            .by(caller.user.id)
+            .in_org(id)
+            .detail("invitation_id", invitation_id.to_string());
+        Ok(((), activity))
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -339,40 +338,41 @@ async fn accept_invitation(
     seen: Seen,
     Path(token): Path<String>,
 ) -> Result<axum::Json<OrganizationView>, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let row = db::invitation_by_hash(&mut *tx, &shared::access_key::hash(&token), true)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    refuse_unusable(&row)?;
-    if !row.email.eq_ignore_ascii_case(&caller.user.email) {
-        return Err(ApiError::forbidden(
-            "invitation_email_mismatch",
-            format!(
-                "This invitation was sent to another email address than {}'s. Sign out, then sign in or sign up with the address it was sent to.",
-                caller.user.email
-            ),
-        ));
-    }
-    let org = row.organization_id;
-    if !organizations::add_member(&mut *tx, org, caller.user.id, row.role).await? {
-        return Err(ApiError::conflict(
-            "already_member",
-            "You are a member of this organization already.",
-        ));
-    }
-    db::mark_accepted(&mut *tx, row.id, caller.user.id).await?;
-    seen.activity(Action::InvitationAccept)
-        .by(caller.user.id)
-        .in_org(org)
-        .detail("role", row.role.as_str())
-        .detail("invitation_id", row.id.to_string())
-        .record(&mut *tx)
-        .await?;
-    let joined = organizations::get(&mut *tx, caller.user.id, org)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
-    tracing::info!(user_id = %caller.user.id, organization_id = %org, "invitation accepted");
+    let joined = recorded(&state.pool, async |tx| {
+        let row = db::invitation_by_hash(&mut *tx, &shared::access_key::hash(&token), true)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        refuse_unusable(&row)?;
+        if !row.email.eq_ignore_ascii_case(&caller.user.email) {
+            return Err(ApiError::forbidden(
+                "invitation_email_mismatch",
+                format!(
+                    "This invitation was sent to another email address than {}'s. Sign out, then sign in or sign up with the address it was sent to.",
+                    caller.user.email
+                ),
+            ));
+        }
+        let org = row.organization_id;
+        if !organizations::add_member(&mut *tx, org, caller.user.id, row.role).await? {
+            return Err(ApiError::conflict(
+                "already_member",
+                "You are a member of this organization already.",
+            ));
+        }
+        db::mark_accepted(&mut *tx, row.id, caller.user.id).await?;
+        let joined = organizations::get(&mut *tx, caller.user.id, org)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let activity = seen
+            .activity(Action::InvitationAccept)
+            .by(caller.user.id)
+            .in_org(org)
+            .detail("role", row.role.as_str())
+            .detail("invitation_id", row.id.to_string());
+        Ok((joined, activity))
+    })
+    .await?;
+    tracing::info!(user_id = %caller.user.id, organization_id = %joined.id, "invitation accepted");
     Ok(axum::Json(joined.into()))
 }
 

@@ -18,6 +18,7 @@ use crate::{
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path},
     orgs::{Role, access},
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -191,39 +192,41 @@ async fn create(
 ) -> Result<(StatusCode, axum::Json<NewKeyView>), ApiError> {
     let name = validate(&input)?;
     let user_id = caller.user.id;
-    let mut tx = state.pool.begin().await?;
-    let server = access::of_server(&mut *tx, user_id, id, false).await?;
-    server.require(Role::Admin)?;
-    let org = server.organization_id();
-    // The lock serialises key creation per server, so the limit holds under concurrency.
-    if !servers::lock_live(&mut tx, org, id).await? {
-        return Err(ApiError::not_found());
-    }
-    if keys::count_active(&mut *tx, id).await? >= MAX_KEYS {
-        return Err(ApiError::conflict(
-            "key_limit_reached",
-            format!("A server may have at most {MAX_KEYS} active keys; revoke one first."),
-        ));
-    }
-    if keys::count_all(&mut *tx, id).await? >= MAX_KEYS_KEPT {
-        return Err(ApiError::conflict(
-            "key_limit_reached",
-            format!(
-                "A server keeps at most {MAX_KEYS_KEPT} keys, revoked and expired ones included; they are deleted {} days after they stop working.",
-                keys::FORGET_AFTER_DAYS
-            ),
-        ));
-    }
-    let new = shared::access_key::generate();
-    let write = KeyWrite {
-        name: &name,
-        prefix: &new.shown_prefix,
-        hash: &new.hash,
-        expires_at: input.expires_at,
-    };
-    let row = keys::insert(&mut *tx, org, user_id, id, &write).await?;
-    activity.in_org(org).key(row.id).record(&mut *tx).await?;
-    tx.commit().await?;
+    let (new, row) = recorded(&state.pool, async |tx| {
+        let server = access::of_server(&mut *tx, user_id, id, false).await?;
+        server.require(Role::Admin)?;
+        let org = server.organization_id();
+        // The lock serialises key creation per server, so the limit holds under concurrency.
+        if !servers::lock_live(tx, org, id).await? {
+            return Err(ApiError::not_found());
+        }
+        if keys::count_active(&mut *tx, id).await? >= MAX_KEYS {
+            return Err(ApiError::conflict(
+                "key_limit_reached",
+                format!("A server may have at most {MAX_KEYS} active keys; revoke one first."),
+            ));
+        }
+        if keys::count_all(&mut *tx, id).await? >= MAX_KEYS_KEPT {
+            return Err(ApiError::conflict(
+                "key_limit_reached",
+                format!(
+                    "A server keeps at most {MAX_KEYS_KEPT} keys, revoked and expired ones included; they are deleted {} days after they stop working.",
+                    keys::FORGET_AFTER_DAYS
+                ),
+            ));
+        }
+        let new = shared::access_key::generate();
+        let write = KeyWrite {
+            name: &name,
+            prefix: &new.shown_prefix,
+            hash: &new.hash,
+            expires_at: input.expires_at,
+        };
+        let row = keys::insert(&mut *tx, org, user_id, id, &write).await?;
+        let activity = activity.in_org(org).key(row.id);
+        Ok(((new, row), activity))
+    })
+    .await?;
     tracing::info!(%user_id, server_id = %id, key_id = %row.id, "access key created");
     Ok((
         StatusCode::CREATED,
@@ -253,21 +256,22 @@ async fn revoke_key(
     seen: Seen,
     Path((id, key_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let server = access::of_server(&mut *tx, caller.user.id, id, false).await?;
-    server.require(Role::Admin)?;
-    let org = server.organization_id();
-    if !keys::revoke(&mut *tx, org, id, key_id).await? {
-        return Err(ApiError::not_found());
-    }
-    seen.activity(Action::KeyRevoke)
-        .by(caller.user.id)
-        .in_org(org)
-        .server(id)
-        .key(key_id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        let server = access::of_server(&mut *tx, caller.user.id, id, false).await?;
+        server.require(Role::Admin)?;
+        let org = server.organization_id();
+        if !keys::revoke(&mut *tx, org, id, key_id).await? {
+            return Err(ApiError::not_found());
+        }
+        let activity = seen
+            .activity(Action::KeyRevoke)
+            .by(caller.user.id)
+            .in_org(org)
+            .server(id)
+            .key(key_id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, server_id = %id, %key_id, "access key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

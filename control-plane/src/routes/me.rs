@@ -18,7 +18,10 @@ use crate::{
     domain::Password,
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, client_ip},
-    routes::account::{TokenResponse, UserView, signed_in},
+    routes::{
+        account::{TokenResponse, UserView, signed_in},
+        write::recorded,
+    },
     session::{AuthUser, cookie::cleared_cookie},
     state::AppState,
 };
@@ -109,10 +112,11 @@ async fn change_password(
         ));
     }
     let hash = password::hash(&new_password, state.config.bcrypt_cost).await?;
-    let mut tx = state.pool.begin().await?;
-    let version = users::set_password(&mut *tx, caller.user.id, &hash).await?;
-    activity.record(&mut *tx).await?;
-    tx.commit().await?;
+    let version = recorded(&state.pool, async |tx| {
+        let version = users::set_password(&mut *tx, caller.user.id, &hash).await?;
+        Ok((version, activity))
+    })
+    .await?;
     let token = state
         .tokens
         .issue(caller.user.id, version)
@@ -141,15 +145,13 @@ async fn delete_me(
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
     // The record has no foreign key: it outlives the account, for administrators.
-    let mut tx = state.pool.begin().await?;
-    leave_organizations(&mut tx, caller.user.id).await?;
-    if users::delete(&mut *tx, caller.user.id).await? {
-        seen.activity(Action::AccountDelete)
-            .by(caller.user.id)
-            .record(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        leave_organizations(tx, caller.user.id).await?;
+        let deleted = users::delete(&mut *tx, caller.user.id).await?;
+        let activity = deleted.then(|| seen.activity(Action::AccountDelete).by(caller.user.id));
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, "account deleted");
     Ok((
         StatusCode::NO_CONTENT,

@@ -20,6 +20,7 @@ pub mod oauth;
 pub mod organizations;
 pub mod sources;
 pub mod tls;
+pub mod write;
 
 use utoipa_axum::router::OpenApiRouter;
 

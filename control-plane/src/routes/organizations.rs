@@ -5,6 +5,7 @@
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgExecutor};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -15,7 +16,8 @@ use crate::{
     domain::name::display_name,
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::{Json, Path},
-    orgs::{Role, access},
+    orgs::{Membership, Role, access},
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -144,30 +146,29 @@ async fn create_organization(
 ) -> Result<(StatusCode, axum::Json<OrganizationView>), ApiError> {
     let (name, slug) = validate(&input, true)?;
     let (name, slug) = (name.unwrap_or_default(), slug.unwrap_or_default());
-    let mut tx = state.pool.begin().await?;
-    let owned = db::lock_and_count_owned(&mut tx, caller.user.id).await?;
-    let max = state.config.max_organizations_per_user;
-    if owned >= i64::from(max) {
-        return Err(ApiError::conflict(
-            "organization_limit_reached",
-            format!(
-                "An account may own at most {max} team organizations (MAX_ORGANIZATIONS_PER_USER); delete one first."
-            ),
-        ));
-    }
-    let id = db::create(&mut tx, caller.user.id, &name, &slug)
-        .await
-        .on_constraint(SLUG_UNIQUE, slug_taken)?;
-    seen.activity(Action::OrganizationCreate)
-        .by(caller.user.id)
-        .in_org(id)
-        .record(&mut *tx)
-        .await?;
-    let row = db::get(&mut *tx, caller.user.id, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
-    tracing::info!(user_id = %caller.user.id, organization_id = %id, "organization created");
+    let row = recorded(&state.pool, async |tx| {
+        let owned = db::lock_and_count_owned(tx, caller.user.id).await?;
+        let max = state.config.max_organizations_per_user;
+        if owned >= i64::from(max) {
+            return Err(ApiError::conflict(
+                "organization_limit_reached",
+                format!(
+                    "An account may own at most {max} team organizations (MAX_ORGANIZATIONS_PER_USER); delete one first."
+                ),
+            ));
+        }
+        let id = db::create(tx, caller.user.id, &name, &slug)
+            .await
+            .on_constraint(SLUG_UNIQUE, slug_taken)?;
+        let row = organization(tx, caller.user.id, id).await?;
+        let activity = seen
+            .activity(Action::OrganizationCreate)
+            .by(caller.user.id)
+            .in_org(id);
+        Ok((row, activity))
+    })
+    .await?;
+    tracing::info!(user_id = %caller.user.id, organization_id = %row.id, "organization created");
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -219,29 +220,20 @@ async fn update_organization(
     Json(input): Json<OrganizationInput>,
 ) -> Result<axum::Json<OrganizationView>, ApiError> {
     let (name, slug) = validate(&input, false)?;
-    let mut tx = state.pool.begin().await?;
-    let membership = access::of_organization(&mut *tx, caller.user.id, id).await?;
-    membership.require(Role::Owner)?;
-    if membership.personal {
-        return Err(personal_organization());
-    }
-    db::update(&mut *tx, id, name.as_deref(), slug.as_deref())
-        .await
-        .on_constraint(SLUG_UNIQUE, slug_taken)?;
-    let changed: Vec<&str> = [(name.is_some(), "name"), (slug.is_some(), "slug")]
-        .into_iter()
-        .filter_map(|(given, field)| given.then_some(field))
-        .collect();
-    seen.activity(Action::OrganizationUpdate)
-        .by(caller.user.id)
-        .in_org(id)
-        .detail("changed", changed)
-        .record(&mut *tx)
-        .await?;
-    let row = db::get(&mut *tx, caller.user.id, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
+    let row = recorded(&state.pool, async |tx| {
+        team_organization(&mut *tx, caller.user.id, id, Role::Owner).await?;
+        db::update(&mut *tx, id, name.as_deref(), slug.as_deref())
+            .await
+            .on_constraint(SLUG_UNIQUE, slug_taken)?;
+        let row = organization(tx, caller.user.id, id).await?;
+        let activity = seen
+            .activity(Action::OrganizationUpdate)
+            .by(caller.user.id)
+            .in_org(id)
+            .changed([(name.is_some(), "name"), (slug.is_some(), "slug")]);
+        Ok((row, activity))
+    })
+    .await?;
     Ok(axum::Json(row.into()))
 }
 
@@ -266,21 +258,45 @@ async fn delete_organization(
     seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let membership = access::of_organization(&mut *tx, caller.user.id, id).await?;
-    membership.require(Role::Owner)?;
+    recorded(&state.pool, async |tx| {
+        team_organization(&mut *tx, caller.user.id, id, Role::Owner).await?;
+        db::delete(&mut *tx, id).await?;
+        let activity = seen
+            .activity(Action::OrganizationDelete)
+            .by(caller.user.id)
+            .in_org(id);
+        Ok(((), activity))
+    })
+    .await?;
+    tracing::info!(user_id = %caller.user.id, organization_id = %id, "organization deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's membership of team organization `id`: 404 if they are not in it, 403 if their
+/// role is below `needed`, 409 if it is a personal one.
+pub async fn team_organization(
+    db: impl PgExecutor<'_>,
+    caller: Uuid,
+    id: Uuid,
+    needed: Role,
+) -> Result<Membership, ApiError> {
+    let membership = access::of_organization(db, caller, id).await?;
+    membership.require(needed)?;
     if membership.personal {
         return Err(personal_organization());
     }
-    db::delete(&mut *tx, id).await?;
-    seen.activity(Action::OrganizationDelete)
-        .by(caller.user.id)
-        .in_org(id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    tracing::info!(user_id = %caller.user.id, organization_id = %id, "organization deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(membership)
+}
+
+/// Organization `id` as `user_id` sees it; 404 if they are not in it.
+async fn organization(
+    tx: &mut PgConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<OrganizationRow, ApiError> {
+    db::get(tx, user_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// 409: personal organizations have no slug, cannot be renamed, left or deleted.

@@ -24,6 +24,7 @@ use crate::{
     orgs::{Role, access},
     routes::admin::page_bounds,
     routes::sources::input::{SourceInput, SourceUpdate},
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -167,28 +168,29 @@ async fn create_source(
         secrets: &sealed,
         secrets_key_id: &key_id,
     };
-    let mut tx = state.pool.begin().await?;
-    let org = access::for_create(&mut tx, caller.user.id, input.organization_id, Role::Admin)
-        .await?
-        .organization_id;
-    // Locking the organization serialises its source creations, so the limit holds under load.
-    let count = sources::lock_and_count(&mut tx, org).await?;
-    let max = state.config.max_sources_per_user;
-    if count >= i64::from(max) {
-        return Err(ApiError::conflict(
-            "source_limit_reached",
-            format!("An organization may have at most {max} sources; delete one first."),
-        ));
-    }
-    let row = sources::insert(&mut *tx, id, org, &write).await?;
-    seen.activity(Action::SourceCreate)
-        .by(caller.user.id)
-        .in_org(org)
-        .source(id)
-        .detail("type", source_type.as_str())
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let row = recorded(&state.pool, async |tx| {
+        let org = access::for_create(tx, caller.user.id, input.organization_id, Role::Admin)
+            .await?
+            .organization_id;
+        // Locking the organization serialises its source creations, so the limit holds under load.
+        let count = sources::lock_and_count(tx, org).await?;
+        let max = state.config.max_sources_per_user;
+        if count >= i64::from(max) {
+            return Err(ApiError::conflict(
+                "source_limit_reached",
+                format!("An organization may have at most {max} sources; delete one first."),
+            ));
+        }
+        let row = sources::insert(&mut *tx, id, org, &write).await?;
+        let activity = seen
+            .activity(Action::SourceCreate)
+            .by(caller.user.id)
+            .in_org(org)
+            .source(id)
+            .detail("type", source_type.as_str());
+        Ok((row, activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, source_type = source_type.as_str(), "source created");
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
@@ -242,44 +244,45 @@ async fn update_source(
     Path(id): Path<Uuid>,
     Json(input): Json<SourceInput>,
 ) -> Result<axum::Json<SourceView>, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let org = managed_source(&mut *tx, caller.user.id, id).await?;
-    let existing = sources::get_for_update(&mut *tx, org, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if input.organization_id.is_some_and(|named| named != org) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "organization_id",
-            "a source stays in its organization; leave this out",
-        )]));
-    }
-    let source_type = parse_type(&input.source_type)?;
-    let stored = match (&existing.secrets, &existing.secrets_key_id) {
-        (Some(sealed), Some(key_id)) if existing.source_type == source_type.as_str() => state
-            .keyring
-            .open_source(id, sealed, key_id)
-            .map_err(|err| ApiError::internal(anyhow::anyhow!("source {id}: {err}")))?,
-        _ => Map::new(),
-    };
-    let (metadata, sealed, key_id) =
-        validate_and_seal(&state, id, source_type, &input.source_metadata, &stored)?;
-    let write = SourceWrite {
-        source_type: source_type.as_str(),
-        metadata: &metadata,
-        secrets: &sealed,
-        secrets_key_id: &key_id,
-    };
-    let row = sources::update(&mut *tx, org, id, &write)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    seen.activity(Action::SourceUpdate)
-        .by(caller.user.id)
-        .in_org(org)
-        .source(id)
-        .detail("type", source_type.as_str())
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let row = recorded(&state.pool, async |tx| {
+        let org = managed_source(&mut *tx, caller.user.id, id).await?;
+        let existing = sources::get_for_update(&mut *tx, org, id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if input.organization_id.is_some_and(|named| named != org) {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "organization_id",
+                "a source stays in its organization; leave this out",
+            )]));
+        }
+        let source_type = parse_type(&input.source_type)?;
+        let stored = match (&existing.secrets, &existing.secrets_key_id) {
+            (Some(sealed), Some(key_id)) if existing.source_type == source_type.as_str() => state
+                .keyring
+                .open_source(id, sealed, key_id)
+                .map_err(|err| ApiError::internal(anyhow::anyhow!("source {id}: {err}")))?,
+            _ => Map::new(),
+        };
+        let (metadata, sealed, key_id) =
+            validate_and_seal(&state, id, source_type, &input.source_metadata, &stored)?;
+        let write = SourceWrite {
+            source_type: source_type.as_str(),
+            metadata: &metadata,
+            secrets: &sealed,
+            secrets_key_id: &key_id,
+        };
+        let row = sources::update(&mut *tx, org, id, &write)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let activity = seen
+            .activity(Action::SourceUpdate)
+            .by(caller.user.id)
+            .in_org(org)
+            .source(id)
+            .detail("type", source_type.as_str());
+        Ok((row, activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, "source updated");
     Ok(axum::Json(row.into()))
 }
@@ -303,18 +306,19 @@ async fn delete_source(
     seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let org = managed_source(&mut *tx, caller.user.id, id).await?;
-    if !sources::delete(&mut *tx, org, id).await? {
-        return Err(ApiError::not_found());
-    }
-    seen.activity(Action::SourceDelete)
-        .by(caller.user.id)
-        .in_org(org)
-        .source(id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        let org = managed_source(&mut *tx, caller.user.id, id).await?;
+        if !sources::delete(&mut *tx, org, id).await? {
+            return Err(ApiError::not_found());
+        }
+        let activity = seen
+            .activity(Action::SourceDelete)
+            .by(caller.user.id)
+            .in_org(org)
+            .source(id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, "source deleted");
     Ok(StatusCode::NO_CONTENT)
 }
