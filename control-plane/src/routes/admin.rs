@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{MalformedId, NotSignedIn};
 use crate::{
     activity::{Action, Seen},
     db::{servers, users},
@@ -46,8 +47,8 @@ pub struct Freed {
     params(("id" = Uuid, Path, description = "User id (a deleted account's too)")),
     responses(
         (status = 200, description = "Cooldowns ended; the fixed endpoints now free for everyone (possibly none)", body = Freed),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Caller is not an administrator, or cookie request from a foreign origin", body = ErrorBody),
     )
 )]
@@ -68,7 +69,7 @@ async fn clear_endpoint_reservations(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "Pool status", body = PoolStatus),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "Caller is not an administrator (`admin_required`)", body = ErrorBody),
     )
 )]
@@ -87,8 +88,8 @@ async fn pool_status(
     params(("id" = Uuid, Path, description = "Server id")),
     responses(
         (status = 204, description = "Deleted for good"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Caller is not an administrator, or cookie request from a foreign origin", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     )
@@ -176,7 +177,7 @@ pub struct UserPage {
     responses(
         (status = 200, description = "One page of users", body = UserPage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "Caller is not an administrator (`admin_required`)", body = ErrorBody),
         (status = 422, description = "limit or offset out of range", body = ErrorBody),
     )

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{MalformedId, NotSignedIn};
 use crate::{
     activity::{Action, Seen},
     db::oauth::{self as db, GrantRow},
@@ -99,7 +100,7 @@ pub struct GrantParams {
     responses(
         (status = 200, description = "The server's grants (a member's own only)", body = GrantList),
         (status = 400, description = "Malformed id or query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "A member named someone else in `user_id` (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such live server the caller can see", body = ErrorBody),
     )
@@ -131,8 +132,8 @@ async fn list_grants(
     params(("id" = Uuid, Path, description = "Server id"), ("grant_id" = Uuid, Path, description = "Grant id")),
     responses(
         (status = 204, description = "Disconnected"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
         (status = 404, description = "No such grant on a server the caller can see (for a member: of their own)", body = ErrorBody),
     )
@@ -169,7 +170,7 @@ async fn delete_grant(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The caller's grants", body = GrantList),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
     )
 )]
 async fn my_grants(

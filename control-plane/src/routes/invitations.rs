@@ -9,6 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    ForeignOriginOrMember, MalformedId, MalformedJsonOrId, NoSuchOrganization, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Seen},
     db::{
@@ -151,12 +154,12 @@ pub struct InvitationPreview {
     request_body = InvitationInput,
     responses(
         (status = 201, description = "Created; `accept_url` and `token` are shown only now", body = NewInvitationView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller lacks the role (`role_required`: admin, owner to invite an owner)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
         (status = 409, description = "A personal organization (`personal_organization`), the email is a member already (`already_member`), or too many pending invitations (`invitation_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid email or role", body = ErrorBody),
     )
 )]
@@ -227,10 +230,10 @@ async fn create_invitation(
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 200, description = "The invitations (the newest 500)", body = InvitationList),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
     )
 )]
 async fn list_invitations(
@@ -255,9 +258,9 @@ async fn list_invitations(
     params(("id" = Uuid, Path, description = "Organization id"), ("invitation_id" = Uuid, Path, description = "Invitation id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such invitation of an organization of the caller's", body = ErrorBody),
         (status = 409, description = "Already accepted (`invitation_used`): remove the member instead", body = ErrorBody),
     )
@@ -325,7 +328,7 @@ async fn show_invitation(
     params(("token" = String, Path, description = "The token from the invitation link")),
     responses(
         (status = 200, description = "Joined: the organization", body = OrganizationView),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the account's email is not the invited one (`invitation_email_mismatch`)", body = ErrorBody),
         (status = 404, description = "No such invitation", body = ErrorBody),
         (status = 409, description = "The account is a member already (`already_member`)", body = ErrorBody),

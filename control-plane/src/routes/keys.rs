@@ -9,6 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    ForeignOriginOrMember, MalformedId, MalformedJsonOrId, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Activity, Seen},
     db::{
@@ -131,8 +134,8 @@ pub struct KeyList {
     params(("id" = Uuid, Path, description = "Server id")),
     responses(
         (status = 200, description = "The keys (never the keys themselves)", body = KeyList),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such live server the caller can see", body = ErrorBody),
     )
@@ -158,12 +161,12 @@ async fn list_keys(
     request_body = KeyInput,
     responses(
         (status = 201, description = "Created; `key` is shown only now", body = NewKeyView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server the caller can see", body = ErrorBody),
         (status = 409, description = "The server has the most active keys allowed (`key_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid name or expiry", body = ErrorBody),
     )
 )]
@@ -244,9 +247,9 @@ async fn create(
     params(("id" = Uuid, Path, description = "Server id"), ("key_id" = Uuid, Path, description = "Key id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such key on a server the caller can see", body = ErrorBody),
     )
 )]

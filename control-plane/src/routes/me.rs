@@ -11,6 +11,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::routes::responses::{MalformedJson, NotJson, NotSignedIn};
 use crate::{
     activity::{Action, Seen},
     auth::password,
@@ -38,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The caller's account", body = UserView),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
     )
 )]
 async fn me(caller: AuthUser) -> axum::Json<UserView> {
@@ -64,10 +65,10 @@ pub struct PasswordChange {
     request_body = PasswordChange,
     responses(
         (status = 200, description = "Password changed; use the new token", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJson,
+        NotSignedIn,
         (status = 403, description = "Current password is wrong (`wrong_password`), or cookie request from a foreign origin", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "New password too short or too long", body = ErrorBody),
         (status = 429, description = "Too many attempts for this account (`rate_limited`)", body = ErrorBody),
     )
@@ -133,7 +134,7 @@ async fn change_password(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "Account and all its data deleted"),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
         (status = 409, description = "The account is the only owner of a team organization with other members (`sole_owner`)", body = ErrorBody),
     )

@@ -10,6 +10,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    MalformedId, MalformedJsonOrId, NoSuchOrganization, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Seen},
     db::organizations::{self as db, MemberRow},
@@ -67,10 +70,10 @@ pub struct RoleInput {
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 200, description = "The members", body = MemberList),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
     )
 )]
 async fn list_members(
@@ -96,12 +99,12 @@ async fn list_members(
     request_body = RoleInput,
     responses(
         (status = 200, description = "The member with the new role", body = MemberView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller lacks the role (`role_required`: admin, or owner when an owner is involved)", body = ErrorBody),
         (status = 404, description = "No such organization of the caller's, or no such member", body = ErrorBody),
         (status = 409, description = "A personal organization (`personal_organization`), or the last owner stepping down (`last_owner`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Unknown role", body = ErrorBody),
     )
 )]
@@ -150,8 +153,8 @@ async fn change_role(
     params(("id" = Uuid, Path, description = "Organization id"), ("user_id" = Uuid, Path, description = "The member's user id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller lacks the role (`role_required`: admin, or owner to remove an owner)", body = ErrorBody),
         (status = 404, description = "No such organization of the caller's, or no such member", body = ErrorBody),
         (status = 409, description = "A personal organization (`personal_organization`), or the last owner (`last_owner`)", body = ErrorBody),

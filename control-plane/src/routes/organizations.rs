@@ -10,6 +10,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    MalformedId, MalformedJson, MalformedJsonOrId, NoSuchOrganization, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Seen},
     db::organizations::{self as db, OrganizationRow, SLUG_UNIQUE},
@@ -110,7 +113,7 @@ pub struct OrganizationList {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The caller's organizations", body = OrganizationList),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
     )
 )]
 async fn list_organizations(
@@ -130,11 +133,11 @@ async fn list_organizations(
     request_body = NewOrganization,
     responses(
         (status = 201, description = "Created", body = OrganizationView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJson,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
         (status = 409, description = "The slug is taken (`slug_taken`), or the caller owns the most team organizations allowed (`organization_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid or missing name or slug", body = ErrorBody),
     )
 )]
@@ -179,9 +182,9 @@ async fn create_organization(
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 200, description = "The organization", body = OrganizationView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        NoSuchOrganization,
     )
 )]
 async fn get_organization(
@@ -203,12 +206,12 @@ async fn get_organization(
     request_body = OrganizationInput,
     responses(
         (status = 200, description = "Updated", body = OrganizationView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller is not an owner (`role_required`)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
         (status = 409, description = "A personal organization (`personal_organization`), or the slug is taken (`slug_taken`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid name or slug", body = ErrorBody),
     )
 )]
@@ -245,10 +248,10 @@ async fn update_organization(
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller is not an owner (`role_required`)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
         (status = 409, description = "A personal organization, deleted only with its account (`personal_organization`)", body = ErrorBody),
     )
 )]

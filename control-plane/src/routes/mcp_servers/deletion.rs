@@ -5,6 +5,7 @@ use axum::{extract::State, http::StatusCode};
 use uuid::Uuid;
 
 use super::{ServerView, managed_server, show};
+use crate::routes::responses::{ForeignOriginOrMember, MalformedId, NotSignedIn};
 use crate::{
     activity::{Action, Activity, Seen},
     db::servers::{self, LIVE_ENDPOINT_UNIQUE},
@@ -24,9 +25,9 @@ use crate::{
     params(("id" = Uuid, Path, description = "Server id")),
     responses(
         (status = 204, description = "Soft-deleted; restore with POST /mcp-servers/{id}/restore"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server the caller can see", body = ErrorBody),
     )
 )]
@@ -60,9 +61,9 @@ pub async fn delete_server(
     params(("id" = Uuid, Path, description = "Server id")),
     responses(
         (status = 200, description = "Restored", body = ServerView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such server the caller can see", body = ErrorBody),
         (status = 409, description = "The server is not deleted (`not_deleted`), no endpoint is free (`pool_exhausted`), or the organization has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
     )

@@ -5,6 +5,7 @@ use axum::extract::State;
 use uuid::Uuid;
 
 use super::{MAX_SOURCES, ServerView, managed_server, show, source_not_found};
+use crate::routes::responses::{ForeignOriginOrMember, MalformedId, NotSignedIn};
 use crate::{
     activity::{Action, Seen},
     db::server_sources::{self, SOURCE_LINK_FKEY},
@@ -22,9 +23,9 @@ use crate::{
     params(("id" = Uuid, Path, description = "Server id"), ("source_id" = Uuid, Path, description = "Source id")),
     responses(
         (status = 200, description = "The server with the source", body = ServerView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server, or the source is not the organization's (`source_not_found`)", body = ErrorBody),
         (status = 422, description = "The server already has the most sources allowed (100)", body = ErrorBody),
     )
@@ -70,9 +71,9 @@ pub(super) async fn attach_source(
     params(("id" = Uuid, Path, description = "Server id"), ("source_id" = Uuid, Path, description = "Source id")),
     responses(
         (status = 200, description = "The server without the source", body = ServerView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server, or the source is not assigned to it", body = ErrorBody),
     )
 )]

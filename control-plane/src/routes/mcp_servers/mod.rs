@@ -9,6 +9,9 @@ use axum::{extract::State, http::StatusCode};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    ForeignOriginOrMember, MalformedId, MalformedJson, MalformedJsonOrId, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Activity, Seen},
     db::{
@@ -44,7 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "One page of servers", body = ServerPage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 422, description = "limit or offset out of range", body = ErrorBody),
     )
@@ -95,12 +98,12 @@ async fn list_servers(
     request_body = NewServer,
     responses(
         (status = 201, description = "Created", body = ServerView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJson,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member of the organization (`role_required`)", body = ErrorBody),
         (status = 404, description = "`organization_id` names no organization of the caller's, or a source id is not one of the organization's sources (`source_not_found`)", body = ErrorBody),
         (status = 409, description = "No endpoint is free (`pool_exhausted`), or the organization has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid name, member access or listed members, too many sources, or an endpoint given", body = ErrorBody),
     )
 )]
@@ -165,8 +168,8 @@ async fn create(
     params(("id" = Uuid, Path, description = "Server id"), ShowParams),
     responses(
         (status = 200, description = "The server", body = ServerView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 404, description = "No such server the caller can see (or soft-deleted)", body = ErrorBody),
     )
 )]
@@ -193,11 +196,11 @@ async fn get_server(
     request_body = ServerInput,
     responses(
         (status = 200, description = "Updated", body = ServerView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server, or a source that is not the organization's", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid name, member access or listed members, too many sources, another `organization_id`, or an endpoint given", body = ErrorBody),
     )
 )]

@@ -16,6 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    ForeignOriginOrMember, MalformedId, MalformedJson, MalformedJsonOrId, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Seen},
     db::sources::{self, SourceRow, SourceWrite},
@@ -103,7 +106,7 @@ pub struct SourcePage {
     responses(
         (status = 200, description = "One page of sources", body = SourcePage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "`organization_id` names an organization where the caller is only a member (`role_required`)", body = ErrorBody),
         (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 422, description = "limit or offset out of range", body = ErrorBody),
@@ -143,12 +146,12 @@ async fn list_sources(
     request_body = SourceInput,
     responses(
         (status = 201, description = "Created", body = SourceView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJson,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member of the organization (`role_required`)", body = ErrorBody),
         (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 409, description = "The organization has the most sources allowed (`source_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Unknown type or invalid metadata; each bad field is named", body = ErrorBody),
     )
 )]
@@ -202,8 +205,8 @@ async fn create_source(
     params(("id" = Uuid, Path, description = "Source id")),
     responses(
         (status = 200, description = "The source", body = SourceView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "The caller is only a member of the source's organization (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such source in an organization of the caller's", body = ErrorBody),
     )
@@ -229,11 +232,11 @@ async fn get_source(
     request_body = SourceUpdate,
     responses(
         (status = 200, description = "Updated", body = SourceView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such source in an organization of the caller's", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid type or metadata, or another `organization_id`", body = ErrorBody),
     )
 )]
@@ -294,9 +297,9 @@ async fn update_source(
     params(("id" = Uuid, Path, description = "Source id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such source in an organization of the caller's", body = ErrorBody),
     )
 )]
