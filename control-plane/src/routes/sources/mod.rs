@@ -163,14 +163,7 @@ async fn create_source(
 ) -> Result<(StatusCode, axum::Json<SourceView>), ApiError> {
     let id = Uuid::new_v4();
     let source_type = parse_type(&input.source_type)?;
-    let (metadata, sealed, key_id) =
-        validate_and_seal(&state, id, source_type, &input.source_metadata, &Map::new())?;
-    let write = SourceWrite {
-        source_type: source_type.as_str(),
-        metadata: &metadata,
-        secrets: &sealed,
-        secrets_key_id: &key_id,
-    };
+    let sealed = validate_and_seal(&state, id, source_type, &input.source_metadata, &Map::new())?;
     let row = recorded(&state.pool, async |tx| {
         let org = access::for_create(tx, caller.user.id, input.organization_id, Role::Admin)
             .await?
@@ -184,7 +177,7 @@ async fn create_source(
                 format!("An organization may have at most {max} sources; delete one first."),
             ));
         }
-        let row = sources::insert(&mut *tx, id, org, &write).await?;
+        let row = sources::insert(&mut *tx, id, org, &sealed.write()).await?;
         let activity = seen
             .activity(Action::SourceCreate)
             .by(caller.user.id)
@@ -266,15 +259,8 @@ async fn update_source(
                 .map_err(|err| ApiError::internal(anyhow::anyhow!("source {id}: {err}")))?,
             _ => Map::new(),
         };
-        let (metadata, sealed, key_id) =
-            validate_and_seal(&state, id, source_type, &input.source_metadata, &stored)?;
-        let write = SourceWrite {
-            source_type: source_type.as_str(),
-            metadata: &metadata,
-            secrets: &sealed,
-            secrets_key_id: &key_id,
-        };
-        let row = sources::update(&mut *tx, org, id, &write)
+        let sealed = validate_and_seal(&state, id, source_type, &input.source_metadata, &stored)?;
+        let row = sources::update(&mut *tx, org, id, &sealed.write())
             .await?
             .ok_or_else(ApiError::not_found)?;
         let activity = seen
@@ -348,14 +334,33 @@ fn parse_type(name: &str) -> Result<SourceType, ApiError> {
     })
 }
 
-/// Validates metadata and seals its secrets: `(public metadata, ciphertext, key id)`.
+/// A source's validated settings, its secrets sealed: what is stored.
+struct Sealed {
+    source_type: SourceType,
+    metadata: Value,
+    secrets: Vec<u8>,
+    key_id: String,
+}
+
+impl Sealed {
+    fn write(&self) -> SourceWrite<'_> {
+        SourceWrite {
+            source_type: self.source_type.as_str(),
+            metadata: &self.metadata,
+            secrets: &self.secrets,
+            secrets_key_id: &self.key_id,
+        }
+    }
+}
+
+/// Validates metadata and seals its secrets.
 fn validate_and_seal(
     state: &AppState,
     id: Uuid,
     source_type: SourceType,
     input: &Map<String, Value>,
     stored: &Map<String, Value>,
-) -> Result<(Value, Vec<u8>, String), ApiError> {
+) -> Result<Sealed, ApiError> {
     let valid = source_type
         .validate(input, stored, &state.config.source_rules)
         .map_err(|problems| {
@@ -366,6 +371,11 @@ fn validate_and_seal(
                     .collect(),
             )
         })?;
-    let (sealed, key_id) = state.keyring.seal_source(id, &valid.secrets);
-    Ok((Value::Object(valid.public), sealed, key_id))
+    let (secrets, key_id) = state.keyring.seal_source(id, &valid.secrets);
+    Ok(Sealed {
+        source_type,
+        metadata: Value::Object(valid.public),
+        secrets,
+        key_id,
+    })
 }
