@@ -324,6 +324,15 @@ impl Activity {
         self
     }
 
+    /// `detail.changed`: the names of the fields the caller gave (never their values).
+    pub fn changed<const N: usize>(self, fields: [(bool, &'static str); N]) -> Self {
+        let names: Vec<&str> = fields
+            .into_iter()
+            .filter_map(|(given, name)| given.then_some(name))
+            .collect();
+        self.detail("changed", names)
+    }
+
     /// Records a failure with this error code.
     pub fn failed(mut self, code: &'static str) -> Self {
         self.error_code = Some(code);

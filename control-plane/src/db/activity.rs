@@ -153,18 +153,11 @@ pub async fn page(
 
 /// Deletes records older than `cutoff`, a batch at a time; returns how many went.
 pub async fn purge_before(db: &PgPool, cutoff: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    let mut deleted = 0;
-    loop {
-        let done = sqlx::query(
-            "delete from activity where id = any(array( \
-             select id from activity where created_at < $1 limit 10000))",
-        )
-        .bind(cutoff)
-        .execute(db)
-        .await?;
-        deleted += done.rows_affected();
-        if done.rows_affected() < 10000 {
-            return Ok(deleted);
-        }
-    }
+    super::delete_in_batches(
+        db,
+        "delete from activity where id = any(array( \
+         select id from activity where created_at < $1 limit $2))",
+        cutoff,
+    )
+    .await
 }

@@ -152,21 +152,14 @@ pub async fn by_source(
 /// Deletes calls older than `cutoff`, a batch at a time (short transactions, no long locks);
 /// returns how many went.
 pub async fn purge_before(db: &PgPool, cutoff: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    let mut deleted = 0;
-    loop {
-        let done = sqlx::query(
-            // By physical address: the table has no primary key (see migration 0005).
-            "delete from tool_calls where ctid = any(array( \
-             select ctid from tool_calls where called_at < $1 limit 10000))",
-        )
-        .bind(cutoff)
-        .execute(db)
-        .await?;
-        deleted += done.rows_affected();
-        if done.rows_affected() < 10000 {
-            return Ok(deleted);
-        }
-    }
+    super::delete_in_batches(
+        db,
+        // By physical address: the table has no primary key (see migration 0005).
+        "delete from tool_calls where ctid = any(array( \
+         select ctid from tool_calls where called_at < $1 limit $2))",
+        cutoff,
+    )
+    .await
 }
 
 /// Calls of one time bucket by outcome.

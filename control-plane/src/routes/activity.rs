@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::NotSignedIn;
 use crate::{
     activity::{Action, ActorKind},
     db::activity::{self as db, ActivityFilter, ActivityRow},
@@ -141,7 +142,7 @@ pub struct ActivityPage {
     responses(
         (status = 200, description = "One page of records", body = ActivityPage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "`user_id` given by someone who is not an administrator (`admin_required`), or `organization_id` by a plain member (`role_required`)", body = ErrorBody),
         (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 422, description = "Unknown action or outcome, from after to, bad limit or offset", body = ErrorBody),

@@ -7,13 +7,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{MalformedId, NotSignedIn};
 use crate::{
     activity::{Action, Seen},
     db::{servers, users},
     endpoints::PoolStatus,
     error::{ApiError, ErrorBody, FieldError},
     extract::{Path, Query},
-    routes::account::UserView,
+    routes::{account::UserView, write::recorded},
     session::AdminUser,
     state::AppState,
 };
@@ -46,8 +47,8 @@ pub struct Freed {
     params(("id" = Uuid, Path, description = "User id (a deleted account's too)")),
     responses(
         (status = 200, description = "Cooldowns ended; the fixed endpoints now free for everyone (possibly none)", body = Freed),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Caller is not an administrator, or cookie request from a foreign origin", body = ErrorBody),
     )
 )]
@@ -68,7 +69,7 @@ async fn clear_endpoint_reservations(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "Pool status", body = PoolStatus),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "Caller is not an administrator (`admin_required`)", body = ErrorBody),
     )
 )]
@@ -87,8 +88,8 @@ async fn pool_status(
     params(("id" = Uuid, Path, description = "Server id")),
     responses(
         (status = 204, description = "Deleted for good"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Caller is not an administrator, or cookie request from a foreign origin", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     )
@@ -99,20 +100,21 @@ async fn hard_delete_server(
     seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let Some((organization, owner)) = servers::hard_delete(&mut *tx, id).await? else {
-        return Err(ApiError::not_found());
-    };
-    // The administrator acted; the record also belongs to the organization (and the account
-    // of a personal one), whose owners see it.
-    seen.activity(Action::ServerHardDelete)
-        .by(admin.0.user.id)
-        .on_user(owner)
-        .in_org(organization)
-        .server(id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        let Some((organization, owner)) = servers::hard_delete(&mut *tx, id).await? else {
+            return Err(ApiError::not_found());
+        };
+        // The administrator acted; the record also belongs to the organization (and the
+        // account of a personal one), whose owners see it.
+        let activity = seen
+            .activity(Action::ServerHardDelete)
+            .by(admin.0.user.id)
+            .on_user(owner)
+            .in_org(organization)
+            .server(id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(admin_id = %admin.0.user.id, server_id = %id, "MCP server hard-deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -175,7 +177,7 @@ pub struct UserPage {
     responses(
         (status = 200, description = "One page of users", body = UserPage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "Caller is not an administrator (`admin_required`)", body = ErrorBody),
         (status = 422, description = "limit or offset out of range", body = ErrorBody),
     )

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{MalformedJson, NotJson, NotSignedIn};
 use crate::{
     activity::{Action, Seen},
     auth::password,
@@ -54,10 +55,10 @@ pub struct Credentials {
     request_body = Credentials,
     responses(
         (status = 201, description = "Account created; a taken email gets the same answer (an `id` that belongs to no account) and the existing account is not changed, so signup does not reveal who has an account", body = UserView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        MalformedJson,
         (status = 403, description = "Signup is disabled (`signup_disabled`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid email or password length", body = ErrorBody),
         (status = 429, description = "Too many attempts from this client (`rate_limited`, with `Retry-After`)", body = ErrorBody),
     )
@@ -127,9 +128,9 @@ fn validate(body: Credentials) -> Result<(Email, Password), ApiError> {
     request_body = Credentials,
     responses(
         (status = 200, description = "Signed in; the token is also set as an HTTP-only cookie", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        MalformedJson,
         (status = 401, description = "Wrong email or password (`invalid_credentials`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid email", body = ErrorBody),
         (status = 429, description = "Too many attempts for this client or email (`rate_limited`, with `Retry-After`)", body = ErrorBody),
     )
@@ -168,7 +169,7 @@ async fn signin(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "Signed out; the token no longer works"),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin (`cross_origin_request`)", body = ErrorBody),
     )
 )]

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::NotSignedIn;
 use crate::{
     db::calls,
     error::{ApiError, ErrorBody},
@@ -114,7 +115,7 @@ pub struct CallSeries {
     responses(
         (status = 200, description = "The series", body = CallSeries),
         (status = 400, description = "Malformed id or query string (an unknown bucket too)", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such server the caller can see", body = ErrorBody),
         (status = 422, description = "Bad window (from not before to, or longer than 93 days)", body = ErrorBody),

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::NotSignedIn;
 use crate::{
     db::calls::{self, CallFilter, CallRow, GroupStats},
     error::{ApiError, ErrorBody, FieldError},
@@ -227,7 +228,7 @@ fn rate(errors: i64, calls: i64) -> f64 {
     responses(
         (status = 200, description = "One page of calls", body = CallPage),
         (status = 400, description = "Malformed id or query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "A member named someone else in `user_id` (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such server the caller can see", body = ErrorBody),
         (status = 422, description = "Bad tool, status, time range, limit or offset", body = ErrorBody),
@@ -298,7 +299,7 @@ async fn list_calls(
     responses(
         (status = 200, description = "The summary", body = CallSummary),
         (status = 400, description = "Malformed id or query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such server the caller can see", body = ErrorBody),
         (status = 422, description = "Bad window (from after to, or longer than 93 days)", body = ErrorBody),

@@ -11,12 +11,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{MalformedId, NotSignedIn};
 use crate::{
     activity::{Action, Seen},
     db::oauth::{self as db, GrantRow},
     error::{ApiError, ErrorBody},
     extract::{Path, Query},
     orgs::{Role, access},
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -98,7 +100,7 @@ pub struct GrantParams {
     responses(
         (status = 200, description = "The server's grants (a member's own only)", body = GrantList),
         (status = 400, description = "Malformed id or query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "A member named someone else in `user_id` (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such live server the caller can see", body = ErrorBody),
     )
@@ -130,8 +132,8 @@ async fn list_grants(
     params(("id" = Uuid, Path, description = "Server id"), ("grant_id" = Uuid, Path, description = "Grant id")),
     responses(
         (status = 204, description = "Disconnected"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
         (status = 404, description = "No such grant on a server the caller can see (for a member: of their own)", body = ErrorBody),
     )
@@ -142,21 +144,22 @@ async fn delete_grant(
     seen: Seen,
     Path((id, grant_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let server = access::of_server(&mut *tx, caller.user.id, id, false).await?;
-    let only_own = (server.role() < Role::Admin).then_some(caller.user.id);
-    let Some(approver) = db::delete_grant(&mut *tx, id, grant_id, only_own).await? else {
-        return Err(ApiError::not_found());
-    };
-    seen.activity(Action::GrantDelete)
-        .by(caller.user.id)
-        .on_user(approver)
-        .in_org(server.organization_id())
-        .server(id)
-        .grant(grant_id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        let server = access::of_server(&mut *tx, caller.user.id, id, false).await?;
+        let only_own = (server.role() < Role::Admin).then_some(caller.user.id);
+        let Some(approver) = db::delete_grant(&mut *tx, id, grant_id, only_own).await? else {
+            return Err(ApiError::not_found());
+        };
+        let activity = seen
+            .activity(Action::GrantDelete)
+            .by(caller.user.id)
+            .on_user(approver)
+            .in_org(server.organization_id())
+            .server(id)
+            .grant(grant_id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, server_id = %id, %grant_id, "agent disconnected (grant deleted)");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -167,7 +170,7 @@ async fn delete_grant(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The caller's grants", body = GrantList),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
     )
 )]
 async fn my_grants(

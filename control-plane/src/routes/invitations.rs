@@ -9,6 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    ForeignOriginOrMember, MalformedId, MalformedJsonOrId, NoSuchOrganization, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Seen},
     db::{
@@ -19,7 +22,10 @@ use crate::{
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path},
     orgs::{Role, access},
-    routes::{organizations::OrganizationView, organizations::personal_organization},
+    routes::{
+        organizations::{OrganizationView, team_organization},
+        write::recorded,
+    },
     session::AuthUser,
     state::AppState,
 };
@@ -148,12 +154,12 @@ pub struct InvitationPreview {
     request_body = InvitationInput,
     responses(
         (status = 201, description = "Created; `accept_url` and `token` are shown only now", body = NewInvitationView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller lacks the role (`role_required`: admin, owner to invite an owner)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
         (status = 409, description = "A personal organization (`personal_organization`), the email is a member already (`already_member`), or too many pending invitations (`invitation_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid email or role", body = ErrorBody),
     )
 )]
@@ -166,51 +172,46 @@ async fn create_invitation(
 ) -> Result<(StatusCode, axum::Json<NewInvitationView>), ApiError> {
     let email = Email::parse(&input.email)
         .map_err(|problem| ApiError::validation(vec![FieldError::new("email", problem)]))?;
-    let mut tx = state.pool.begin().await?;
-    let membership = access::of_organization(&mut *tx, caller.user.id, id).await?;
-    membership.require(if input.role == Role::Owner {
-        Role::Owner
-    } else {
-        Role::Admin
-    })?;
-    if membership.personal {
-        return Err(personal_organization());
-    }
-    organizations::lock(&mut *tx, id).await?;
-    if organizations::has_member_with_email(&mut *tx, id, email.as_str()).await? {
-        return Err(ApiError::conflict(
-            "already_member",
-            "Someone with this email is a member already; change their role instead.",
-        ));
-    }
-    if db::pending_count(&mut *tx, id).await? >= MAX_PENDING {
-        return Err(ApiError::conflict(
-            "invitation_limit_reached",
-            format!(
-                "An organization may have at most {MAX_PENDING} pending invitations; revoke some first."
-            ),
-        ));
-    }
-    let token = shared::oauth::random_token(TOKEN_PREFIX);
-    let hash = shared::access_key::hash(&token);
-    let row = db::invite(
-        &mut tx,
-        id,
-        email.as_str(),
-        input.role,
-        &hash,
-        caller.user.id,
-        Utc::now() + VALID_FOR,
-    )
-    .await?;
-    seen.activity(Action::InvitationCreate)
-        .by(caller.user.id)
-        .in_org(id)
-        .detail("role", input.role.as_str())
-        .detail("invitation_id", row.id.to_string())
-        .record(&mut *tx)
+    let (token, row) = recorded(&state.pool, async |tx| {
+        // Admins invite; only owners invite owners.
+        let needed = input.role.max(Role::Admin);
+        team_organization(&mut *tx, caller.user.id, id, needed).await?;
+        organizations::lock(&mut *tx, id).await?;
+        if organizations::has_member_with_email(&mut *tx, id, email.as_str()).await? {
+            return Err(ApiError::conflict(
+                "already_member",
+                "Someone with this email is a member already; change their role instead.",
+            ));
+        }
+        if db::pending_count(&mut *tx, id).await? >= MAX_PENDING {
+            return Err(ApiError::conflict(
+                "invitation_limit_reached",
+                format!(
+                    "An organization may have at most {MAX_PENDING} pending invitations; revoke some first."
+                ),
+            ));
+        }
+        let token = shared::oauth::random_token(TOKEN_PREFIX);
+        let hash = shared::access_key::hash(&token);
+        let row = db::invite(
+            tx,
+            id,
+            email.as_str(),
+            input.role,
+            &hash,
+            caller.user.id,
+            Utc::now() + VALID_FOR,
+        )
         .await?;
-    tx.commit().await?;
+        let activity = seen
+            .activity(Action::InvitationCreate)
+            .by(caller.user.id)
+            .in_org(id)
+            .detail("role", input.role.as_str())
+            .detail("invitation_id", row.id.to_string());
+        Ok(((token, row), activity))
+    })
+    .await?;
     tracing::info!(actor = %caller.user.id, organization_id = %id, invitation_id = %row.id, "invitation created");
     Ok((
         StatusCode::CREATED,
@@ -229,10 +230,10 @@ async fn create_invitation(
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 200, description = "The invitations (the newest 500)", body = InvitationList),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
     )
 )]
 async fn list_invitations(
@@ -257,9 +258,9 @@ async fn list_invitations(
     params(("id" = Uuid, Path, description = "Organization id"), ("invitation_id" = Uuid, Path, description = "Invitation id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such invitation of an organization of the caller's", body = ErrorBody),
         (status = 409, description = "Already accepted (`invitation_used`): remove the member instead", body = ErrorBody),
     )
@@ -270,26 +271,27 @@ async fn revoke_invitation(
     seen: Seen,
     Path((id, invitation_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    access::of_organization(&mut *tx, caller.user.id, id)
-        .await?
-        .require(Role::Admin)?;
-    let row = db::revoke_invitation(&mut tx, id, invitation_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if row.accepted_at.is_some() {
-        return Err(ApiError::conflict(
-            "invitation_used",
-            "This invitation was accepted already; remove the member instead.",
-        ));
-    }
-    seen.activity(Action::InvitationRevoke)
-        .by(caller.user.id)
-        .in_org(id)
-        .detail("invitation_id", invitation_id.to_string())
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        access::of_organization(&mut *tx, caller.user.id, id)
+            .await?
+            .require(Role::Admin)?;
+        let row = db::revoke_invitation(tx, id, invitation_id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if row.accepted_at.is_some() {
+            return Err(ApiError::conflict(
+                "invitation_used",
+                "This invitation was accepted already; remove the member instead.",
+            ));
+        }
+        let activity = seen
+            .activity(Action::InvitationRevoke)
+            .by(caller.user.id)
+            .in_org(id)
+            .detail("invitation_id", invitation_id.to_string());
+        Ok(((), activity))
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -326,7 +328,7 @@ async fn show_invitation(
     params(("token" = String, Path, description = "The token from the invitation link")),
     responses(
         (status = 200, description = "Joined: the organization", body = OrganizationView),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the account's email is not the invited one (`invitation_email_mismatch`)", body = ErrorBody),
         (status = 404, description = "No such invitation", body = ErrorBody),
         (status = 409, description = "The account is a member already (`already_member`)", body = ErrorBody),
@@ -339,40 +341,41 @@ async fn accept_invitation(
     seen: Seen,
     Path(token): Path<String>,
 ) -> Result<axum::Json<OrganizationView>, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let row = db::invitation_by_hash(&mut *tx, &shared::access_key::hash(&token), true)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    refuse_unusable(&row)?;
-    if !row.email.eq_ignore_ascii_case(&caller.user.email) {
-        return Err(ApiError::forbidden(
-            "invitation_email_mismatch",
-            format!(
-                "This invitation was sent to another email address than {}'s. Sign out, then sign in or sign up with the address it was sent to.",
-                caller.user.email
-            ),
-        ));
-    }
-    let org = row.organization_id;
-    if !organizations::add_member(&mut *tx, org, caller.user.id, row.role).await? {
-        return Err(ApiError::conflict(
-            "already_member",
-            "You are a member of this organization already.",
-        ));
-    }
-    db::mark_accepted(&mut *tx, row.id, caller.user.id).await?;
-    seen.activity(Action::InvitationAccept)
-        .by(caller.user.id)
-        .in_org(org)
-        .detail("role", row.role.as_str())
-        .detail("invitation_id", row.id.to_string())
-        .record(&mut *tx)
-        .await?;
-    let joined = organizations::get(&mut *tx, caller.user.id, org)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
-    tracing::info!(user_id = %caller.user.id, organization_id = %org, "invitation accepted");
+    let joined = recorded(&state.pool, async |tx| {
+        let row = db::invitation_by_hash(&mut *tx, &shared::access_key::hash(&token), true)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        refuse_unusable(&row)?;
+        if !row.email.eq_ignore_ascii_case(&caller.user.email) {
+            return Err(ApiError::forbidden(
+                "invitation_email_mismatch",
+                format!(
+                    "This invitation was sent to another email address than {}'s. Sign out, then sign in or sign up with the address it was sent to.",
+                    caller.user.email
+                ),
+            ));
+        }
+        let org = row.organization_id;
+        if !organizations::add_member(&mut *tx, org, caller.user.id, row.role).await? {
+            return Err(ApiError::conflict(
+                "already_member",
+                "You are a member of this organization already.",
+            ));
+        }
+        db::mark_accepted(&mut *tx, row.id, caller.user.id).await?;
+        let joined = organizations::get(&mut *tx, caller.user.id, org)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let activity = seen
+            .activity(Action::InvitationAccept)
+            .by(caller.user.id)
+            .in_org(org)
+            .detail("role", row.role.as_str())
+            .detail("invitation_id", row.id.to_string());
+        Ok((joined, activity))
+    })
+    .await?;
+    tracing::info!(user_id = %caller.user.id, organization_id = %joined.id, "invitation accepted");
     Ok(axum::Json(joined.into()))
 }
 

@@ -9,6 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    ForeignOriginOrMember, MalformedId, MalformedJsonOrId, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Activity, Seen},
     db::{
@@ -18,6 +21,7 @@ use crate::{
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, Path},
     orgs::{Role, access},
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -130,8 +134,8 @@ pub struct KeyList {
     params(("id" = Uuid, Path, description = "Server id")),
     responses(
         (status = 200, description = "The keys (never the keys themselves)", body = KeyList),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such live server the caller can see", body = ErrorBody),
     )
@@ -157,12 +161,12 @@ async fn list_keys(
     request_body = KeyInput,
     responses(
         (status = 201, description = "Created; `key` is shown only now", body = NewKeyView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server the caller can see", body = ErrorBody),
         (status = 409, description = "The server has the most active keys allowed (`key_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid name or expiry", body = ErrorBody),
     )
 )]
@@ -191,39 +195,41 @@ async fn create(
 ) -> Result<(StatusCode, axum::Json<NewKeyView>), ApiError> {
     let name = validate(&input)?;
     let user_id = caller.user.id;
-    let mut tx = state.pool.begin().await?;
-    let server = access::of_server(&mut *tx, user_id, id, false).await?;
-    server.require(Role::Admin)?;
-    let org = server.organization_id();
-    // The lock serialises key creation per server, so the limit holds under concurrency.
-    if !servers::lock_live(&mut tx, org, id).await? {
-        return Err(ApiError::not_found());
-    }
-    if keys::count_active(&mut *tx, id).await? >= MAX_KEYS {
-        return Err(ApiError::conflict(
-            "key_limit_reached",
-            format!("A server may have at most {MAX_KEYS} active keys; revoke one first."),
-        ));
-    }
-    if keys::count_all(&mut *tx, id).await? >= MAX_KEYS_KEPT {
-        return Err(ApiError::conflict(
-            "key_limit_reached",
-            format!(
-                "A server keeps at most {MAX_KEYS_KEPT} keys, revoked and expired ones included; they are deleted {} days after they stop working.",
-                keys::FORGET_AFTER_DAYS
-            ),
-        ));
-    }
-    let new = shared::access_key::generate();
-    let write = KeyWrite {
-        name: &name,
-        prefix: &new.shown_prefix,
-        hash: &new.hash,
-        expires_at: input.expires_at,
-    };
-    let row = keys::insert(&mut *tx, org, user_id, id, &write).await?;
-    activity.in_org(org).key(row.id).record(&mut *tx).await?;
-    tx.commit().await?;
+    let (new, row) = recorded(&state.pool, async |tx| {
+        let server = access::of_server(&mut *tx, user_id, id, false).await?;
+        server.require(Role::Admin)?;
+        let org = server.organization_id();
+        // The lock serialises key creation per server, so the limit holds under concurrency.
+        if !servers::lock_live(tx, org, id).await? {
+            return Err(ApiError::not_found());
+        }
+        if keys::count_active(&mut *tx, id).await? >= MAX_KEYS {
+            return Err(ApiError::conflict(
+                "key_limit_reached",
+                format!("A server may have at most {MAX_KEYS} active keys; revoke one first."),
+            ));
+        }
+        if keys::count_all(&mut *tx, id).await? >= MAX_KEYS_KEPT {
+            return Err(ApiError::conflict(
+                "key_limit_reached",
+                format!(
+                    "A server keeps at most {MAX_KEYS_KEPT} keys, revoked and expired ones included; they are deleted {} days after they stop working.",
+                    keys::FORGET_AFTER_DAYS
+                ),
+            ));
+        }
+        let new = shared::access_key::generate();
+        let write = KeyWrite {
+            name: &name,
+            prefix: &new.shown_prefix,
+            hash: &new.hash,
+            expires_at: input.expires_at,
+        };
+        let row = keys::insert(&mut *tx, org, user_id, id, &write).await?;
+        let activity = activity.in_org(org).key(row.id);
+        Ok(((new, row), activity))
+    })
+    .await?;
     tracing::info!(%user_id, server_id = %id, key_id = %row.id, "access key created");
     Ok((
         StatusCode::CREATED,
@@ -241,9 +247,9 @@ async fn create(
     params(("id" = Uuid, Path, description = "Server id"), ("key_id" = Uuid, Path, description = "Key id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such key on a server the caller can see", body = ErrorBody),
     )
 )]
@@ -253,21 +259,22 @@ async fn revoke_key(
     seen: Seen,
     Path((id, key_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let server = access::of_server(&mut *tx, caller.user.id, id, false).await?;
-    server.require(Role::Admin)?;
-    let org = server.organization_id();
-    if !keys::revoke(&mut *tx, org, id, key_id).await? {
-        return Err(ApiError::not_found());
-    }
-    seen.activity(Action::KeyRevoke)
-        .by(caller.user.id)
-        .in_org(org)
-        .server(id)
-        .key(key_id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        let server = access::of_server(&mut *tx, caller.user.id, id, false).await?;
+        server.require(Role::Admin)?;
+        let org = server.organization_id();
+        if !keys::revoke(&mut *tx, org, id, key_id).await? {
+            return Err(ApiError::not_found());
+        }
+        let activity = seen
+            .activity(Action::KeyRevoke)
+            .by(caller.user.id)
+            .in_org(org)
+            .server(id)
+            .key(key_id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, server_id = %id, %key_id, "access key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::routes::responses::{MalformedJson, NotJson, NotSignedIn};
 use crate::{
     activity::{Action, Seen},
     auth::password,
@@ -18,7 +19,10 @@ use crate::{
     domain::Password,
     error::{ApiError, ErrorBody, FieldError},
     extract::{Json, client_ip},
-    routes::account::{TokenResponse, UserView, signed_in},
+    routes::{
+        account::{TokenResponse, UserView, signed_in},
+        write::recorded,
+    },
     session::{AuthUser, cookie::cleared_cookie},
     state::AppState,
 };
@@ -35,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The caller's account", body = UserView),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
     )
 )]
 async fn me(caller: AuthUser) -> axum::Json<UserView> {
@@ -61,10 +65,10 @@ pub struct PasswordChange {
     request_body = PasswordChange,
     responses(
         (status = 200, description = "Password changed; use the new token", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJson,
+        NotSignedIn,
         (status = 403, description = "Current password is wrong (`wrong_password`), or cookie request from a foreign origin", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "New password too short or too long", body = ErrorBody),
         (status = 429, description = "Too many attempts for this account (`rate_limited`)", body = ErrorBody),
     )
@@ -109,10 +113,11 @@ async fn change_password(
         ));
     }
     let hash = password::hash(&new_password, state.config.bcrypt_cost).await?;
-    let mut tx = state.pool.begin().await?;
-    let version = users::set_password(&mut *tx, caller.user.id, &hash).await?;
-    activity.record(&mut *tx).await?;
-    tx.commit().await?;
+    let version = recorded(&state.pool, async |tx| {
+        let version = users::set_password(&mut *tx, caller.user.id, &hash).await?;
+        Ok((version, activity))
+    })
+    .await?;
     let token = state
         .tokens
         .issue(caller.user.id, version)
@@ -129,7 +134,7 @@ async fn change_password(
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "Account and all its data deleted"),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
         (status = 409, description = "The account is the only owner of a team organization with other members (`sole_owner`)", body = ErrorBody),
     )
@@ -141,15 +146,13 @@ async fn delete_me(
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
     // The record has no foreign key: it outlives the account, for administrators.
-    let mut tx = state.pool.begin().await?;
-    leave_organizations(&mut tx, caller.user.id).await?;
-    if users::delete(&mut *tx, caller.user.id).await? {
-        seen.activity(Action::AccountDelete)
-            .by(caller.user.id)
-            .record(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        leave_organizations(tx, caller.user.id).await?;
+        let deleted = users::delete(&mut *tx, caller.user.id).await?;
+        let activity = deleted.then(|| seen.activity(Action::AccountDelete).by(caller.user.id));
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, "account deleted");
     Ok((
         StatusCode::NO_CONTENT,

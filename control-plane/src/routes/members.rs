@@ -10,13 +10,16 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    MalformedId, MalformedJsonOrId, NoSuchOrganization, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Seen},
     db::organizations::{self as db, MemberRow},
     error::{ApiError, ErrorBody},
     extract::{Json, Path},
     orgs::{Membership, Role, access},
-    routes::organizations::personal_organization,
+    routes::{organizations::team_organization, write::recorded},
     session::AuthUser,
     state::AppState,
 };
@@ -67,10 +70,10 @@ pub struct RoleInput {
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 200, description = "The members", body = MemberList),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "The caller is only a member (`role_required`)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
     )
 )]
 async fn list_members(
@@ -96,12 +99,12 @@ async fn list_members(
     request_body = RoleInput,
     responses(
         (status = 200, description = "The member with the new role", body = MemberView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller lacks the role (`role_required`: admin, or owner when an owner is involved)", body = ErrorBody),
         (status = 404, description = "No such organization of the caller's, or no such member", body = ErrorBody),
         (status = 409, description = "A personal organization (`personal_organization`), or the last owner stepping down (`last_owner`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Unknown role", body = ErrorBody),
     )
 )]
@@ -112,31 +115,32 @@ async fn change_role(
     Path((id, user_id)): Path<(Uuid, Uuid)>,
     Json(input): Json<RoleInput>,
 ) -> Result<axum::Json<MemberView>, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let (membership, current) = member_to_change(&mut tx, caller.user.id, id, user_id).await?;
-    // Nobody raises their own role: changing one, even one's own, takes an admin.
-    membership.require(Role::Admin)?;
-    if current == Role::Owner || input.role == Role::Owner {
-        membership.require(Role::Owner)?;
-    }
-    if current == Role::Owner
-        && input.role < Role::Owner
-        && db::owner_count(&mut *tx, id).await? <= 1
-    {
-        return Err(last_owner());
-    }
-    db::set_role(&mut *tx, id, user_id, input.role).await?;
-    seen.activity(Action::MemberRoleChange)
-        .by(caller.user.id)
-        .on_user(user_id)
-        .in_org(id)
-        .detail("role", input.role.as_str())
-        .record(&mut *tx)
-        .await?;
-    let row = db::member(&mut *tx, id, user_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
+    let row = recorded(&state.pool, async |tx| {
+        let (membership, current) = member_to_change(tx, caller.user.id, id, user_id).await?;
+        // Nobody raises their own role: changing one, even one's own, takes an admin.
+        membership.require(Role::Admin)?;
+        if current == Role::Owner || input.role == Role::Owner {
+            membership.require(Role::Owner)?;
+        }
+        if current == Role::Owner
+            && input.role < Role::Owner
+            && db::owner_count(&mut *tx, id).await? <= 1
+        {
+            return Err(last_owner());
+        }
+        db::set_role(&mut *tx, id, user_id, input.role).await?;
+        let row = db::member(&mut *tx, id, user_id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let activity = seen
+            .activity(Action::MemberRoleChange)
+            .by(caller.user.id)
+            .on_user(user_id)
+            .in_org(id)
+            .detail("role", input.role.as_str());
+        Ok((row, activity))
+    })
+    .await?;
     tracing::info!(actor = %caller.user.id, organization_id = %id, %user_id, role = input.role.as_str(), "member role changed");
     Ok(axum::Json(row.into()))
 }
@@ -149,8 +153,8 @@ async fn change_role(
     params(("id" = Uuid, Path, description = "Organization id"), ("user_id" = Uuid, Path, description = "The member's user id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller lacks the role (`role_required`: admin, or owner to remove an owner)", body = ErrorBody),
         (status = 404, description = "No such organization of the caller's, or no such member", body = ErrorBody),
         (status = 409, description = "A personal organization (`personal_organization`), or the last owner (`last_owner`)", body = ErrorBody),
@@ -162,24 +166,25 @@ async fn remove_member(
     seen: Seen,
     Path((id, user_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let (membership, current) = member_to_change(&mut tx, caller.user.id, id, user_id).await?;
-    if current == Role::Owner {
-        if user_id != caller.user.id {
-            membership.require(Role::Owner)?;
+    recorded(&state.pool, async |tx| {
+        let (membership, current) = member_to_change(tx, caller.user.id, id, user_id).await?;
+        if current == Role::Owner {
+            if user_id != caller.user.id {
+                membership.require(Role::Owner)?;
+            }
+            if db::owner_count(&mut *tx, id).await? <= 1 {
+                return Err(last_owner());
+            }
         }
-        if db::owner_count(&mut *tx, id).await? <= 1 {
-            return Err(last_owner());
-        }
-    }
-    db::remove_member(&mut *tx, id, user_id).await?;
-    seen.activity(Action::MemberRemove)
-        .by(caller.user.id)
-        .on_user(user_id)
-        .in_org(id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+        db::remove_member(&mut *tx, id, user_id).await?;
+        let activity = seen
+            .activity(Action::MemberRemove)
+            .by(caller.user.id)
+            .on_user(user_id)
+            .in_org(id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(actor = %caller.user.id, organization_id = %id, %user_id, "member removed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -193,13 +198,13 @@ async fn member_to_change(
     id: Uuid,
     user_id: Uuid,
 ) -> Result<(Membership, Role), ApiError> {
-    let membership = access::of_organization(&mut *tx, caller, id).await?;
-    if user_id != caller {
-        membership.require(Role::Admin)?;
-    }
-    if membership.personal {
-        return Err(personal_organization());
-    }
+    // Anyone may leave; changing someone else takes an admin.
+    let needed = if user_id == caller {
+        Role::Member
+    } else {
+        Role::Admin
+    };
+    let membership = team_organization(&mut *tx, caller, id, needed).await?;
     db::lock(&mut *tx, id).await?;
     let current = db::role_of(&mut *tx, id, user_id)
         .await?

@@ -18,8 +18,10 @@ pub mod me;
 pub mod members;
 pub mod oauth;
 pub mod organizations;
+pub mod responses;
 pub mod sources;
 pub mod tls;
+pub mod write;
 
 use utoipa_axum::router::OpenApiRouter;
 

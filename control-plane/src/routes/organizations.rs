@@ -5,17 +5,22 @@
 use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgExecutor};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    MalformedId, MalformedJson, MalformedJsonOrId, NoSuchOrganization, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Seen},
     db::organizations::{self as db, OrganizationRow, SLUG_UNIQUE},
     domain::name::display_name,
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::{Json, Path},
-    orgs::{Role, access},
+    orgs::{Membership, Role, access},
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -108,7 +113,7 @@ pub struct OrganizationList {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The caller's organizations", body = OrganizationList),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
     )
 )]
 async fn list_organizations(
@@ -128,11 +133,11 @@ async fn list_organizations(
     request_body = NewOrganization,
     responses(
         (status = 201, description = "Created", body = OrganizationView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJson,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin", body = ErrorBody),
         (status = 409, description = "The slug is taken (`slug_taken`), or the caller owns the most team organizations allowed (`organization_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid or missing name or slug", body = ErrorBody),
     )
 )]
@@ -144,30 +149,29 @@ async fn create_organization(
 ) -> Result<(StatusCode, axum::Json<OrganizationView>), ApiError> {
     let (name, slug) = validate(&input, true)?;
     let (name, slug) = (name.unwrap_or_default(), slug.unwrap_or_default());
-    let mut tx = state.pool.begin().await?;
-    let owned = db::lock_and_count_owned(&mut tx, caller.user.id).await?;
-    let max = state.config.max_organizations_per_user;
-    if owned >= i64::from(max) {
-        return Err(ApiError::conflict(
-            "organization_limit_reached",
-            format!(
-                "An account may own at most {max} team organizations (MAX_ORGANIZATIONS_PER_USER); delete one first."
-            ),
-        ));
-    }
-    let id = db::create(&mut tx, caller.user.id, &name, &slug)
-        .await
-        .on_constraint(SLUG_UNIQUE, slug_taken)?;
-    seen.activity(Action::OrganizationCreate)
-        .by(caller.user.id)
-        .in_org(id)
-        .record(&mut *tx)
-        .await?;
-    let row = db::get(&mut *tx, caller.user.id, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
-    tracing::info!(user_id = %caller.user.id, organization_id = %id, "organization created");
+    let row = recorded(&state.pool, async |tx| {
+        let owned = db::lock_and_count_owned(tx, caller.user.id).await?;
+        let max = state.config.max_organizations_per_user;
+        if owned >= i64::from(max) {
+            return Err(ApiError::conflict(
+                "organization_limit_reached",
+                format!(
+                    "An account may own at most {max} team organizations (MAX_ORGANIZATIONS_PER_USER); delete one first."
+                ),
+            ));
+        }
+        let id = db::create(tx, caller.user.id, &name, &slug)
+            .await
+            .on_constraint(SLUG_UNIQUE, slug_taken)?;
+        let row = organization(tx, caller.user.id, id).await?;
+        let activity = seen
+            .activity(Action::OrganizationCreate)
+            .by(caller.user.id)
+            .in_org(id);
+        Ok((row, activity))
+    })
+    .await?;
+    tracing::info!(user_id = %caller.user.id, organization_id = %row.id, "organization created");
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -178,9 +182,9 @@ async fn create_organization(
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 200, description = "The organization", body = OrganizationView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        NoSuchOrganization,
     )
 )]
 async fn get_organization(
@@ -202,12 +206,12 @@ async fn get_organization(
     request_body = OrganizationInput,
     responses(
         (status = 200, description = "Updated", body = OrganizationView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller is not an owner (`role_required`)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
         (status = 409, description = "A personal organization (`personal_organization`), or the slug is taken (`slug_taken`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid name or slug", body = ErrorBody),
     )
 )]
@@ -219,29 +223,20 @@ async fn update_organization(
     Json(input): Json<OrganizationInput>,
 ) -> Result<axum::Json<OrganizationView>, ApiError> {
     let (name, slug) = validate(&input, false)?;
-    let mut tx = state.pool.begin().await?;
-    let membership = access::of_organization(&mut *tx, caller.user.id, id).await?;
-    membership.require(Role::Owner)?;
-    if membership.personal {
-        return Err(personal_organization());
-    }
-    db::update(&mut *tx, id, name.as_deref(), slug.as_deref())
-        .await
-        .on_constraint(SLUG_UNIQUE, slug_taken)?;
-    let changed: Vec<&str> = [(name.is_some(), "name"), (slug.is_some(), "slug")]
-        .into_iter()
-        .filter_map(|(given, field)| given.then_some(field))
-        .collect();
-    seen.activity(Action::OrganizationUpdate)
-        .by(caller.user.id)
-        .in_org(id)
-        .detail("changed", changed)
-        .record(&mut *tx)
-        .await?;
-    let row = db::get(&mut *tx, caller.user.id, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
+    let row = recorded(&state.pool, async |tx| {
+        team_organization(&mut *tx, caller.user.id, id, Role::Owner).await?;
+        db::update(&mut *tx, id, name.as_deref(), slug.as_deref())
+            .await
+            .on_constraint(SLUG_UNIQUE, slug_taken)?;
+        let row = organization(tx, caller.user.id, id).await?;
+        let activity = seen
+            .activity(Action::OrganizationUpdate)
+            .by(caller.user.id)
+            .in_org(id)
+            .changed([(name.is_some(), "name"), (slug.is_some(), "slug")]);
+        Ok((row, activity))
+    })
+    .await?;
     Ok(axum::Json(row.into()))
 }
 
@@ -253,10 +248,10 @@ async fn update_organization(
     params(("id" = Uuid, Path, description = "Organization id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller is not an owner (`role_required`)", body = ErrorBody),
-        (status = 404, description = "No such organization of the caller's", body = ErrorBody),
+        NoSuchOrganization,
         (status = 409, description = "A personal organization, deleted only with its account (`personal_organization`)", body = ErrorBody),
     )
 )]
@@ -266,21 +261,45 @@ async fn delete_organization(
     seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let membership = access::of_organization(&mut *tx, caller.user.id, id).await?;
-    membership.require(Role::Owner)?;
+    recorded(&state.pool, async |tx| {
+        team_organization(&mut *tx, caller.user.id, id, Role::Owner).await?;
+        db::delete(&mut *tx, id).await?;
+        let activity = seen
+            .activity(Action::OrganizationDelete)
+            .by(caller.user.id)
+            .in_org(id);
+        Ok(((), activity))
+    })
+    .await?;
+    tracing::info!(user_id = %caller.user.id, organization_id = %id, "organization deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's membership of team organization `id`: 404 if they are not in it, 403 if their
+/// role is below `needed`, 409 if it is a personal one.
+pub async fn team_organization(
+    db: impl PgExecutor<'_>,
+    caller: Uuid,
+    id: Uuid,
+    needed: Role,
+) -> Result<Membership, ApiError> {
+    let membership = access::of_organization(db, caller, id).await?;
+    membership.require(needed)?;
     if membership.personal {
         return Err(personal_organization());
     }
-    db::delete(&mut *tx, id).await?;
-    seen.activity(Action::OrganizationDelete)
-        .by(caller.user.id)
-        .in_org(id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    tracing::info!(user_id = %caller.user.id, organization_id = %id, "organization deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(membership)
+}
+
+/// Organization `id` as `user_id` sees it; 404 if they are not in it.
+async fn organization(
+    tx: &mut PgConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<OrganizationRow, ApiError> {
+    db::get(tx, user_id, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// 409: personal organizations have no slug, cannot be renamed, left or deleted.

@@ -4,7 +4,8 @@
 use axum::{extract::State, http::StatusCode};
 use uuid::Uuid;
 
-use super::{ServerView, commit_and_show, managed_server};
+use super::{ServerView, managed_server, show};
+use crate::routes::responses::{ForeignOriginOrMember, MalformedId, NotSignedIn};
 use crate::{
     activity::{Action, Activity, Seen},
     db::servers::{self, LIVE_ENDPOINT_UNIQUE},
@@ -12,6 +13,7 @@ use crate::{
     error::{ApiError, ErrorBody, ResultExt},
     extract::Path,
     orgs::{Role, access},
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -23,9 +25,9 @@ use crate::{
     params(("id" = Uuid, Path, description = "Server id")),
     responses(
         (status = 204, description = "Soft-deleted; restore with POST /mcp-servers/{id}/restore"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server the caller can see", body = ErrorBody),
     )
 )]
@@ -35,18 +37,19 @@ pub async fn delete_server(
     seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let org = managed_server(&mut tx, caller.user.id, id).await?;
-    if !servers::soft_delete(&mut *tx, org, id).await? {
-        return Err(ApiError::not_found());
-    }
-    seen.activity(Action::ServerDelete)
-        .by(caller.user.id)
-        .in_org(org)
-        .server(id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        let org = managed_server(tx, caller.user.id, id).await?;
+        if !servers::soft_delete(&mut *tx, org, id).await? {
+            return Err(ApiError::not_found());
+        }
+        let activity = seen
+            .activity(Action::ServerDelete)
+            .by(caller.user.id)
+            .in_org(org)
+            .server(id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, server_id = %id, "MCP server soft-deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -58,9 +61,9 @@ pub async fn delete_server(
     params(("id" = Uuid, Path, description = "Server id")),
     responses(
         (status = 200, description = "Restored", body = ServerView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such server the caller can see", body = ErrorBody),
         (status = 409, description = "The server is not deleted (`not_deleted`), no endpoint is free (`pool_exhausted`), or the organization has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
     )
@@ -87,33 +90,31 @@ async fn restore(
     activity: Activity,
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let user_id = caller.user.id;
-    let mut tx = state.pool.begin().await?;
-    let server = access::of_server(&mut *tx, user_id, id, true).await?;
-    server.require(Role::Admin)?;
-    let org = server.organization_id();
-    let old_host = match servers::deleted_endpoint_host(&mut *tx, org, id).await? {
-        None => return Err(ApiError::not_found()),
-        Some(None) => {
-            return Err(ApiError::conflict(
-                "not_deleted",
-                "The server is not deleted.",
-            ));
-        }
-        Some(Some(host)) => host,
-    };
-    let endpoint = state
-        .allocator
-        .allocate(&mut tx, org, Some(&old_host))
-        .await?;
-    servers::restore(&mut *tx, org, id, &endpoint.url, &endpoint.host)
-        .await
-        .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
-    activity
-        .in_org(org)
-        .detail("endpoint", endpoint.url.as_str())
-        .record(&mut *tx)
-        .await?;
-    let view = commit_and_show(tx, org, id).await?;
+    let (view, endpoint) = recorded(&state.pool, async |tx| {
+        let server = access::of_server(&mut *tx, user_id, id, true).await?;
+        server.require(Role::Admin)?;
+        let org = server.organization_id();
+        let old_host = match servers::deleted_endpoint_host(&mut *tx, org, id).await? {
+            None => return Err(ApiError::not_found()),
+            Some(None) => {
+                return Err(ApiError::conflict(
+                    "not_deleted",
+                    "The server is not deleted.",
+                ));
+            }
+            Some(Some(host)) => host,
+        };
+        let endpoint = state.allocator.allocate(tx, org, Some(&old_host)).await?;
+        servers::restore(&mut *tx, org, id, &endpoint.url, &endpoint.host)
+            .await
+            .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
+        let view = show(tx, org, id).await?;
+        let activity = activity
+            .in_org(org)
+            .detail("endpoint", endpoint.url.as_str());
+        Ok(((view, endpoint), activity))
+    })
+    .await?;
     tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server restored");
     Ok(axum::Json(view))
 }

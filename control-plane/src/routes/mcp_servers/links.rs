@@ -4,12 +4,14 @@
 use axum::extract::State;
 use uuid::Uuid;
 
-use super::{MAX_SOURCES, ServerView, commit_and_show, managed_server, source_not_found};
+use super::{MAX_SOURCES, ServerView, managed_server, show, source_not_found};
+use crate::routes::responses::{ForeignOriginOrMember, MalformedId, NotSignedIn};
 use crate::{
     activity::{Action, Seen},
     db::server_sources::{self, SOURCE_LINK_FKEY},
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::Path,
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -21,9 +23,9 @@ use crate::{
     params(("id" = Uuid, Path, description = "Server id"), ("source_id" = Uuid, Path, description = "Source id")),
     responses(
         (status = 200, description = "The server with the source", body = ServerView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server, or the source is not the organization's (`source_not_found`)", body = ErrorBody),
         (status = 422, description = "The server already has the most sources allowed (100)", body = ErrorBody),
     )
@@ -35,28 +37,30 @@ pub(super) async fn attach_source(
     Path((id, source_id)): Path<(Uuid, Uuid)>,
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let user_id = caller.user.id;
-    let mut tx = state.pool.begin().await?;
-    let org = managed_server(&mut tx, user_id, id).await?;
-    if server_sources::source_count(&mut *tx, id).await? >= MAX_SOURCES as i64 {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "source_id",
-            format!("a server may have at most {MAX_SOURCES} sources"),
-        )]));
-    }
-    if !server_sources::attach(&mut *tx, org, id, source_id)
-        .await
-        .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
-    {
-        return Err(source_not_found());
-    }
-    seen.activity(Action::ServerSourceAttach)
-        .by(user_id)
-        .in_org(org)
-        .server(id)
-        .source(source_id)
-        .record(&mut *tx)
-        .await?;
-    let view = commit_and_show(tx, org, id).await?;
+    let view = recorded(&state.pool, async |tx| {
+        let org = managed_server(tx, user_id, id).await?;
+        if server_sources::source_count(&mut *tx, id).await? >= MAX_SOURCES as i64 {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "source_id",
+                format!("a server may have at most {MAX_SOURCES} sources"),
+            )]));
+        }
+        if !server_sources::attach(&mut *tx, org, id, source_id)
+            .await
+            .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
+        {
+            return Err(source_not_found());
+        }
+        let view = show(tx, org, id).await?;
+        let activity = seen
+            .activity(Action::ServerSourceAttach)
+            .by(user_id)
+            .in_org(org)
+            .server(id)
+            .source(source_id);
+        Ok((view, activity))
+    })
+    .await?;
     Ok(axum::Json(view))
 }
 
@@ -67,9 +71,9 @@ pub(super) async fn attach_source(
     params(("id" = Uuid, Path, description = "Server id"), ("source_id" = Uuid, Path, description = "Source id")),
     responses(
         (status = 200, description = "The server without the source", body = ServerView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server, or the source is not assigned to it", body = ErrorBody),
     )
 )]
@@ -80,18 +84,20 @@ pub(super) async fn detach_source(
     Path((id, source_id)): Path<(Uuid, Uuid)>,
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let user_id = caller.user.id;
-    let mut tx = state.pool.begin().await?;
-    let org = managed_server(&mut tx, user_id, id).await?;
-    if !server_sources::detach(&mut *tx, org, id, source_id).await? {
-        return Err(ApiError::not_found());
-    }
-    seen.activity(Action::ServerSourceDetach)
-        .by(user_id)
-        .in_org(org)
-        .server(id)
-        .source(source_id)
-        .record(&mut *tx)
-        .await?;
-    let view = commit_and_show(tx, org, id).await?;
+    let view = recorded(&state.pool, async |tx| {
+        let org = managed_server(tx, user_id, id).await?;
+        if !server_sources::detach(&mut *tx, org, id, source_id).await? {
+            return Err(ApiError::not_found());
+        }
+        let view = show(tx, org, id).await?;
+        let activity = seen
+            .activity(Action::ServerSourceDetach)
+            .by(user_id)
+            .in_org(org)
+            .server(id)
+            .source(source_id);
+        Ok((view, activity))
+    })
+    .await?;
     Ok(axum::Json(view))
 }

@@ -9,6 +9,9 @@ use axum::{extract::State, http::StatusCode};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    ForeignOriginOrMember, MalformedId, MalformedJson, MalformedJsonOrId, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Activity, Seen},
     db::{
@@ -19,7 +22,7 @@ use crate::{
     error::{ApiError, ErrorBody, FieldError, ResultExt},
     extract::{Json, Path, Query},
     orgs::{Role, access},
-    routes::admin::page_bounds,
+    routes::{admin::page_bounds, write::recorded},
     session::AuthUser,
     state::AppState,
 };
@@ -44,7 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "One page of servers", body = ServerPage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 422, description = "limit or offset out of range", body = ErrorBody),
     )
@@ -95,12 +98,12 @@ async fn list_servers(
     request_body = NewServer,
     responses(
         (status = 201, description = "Created", body = ServerView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJson,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member of the organization (`role_required`)", body = ErrorBody),
         (status = 404, description = "`organization_id` names no organization of the caller's, or a source id is not one of the organization's sources (`source_not_found`)", body = ErrorBody),
         (status = 409, description = "No endpoint is free (`pool_exhausted`), or the organization has the most servers allowed (`server_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid name, member access or listed members, too many sources, or an endpoint given", body = ErrorBody),
     )
 )]
@@ -126,34 +129,35 @@ async fn create(
     let name = name.unwrap_or_default();
     let source_ids = source_ids.unwrap_or_default();
     let user_id = caller.user.id;
-    let mut tx = state.pool.begin().await?;
-    let org = access::for_create(&mut tx, user_id, input.organization_id, Role::Admin)
-        .await?
-        .organization_id;
-    // Sources first: a stranger's source id is a 404 whatever the state of the pool.
-    if !server_sources::owns_sources(&mut *tx, org, &source_ids).await? {
-        return Err(source_not_found());
-    }
-    let endpoint = state.allocator.allocate(&mut tx, org, None).await?;
-    let public = input.public.unwrap_or(false);
-    let id = servers::insert(&mut *tx, org, &name, &endpoint.url, &endpoint.host, public)
-        .await
-        .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
-    if !server_sources::set_sources(&mut tx, org, id, &source_ids)
-        .await
-        .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
-    {
-        return Err(source_not_found());
-    }
-    set_member_access(&mut tx, org, id, &input).await?;
-    activity
-        .in_org(org)
-        .server(id)
-        .detail("endpoint", endpoint.url.as_str())
-        .record(&mut *tx)
-        .await?;
-    let view = commit_and_show(tx, org, id).await?;
-    tracing::info!(%user_id, server_id = %id, endpoint = %endpoint.url, "MCP server created");
+    let (view, endpoint) = recorded(&state.pool, async |tx| {
+        let org = access::for_create(tx, user_id, input.organization_id, Role::Admin)
+            .await?
+            .organization_id;
+        // Sources first: a stranger's source id is a 404 whatever the state of the pool.
+        if !server_sources::owns_sources(&mut *tx, org, &source_ids).await? {
+            return Err(source_not_found());
+        }
+        let endpoint = state.allocator.allocate(tx, org, None).await?;
+        let public = input.public.unwrap_or(false);
+        let id = servers::insert(&mut *tx, org, &name, &endpoint.url, &endpoint.host, public)
+            .await
+            .on_constraint(LIVE_ENDPOINT_UNIQUE, endpoint_taken)?;
+        if !server_sources::set_sources(tx, org, id, &source_ids)
+            .await
+            .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
+        {
+            return Err(source_not_found());
+        }
+        set_member_access(tx, org, id, &input).await?;
+        let view = show(tx, org, id).await?;
+        let activity = activity
+            .in_org(org)
+            .server(id)
+            .detail("endpoint", endpoint.url.as_str());
+        Ok(((view, endpoint), activity))
+    })
+    .await?;
+    tracing::info!(%user_id, server_id = %view.id, endpoint = %endpoint.url, "MCP server created");
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
@@ -164,8 +168,8 @@ async fn create(
     params(("id" = Uuid, Path, description = "Server id"), ShowParams),
     responses(
         (status = 200, description = "The server", body = ServerView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 404, description = "No such server the caller can see (or soft-deleted)", body = ErrorBody),
     )
 )]
@@ -192,11 +196,11 @@ async fn get_server(
     request_body = ServerInput,
     responses(
         (status = 200, description = "Updated", body = ServerView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such live server, or a source that is not the organization's", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid name, member access or listed members, too many sources, another `organization_id`, or an endpoint given", body = ErrorBody),
     )
 )]
@@ -209,61 +213,58 @@ async fn update_server(
 ) -> Result<axum::Json<ServerView>, ApiError> {
     let (name, source_ids) = validate(&input, false)?;
     let user_id = caller.user.id;
-    let mut tx = state.pool.begin().await?;
-    let org = managed_server(&mut tx, user_id, id).await?;
-    if input.organization_id.is_some_and(|named| named != org) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "organization_id",
-            "a server stays in its organization; leave this out",
-        )]));
-    }
-    if let Some(name) = name {
-        servers::rename(&mut *tx, org, id, &name).await?;
-    }
-    if let Some(public) = input.public {
-        servers::set_public(&mut *tx, org, id, public).await?;
-    }
-    set_member_access(&mut tx, org, id, &input).await?;
-    if let Some(source_ids) = source_ids
-        && !server_sources::set_sources(&mut tx, org, id, &source_ids)
-            .await
-            .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
-    {
-        return Err(source_not_found());
-    }
-    let changed: Vec<&str> = [
-        (input.name.is_some(), "name"),
-        (input.public.is_some(), "public"),
-        (input.source_ids.is_some(), "source_ids"),
-        (input.member_access.is_some(), "member_access"),
-        (input.listed_members.is_some(), "listed_members"),
-    ]
-    .into_iter()
-    .filter_map(|(given, field)| given.then_some(field))
-    .collect();
-    seen.activity(Action::ServerUpdate)
-        .by(user_id)
-        .in_org(org)
-        .server(id)
-        .detail("changed", changed)
-        .record(&mut *tx)
-        .await?;
-    let view = commit_and_show(tx, org, id).await?;
+    let view = recorded(&state.pool, async |tx| {
+        let org = managed_server(tx, user_id, id).await?;
+        if input.organization_id.is_some_and(|named| named != org) {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "organization_id",
+                "a server stays in its organization; leave this out",
+            )]));
+        }
+        if let Some(name) = name {
+            servers::rename(&mut *tx, org, id, &name).await?;
+        }
+        if let Some(public) = input.public {
+            servers::set_public(&mut *tx, org, id, public).await?;
+        }
+        set_member_access(tx, org, id, &input).await?;
+        if let Some(source_ids) = source_ids
+            && !server_sources::set_sources(tx, org, id, &source_ids)
+                .await
+                .on_constraint(SOURCE_LINK_FKEY, source_not_found)?
+        {
+            return Err(source_not_found());
+        }
+        let view = show(tx, org, id).await?;
+        let activity = seen
+            .activity(Action::ServerUpdate)
+            .by(user_id)
+            .in_org(org)
+            .server(id)
+            .changed([
+                (input.name.is_some(), "name"),
+                (input.public.is_some(), "public"),
+                (input.source_ids.is_some(), "source_ids"),
+                (input.member_access.is_some(), "member_access"),
+                (input.listed_members.is_some(), "listed_members"),
+            ]);
+        Ok((view, activity))
+    })
+    .await?;
     tracing::info!(%user_id, server_id = %id, "MCP server updated");
     Ok(axum::Json(view))
 }
 
-/// Reads the server back inside the transaction, then commits: the answer shows exactly what
-/// was committed.
-async fn commit_and_show(
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+/// Reads the server back inside the transaction of a change, so the answer shows exactly what
+/// is committed.
+async fn show(
+    tx: &mut sqlx::PgConnection,
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<ServerView, ApiError> {
-    let row = servers::get(&mut *tx, organization_id, id, false)
+    let row = servers::get(tx, organization_id, id, false)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    tx.commit().await?;
     Ok(row.into())
 }
 

@@ -16,6 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::routes::responses::{
+    ForeignOriginOrMember, MalformedId, MalformedJson, MalformedJsonOrId, NotJson, NotSignedIn,
+};
 use crate::{
     activity::{Action, Seen},
     db::sources::{self, SourceRow, SourceWrite},
@@ -24,6 +27,7 @@ use crate::{
     orgs::{Role, access},
     routes::admin::page_bounds,
     routes::sources::input::{SourceInput, SourceUpdate},
+    routes::write::recorded,
     session::AuthUser,
     state::AppState,
 };
@@ -102,7 +106,7 @@ pub struct SourcePage {
     responses(
         (status = 200, description = "One page of sources", body = SourcePage),
         (status = 400, description = "Malformed query string", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        NotSignedIn,
         (status = 403, description = "`organization_id` names an organization where the caller is only a member (`role_required`)", body = ErrorBody),
         (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 422, description = "limit or offset out of range", body = ErrorBody),
@@ -142,12 +146,12 @@ async fn list_sources(
     request_body = SourceInput,
     responses(
         (status = 201, description = "Created", body = SourceView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedJson,
+        NotSignedIn,
         (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member of the organization (`role_required`)", body = ErrorBody),
         (status = 404, description = "`organization_id` names no organization of the caller's", body = ErrorBody),
         (status = 409, description = "The organization has the most sources allowed (`source_limit_reached`)", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Unknown type or invalid metadata; each bad field is named", body = ErrorBody),
     )
 )]
@@ -159,36 +163,30 @@ async fn create_source(
 ) -> Result<(StatusCode, axum::Json<SourceView>), ApiError> {
     let id = Uuid::new_v4();
     let source_type = parse_type(&input.source_type)?;
-    let (metadata, sealed, key_id) =
-        validate_and_seal(&state, id, source_type, &input.source_metadata, &Map::new())?;
-    let write = SourceWrite {
-        source_type: source_type.as_str(),
-        metadata: &metadata,
-        secrets: &sealed,
-        secrets_key_id: &key_id,
-    };
-    let mut tx = state.pool.begin().await?;
-    let org = access::for_create(&mut tx, caller.user.id, input.organization_id, Role::Admin)
-        .await?
-        .organization_id;
-    // Locking the organization serialises its source creations, so the limit holds under load.
-    let count = sources::lock_and_count(&mut tx, org).await?;
-    let max = state.config.max_sources_per_user;
-    if count >= i64::from(max) {
-        return Err(ApiError::conflict(
-            "source_limit_reached",
-            format!("An organization may have at most {max} sources; delete one first."),
-        ));
-    }
-    let row = sources::insert(&mut *tx, id, org, &write).await?;
-    seen.activity(Action::SourceCreate)
-        .by(caller.user.id)
-        .in_org(org)
-        .source(id)
-        .detail("type", source_type.as_str())
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let sealed = validate_and_seal(&state, id, source_type, &input.source_metadata, &Map::new())?;
+    let row = recorded(&state.pool, async |tx| {
+        let org = access::for_create(tx, caller.user.id, input.organization_id, Role::Admin)
+            .await?
+            .organization_id;
+        // Locking the organization serialises its source creations, so the limit holds under load.
+        let count = sources::lock_and_count(tx, org).await?;
+        let max = state.config.max_sources_per_user;
+        if count >= i64::from(max) {
+            return Err(ApiError::conflict(
+                "source_limit_reached",
+                format!("An organization may have at most {max} sources; delete one first."),
+            ));
+        }
+        let row = sources::insert(&mut *tx, id, org, &sealed.write()).await?;
+        let activity = seen
+            .activity(Action::SourceCreate)
+            .by(caller.user.id)
+            .in_org(org)
+            .source(id)
+            .detail("type", source_type.as_str());
+        Ok((row, activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, source_type = source_type.as_str(), "source created");
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
@@ -200,8 +198,8 @@ async fn create_source(
     params(("id" = Uuid, Path, description = "Source id")),
     responses(
         (status = 200, description = "The source", body = SourceView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
         (status = 403, description = "The caller is only a member of the source's organization (`role_required`)", body = ErrorBody),
         (status = 404, description = "No such source in an organization of the caller's", body = ErrorBody),
     )
@@ -227,11 +225,11 @@ async fn get_source(
     request_body = SourceUpdate,
     responses(
         (status = 200, description = "Updated", body = SourceView),
-        (status = 400, description = "Malformed JSON or id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedJsonOrId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such source in an organization of the caller's", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        NotJson,
         (status = 422, description = "Invalid type or metadata, or another `organization_id`", body = ErrorBody),
     )
 )]
@@ -242,44 +240,38 @@ async fn update_source(
     Path(id): Path<Uuid>,
     Json(input): Json<SourceInput>,
 ) -> Result<axum::Json<SourceView>, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let org = managed_source(&mut *tx, caller.user.id, id).await?;
-    let existing = sources::get_for_update(&mut *tx, org, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if input.organization_id.is_some_and(|named| named != org) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "organization_id",
-            "a source stays in its organization; leave this out",
-        )]));
-    }
-    let source_type = parse_type(&input.source_type)?;
-    let stored = match (&existing.secrets, &existing.secrets_key_id) {
-        (Some(sealed), Some(key_id)) if existing.source_type == source_type.as_str() => state
-            .keyring
-            .open_source(id, sealed, key_id)
-            .map_err(|err| ApiError::internal(anyhow::anyhow!("source {id}: {err}")))?,
-        _ => Map::new(),
-    };
-    let (metadata, sealed, key_id) =
-        validate_and_seal(&state, id, source_type, &input.source_metadata, &stored)?;
-    let write = SourceWrite {
-        source_type: source_type.as_str(),
-        metadata: &metadata,
-        secrets: &sealed,
-        secrets_key_id: &key_id,
-    };
-    let row = sources::update(&mut *tx, org, id, &write)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    seen.activity(Action::SourceUpdate)
-        .by(caller.user.id)
-        .in_org(org)
-        .source(id)
-        .detail("type", source_type.as_str())
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let row = recorded(&state.pool, async |tx| {
+        let org = managed_source(&mut *tx, caller.user.id, id).await?;
+        let existing = sources::get_for_update(&mut *tx, org, id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if input.organization_id.is_some_and(|named| named != org) {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "organization_id",
+                "a source stays in its organization; leave this out",
+            )]));
+        }
+        let source_type = parse_type(&input.source_type)?;
+        let stored = match (&existing.secrets, &existing.secrets_key_id) {
+            (Some(sealed), Some(key_id)) if existing.source_type == source_type.as_str() => state
+                .keyring
+                .open_source(id, sealed, key_id)
+                .map_err(|err| ApiError::internal(anyhow::anyhow!("source {id}: {err}")))?,
+            _ => Map::new(),
+        };
+        let sealed = validate_and_seal(&state, id, source_type, &input.source_metadata, &stored)?;
+        let row = sources::update(&mut *tx, org, id, &sealed.write())
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let activity = seen
+            .activity(Action::SourceUpdate)
+            .by(caller.user.id)
+            .in_org(org)
+            .source(id)
+            .detail("type", source_type.as_str());
+        Ok((row, activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, "source updated");
     Ok(axum::Json(row.into()))
 }
@@ -291,9 +283,9 @@ async fn update_source(
     params(("id" = Uuid, Path, description = "Source id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Cookie request from a foreign origin, or the caller is only a member (`role_required`)", body = ErrorBody),
+        MalformedId,
+        NotSignedIn,
+        ForeignOriginOrMember,
         (status = 404, description = "No such source in an organization of the caller's", body = ErrorBody),
     )
 )]
@@ -303,18 +295,19 @@ async fn delete_source(
     seen: Seen,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let org = managed_source(&mut *tx, caller.user.id, id).await?;
-    if !sources::delete(&mut *tx, org, id).await? {
-        return Err(ApiError::not_found());
-    }
-    seen.activity(Action::SourceDelete)
-        .by(caller.user.id)
-        .in_org(org)
-        .source(id)
-        .record(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    recorded(&state.pool, async |tx| {
+        let org = managed_source(&mut *tx, caller.user.id, id).await?;
+        if !sources::delete(&mut *tx, org, id).await? {
+            return Err(ApiError::not_found());
+        }
+        let activity = seen
+            .activity(Action::SourceDelete)
+            .by(caller.user.id)
+            .in_org(org)
+            .source(id);
+        Ok(((), activity))
+    })
+    .await?;
     tracing::info!(user_id = %caller.user.id, source_id = %id, "source deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -341,14 +334,33 @@ fn parse_type(name: &str) -> Result<SourceType, ApiError> {
     })
 }
 
-/// Validates metadata and seals its secrets: `(public metadata, ciphertext, key id)`.
+/// A source's validated settings, its secrets sealed: what is stored.
+struct Sealed {
+    source_type: SourceType,
+    metadata: Value,
+    secrets: Vec<u8>,
+    key_id: String,
+}
+
+impl Sealed {
+    fn write(&self) -> SourceWrite<'_> {
+        SourceWrite {
+            source_type: self.source_type.as_str(),
+            metadata: &self.metadata,
+            secrets: &self.secrets,
+            secrets_key_id: &self.key_id,
+        }
+    }
+}
+
+/// Validates metadata and seals its secrets.
 fn validate_and_seal(
     state: &AppState,
     id: Uuid,
     source_type: SourceType,
     input: &Map<String, Value>,
     stored: &Map<String, Value>,
-) -> Result<(Value, Vec<u8>, String), ApiError> {
+) -> Result<Sealed, ApiError> {
     let valid = source_type
         .validate(input, stored, &state.config.source_rules)
         .map_err(|problems| {
@@ -359,6 +371,11 @@ fn validate_and_seal(
                     .collect(),
             )
         })?;
-    let (sealed, key_id) = state.keyring.seal_source(id, &valid.secrets);
-    Ok((Value::Object(valid.public), sealed, key_id))
+    let (secrets, key_id) = state.keyring.seal_source(id, &valid.secrets);
+    Ok(Sealed {
+        source_type,
+        metadata: Value::Object(valid.public),
+        secrets,
+        key_id,
+    })
 }
