@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use strum::EnumCount;
 
 pub mod box_files;
 pub mod field;
@@ -30,7 +31,7 @@ pub use snowflake::{SnowflakeConfig, check_snowflake_url};
 use spec::TypeSpec;
 
 /// A kind of upstream the gateway can search.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, EnumCount)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceType {
     /// Microsoft Graph mail.
@@ -57,8 +58,9 @@ pub enum SourceConfig {
 }
 
 impl SourceType {
-    /// Every type, in documentation order.
-    pub const ALL: [SourceType; 5] = [
+    /// Every type, in declaration order (metrics index their tables by it). Its length is the
+    /// number of variants, so a type missing here does not compile.
+    pub const ALL: [SourceType; <SourceType as EnumCount>::COUNT] = [
         Self::Outlook,
         Self::Box,
         Self::Snowflake,
