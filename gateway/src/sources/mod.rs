@@ -5,7 +5,7 @@
 use std::{collections::HashSet, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use shared::model::{
-    SourceOutcome,
+    SourceOutcome, SourceType,
     source::{BoxConfig, McpConfig, OutlookConfig, PostgresConfig, SnowflakeConfig, SourceConfig},
 };
 use uuid::Uuid;
@@ -139,15 +139,16 @@ impl Registry {
         })
     }
 
-    /// Every handler, for what they all do alike.
-    fn lifecycles(&self) -> [&dyn Lifecycle; 5] {
-        [
-            &*self.outlook,
-            &*self.box_files,
-            &*self.snowflake,
-            &*self.postgres,
-            &*self.mcp,
-        ]
+    /// Every handler, for what they all do alike (a field left out here does not compile).
+    fn lifecycles(&self) -> [&dyn Lifecycle; SourceType::ALL.len()] {
+        let Self {
+            outlook,
+            box_files,
+            snowflake,
+            postgres,
+            mcp,
+        } = self;
+        [&**outlook, &**box_files, &**snowflake, &**postgres, &**mcp]
     }
 
     /// Tells every handler which sources are served now ([`Lifecycle::retain`]).

@@ -37,11 +37,17 @@ pub fn base_registry() -> Registry {
 }
 
 /// The registry the tests serve: the fake for `box`, the production handlers of the other
-/// types.
+/// types with the test settings' upstream URLs.
 pub fn registry() -> Registry {
+    registry_for(&settings())
+}
+
+/// As [`registry`], the other types' handlers pointed where `settings` point them (a stack's
+/// tweaked settings).
+pub fn registry_for(settings: &Settings) -> Registry {
     Registry {
         box_files: Arc::new(FakeFiles),
-        ..base_registry()
+        ..Registry::new(settings).expect("upstream settings are valid")
     }
 }
 
@@ -71,7 +77,7 @@ pub async fn spawn_stack(
     gateway_pool: PgPool,
     tweak: impl FnOnce(&mut Settings),
 ) -> Stack {
-    spawn_stack_serving(pool, gateway_pool, tweak, |_| registry()).await
+    spawn_stack_serving(pool, gateway_pool, tweak, registry_for).await
 }
 
 /// Starts both daemons with the production handlers of every source type, pointed wherever
@@ -106,7 +112,7 @@ pub async fn spawn_oauth_stack(pool: PgPool, tweak: impl FnOnce(&mut Settings)) 
                 "http://localhost:{gateway_port},https://mcp2.example.com,https://mcp3.example.com"
             );
         },
-        |_| registry(),
+        registry_for,
     )
     .await
 }

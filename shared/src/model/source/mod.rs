@@ -172,6 +172,18 @@ impl SourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_types_reference_describes_every_type() {
+        let reference = include_str!("../../../../docs/source-types.md");
+        for source_type in SourceType::ALL {
+            let row = format!("| `{}` |", source_type.as_str());
+            assert!(
+                reference.contains(&row),
+                "docs/source-types.md has no fields row for {source_type:?}"
+            );
+        }
+    }
     use secrecy::ExposeSecret;
     use serde_json::json;
 
