@@ -474,3 +474,29 @@ async fn throttling_errors_slowness_and_garbage_become_short_reasons() {
     let err = search_error(&self::registry(&refused), &source, "q", 5, DEADLINE).await;
     assert_eq!(err, "authentication failed (invalid_grant)");
 }
+
+#[tokio::test]
+async fn a_download_that_is_never_ready_cannot_hold_a_fetch_past_its_deadline() {
+    // `/content` answers 202 forever and asks for a day's wait each time: the waits are capped
+    // and the fetch ends with its deadline.
+    let fake = MockServer::start().await;
+    token_endpoint(&fake, "t", 3992, 1).await;
+    serve_file(&fake, entry("60", "never.txt")).await;
+    Mock::given(method("GET"))
+        .and(path("/2.0/files/60/content"))
+        .respond_with(ResponseTemplate::new(202).insert_header("Retry-After", "86400"))
+        .mount(&fake)
+        .await;
+    let deadline = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let err = registry(&fake)
+        .fetch(&source(), "60", deadline)
+        .await
+        .unwrap_err();
+    assert_eq!(err, SourceError::TimedOut(deadline));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "held for {:?}",
+        started.elapsed()
+    );
+}

@@ -317,3 +317,30 @@ async fn next_links_are_followed_on_the_graph_host_only() {
         "page two came from the Graph host; the foreign link was not followed"
     );
 }
+
+#[tokio::test]
+async fn a_hostile_retry_after_cannot_hold_a_call_past_its_deadline() {
+    // Every answer is 429 with a Retry-After a year away (as an HTTP date, which is honoured):
+    // waits are capped, and the call ends with its deadline, not with the upstream's wish.
+    let graph = MockServer::start().await;
+    token_endpoint(&graph, "t", 1).await;
+    let next_year = (chrono::Utc::now() + chrono::Duration::days(365))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", next_year.as_str()))
+        .mount(&graph)
+        .await;
+    let deadline = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let err = registry(&graph)
+        .search(&source(), "q", 5, deadline)
+        .await
+        .unwrap_err();
+    assert_eq!(err, SourceError::TimedOut(deadline));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "held for {:?}",
+        started.elapsed()
+    );
+}

@@ -6,8 +6,8 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use super::field::{
-    Check, Field, FieldProblem, FieldShape, SECRET, Structured, ValidatedMetadata, def, kept,
-    ok_or_hint, req,
+    Check, Field, FieldProblem, FieldShape, SECRET, Structured, ValidatedMetadata, def, ok_or_hint,
+    req,
 };
 use super::rules::SourceRules;
 use super::spec::TypeSpec;
@@ -155,7 +155,6 @@ static TABLES: Check = Check {
         schema: tables::tables_schema,
     }),
     shape: FieldShape::Json,
-    normalise: kept,
     ..Check::text(tables::TABLES_HINT, |_, _| Ok(()), |_| (String::new(), 0))
 };
 
