@@ -12,11 +12,7 @@ pub const SPEC: TypeSpec = TypeSpec::plain("box", FIELDS, "subject_id");
 const FIELDS: &[Field] = &[
     req("client_id", "Client ID", &ALPHANUMERIC),
     req("client_secret", "Client secret", &SECRET),
-    req(
-        "subject_type",
-        "Subject type (enterprise or user)",
-        &SUBJECT_TYPE,
-    ),
+    req("subject_type", "Subject type", &SUBJECT_TYPE),
     req("subject_id", "Subject ID", &DIGITS),
 ];
 

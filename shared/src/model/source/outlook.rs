@@ -15,7 +15,7 @@ const FIELDS: &[Field] = &[
     req("tenant_id", "Tenant ID", &TENANT),
     req("client_id", "Client ID", &GUID),
     req("client_secret", "Client secret", &SECRET),
-    req("user_id", "Mailbox (user ID or principal name)", &MAILBOX),
+    req("user_id", "Mailbox", &MAILBOX),
 ];
 
 /// A Microsoft Graph mailbox (`outlook`).

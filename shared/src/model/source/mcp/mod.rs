@@ -29,12 +29,7 @@ pub const SPEC: TypeSpec = TypeSpec {
 
 const FIELDS: &[Field] = &[
     req("url", "URL", &URL),
-    def(
-        "auth",
-        "Authentication (none, bearer or header)",
-        &AUTH,
-        "none",
-    ),
+    def("auth", "Authentication", &AUTH, "none"),
     opt("token", "Bearer token", &HEADER_SECRET),
     opt("header_name", "Header name", &HEADER_NAME),
     opt("header_value", "Header value", &HEADER_SECRET),
